@@ -1,0 +1,35 @@
+# The commands developers and CI run. `make test` sets everything up from nothing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PATIENTS ?= 2000
+
+.PHONY: install system-deps run test lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+system-deps:
+	bash scripts/system-deps.sh
+
+run: install
+	$(BIN)/sokhoe serve --demo $(PATIENTS)
+
+test: install system-deps
+	$(BIN)/pytest -n 2 --dist loadgroup -q
+
+lint: install
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/sokhoe bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

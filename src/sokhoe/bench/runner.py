@@ -1,0 +1,238 @@
+"""The benchmark: ingest throughput with a raw-insert floor measured in the same run, then
+read/search/``$everything`` latencies on the loaded store.
+
+Machines here are noisy, so every throughput is also reported as a ratio of a floor measured
+minutes apart on the same machine and database: a plain ``INSERT`` of the very same JSON, in the
+same batches, into the same kind of database.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Column, MetaData, String, Table, Text, insert
+
+from sokhoe.bench.stats import table, timed
+from sokhoe.fhir.repository import FhirRepository
+from sokhoe.interop.load import discover, load_paths, ndjson_lines
+from sokhoe.mpi.identifiers import CCCD as CCCD_SYSTEM
+from sokhoe.store.sql import SqlStore
+from sokhoe.store.sql.engine import make_engine
+
+
+@dataclass
+class Sample:
+    """What the latency queries ask about, taken from the generated files."""
+
+    patients: list[dict[str, Any]] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)
+    """Patient id -> resources in its bundle."""
+
+
+def _resources(paths: list[Path]) -> Iterator[list[dict[str, Any]]]:
+    """The resources of each file (a bundle's entries, or an NDJSON file's lines)."""
+    for path in paths:
+        if path.suffix == ".ndjson":
+            yield [r for _, r in ndjson_lines(path)]
+        else:
+            doc = orjson.loads(path.read_bytes())
+            if doc.get("resourceType") == "Bundle":
+                yield [e["resource"] for e in doc.get("entry", []) if "resource" in e]
+            else:
+                yield [doc]
+
+
+def _sample(paths: list[Path], rng: random.Random, k: int = 300) -> Sample:
+    s = Sample()
+    seen = 0
+    for resources in _resources(paths):
+        for r in resources:
+            if r["resourceType"] == "Patient":
+                seen += 1
+                if len(s.patients) < k:
+                    s.patients.append(r)
+                elif rng.random() < k / seen:
+                    s.patients[rng.randrange(k)] = r
+            ref = (r.get("subject") or r.get("patient") or {}).get("reference", "")
+            if ref.startswith("Patient/"):
+                pid = ref.split("/", 1)[1]
+                s.sizes[pid] = s.sizes.get(pid, 0) + 1
+    return s
+
+
+def raw_insert_floor(url: str, paths: list[Path]) -> tuple[int, float]:
+    """Insert the same JSON into one plain table, one transaction per file: the floor."""
+    engine = make_engine(url, write=True)
+    md = MetaData()
+    raw = Table(
+        "raw_resource",
+        md,
+        Column("resource_type", String(64)),
+        Column("id", String(64)),
+        Column("content", Text),
+    )
+    md.create_all(engine)
+    n = 0
+    t0 = time.perf_counter()
+    for resources in _resources(paths):
+        rows = [
+            {
+                "resource_type": r["resourceType"],
+                "id": r.get("id", ""),
+                "content": orjson.dumps(r).decode(),
+            }
+            for r in resources
+        ]
+        with engine.begin() as conn:
+            conn.execute(insert(raw), rows)
+        n += len(rows)
+    elapsed = time.perf_counter() - t0
+    engine.dispose()
+    return n, elapsed
+
+
+def _ingest(url: str, paths: list[Path]) -> tuple[SqlStore, FhirRepository, int, float]:
+    store = SqlStore(url)
+    repo = FhirRepository(store, "http://bench/fhir")
+    t0 = time.perf_counter()
+    report = load_paths(repo, paths)
+    elapsed = time.perf_counter() - t0
+    if report.errors:
+        raise RuntimeError(f"ingest failed: {report.errors[:3]}")
+    return store, repo, report.resources, elapsed
+
+
+def _latencies(repo: FhirRepository, sample: Sample, rng: random.Random) -> dict[str, Any]:
+    pats = sample.patients
+    ids = [p["id"] for p in pats]
+
+    def search(rtype: str, params: list[tuple[str, str]]) -> None:
+        repo.search(repo.parse_query(rtype, params))
+
+    def cccd(p: dict[str, Any]) -> str:
+        return str(
+            next(
+                (i["value"] for i in p.get("identifier", []) if i.get("system") == CCCD_SYSTEM),
+                p["id"],
+            )
+        )
+
+    def full_name(p: dict[str, Any]) -> str:
+        n = p["name"][0]
+        return " ".join([n.get("family", ""), *n.get("given", [])]).strip()
+
+    biggest = sorted(sample.sizes, key=lambda k: -sample.sizes[k])[:50]
+    months = [f"{1950 + rng.randrange(70)}-{rng.randrange(1, 13):02d}" for _ in range(200)]
+    return {
+        "read Patient": timed(lambda i: repo.read("Patient", i), ids),
+        "search identifier (CCCD)": timed(
+            lambda p: search("Patient", [("identifier", f"{CCCD_SYSTEM}|{cccd(p)}")]), pats
+        ),
+        "search name, accent-insensitive": timed(
+            lambda p: search("Patient", [("name", full_name(p)), ("_count", "20")]), pats
+        ),
+        "search birthdate month range": timed(
+            lambda m: search(
+                "Patient",
+                [("birthdate", f"ge{m}-01"), ("birthdate", f"le{m}-28"), ("_count", "20")],
+            ),
+            months,
+        ),
+        "search Encounter?patient=&_include": timed(
+            lambda i: search(
+                "Encounter",
+                [("patient", i), ("_include", "Encounter:service-provider"), ("_count", "50")],
+            ),
+            ids,
+        ),
+        "$everything (largest patients)": timed(
+            lambda i: repo.everything(i, since=None, types=None, count=1000, offset=0), biggest
+        ),
+    }
+
+
+def run_bench(
+    patients: int, seed: int, workdir: Path, results_dir: Path, ndjson: bool = True
+) -> dict[str, Any]:
+    from sokhoe.demo import write_demo
+
+    rng = random.Random(seed)
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    write_demo(workdir / "bundles", patients, seed, "bundles", progress=True)
+    bundle_files = discover([workdir / "bundles"])
+    sample = _sample(bundle_files, rng)
+
+    floor_n, floor_s = raw_insert_floor(f"sqlite:///{workdir / 'floor.db'}", bundle_files)
+    store, repo, n, secs = _ingest(f"sqlite:///{workdir / 'bundles.db'}", bundle_files)
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": _cpus(),
+            "python": platform.python_version(),
+        },
+        "patients": patients,
+        "resources": n,
+        "ingest_bundles": {"resources_per_s": round(n / secs), "seconds": round(secs, 1)},
+        "floor_raw_insert": {
+            "resources_per_s": round(floor_n / floor_s),
+            "seconds": round(floor_s, 1),
+        },
+    }
+    results["ingest_bundles"]["ratio_to_floor"] = round((n / secs) / (floor_n / floor_s), 3)
+    if ndjson:
+        write_demo(workdir / "ndjson", patients, seed, "ndjson", progress=True)
+        ndjson_files = discover([workdir / "ndjson"])
+        s2, _, n2, secs2 = _ingest(f"sqlite:///{workdir / 'ndjson.db'}", ndjson_files)
+        s2.close()
+        results["ingest_ndjson"] = {
+            "resources_per_s": round(n2 / secs2),
+            "seconds": round(secs2, 1),
+            "ratio_to_floor": round((n2 / secs2) / (floor_n / floor_s), 3),
+        }
+    results["latency_ms"] = _latencies(repo, sample, rng)
+    store.close()
+    results_dir.mkdir(parents=True, exist_ok=True)
+    out = results_dir / f"{datetime.now(UTC):%Y-%m-%d}-{patients}.json"
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return results
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+def render(results: dict[str, Any]) -> str:
+    rows = [
+        ("patients / resources", f"{results['patients']:,} / {results['resources']:,}"),
+        ("floor: raw INSERT", f"{results['floor_raw_insert']['resources_per_s']:,} resources/s"),
+        (
+            "ingest transaction bundles",
+            f"{results['ingest_bundles']['resources_per_s']:,} resources/s "
+            f"({results['ingest_bundles']['ratio_to_floor']:.2f} × floor)",
+        ),
+    ]
+    if "ingest_ndjson" in results:
+        r = results["ingest_ndjson"]
+        rows.append(
+            (
+                "ingest bulk NDJSON",
+                f"{r['resources_per_s']:,} resources/s ({r['ratio_to_floor']:.2f} × floor)",
+            )
+        )
+    for name, p in results["latency_ms"].items():
+        rows.append((name, f"p50 {p['p50']:.2f} ms  p95 {p['p95']:.2f} ms  p99 {p['p99']:.2f} ms"))
+    return table(rows)

@@ -1,0 +1,117 @@
+"""The ``sokhoe`` command: serve, demo, load, bench."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sokhoe.config import Settings
+
+app = typer.Typer(
+    help="sokhoe — the shared lifelong health record (sổ sức khỏe điện tử).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Database URL (default: SOKHOE_DATABASE_URL)")
+]
+
+
+def _settings(db: str | None) -> Settings:
+    settings = Settings()
+    if db:
+        settings = settings.model_copy(update={"database_url": db})
+    return settings
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    demo: Annotated[int, typer.Option(help="Load a demo population of N people if empty")] = 0,
+) -> None:
+    """Serve the FHIR API, documentation and pages."""
+    import uvicorn
+
+    from sokhoe.web.app import create_app
+
+    settings = _settings(db)
+    if settings.base_url == Settings.model_fields["base_url"].default:
+        settings = settings.model_copy(update={"base_url": f"http://{host}:{port}"})
+    application = create_app(settings)
+    if demo:
+        from sokhoe.bootstrap import ensure_demo
+
+        ensure_demo(application.state.repository, demo, settings.var_dir)
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Output folder")],
+    patients: Annotated[int, typer.Option(help="Number of people")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same population)")] = 1,
+    fmt: Annotated[str, typer.Option("--format", help="bundles or ndjson")] = "bundles",
+) -> None:
+    """Write a synthetic Vietnamese population as FHIR transaction bundles or NDJSON."""
+    from sokhoe.demo.command import demo_command
+
+    demo_command(patients=patients, seed=seed, out=out, fmt=fmt)
+
+
+@app.command()
+def load(
+    paths: Annotated[list[Path], typer.Argument(help="Bundle JSON / NDJSON files or folders")],
+    db: DbOption = None,
+) -> None:
+    """Load transaction/batch bundles and NDJSON (files or folders) into the store."""
+    from tqdm import tqdm
+
+    from sokhoe.fhir.repository import FhirRepository
+    from sokhoe.interop.load import load_paths
+    from sokhoe.store.sql import open_store
+
+    settings = _settings(db)
+    store = open_store(settings.database_url)
+    repo = FhirRepository(store, settings.fhir_base)
+    with tqdm(unit=" resources", disable=None) as bar:
+        report = load_paths(repo, paths, progress=bar.update)
+    store.close()
+    print(
+        f"loaded {report.resources} resources from {report.files} files ({report.bundles} bundles)"
+    )
+    for err in report.errors:
+        print(f"error: {err}", file=sys.stderr)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    patients: Annotated[int, typer.Option(help="Population size")] = 20000,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 1,
+    workdir: Annotated[Path, typer.Option(help="Scratch folder (data and databases)")] = Path(
+        "var/bench"
+    ),
+    results: Annotated[Path, typer.Option(help="Where the JSON summary goes")] = Path(
+        "bench/results"
+    ),
+    ndjson: Annotated[bool, typer.Option(help="Also time the bulk NDJSON load")] = True,
+) -> None:
+    """Ingest throughput (against a raw-insert floor) and query latencies."""
+    from sokhoe.bench import run_bench
+
+    run_bench(patients, seed, workdir, results, ndjson=ndjson)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Settings, read once from the environment (prefix ``SOKHOE_``) and passed in explicitly.
+
+Nothing in the package reads the environment on its own: ``create_app(settings)`` and the
+services receive a :class:`Settings`, so tests build their own without touching globals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of one server process."""
+
+    model_config = SettingsConfigDict(env_prefix="SOKHOE_", env_file=None, extra="ignore")
+
+    database_url: str = "sqlite:///var/sokhoe.db"
+    base_url: str = "http://127.0.0.1:8000"
+    """Public URL of the server; FHIR ``fullUrl`` and paging links are built on it."""
+    default_page_size: int = 50
+    max_page_size: int = 1000
+    max_request_bytes: int = 50 * 1024 * 1024
+    var_dir: Path = Path("var")
+
+    @property
+    def fhir_base(self) -> str:
+        return self.base_url.rstrip("/") + "/fhir"

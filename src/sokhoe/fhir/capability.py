@@ -1,0 +1,98 @@
+"""The CapabilityStatement, generated from the registries the server really uses.
+
+Every resource type listed is one the validator knows and the store accepts; every search
+parameter is one the indexer extracts; every operation is one the router serves. Nothing is
+claimed that is not wired.
+See: https://hl7.org/fhir/R4/capabilitystatement.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sokhoe import __version__
+from sokhoe.fhir.definitions import FHIR_VERSION, resource_types
+from sokhoe.fhir.searchparams import registry
+
+INTERACTIONS = [
+    "read",
+    "vread",
+    "update",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+]
+
+
+def _reference_params(rtype: str) -> list[str]:
+    return sorted(
+        f"{rtype}:{sp.code}" for sp in registry().supported(rtype) if sp.type == "reference"
+    )
+
+
+def capability_statement(
+    base_url: str, operations: Mapping[str, Sequence[str]], published: str
+) -> dict[str, Any]:
+    """``operations``: resource type -> names of type/instance operations it supports."""
+    reg = registry()
+    resources = []
+    for rtype in sorted(resource_types()):
+        params = [
+            {
+                "name": sp.code,
+                "definition": sp.url,
+                "type": sp.type,
+                **({"documentation": sp.description} if sp.description else {}),
+            }
+            for sp in reg.supported(rtype)
+        ]
+        entry: dict[str, Any] = {
+            "type": rtype,
+            "profile": f"http://hl7.org/fhir/StructureDefinition/{rtype}",
+            "interaction": [{"code": c} for c in INTERACTIONS],
+            "versioning": "versioned-update",
+            "readHistory": True,
+            "updateCreate": True,
+            "conditionalCreate": True,
+            "conditionalUpdate": True,
+            "conditionalDelete": "single",
+            "searchInclude": ["*", *_reference_params(rtype)],
+            "searchParam": params,
+        }
+        ops = operations.get(rtype, [])
+        if ops:
+            entry["operation"] = [
+                {"name": op, "definition": f"http://hl7.org/fhir/OperationDefinition/{rtype}-{op}"}
+                for op in ops
+            ]
+        resources.append(entry)
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": published,
+        "publisher": "sokhoe",
+        "kind": "instance",
+        "software": {"name": "sokhoe", "version": __version__},
+        "implementation": {"description": "sokhoe shared health record", "url": base_url},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": resources,
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "history-system"},
+                    {"code": "search-system"},
+                ],
+                "searchParam": [
+                    {"name": sp.code, "definition": sp.url, "type": sp.type}
+                    for sp in reg.supported("Resource")
+                ],
+            }
+        ],
+    }

@@ -1,0 +1,409 @@
+"""FHIR interactions (create, read, update, delete, search, history) over a :class:`FhirStore`.
+
+This is where FHIR semantics live — versioning, conditional interactions, optimistic locking,
+no-op updates — once, for every store and every entry point (REST, bundles, HL7, loaders). The
+store only persists what this module decides.
+See: https://hl7.org/fhir/R4/http.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sokhoe.errors import (
+    Gone,
+    InvalidRequest,
+    InvalidResource,
+    Issue,
+    NotFound,
+    PreconditionFailed,
+)
+from sokhoe.fhir.definitions import resource_types
+from sokhoe.fhir.resources import ID_RE, new_id, same_content, with_meta
+from sokhoe.fhir.searchparams import registry
+from sokhoe.fhir.validation import find_issues
+from sokhoe.search.index import compartment_patient_id, extract_index
+from sokhoe.search.parse import SearchParser
+from sokhoe.search.query import SearchQuery
+from sokhoe.store.ports import FhirStore, SearchPage, StoredResource, StoreSession, WriteItem
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Result of a write: the version now current and the HTTP status it deserves."""
+
+    resource: StoredResource
+    status: int
+    """201 created, 200 updated or found, 204 nothing to delete."""
+
+
+def check_type(resource_type: str) -> None:
+    if resource_type not in resource_types():
+        raise NotFound(f"Unknown resource type '{resource_type}'")
+
+
+def check_id(rid: str) -> None:
+    if not ID_RE.match(rid):
+        raise InvalidRequest(f"'{rid}' is not a valid FHIR id", "id")
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """``If-Match: W/"3"`` -> 3."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit():
+        raise InvalidRequest(f"If-Match must be an ETag like W/\"3\", got '{value}'", "If-Match")
+    return int(text)
+
+
+def validated(resource: Any, expected_type: str | None = None, where: str = "") -> dict[str, Any]:
+    """Check the body is a resource of the expected type and valid R4, or raise with paths.
+
+    ``where`` prefixes the issue paths, e.g. ``Bundle.entry[3].resource``.
+    """
+    if not isinstance(resource, dict):
+        raise InvalidRequest("The body must be a JSON object (a FHIR resource)", where or None)
+    rtype = resource.get("resourceType")
+    if expected_type and rtype != expected_type:
+        raise InvalidRequest(
+            f"resourceType '{rtype}' does not match the URL type '{expected_type}'",
+            f"{where}.resourceType" if where else "resourceType",
+        )
+    issues = find_issues(resource)
+    if issues:
+        if where:
+            issues = [
+                Issue(i.code, i.diagnostics, _reroot(i.expression, where), i.severity)
+                for i in issues
+            ]
+        raise InvalidResource(issues)
+    return resource
+
+
+def _reroot(expression: str | None, where: str) -> str:
+    if not expression:
+        return where
+    _, _, rest = expression.partition(".")
+    return f"{where}.{rest}" if rest else where
+
+
+class FhirRepository:
+    """The FHIR interactions, each in its own store transaction unless one is passed in."""
+
+    def __init__(
+        self,
+        store: FhirStore,
+        base_url: str,
+        *,
+        clock: Clock = utc_now,
+        default_count: int = 50,
+        max_count: int = 1000,
+    ) -> None:
+        self.store = store
+        self.base_url = base_url.rstrip("/")
+        self.clock = clock
+        self.default_count = default_count
+        self.max_count = max_count
+
+    # -- helpers shared with bundles ---------------------------------------------------
+    def parser(self, *, strict: bool = False) -> SearchParser:
+        return SearchParser(
+            registry(),
+            self.base_url,
+            strict=strict,
+            default_count=self.default_count,
+            max_count=self.max_count,
+        )
+
+    def parse_query(
+        self, resource_type: str | None, params: Sequence[tuple[str, str]], *, strict: bool = False
+    ) -> SearchQuery:
+        return self.parser(strict=strict).parse(resource_type, params)
+
+    def conditional_matches(self, tx: StoreSession, resource_type: str, query: str) -> list[str]:
+        """Ids matching a conditional (``If-None-Exist``, ``Type?x=y``); at most 2 are needed."""
+        params = parse_qsl(query, keep_blank_values=True)
+        if not params:
+            raise InvalidRequest(f"Conditional '{resource_type}?{query}' has no criteria")
+        q = self.parse_query(resource_type, params, strict=True)
+        return tx.search_ids(q, limit=2)
+
+    def prepare(
+        self,
+        resource: dict[str, Any],
+        rid: str,
+        version: int,
+        method: str,
+        previous: int | None,
+        when: datetime,
+    ) -> WriteItem:
+        """Stamp meta, extract the search index and the patient compartment of a new version."""
+        content = with_meta(resource, rid, version, when)
+        index = extract_index(content)
+        return WriteItem(
+            resource_type=content["resourceType"],
+            id=rid,
+            version_id=version,
+            last_updated=when,
+            content=content,
+            patient_id=compartment_patient_id(content, index),
+            index=index,
+            method=method,
+            previous_version=previous,
+        )
+
+    def deletion(self, current: StoredResource, when: datetime) -> WriteItem:
+        return WriteItem(
+            current.resource_type,
+            current.id,
+            current.version_id + 1,
+            when,
+            None,
+            current.patient_id,
+            None,
+            "DELETE",
+            current.version_id,
+        )
+
+    @staticmethod
+    def stored(item: WriteItem) -> StoredResource:
+        return StoredResource(
+            item.resource_type,
+            item.id,
+            item.version_id,
+            item.last_updated,
+            item.content is None,
+            item.content,
+            item.patient_id,
+            item.method,
+        )
+
+    # -- create ----------------------------------------------------------------------
+    def create(
+        self,
+        resource: Any,
+        resource_type: str,
+        *,
+        if_none_exist: str | None = None,
+        tx: StoreSession | None = None,
+    ) -> Outcome:
+        check_type(resource_type)
+        validated(resource, resource_type)
+        if tx is None:
+            with self.store.begin(write=True) as session:
+                return self._create(session, resource, resource_type, if_none_exist)
+        return self._create(tx, resource, resource_type, if_none_exist)
+
+    def _create(
+        self,
+        tx: StoreSession,
+        resource: dict[str, Any],
+        resource_type: str,
+        if_none_exist: str | None,
+    ) -> Outcome:
+        if if_none_exist:
+            found = self.conditional_matches(tx, resource_type, if_none_exist)
+            if len(found) > 1:
+                raise PreconditionFailed(
+                    f"If-None-Exist '{if_none_exist}' matched more than one {resource_type}"
+                )
+            if found:
+                current = tx.read(resource_type, found[0])
+                if current is None:  # pragma: no cover - search and read share a transaction
+                    raise NotFound(f"{resource_type}/{found[0]} vanished")
+                return Outcome(current, 200)
+        item = self.prepare(resource, new_id(), 1, "POST", None, self.clock())
+        tx.write([item])
+        return Outcome(self.stored(item), 201)
+
+    # -- read ------------------------------------------------------------------------
+    def read(self, resource_type: str, rid: str) -> StoredResource:
+        check_type(resource_type)
+        with self.store.begin() as tx:
+            current = tx.read(resource_type, rid)
+        if current is None:
+            raise NotFound(f"{resource_type}/{rid} is not known")
+        if current.deleted:
+            raise Gone(f"{resource_type}/{rid} was deleted (version {current.version_id})")
+        return current
+
+    def vread(self, resource_type: str, rid: str, version: str) -> StoredResource:
+        check_type(resource_type)
+        if not version.isdigit():
+            raise NotFound(f"Version '{version}' of {resource_type}/{rid} is not known")
+        with self.store.begin() as tx:
+            found = tx.vread(resource_type, rid, int(version))
+        if found is None:
+            raise NotFound(f"Version {version} of {resource_type}/{rid} is not known")
+        if found.deleted:
+            raise Gone(f"Version {version} of {resource_type}/{rid} is a deletion")
+        return found
+
+    # -- update ----------------------------------------------------------------------
+    def update(
+        self,
+        resource: Any,
+        resource_type: str,
+        rid: str,
+        *,
+        if_match: str | None = None,
+        tx: StoreSession | None = None,
+    ) -> Outcome:
+        check_type(resource_type)
+        check_id(rid)
+        validated(resource, resource_type)
+        body_id = resource.get("id")
+        if body_id is None:
+            raise InvalidRequest("An update must carry the resource id in the body", "id")
+        if body_id != rid:
+            raise InvalidRequest(f"Body id '{body_id}' does not match the URL id '{rid}'", "id")
+        expected = parse_if_match(if_match)
+        if tx is None:
+            with self.store.begin(write=True) as session:
+                return self._update(session, resource, resource_type, rid, expected)
+        return self._update(tx, resource, resource_type, rid, expected)
+
+    def _update(
+        self,
+        tx: StoreSession,
+        resource: dict[str, Any],
+        resource_type: str,
+        rid: str,
+        expected: int | None,
+    ) -> Outcome:
+        current = tx.read(resource_type, rid)
+        if expected is not None and (current is None or current.version_id != expected):
+            have = "no version" if current is None else f"version {current.version_id}"
+            raise PreconditionFailed(
+                f"If-Match expected version {expected} of {resource_type}/{rid}; "
+                f"the server has {have}"
+            )
+        if current is not None and not current.deleted and current.content is not None:
+            if same_content(current.content, resource):
+                return Outcome(current, 200)
+        version = 1 if current is None else current.version_id + 1
+        previous = None if current is None else current.version_id
+        item = self.prepare(resource, rid, version, "PUT", previous, self.clock())
+        tx.write([item])
+        status = 201 if current is None or current.deleted else 200
+        return Outcome(self.stored(item), status)
+
+    def conditional_update(
+        self, resource: Any, resource_type: str, query: str, *, tx: StoreSession | None = None
+    ) -> Outcome:
+        check_type(resource_type)
+        validated(resource, resource_type)
+        if tx is None:
+            with self.store.begin(write=True) as session:
+                return self._conditional_update(session, resource, resource_type, query)
+        return self._conditional_update(tx, resource, resource_type, query)
+
+    def _conditional_update(
+        self, tx: StoreSession, resource: dict[str, Any], resource_type: str, query: str
+    ) -> Outcome:
+        found = self.conditional_matches(tx, resource_type, query)
+        if len(found) > 1:
+            raise PreconditionFailed(
+                f"Conditional update '{query}' matched several {resource_type}"
+            )
+        body_id = resource.get("id")
+        if found:
+            if body_id and body_id != found[0]:
+                raise InvalidRequest(
+                    f"Body id '{body_id}' differs from the matched {resource_type}/{found[0]}", "id"
+                )
+            return self._update(tx, {**resource, "id": found[0]}, resource_type, found[0], None)
+        rid = body_id or new_id()
+        check_id(rid)
+        return self._update(tx, {**resource, "id": rid}, resource_type, rid, None)
+
+    # -- delete ----------------------------------------------------------------------
+    def delete(
+        self, resource_type: str, rid: str, *, tx: StoreSession | None = None
+    ) -> Outcome | None:
+        """Logical delete: a new version marks the resource deleted; history is kept."""
+        check_type(resource_type)
+        if tx is None:
+            with self.store.begin(write=True) as session:
+                return self._delete(session, resource_type, rid)
+        return self._delete(tx, resource_type, rid)
+
+    def _delete(self, tx: StoreSession, resource_type: str, rid: str) -> Outcome | None:
+        current = tx.read(resource_type, rid)
+        if current is None or current.deleted:
+            return None
+        item = self.deletion(current, self.clock())
+        tx.write([item])
+        return Outcome(self.stored(item), 200)
+
+    def conditional_delete(
+        self, resource_type: str, query: str, *, tx: StoreSession | None = None
+    ) -> Outcome | None:
+        check_type(resource_type)
+        if tx is None:
+            with self.store.begin(write=True) as session:
+                return self._conditional_delete(session, resource_type, query)
+        return self._conditional_delete(tx, resource_type, query)
+
+    def _conditional_delete(
+        self, tx: StoreSession, resource_type: str, query: str
+    ) -> Outcome | None:
+        found = self.conditional_matches(tx, resource_type, query)
+        if len(found) > 1:
+            raise PreconditionFailed(
+                f"Conditional delete '{query}' matched several {resource_type}"
+            )
+        return self._delete(tx, resource_type, found[0]) if found else None
+
+    # -- search and history ------------------------------------------------------------
+    def search(self, query: SearchQuery) -> SearchPage:
+        if query.resource_type is not None:
+            check_type(query.resource_type)
+        with self.store.begin() as tx:
+            return tx.search(query)
+
+    def history(
+        self,
+        resource_type: str | None,
+        rid: str | None,
+        since: datetime | None,
+        count: int,
+        offset: int,
+    ) -> tuple[list[StoredResource], int]:
+        if resource_type is not None:
+            check_type(resource_type)
+        with self.store.begin() as tx:
+            if resource_type and rid and tx.read(resource_type, rid) is None:
+                raise NotFound(f"{resource_type}/{rid} is not known")
+            return tx.history(resource_type, rid, since, count, offset)
+
+    def everything(
+        self,
+        patient_id: str,
+        *,
+        since: datetime | None,
+        types: list[str] | None,
+        count: int,
+        offset: int,
+    ) -> tuple[list[StoredResource], int]:
+        """The patient's compartment (``Patient/{id}/$everything``), paged.
+
+        See: https://hl7.org/fhir/R4/patient-operation-everything.html
+        """
+        self.read("Patient", patient_id)
+        with self.store.begin() as tx:
+            return tx.compartment([patient_id], types, since, count, offset)

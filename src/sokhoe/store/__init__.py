@@ -1,0 +1,5 @@
+"""Storage of FHIR resources behind one protocol (:class:`FhirStore`): memory or SQL."""
+
+from sokhoe.store.ports import FhirStore, StoredResource, WriteItem
+
+__all__ = ["FhirStore", "StoredResource", "WriteItem"]

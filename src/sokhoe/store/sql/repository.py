@@ -1,0 +1,425 @@
+"""The SQL implementation of :class:`~sokhoe.store.ports.FhirStore`.
+
+Writes are grouped per table and sent with ``executemany`` inside one transaction, so a
+transaction bundle of 1,000 resources costs a handful of statements and one commit (fsync per
+resource is the classic ingest ceiling). Index rows are written in the same transaction as the
+resource they describe.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from sokhoe.errors import Conflict
+from sokhoe.search.query import Include, SearchQuery
+from sokhoe.store.ports import SearchPage, StoredResource, WriteItem
+from sokhoe.store.sql import migrate
+from sokhoe.store.sql.engine import make_engine
+from sokhoe.store.sql.schema import INDEX_TABLES, resource, resource_history, sp_reference
+from sokhoe.store.sql.search import Compiler
+
+_COLUMNS = (
+    resource.c.resource_type,
+    resource.c.id,
+    resource.c.version_id,
+    resource.c.last_updated,
+    resource.c.deleted,
+    resource.c.content,
+    resource.c.patient_id,
+)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _row(row: Any, method: str = "PUT") -> StoredResource:
+    return StoredResource(
+        resource_type=row.resource_type,
+        id=row.id,
+        version_id=row.version_id,
+        last_updated=_utc(row.last_updated),
+        deleted=bool(row.deleted),
+        content=row.content,
+        patient_id=row.patient_id,
+        method=getattr(row, "method", method),
+    )
+
+
+def _chunks(seq: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+class SqlSession:
+    """One transaction on one connection (see :class:`~sokhoe.store.ports.StoreSession`)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+        self.compiler = Compiler()
+
+    # -- reads -------------------------------------------------------------------------
+    def read(self, resource_type: str, id: str) -> StoredResource | None:
+        row = self.conn.execute(
+            select(*_COLUMNS).where(resource.c.resource_type == resource_type, resource.c.id == id)
+        ).first()
+        return _row(row) if row else None
+
+    def read_many(self, keys: Sequence[tuple[str, str]]) -> list[StoredResource]:
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for rtype, rid in keys:
+            by_type[rtype].append(rid)
+        found: dict[tuple[str, str], StoredResource] = {}
+        for rtype, ids in by_type.items():
+            for chunk in _chunks(sorted(set(ids))):
+                rows = self.conn.execute(
+                    select(*_COLUMNS).where(
+                        resource.c.resource_type == rtype,
+                        resource.c.id.in_(chunk),
+                        resource.c.deleted == false(),
+                    )
+                )
+                for row in rows:
+                    found[(row.resource_type, row.id)] = _row(row)
+        return [found[k] for k in dict.fromkeys(keys) if k in found]
+
+    def current_versions(self, resource_type: str, ids: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            stmt = select(resource.c.id, resource.c.version_id).where(
+                resource.c.resource_type == resource_type, resource.c.id.in_(chunk)
+            )
+            if self.dialect == "postgresql":
+                stmt = stmt.with_for_update()
+            out.update({r.id: r.version_id for r in self.conn.execute(stmt)})
+        return out
+
+    def vread(self, resource_type: str, id: str, version_id: int) -> StoredResource | None:
+        h = resource_history.c
+        row = self.conn.execute(
+            select(
+                h.resource_type,
+                h.id,
+                h.version_id,
+                h.last_updated,
+                h.deleted,
+                h.content,
+                h.patient_id,
+                h.method,
+            ).where(h.resource_type == resource_type, h.id == id, h.version_id == version_id)
+        ).first()
+        return _row(row) if row else None
+
+    def history(
+        self,
+        resource_type: str | None,
+        id: str | None,
+        since: datetime | None,
+        count: int,
+        offset: int,
+    ) -> tuple[list[StoredResource], int]:
+        h = resource_history.c
+        conds = []
+        if resource_type:
+            conds.append(h.resource_type == resource_type)
+        if id:
+            conds.append(h.id == id)
+        if since:
+            conds.append(h.last_updated >= since)
+        where = and_(True, *conds)
+        total = self.conn.execute(select(func.count()).select_from(resource_history).where(where))
+        rows = self.conn.execute(
+            select(
+                h.resource_type,
+                h.id,
+                h.version_id,
+                h.last_updated,
+                h.deleted,
+                h.content,
+                h.patient_id,
+                h.method,
+            )
+            .where(where)
+            .order_by(h.last_updated.desc(), h.resource_type, h.id, h.version_id.desc())
+            .limit(count)
+            .offset(offset)
+        )
+        return [_row(r) for r in rows], int(total.scalar_one())
+
+    def compartment(
+        self,
+        patient_ids: Sequence[str],
+        types: Sequence[str] | None,
+        since: datetime | None,
+        count: int,
+        offset: int,
+    ) -> tuple[list[StoredResource], int]:
+        r = resource.c
+        conds = [r.patient_id.in_(list(patient_ids)), r.deleted == false()]
+        if types:
+            conds.append(r.resource_type.in_(list(types)))
+        if since:
+            conds.append(r.last_updated >= since)
+        total = self.conn.execute(select(func.count()).select_from(resource).where(*conds))
+        rows = self.conn.execute(
+            select(*_COLUMNS)
+            .where(*conds)
+            .order_by(r.resource_type, r.id)
+            .limit(count)
+            .offset(offset)
+        )
+        return [_row(x) for x in rows], int(total.scalar_one())
+
+    def search_ids(self, query: SearchQuery, limit: int) -> list[str]:
+        stmt = self.compiler.ids(query).order_by(resource.c.id).limit(limit)
+        return [row[-1] for row in self.conn.execute(stmt)]
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        ids = self.compiler.ids(query).subquery()
+        total: int | None = None
+        if query.total != "none" or query.summary == "count":
+            total = int(self.conn.execute(select(func.count()).select_from(ids)).scalar_one())
+        if query.summary == "count" or query.count == 0:
+            return SearchPage([], [], total)
+        r = resource.c
+        if query.resource_type is not None:
+            join_on = and_(r.resource_type == query.resource_type, r.id == ids.c.id)
+        else:
+            join_on = and_(r.resource_type == ids.c.resource_type, r.id == ids.c.id)
+        stmt = (
+            select(*_COLUMNS)
+            .select_from(resource.join(ids, join_on))
+            .order_by(*self.compiler.sort_columns(query))
+            .limit(query.count)
+            .offset(query.offset)
+        )
+        matches = [_row(x) for x in self.conn.execute(stmt)]
+        included = self._included(query, matches)
+        return SearchPage(matches, included, total)
+
+    def _included(self, query: SearchQuery, matches: list[StoredResource]) -> list[StoredResource]:
+        if not matches or not (query.includes or query.revincludes):
+            return []
+        seen = {(m.resource_type, m.id) for m in matches}
+        out: list[StoredResource] = []
+        frontier = matches
+        for rounds in range(3):  # :iterate is followed a bounded number of times
+            keys: list[tuple[str, str]] = []
+            for inc in query.includes:
+                if rounds and not inc.iterate:
+                    continue
+                keys += self._include_keys(inc, frontier)
+            for inc in query.revincludes:
+                if rounds and not inc.iterate:
+                    continue
+                keys += self._revinclude_keys(inc, frontier)
+            new = [k for k in dict.fromkeys(keys) if k not in seen]
+            if not new:
+                break
+            seen.update(new)
+            frontier = self.read_many(new)
+            out += frontier
+        return out
+
+    def _include_keys(self, inc: Include, frontier: list[StoredResource]) -> list[tuple[str, str]]:
+        ids = [m.id for m in frontier if m.resource_type == inc.source_type]
+        if not ids:
+            return []
+        s = sp_reference.c
+        keys: list[tuple[str, str]] = []
+        for chunk in _chunks(ids):
+            stmt = select(s.target_type, s.target_id).where(
+                s.resource_type == inc.source_type,
+                s.resource_id.in_(chunk),
+                s.target_id.is_not(None),
+            )
+            if inc.param != "*":
+                stmt = stmt.where(s.param == inc.param)
+            if inc.target_type:
+                stmt = stmt.where(s.target_type == inc.target_type)
+            keys += [(r.target_type, r.target_id) for r in self.conn.execute(stmt)]
+        return keys
+
+    def _revinclude_keys(
+        self, inc: Include, frontier: list[StoredResource]
+    ) -> list[tuple[str, str]]:
+        s = sp_reference.c
+        keys: list[tuple[str, str]] = []
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for m in frontier:
+            by_type[m.resource_type].append(m.id)
+        for target_type, ids in by_type.items():
+            if inc.target_type and inc.target_type != target_type:
+                continue
+            for chunk in _chunks(ids):
+                stmt = select(s.resource_type, s.resource_id).where(
+                    s.resource_type == inc.source_type,
+                    s.target_type == target_type,
+                    s.target_id.in_(chunk),
+                )
+                if inc.param != "*":
+                    stmt = stmt.where(s.param == inc.param)
+                keys += [(r.resource_type, r.resource_id) for r in self.conn.execute(stmt)]
+        return keys
+
+    # -- writes ------------------------------------------------------------------------
+    def write(self, items: Sequence[WriteItem]) -> None:
+        if not items:
+            return
+        new = [i for i in items if i.previous_version is None]
+        changed = [i for i in items if i.previous_version is not None]
+        try:
+            if new:
+                self.conn.execute(insert(resource), [self._resource_params(i) for i in new])
+            if changed:
+                self._update_current(changed)
+                self._delete_index(changed)
+            self.conn.execute(
+                insert(resource_history),
+                [{**self._resource_params(i), "method": i.method} for i in items],
+            )
+        except IntegrityError as exc:
+            raise Conflict(
+                "A resource was created or changed concurrently; retry with the new version"
+            ) from exc
+        self._insert_index(items)
+
+    @staticmethod
+    def _resource_params(item: WriteItem) -> dict[str, Any]:
+        return {
+            "resource_type": item.resource_type,
+            "id": item.id,
+            "version_id": item.version_id,
+            "last_updated": item.last_updated,
+            "deleted": item.content is None,
+            "patient_id": item.patient_id,
+            "content": item.content,
+        }
+
+    def _update_current(self, items: Sequence[WriteItem]) -> None:
+        stmt = (
+            update(resource)
+            .where(
+                resource.c.resource_type == bindparam("k_type"),
+                resource.c.id == bindparam("k_id"),
+                resource.c.version_id == bindparam("k_prev"),
+            )
+            .values(
+                version_id=bindparam("version_id"),
+                last_updated=bindparam("last_updated"),
+                deleted=bindparam("deleted"),
+                patient_id=bindparam("patient_id"),
+                content=bindparam("content", type_=resource.c.content.type),
+            )
+        )
+        params = [
+            {
+                "k_type": i.resource_type,
+                "k_id": i.id,
+                "k_prev": i.previous_version,
+                "version_id": i.version_id,
+                "last_updated": i.last_updated,
+                "deleted": i.content is None,
+                "patient_id": i.patient_id,
+                "content": i.content,
+            }
+            for i in items
+        ]
+        for p in params:  # one by one: rowcount tells whether someone else got there first
+            if self.conn.execute(stmt, p).rowcount != 1:
+                raise Conflict(
+                    f"{p['k_type']}/{p['k_id']} changed concurrently "
+                    f"(expected version {p['k_prev']})"
+                )
+
+    def _delete_index(self, items: Sequence[WriteItem]) -> None:
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for i in items:
+            by_type[i.resource_type].append(i.id)
+        for table in INDEX_TABLES.values():
+            for rtype, ids in by_type.items():
+                for chunk in _chunks(ids):
+                    self.conn.execute(
+                        delete(table).where(
+                            table.c.resource_type == rtype, table.c.resource_id.in_(chunk)
+                        )
+                    )
+
+    def _insert_index(self, items: Sequence[WriteItem]) -> None:
+        for attr, table in INDEX_TABLES.items():
+            params: list[dict[str, Any]] = []
+            for item in items:
+                if item.index is None:
+                    continue
+                base = {
+                    "resource_type": item.resource_type,
+                    "resource_id": item.id,
+                    "patient_id": item.patient_id,
+                }
+                for row in getattr(item.index, attr):
+                    d = dict(base)
+                    for f in fields(row):
+                        d[f.name] = getattr(row, f.name)
+                    params.append(d)
+            if params:
+                self.conn.execute(insert(table), params)
+
+
+class SqlStore:
+    """A FHIR store in SQLite or PostgreSQL (one writer engine and one reader engine)."""
+
+    def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
+        self.url = url
+        self.writer: Engine = make_engine(url, write=True)
+        self.reader: Engine = (
+            make_engine(url, write=False) if self.writer.dialect.name == "sqlite" else self.writer
+        )
+        self.dialect = self.writer.dialect.name
+        if migrate_schema:
+            migrate.upgrade(self.writer)
+
+    @contextmanager
+    def begin(self, *, write: bool = False) -> Iterator[SqlSession]:
+        engine = self.writer if write else self.reader
+        with engine.begin() as conn:
+            yield SqlSession(conn)
+
+    def iter_all(self, resource_type: str | None = None) -> Iterator[StoredResource]:
+        """Every current resource (deleted ones excluded), in a stable order, streamed."""
+        r = resource.c
+        stmt = select(*_COLUMNS).where(r.deleted == false()).order_by(r.resource_type, r.id)
+        if resource_type:
+            stmt = stmt.where(r.resource_type == resource_type)
+        with self.reader.connect() as conn:
+            result = conn.execution_options(yield_per=1000).execute(stmt)
+            for row in result:
+                yield _row(row)
+
+    def close(self) -> None:
+        self.writer.dispose()
+        if self.reader is not self.writer:
+            self.reader.dispose()
+
+
+def open_store(url: str) -> SqlStore:
+    return SqlStore(url)

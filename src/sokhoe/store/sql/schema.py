@@ -1,0 +1,149 @@
+"""Tables of the SQL store (SQLAlchemy Core). Alembic migrations create them.
+
+Every table carries ``patient_id``, the id of the Patient whose compartment the row belongs to
+(None for shared resources such as Organization). That one column is what lets PostgreSQL
+partition, or Citus distribute, the whole store by patient, and makes ``$everything`` a single
+index range.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+ID = 64
+"""FHIR ids are at most 64 characters."""
+
+JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+
+resource = Table(
+    "resource",
+    metadata,
+    Column("resource_type", String(64), primary_key=True),
+    Column("id", String(ID), primary_key=True),
+    Column("version_id", Integer, nullable=False),
+    Column("last_updated", DateTime(timezone=True), nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("patient_id", String(ID)),
+    Column("content", JsonDoc),
+    Index("ix_resource_patient", "patient_id", "resource_type"),
+    Index("ix_resource_updated", "last_updated"),
+)
+
+resource_history = Table(
+    "resource_history",
+    metadata,
+    Column("resource_type", String(64), primary_key=True),
+    Column("id", String(ID), primary_key=True),
+    Column("version_id", Integer, primary_key=True),
+    Column("last_updated", DateTime(timezone=True), nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("method", String(8), nullable=False),
+    Column("patient_id", String(ID)),
+    Column("content", JsonDoc),
+    Index("ix_history_updated", "last_updated"),
+    Index("ix_history_type_updated", "resource_type", "last_updated"),
+)
+
+
+def _index_table(
+    name: str, *value_columns: Column[object], indexes: list[tuple[str, ...]]
+) -> Table:
+    """A search-index table: one row per (resource, parameter, value)."""
+    table = Table(
+        name,
+        metadata,
+        Column("resource_type", String(64), nullable=False),
+        Column("resource_id", String(ID), nullable=False),
+        Column("patient_id", String(ID)),
+        Column("param", String(100), nullable=False),
+        *value_columns,
+        Index(f"ix_{name}_resource", "resource_id", "resource_type"),
+    )
+    for i, cols in enumerate(indexes):
+        Index(f"ix_{name}_{i}", *(table.c[c] for c in cols))
+    return table
+
+
+sp_string = _index_table(
+    "sp_string",
+    Column("norm", Text, nullable=False),
+    Column("exact", Text, nullable=False),
+    indexes=[("resource_type", "param", "norm")],
+)
+sp_token = _index_table(
+    "sp_token",
+    Column("system", Text),
+    Column("code", Text),
+    Column("text", Text),
+    indexes=[("resource_type", "param", "code", "system")],
+)
+sp_date = _index_table(
+    "sp_date",
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    indexes=[("resource_type", "param", "low"), ("resource_type", "param", "high")],
+)
+sp_reference = _index_table(
+    "sp_reference",
+    Column("target_type", String(64)),
+    Column("target_id", String(ID)),
+    Column("url", Text, nullable=False),
+    indexes=[
+        ("target_id", "target_type", "param", "resource_type"),
+    ],
+)
+sp_quantity = _index_table(
+    "sp_quantity",
+    Column("value", Float, nullable=False),
+    Column("system", Text),
+    Column("code", Text),
+    Column("unit", Text),
+    indexes=[("resource_type", "param", "value")],
+)
+sp_number = _index_table(
+    "sp_number",
+    Column("value", Float, nullable=False),
+    indexes=[("resource_type", "param", "value")],
+)
+sp_uri = _index_table(
+    "sp_uri",
+    Column("value", Text, nullable=False),
+    indexes=[("resource_type", "param", "value")],
+)
+
+INDEX_TABLES = {
+    "strings": sp_string,
+    "tokens": sp_token,
+    "dates": sp_date,
+    "references": sp_reference,
+    "quantities": sp_quantity,
+    "numbers": sp_number,
+    "uris": sp_uri,
+}
+"""IndexRows attribute -> its table."""
+
+PARAM_TYPE_TABLES = {
+    "string": sp_string,
+    "token": sp_token,
+    "date": sp_date,
+    "reference": sp_reference,
+    "quantity": sp_quantity,
+    "number": sp_number,
+    "uri": sp_uri,
+}
+"""Search parameter type -> the table its values are in."""

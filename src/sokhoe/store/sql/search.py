@@ -1,0 +1,254 @@
+"""Compile a :class:`~sokhoe.search.query.SearchQuery` to SQL over the index tables.
+
+Each criterion becomes ``id IN (SELECT resource_id FROM sp_<type> WHERE param = … AND …)``;
+criteria are ANDed, values of one criterion ORed, as FHIR search says. Range comparisons use
+the half-open ``[low, high)`` ranges written at index time, so precision is honoured on both
+sides.
+See: https://hl7.org/fhir/R4/search.html
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    tuple_,
+)
+
+from sokhoe.errors import InvalidRequest
+from sokhoe.search.query import (
+    Criterion,
+    RangeValue,
+    ReferenceValue,
+    SearchQuery,
+    SortKey,
+    StringValue,
+    TokenValue,
+    UriValue,
+    Value,
+)
+from sokhoe.store.sql.schema import PARAM_TYPE_TABLES, resource, sp_reference
+
+MAX_CHAR = "\U0010ffff"
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _prefix(col: Any, value: str) -> ColumnElement[bool]:
+    """``col`` starts with ``value``: a range, so both SQLite and PostgreSQL use the index."""
+    return and_(col >= value, col < value + MAX_CHAR)
+
+
+def _range_clause(
+    prefix: str, low: ColumnElement[Any], high: ColumnElement[Any], v: RangeValue
+) -> ColumnElement[bool]:
+    """Compare a stored range [low, high) with a searched one, per the FHIR prefixes.
+
+    See: https://hl7.org/fhir/R4/search.html#prefix
+    """
+    ql, qh = v.low, v.high
+    match prefix:
+        case "eq":
+            return and_(low >= ql, high <= qh)
+        case "ne":
+            return not_(and_(low >= ql, high <= qh))
+        case "gt":
+            return high > qh
+        case "lt":
+            return low < ql
+        case "ge":
+            return high > ql
+        case "le":
+            return low < qh
+        case "sa":
+            return low >= qh
+        case "eb":
+            return high <= ql
+        case "ap":
+            margin = max((qh - ql), abs(ql) * 0.1, 1.0)
+            return and_(low < qh + margin, high > ql - margin)
+    raise InvalidRequest(f"Unknown search prefix '{prefix}'")
+
+
+def _point_range_clause(prefix: str, col: Any, v: RangeValue) -> ColumnElement[bool]:
+    """Numbers and quantities are points; the searched value has an implicit precision range."""
+    return (
+        _range_clause(prefix, col, col, v)
+        if prefix not in ("eq", "ne", "ap")
+        else (_eq_point(prefix, col, v))
+    )
+
+
+def _eq_point(prefix: str, col: Any, v: RangeValue) -> ColumnElement[bool]:
+    inside = and_(col >= v.low, col < v.high)
+    if prefix == "ne":
+        return not_(inside)
+    if prefix == "ap":
+        margin = abs((v.low + v.high) / 2) * 0.1
+        return and_(col >= v.low - margin, col < v.high + margin)
+    return inside
+
+
+def _value_clause(
+    table: Any, ptype: str, modifier: str | None, value: Value
+) -> ColumnElement[bool]:
+    c = table.c
+    if isinstance(value, StringValue):
+        if modifier == "exact":
+            return c.exact == value.exact  # type: ignore[no-any-return]
+        if modifier == "contains":
+            return c.norm.like(f"%{_escape_like(value.norm)}%", escape="\\")  # type: ignore[no-any-return]
+        return _prefix(c.norm, value.norm)
+    if isinstance(value, TokenValue):
+        if modifier == "text":
+            return c.text.like(f"%{_escape_like(value.text or '')}%", escape="\\")  # type: ignore[no-any-return]
+        parts: list[ColumnElement[bool]] = []
+        if value.code is not None:
+            parts.append(c.code == value.code)
+        if value.system == "":
+            parts.append(c.system.is_(None))
+        elif value.system is not None:
+            parts.append(c.system == value.system)
+        return and_(*parts)
+    if isinstance(value, RangeValue):
+        if ptype == "date":
+            return _range_clause(value.prefix, c.low, c.high, value)
+        clause = _point_range_clause(value.prefix, c.value, value)
+        if ptype == "quantity":
+            extra: list[ColumnElement[bool]] = []
+            if value.system:
+                extra.append(c.system == value.system)
+            if value.code:
+                extra.append(or_(c.code == value.code, c.unit == value.code))
+            return and_(clause, *extra)
+        return clause
+    if isinstance(value, ReferenceValue):
+        if value.target_id is None:
+            return c.url == value.url  # type: ignore[no-any-return]
+        parts = [c.target_id == value.target_id]
+        if value.target_type:
+            parts.append(c.target_type == value.target_type)
+        return and_(*parts)
+    if isinstance(value, UriValue):
+        if modifier == "below":
+            return _prefix(c.value, value.value)
+        if modifier == "above":
+            return literal(value.value).like(c.value + "%")
+        return c.value == value.value  # type: ignore[no-any-return]
+    raise InvalidRequest(f"Unsupported search value {value!r}")
+
+
+class Compiler:
+    """Builds the id-selecting SQL of one query (and its chains) for one resource type."""
+
+    def ids(self, query: SearchQuery) -> Select[Any]:
+        """``SELECT id`` (typed) or ``SELECT resource_type, id`` (system level) of matches."""
+        r = resource.c
+        if query.resource_type is not None:
+            stmt = select(r.id).where(r.resource_type == query.resource_type)
+        else:
+            stmt = select(r.resource_type, r.id)
+            if query.types:
+                stmt = stmt.where(r.resource_type.in_(query.types))
+        stmt = stmt.where(r.deleted == false())
+        if query.ids is not None:
+            stmt = stmt.where(r.id.in_(query.ids))
+        if query.patient_ids is not None:
+            stmt = stmt.where(r.patient_id.in_(query.patient_ids))
+        for criterion in query.criteria:
+            stmt = stmt.where(self._criterion(query.resource_type, criterion))
+        return stmt
+
+    def _criterion(self, rtype: str | None, crit: Criterion) -> ColumnElement[bool]:
+        r = resource.c
+        if crit.has is not None:
+            has = crit.has
+            inner = select(sp_reference.c.target_id).where(
+                sp_reference.c.resource_type == has.resource_type,
+                sp_reference.c.param == has.reference_param,
+                sp_reference.c.resource_id.in_(self.ids(has.query)),
+            )
+            if rtype is not None:
+                inner = inner.where(sp_reference.c.target_type == rtype)
+            return r.id.in_(inner)
+        table = PARAM_TYPE_TABLES.get(crit.type)
+        if table is None:
+            raise InvalidRequest(f"Search parameter type '{crit.type}' is not supported")
+        key: Any
+        if rtype is not None:
+            key = r.id
+            sub = select(table.c.resource_id).where(
+                table.c.resource_type == rtype, table.c.param == crit.code
+            )
+        else:
+            key = tuple_(r.resource_type, r.id)
+            sub = select(table.c.resource_type, table.c.resource_id).where(
+                table.c.param == crit.code
+            )
+        if crit.missing is not None:
+            return cast(ColumnElement[bool], not_(key.in_(sub)) if crit.missing else key.in_(sub))
+        if crit.chain is not None:
+            chain = crit.chain
+            sub = sub.where(
+                table.c.target_type == chain.resource_type,
+                table.c.target_id.in_(self.ids(chain)),
+            )
+            return cast(ColumnElement[bool], key.in_(sub))
+        negate = crit.modifier == "not"
+        clauses = [_value_clause(table, crit.type, crit.modifier, v) for v in crit.values]
+        if crit.type == "reference" and crit.modifier and crit.modifier[:1].isupper():
+            sub = sub.where(table.c.target_type == crit.modifier)
+        sub = sub.where(or_(*clauses))
+        return cast(ColumnElement[bool], not_(key.in_(sub)) if negate else key.in_(sub))
+
+    def sort_columns(self, query: SearchQuery) -> list[Any]:
+        r = resource.c
+        order: list[Any] = []
+        for key in query.sort:
+            expr = self._sort_expr(query.resource_type, key)
+            order.append(expr.is_(None))
+            order.append(expr.desc() if key.descending else expr.asc())
+        if query.resource_type is None:
+            order.append(r.resource_type)
+        order.append(r.id)
+        return order
+
+    def _sort_expr(self, rtype: str | None, key: SortKey) -> Any:
+        r = resource.c
+        if key.code == "_id":
+            return r.id
+        if key.code == "_lastUpdated":
+            return r.last_updated
+        table = PARAM_TYPE_TABLES.get(key.type)
+        if table is None:
+            raise InvalidRequest(f"Cannot sort on '{key.code}' (type {key.type})")
+        col = {
+            "string": "norm",
+            "token": "code",
+            "date": "low" if not key.descending else "high",
+            "reference": "target_id",
+            "quantity": "value",
+            "number": "value",
+            "uri": "value",
+        }[key.type]
+        agg = func.max if key.descending else func.min
+        return (
+            select(agg(table.c[col]))
+            .where(
+                table.c.resource_id == r.id,
+                table.c.resource_type == r.resource_type,
+                table.c.param == key.code,
+            )
+            .scalar_subquery()
+        )

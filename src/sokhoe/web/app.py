@@ -1,0 +1,66 @@
+"""``create_app(settings)``: the one place the web application is assembled."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from sokhoe import __version__
+from sokhoe.config import Settings
+from sokhoe.errors import FhirError
+from sokhoe.fhir.repository import FhirRepository
+from sokhoe.fhir.resources import format_instant
+from sokhoe.store.ports import FhirStore
+from sokhoe.store.sql import open_store
+from sokhoe.web import fhir_api
+from sokhoe.web.responses import (
+    fhir_error_handler,
+    http_error_handler,
+    unexpected_error_handler,
+    validation_error_handler,
+)
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(str(resources.files("sokhoe.web") / "templates")),
+    autoescape=select_autoescape(["html"]),
+)
+
+
+def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
+    """Build the app over ``store`` (opened from ``settings.database_url`` when not given)."""
+    app = FastAPI(
+        title="sokhoe — shared health record",
+        version=__version__,
+        description="FHIR R4 shared health record for Vietnam (sổ sức khỏe điện tử).",
+    )
+    store = store if store is not None else open_store(settings.database_url)
+    app.state.settings = settings
+    app.state.store = store
+    app.state.repository = FhirRepository(
+        store,
+        settings.fhir_base,
+        default_count=settings.default_page_size,
+        max_count=settings.max_page_size,
+    )
+    app.state.started = format_instant(datetime.now(UTC))
+    app.add_exception_handler(FhirError, fhir_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)
+    app.include_router(fhir_api.router)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def home(request: Request) -> HTMLResponse:
+        html = TEMPLATES.get_template("home.html").render(
+            version=__version__, fhir_base=settings.fhir_base
+        )
+        return HTMLResponse(html)
+
+    return app

@@ -1,0 +1,71 @@
+"""Shared fixtures: a ``store`` over SQLite and a real PostgreSQL server, an API client on it.
+
+The same test bodies run on every backend (STYLE.md §9). The PostgreSQL server is started once
+per test worker; each test gets empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from sokhoe.config import Settings
+from sokhoe.store.sql import SqlStore
+from sokhoe.store.sql.schema import metadata
+from sokhoe.web.app import create_app
+from tests.pg_server import PostgresServer
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not SHARED_DATA.exists():  # a fresh clone sits beside shared/ as well
+    SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BASE = "http://testserver"
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    server = PostgresServer()
+    server.start()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    url = server.create_database(f"sokhoe_test_{worker}")
+    SqlStore(url).close()  # run migrations once
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def _truncate(store: SqlStore) -> None:
+    with store.writer.begin() as conn:
+        names = ", ".join(t.name for t in metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names}"))
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+    if request.param == "sqlite":
+        s = SqlStore(f"sqlite:///{tmp_path / 'test.db'}")
+    else:
+        s = SqlStore(request.getfixturevalue("pg_url"), migrate_schema=False)
+        _truncate(s)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(base_url=BASE, database_url="sqlite://")
+
+
+@pytest.fixture
+def client(store: SqlStore, settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings, store)
+    with TestClient(app, base_url=BASE) as c:
+        yield c
