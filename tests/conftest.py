@@ -1,4 +1,4 @@
-"""Shared fixtures: a ``store`` over SQLite and a real PostgreSQL server, an API client on it.
+"""Shared fixtures: a ``store`` in memory, SQLite and a real PostgreSQL server; a client on it.
 
 The same test bodies run on every backend (STYLE.md §9). The PostgreSQL server is started once
 per test worker; each test gets empty tables.
@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from sokhoe.config import Settings
+from sokhoe.store import FhirStore, MemoryStore
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.schema import metadata
 from sokhoe.web.app import create_app
@@ -24,7 +25,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not SHARED_DATA.exists():  # a fresh clone sits beside shared/ as well
     SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BASE = "http://testserver"
-BACKENDS = ["sqlite", "postgres"]
+BACKENDS = ["memory", "sqlite", "postgres"]
 
 
 @pytest.fixture(scope="session")
@@ -47,12 +48,16 @@ def _truncate(store: SqlStore) -> None:
 
 
 @pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    if request.param == "sqlite":
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FhirStore]:
+    s: FhirStore
+    if request.param == "memory":
+        s = MemoryStore()
+    elif request.param == "sqlite":
         s = SqlStore(f"sqlite:///{tmp_path / 'test.db'}")
     else:
-        s = SqlStore(request.getfixturevalue("pg_url"), migrate_schema=False)
-        _truncate(s)
+        pg = SqlStore(request.getfixturevalue("pg_url"), migrate_schema=False)
+        _truncate(pg)
+        s = pg
     try:
         yield s
     finally:
@@ -65,7 +70,7 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def client(store: SqlStore, settings: Settings) -> Iterator[TestClient]:
+def client(store: FhirStore, settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings, store)
     with TestClient(app, base_url=BASE) as c:
         yield c

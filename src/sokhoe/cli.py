@@ -68,6 +68,10 @@ def demo(
 def load(
     paths: Annotated[list[Path], typer.Argument(help="Bundle JSON / NDJSON files or folders")],
     db: DbOption = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Processes validating ahead of the writer (default: by size and cores)"),
+    ] = None,
 ) -> None:
     """Load transaction/batch bundles and NDJSON (files or folders) into the store."""
     from tqdm import tqdm
@@ -80,7 +84,7 @@ def load(
     store = open_store(settings.database_url)
     repo = FhirRepository(store, settings.fhir_base)
     with tqdm(unit=" resources", disable=None) as bar:
-        report = load_paths(repo, paths, progress=bar.update)
+        report = load_paths(repo, paths, progress=bar.update, workers=workers)
     store.close()
     print(
         f"loaded {report.resources} resources from {report.files} files ({report.bundles} bundles)"
@@ -105,8 +109,9 @@ def bench(
 ) -> None:
     """Ingest throughput (against a raw-insert floor) and query latencies."""
     from sokhoe.bench import run_bench
+    from sokhoe.bench.runner import render
 
-    run_bench(patients, seed, workdir, results, ndjson=ndjson)
+    print(render(run_bench(patients, seed, workdir, results, ndjson=ndjson)))
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sokhoe.fhir.definitions import patient_compartment
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.load import load_paths
-from sokhoe.store.sql import SqlStore
+from sokhoe.store import FhirStore
 from tests.conftest import BASE, SHARED_DATA
 
 SYNTHEA = SHARED_DATA / "synthea"
@@ -101,7 +101,7 @@ def test_all_synthea_bundles_load_read_back_and_everything(client: TestClient) -
 
 
 @pytest.mark.xdist_group("synthea")
-def test_bulk_ndjson_loads(store: SqlStore) -> None:
+def test_bulk_ndjson_loads(store: FhirStore) -> None:
     repo = FhirRepository(store, f"{BASE}/fhir")
     report = load_paths(repo, [BULK])
     assert report.errors == []

@@ -11,7 +11,7 @@ See: https://hl7.org/fhir/R4/http.html#transaction
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 from sokhoe.errors import FhirError, InvalidRequest, NotFound, PreconditionFailed
 from sokhoe.fhir.definitions import resource_types
+from sokhoe.fhir.precheck import Checked
 from sokhoe.fhir.repository import (
     FhirRepository,
     Outcome,
@@ -129,8 +130,16 @@ def walk_references(node: Any) -> Iterator[dict[str, Any]]:
 class TransactionProcessor:
     """Runs one transaction Bundle inside one store transaction."""
 
-    def __init__(self, repo: FhirRepository, tx: StoreSession, now: datetime) -> None:
+    def __init__(
+        self,
+        repo: FhirRepository,
+        tx: StoreSession,
+        now: datetime,
+        checked: Mapping[int, Checked] | None = None,
+    ) -> None:
         self.repo = repo
+        self.checked = checked or {}
+        """Entry index -> issues and index rows a bulk loader's worker computed ahead."""
         self.tx = tx
         self.now = now
         self.ids: dict[str, str] = {}
@@ -138,6 +147,8 @@ class TransactionProcessor:
         self.conditional_cache: dict[str, str] = {}
         self.items: list[WriteItem] = []
         self.pending: dict[tuple[str, str], WriteItem] = {}
+        self.prefetched: dict[tuple[str, str], StoredResource | None] = {}
+        """Current versions of the PUT/DELETE targets, read in one query, not one per entry."""
 
     def run(self, entries: list[Entry]) -> list[dict[str, Any]]:
         ordered = sorted(entries, key=lambda e: (METHOD_ORDER[e.method], e.index))
@@ -147,6 +158,7 @@ class TransactionProcessor:
         for e in ordered:
             if e.method in ("POST", "PUT", "DELETE"):
                 plans[e.index] = self._plan(e, responses)
+        self._prefetch([plans[e.index] for e in ordered if e.index in plans])
         # 2. rewrite references, validate, build the new versions
         for e in ordered:
             if e.index in responses:
@@ -205,6 +217,29 @@ class TransactionProcessor:
             return rtype, None, None, "DELETE"
         return rtype, rid, None, "DELETE"
 
+    def _prefetch(self, plans: list[tuple[str, str | None, int | None, str]]) -> None:
+        """Known-new targets map to None; live ones to their version; deleted ones are left to
+        ``tx.read`` (``read_many`` skips deletions, whose version numbers must continue)."""
+        by_type: dict[str, list[str]] = {}
+        for rtype, rid, _, method in plans:
+            if rid is not None and method != "POST":
+                by_type.setdefault(rtype, []).append(rid)
+        existing: list[tuple[str, str]] = []
+        for rtype, ids in by_type.items():
+            versions = self.tx.current_versions(rtype, ids)
+            for rid in ids:
+                if rid in versions:
+                    existing.append((rtype, rid))
+                else:
+                    self.prefetched[(rtype, rid)] = None
+        for found in self.tx.read_many(existing):
+            self.prefetched[(found.resource_type, found.id)] = found
+
+    def _current(self, rtype: str, rid: str) -> StoredResource | None:
+        if (rtype, rid) in self.prefetched:
+            return self.prefetched[(rtype, rid)]
+        return self.tx.read(rtype, rid)
+
     def _map(self, e: Entry, rtype: str, rid: str) -> None:
         if e.full_url:
             self.ids[e.full_url] = f"{rtype}/{rid}"
@@ -215,11 +250,14 @@ class TransactionProcessor:
             raise PreconditionFailed(f"{e.where}: '{rtype}?{query}' matched more than one resource")
         return found[0] if found else None
 
-    def _resolve_references(self, e: Entry, resource: dict[str, Any]) -> None:
+    def _resolve_references(self, e: Entry, resource: dict[str, Any]) -> bool:
+        """Rewrite fullUrl and conditional references in place; True if any changed."""
+        changed = False
         for ref in walk_references(resource):
             value = ref["reference"]
             if value in self.ids:
                 ref["reference"] = self.ids[value]
+                changed = True
             elif value.startswith("urn:uuid:") or value.startswith("urn:oid:"):
                 raise InvalidRequest(
                     f"Reference '{value}' does not match any fullUrl in the bundle",
@@ -227,6 +265,8 @@ class TransactionProcessor:
                 )
             elif "?" in value and not value.startswith("#"):
                 ref["reference"] = self._conditional_reference(e, value)
+                changed = True
+        return changed
 
     def _conditional_reference(self, e: Entry, value: str) -> str:
         """Resolve ``Type?criteria`` to the single matching resource, or fail the transaction."""
@@ -267,15 +307,16 @@ class TransactionProcessor:
         rtype, rid, _, method = plan
         assert rid is not None  # noqa: S101 - _plan always assigns an id to POST/PUT
         resource = dict(e.resource or {})
-        self._resolve_references(e, resource)
+        rewritten = self._resolve_references(e, resource)
         if method == "PUT":
             resource["id"] = rid
         else:
             resource.pop("id", None)
-        validated(resource, rtype, f"{e.where}.resource")
+        pre = None if rewritten else self.checked.get(e.index)
+        validated(resource, rtype, f"{e.where}.resource", pre.issues if pre else None)
         if (rtype, rid) in self.pending:
             raise InvalidRequest(f"{rtype}/{rid} appears twice in the transaction", e.where)
-        current = self.tx.read(rtype, rid) if method == "PUT" else None
+        current = self._current(rtype, rid) if method == "PUT" else None
         expected = parse_if_match(e.if_match)
         if expected is not None and (current is None or current.version_id != expected):
             raise PreconditionFailed(f"{e.where}: ifMatch {e.if_match} is not the current version")
@@ -284,7 +325,9 @@ class TransactionProcessor:
                 return response_entry(current, 200, self.repo.base_url)
         version = 1 if current is None else current.version_id + 1
         previous = None if current is None else current.version_id
-        item = self.repo.prepare(resource, rid, version, method, previous, self.now)
+        item = self.repo.prepare(
+            resource, rid, version, method, previous, self.now, pre.index if pre else None
+        )
         self.items.append(item)
         self.pending[(rtype, rid)] = item
         status = 201 if current is None or current.deleted else 200
@@ -293,7 +336,7 @@ class TransactionProcessor:
     def _delete(self, e: Entry, rtype: str, rid: str | None) -> dict[str, Any]:
         if rid is None:
             return {"response": {"status": "204 No Content"}}
-        current = self.tx.read(rtype, rid)
+        current = self._current(rtype, rid)
         if current is None or current.deleted:
             return {"response": {"status": "204 No Content"}}
         item = self.repo.deletion(current, self.now)
@@ -356,12 +399,14 @@ def read_entry(repo: FhirRepository, tx: StoreSession, e: Entry) -> dict[str, An
     return response_entry(found, 200, repo.base_url)
 
 
-def run_transaction(repo: FhirRepository, bundle: Any) -> dict[str, Any]:
+def run_transaction(
+    repo: FhirRepository, bundle: Any, checked: Mapping[int, Checked] | None = None
+) -> dict[str, Any]:
     btype, entries = parse_entries(bundle)
     if btype != "transaction":
         raise InvalidRequest("Expected a transaction Bundle", "Bundle.type")
     with repo.store.begin(write=True) as tx:
-        responses = TransactionProcessor(repo, tx, repo.clock()).run(entries)
+        responses = TransactionProcessor(repo, tx, repo.clock(), checked).run(entries)
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": responses}
 
 
@@ -388,9 +433,14 @@ def run_batch(repo: FhirRepository, bundle: Any) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "batch-response", "entry": out}
 
 
-def process_bundle(repo: FhirRepository, bundle: Any) -> dict[str, Any]:
+def process_bundle(
+    repo: FhirRepository, bundle: Any, checked: Mapping[int, Checked] | None = None
+) -> dict[str, Any]:
+    """Run a transaction or batch Bundle; ``checked`` as in :class:`TransactionProcessor`."""
     btype, _ = parse_entries(bundle)
-    return run_transaction(repo, bundle) if btype == "transaction" else run_batch(repo, bundle)
+    if btype == "transaction":
+        return run_transaction(repo, bundle, checked)
+    return run_batch(repo, bundle)
 
 
 __all__ = ["Outcome", "process_bundle", "run_batch", "run_transaction", "walk_references"]

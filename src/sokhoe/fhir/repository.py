@@ -26,9 +26,10 @@ from sokhoe.fhir.definitions import resource_types
 from sokhoe.fhir.resources import ID_RE, new_id, same_content, with_meta
 from sokhoe.fhir.searchparams import registry
 from sokhoe.fhir.validation import find_issues
-from sokhoe.search.index import compartment_patient_id, extract_index
+from sokhoe.search.index import compartment_patient_id, extract_index, with_server_rows
 from sokhoe.search.parse import SearchParser
 from sokhoe.search.query import SearchQuery
+from sokhoe.search.rows import IndexRows
 from sokhoe.store.ports import FhirStore, SearchPage, StoredResource, StoreSession, WriteItem
 
 Clock = Callable[[], datetime]
@@ -70,10 +71,16 @@ def parse_if_match(value: str | None) -> int | None:
     return int(text)
 
 
-def validated(resource: Any, expected_type: str | None = None, where: str = "") -> dict[str, Any]:
+def validated(
+    resource: Any,
+    expected_type: str | None = None,
+    where: str = "",
+    issues: Sequence[Issue] | None = None,
+) -> dict[str, Any]:
     """Check the body is a resource of the expected type and valid R4, or raise with paths.
 
-    ``where`` prefixes the issue paths, e.g. ``Bundle.entry[3].resource``.
+    ``where`` prefixes the issue paths, e.g. ``Bundle.entry[3].resource``. ``issues`` are the
+    validator's findings when a bulk loader already computed them in a worker process.
     """
     if not isinstance(resource, dict):
         raise InvalidRequest("The body must be a JSON object (a FHIR resource)", where or None)
@@ -83,14 +90,15 @@ def validated(resource: Any, expected_type: str | None = None, where: str = "") 
             f"resourceType '{rtype}' does not match the URL type '{expected_type}'",
             f"{where}.resourceType" if where else "resourceType",
         )
-    issues = find_issues(resource)
+    if issues is None:
+        issues = find_issues(resource)
     if issues:
         if where:
             issues = [
                 Issue(i.code, i.diagnostics, _reroot(i.expression, where), i.severity)
                 for i in issues
             ]
-        raise InvalidResource(issues)
+        raise InvalidResource(list(issues))
     return resource
 
 
@@ -150,10 +158,19 @@ class FhirRepository:
         method: str,
         previous: int | None,
         when: datetime,
+        client_index: IndexRows | None = None,
     ) -> WriteItem:
-        """Stamp meta, extract the search index and the patient compartment of a new version."""
+        """Stamp meta, extract the search index and the patient compartment of a new version.
+
+        ``client_index`` is the part of the index computed ahead by a bulk loader's workers
+        (``search.index.extract_client_index`` of this very content); only the rows of the
+        server-assigned values are added here.
+        """
         content = with_meta(resource, rid, version, when)
-        index = extract_index(content)
+        if client_index is None:
+            index = extract_index(content)
+        else:
+            index = with_server_rows(client_index, rid, content["meta"]["lastUpdated"])
         return WriteItem(
             resource_type=content["resourceType"],
             id=rid,

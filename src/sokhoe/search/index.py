@@ -403,6 +403,41 @@ def extract_index(resource: dict[str, Any]) -> IndexRows:
     return rows
 
 
+SERVER_PARAMS = ("_id", "_lastUpdated")
+"""Parameters whose values the server assigns (``id``, ``meta.lastUpdated``) when it stores."""
+
+
+def extract_client_index(resource: dict[str, Any]) -> IndexRows:
+    """The index rows that do not depend on the server-assigned ``id`` and ``lastUpdated``.
+
+    A bulk load computes these in worker processes, before the writer has decided ids and
+    timestamps; :func:`with_server_rows` then completes them. The two together equal
+    :func:`extract_index` of the stored version.
+    """
+    probe = dict(resource)
+    probe.pop("id", None)
+    meta = probe.get("meta")
+    if isinstance(meta, dict) and "lastUpdated" in meta:
+        probe["meta"] = {k: v for k, v in meta.items() if k != "lastUpdated"}
+    return extract_index(probe)
+
+
+def with_server_rows(client: IndexRows, rid: str, last_updated: str) -> IndexRows:
+    """``client`` plus the ``_id`` and ``_lastUpdated`` rows of the stored version."""
+    rows = IndexRows(
+        strings=list(client.strings),
+        tokens=[t for t in client.tokens if t.param != "_id"],
+        dates=[d for d in client.dates if d.param != "_lastUpdated"],
+        references=list(client.references),
+        quantities=list(client.quantities),
+        numbers=list(client.numbers),
+        uris=list(client.uris),
+    )
+    _token_primitive("_id", rid, rows)
+    _date("_lastUpdated", last_updated, rows)
+    return rows
+
+
 def compartment_patient_id(resource: dict[str, Any], rows: IndexRows) -> str | None:
     """The Patient whose compartment holds ``resource``: itself for a Patient, else the first
     Patient referenced by one of the type's compartment parameters, in definition order.

@@ -1,0 +1,72 @@
+"""Validate and index resources ahead of the writer (in a bulk loader's worker processes).
+
+One SQLite database has one writer, and validating plus extracting the search index costs
+more CPU than the writer's inserts. A bulk load therefore hands each file (or NDJSON chunk) to
+a worker process, which returns the validation issues and the index rows that do not depend on
+server-assigned values; the single writer only resolves references, numbers versions and
+writes. Where the writer has to change a resource first (a ``urn:uuid:`` or conditional
+reference rewritten), it ignores the precomputed result and checks the resource itself, so
+the outcome is identical with or without workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from sokhoe.errors import Issue
+from sokhoe.fhir.validation import find_issues
+from sokhoe.search.index import extract_client_index
+from sokhoe.search.rows import IndexRows
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What a worker found for one resource: its issues, or (if none) its client index rows."""
+
+    issues: tuple[Issue, ...]
+    index: IndexRows | None
+
+
+def precheck(resource: Any) -> Checked | None:
+    """Issues and client index rows of ``resource`` (None when it is not even an object).
+
+    The id and ``meta.lastUpdated`` are left out, as the writer assigns them (and checks ids).
+    """
+    if not isinstance(resource, dict):
+        return None
+    probe = dict(resource)
+    probe.pop("id", None)
+    issues = tuple(find_issues(probe))
+    return Checked(issues, None if issues else extract_client_index(probe))
+
+
+def precheck_bundle(data: bytes) -> dict[int, Checked]:
+    """Entry index -> result, for the POST/PUT entries of a Bundle (empty if unparsable)."""
+    try:
+        bundle = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return {}
+    out: dict[int, Checked] = {}
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        request = entry.get("request") if isinstance(entry, dict) else None
+        method = request.get("method") if isinstance(request, dict) else None
+        if isinstance(method, str) and method.upper() in ("POST", "PUT"):
+            checked = precheck(entry.get("resource"))
+            if checked is not None:
+                out[i] = checked
+    return out
+
+
+def precheck_lines(lines: list[bytes]) -> list[Checked | None]:
+    """One result per NDJSON line (None where the line is not a JSON object)."""
+    out: list[Checked | None] = []
+    for line in lines:
+        try:
+            out.append(precheck(orjson.loads(line)))
+        except orjson.JSONDecodeError:
+            out.append(None)
+    return out
