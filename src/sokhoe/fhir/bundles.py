@@ -11,7 +11,7 @@ See: https://hl7.org/fhir/R4/http.html#transaction
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from sokhoe.errors import FhirError, InvalidRequest, NotFound, PreconditionFailed
 from sokhoe.fhir.definitions import resource_types
 from sokhoe.fhir.precheck import Checked
+from sokhoe.fhir.references import walk_references
 from sokhoe.fhir.repository import (
     FhirRepository,
     Outcome,
@@ -111,20 +112,6 @@ def parse_entries(bundle: Any) -> tuple[str, list[Entry]]:
             )
         )
     return btype, entries
-
-
-def walk_references(node: Any) -> Iterator[dict[str, Any]]:
-    """Every object with a string ``reference`` (Reference datatypes), anywhere in a resource."""
-    stack = [node]
-    while stack:
-        cur = stack.pop()
-        if isinstance(cur, dict):
-            ref = cur.get("reference")
-            if isinstance(ref, str):
-                yield cur
-            stack.extend(v for v in cur.values() if isinstance(v, dict | list))
-        elif isinstance(cur, list):
-            stack.extend(v for v in cur if isinstance(v, dict | list))
 
 
 class TransactionProcessor:
@@ -250,6 +237,13 @@ class TransactionProcessor:
             raise PreconditionFailed(f"{e.where}: '{rtype}?{query}' matched more than one resource")
         return found[0] if found else None
 
+    def _needs_rewrite(self, value: str) -> bool:
+        return (
+            value in self.ids
+            or value.startswith(("urn:uuid:", "urn:oid:"))
+            or ("?" in value and not value.startswith("#"))
+        )
+
     def _resolve_references(self, e: Entry, resource: dict[str, Any]) -> bool:
         """Rewrite fullUrl and conditional references in place; True if any changed."""
         changed = False
@@ -307,12 +301,17 @@ class TransactionProcessor:
         rtype, rid, _, method = plan
         assert rid is not None  # noqa: S101 - _plan always assigns an id to POST/PUT
         resource = dict(e.resource or {})
-        rewritten = self._resolve_references(e, resource)
+        pre = self.checked.get(e.index)
+        if pre is not None and not any(map(self._needs_rewrite, pre.references)):
+            rewritten = False
+        else:
+            rewritten = self._resolve_references(e, resource)
         if method == "PUT":
             resource["id"] = rid
         else:
             resource.pop("id", None)
-        pre = None if rewritten else self.checked.get(e.index)
+        if rewritten:
+            pre = None
         validated(resource, rtype, f"{e.where}.resource", pre.issues if pre else None)
         if (rtype, rid) in self.pending:
             raise InvalidRequest(f"{rtype}/{rid} appears twice in the transaction", e.where)
@@ -443,4 +442,4 @@ def process_bundle(
     return run_batch(repo, bundle)
 
 
-__all__ = ["Outcome", "process_bundle", "run_batch", "run_transaction", "walk_references"]
+__all__ = ["Outcome", "process_bundle", "run_batch", "run_transaction"]

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from sokhoe.errors import Issue
+from sokhoe.fhir.references import walk_references
 from sokhoe.fhir.validation import find_issues
 from sokhoe.search.index import extract_client_index
 from sokhoe.search.rows import IndexRows
@@ -28,6 +29,9 @@ class Checked:
 
     issues: tuple[Issue, ...]
     index: IndexRows | None
+    references: tuple[str, ...] = ()
+    """Every literal reference in the resource, so the writer knows without walking it again
+    whether any needs rewriting (``urn:uuid:``, conditional, another entry's fullUrl)."""
 
 
 def precheck(resource: Any) -> Checked | None:
@@ -40,7 +44,8 @@ def precheck(resource: Any) -> Checked | None:
     probe = dict(resource)
     probe.pop("id", None)
     issues = tuple(find_issues(probe))
-    return Checked(issues, None if issues else extract_client_index(probe))
+    references = tuple(ref["reference"] for ref in walk_references(probe))
+    return Checked(issues, None if issues else extract_client_index(probe), references)
 
 
 def precheck_bundle(data: bytes) -> dict[int, Checked]:

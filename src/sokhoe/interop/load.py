@@ -18,8 +18,9 @@ from typing import Any
 import orjson
 
 from sokhoe.errors import FhirError, InvalidRequest, NotFound, PreconditionFailed
-from sokhoe.fhir.bundles import process_bundle, walk_references
+from sokhoe.fhir.bundles import process_bundle
 from sokhoe.fhir.precheck import Checked, precheck_bundle, precheck_lines
+from sokhoe.fhir.references import walk_references
 from sokhoe.fhir.repository import FhirRepository, check_id, check_type, validated
 from sokhoe.fhir.resources import same_content
 from sokhoe.interop.parallel import default_workers, ordered_map
@@ -131,7 +132,8 @@ class NdjsonWriter:
                     if (rtype, r["id"]) in seen:
                         raise InvalidRequest(f"{where}: {rtype}/{r['id']} appears twice in a batch")
                     seen.add((rtype, r["id"]))
-                    if self._resolve(tx, r, where):
+                    conditional = pre is None or any("?" in v for v in pre.references)
+                    if conditional and self._resolve(tx, r, where):
                         pre = None
                     validated(r, rtype, where, pre.issues if pre else None)
                     prev = versions.get(r["id"])

@@ -423,19 +423,11 @@ def extract_client_index(resource: dict[str, Any]) -> IndexRows:
 
 
 def with_server_rows(client: IndexRows, rid: str, last_updated: str) -> IndexRows:
-    """``client`` plus the ``_id`` and ``_lastUpdated`` rows of the stored version."""
-    rows = IndexRows(
-        strings=list(client.strings),
-        tokens=[t for t in client.tokens if t.param != "_id"],
-        dates=[d for d in client.dates if d.param != "_lastUpdated"],
-        references=list(client.references),
-        quantities=list(client.quantities),
-        numbers=list(client.numbers),
-        uris=list(client.uris),
-    )
-    _token_primitive("_id", rid, rows)
-    _date("_lastUpdated", last_updated, rows)
-    return rows
+    """``client`` completed, in place, with the ``_id`` and ``_lastUpdated`` rows of the stored
+    version (``client`` came from :func:`extract_client_index`, so it holds neither)."""
+    _token_primitive("_id", rid, client)
+    _date("_lastUpdated", last_updated, client)
+    return client
 
 
 def compartment_patient_id(resource: dict[str, Any], rows: IndexRows) -> str | None:

@@ -33,7 +33,13 @@ from sokhoe.search.query import Include, SearchQuery
 from sokhoe.store.ports import SearchPage, StoredResource, WriteItem
 from sokhoe.store.sql import migrate
 from sokhoe.store.sql.engine import make_engine
-from sokhoe.store.sql.schema import INDEX_TABLES, resource, resource_history, sp_reference
+from sokhoe.store.sql.schema import (
+    INDEX_TABLES,
+    resource,
+    resource_history,
+    resource_pk_seq,
+    sp_reference,
+)
 from sokhoe.store.sql.search import Compiler
 
 _COLUMNS = (
@@ -247,9 +253,11 @@ class SqlSession:
         s = sp_reference.c
         keys: list[tuple[str, str]] = []
         for chunk in _chunks(ids):
+            sources = select(resource.c.pk).where(
+                resource.c.resource_type == inc.source_type, resource.c.id.in_(chunk)
+            )
             stmt = select(s.target_type, s.target_id).where(
-                s.resource_type == inc.source_type,
-                s.resource_id.in_(chunk),
+                s.resource_pk.in_(sources),
                 s.target_id.is_not(None),
             )
             if inc.param != "*":
@@ -271,14 +279,17 @@ class SqlSession:
             if inc.target_type and inc.target_type != target_type:
                 continue
             for chunk in _chunks(ids):
-                stmt = select(s.resource_type, s.resource_id).where(
+                sources = select(s.resource_pk).where(
                     s.resource_type == inc.source_type,
                     s.target_type == target_type,
                     s.target_id.in_(chunk),
                 )
                 if inc.param != "*":
-                    stmt = stmt.where(s.param == inc.param)
-                keys += [(r.resource_type, r.resource_id) for r in self.conn.execute(stmt)]
+                    sources = sources.where(s.param == inc.param)
+                stmt = select(resource.c.resource_type, resource.c.id).where(
+                    resource.c.pk.in_(sources)
+                )
+                keys += [(r.resource_type, r.id) for r in self.conn.execute(stmt)]
         return keys
 
     # -- writes ------------------------------------------------------------------------
@@ -287,12 +298,20 @@ class SqlSession:
             return
         new = [i for i in items if i.previous_version is None]
         changed = [i for i in items if i.previous_version is not None]
+        pks: dict[tuple[str, str], int] = {}
         try:
             if new:
-                self.conn.execute(insert(resource), [self._resource_params(i) for i in new])
+                for item, pk in zip(new, self._allocate_pks(len(new)), strict=True):
+                    pks[(item.resource_type, item.id)] = pk
+                self.conn.execute(
+                    insert(resource),
+                    [{**self._resource_params(i), "pk": pks[(i.resource_type, i.id)]} for i in new],
+                )
             if changed:
                 self._update_current(changed)
-                self._delete_index(changed)
+                old = self._pks(changed)
+                self._delete_index(list(old.values()))
+                pks.update(old)
             self.conn.execute(
                 insert(resource_history),
                 [{**self._resource_params(i), "method": i.method} for i in items],
@@ -301,7 +320,24 @@ class SqlSession:
             raise Conflict(
                 "A resource was created or changed concurrently; retry with the new version"
             ) from exc
-        self._insert_index(items)
+        self._insert_index(items, pks)
+
+    def _allocate_pks(self, n: int) -> list[int]:
+        """Surrogate keys for ``n`` new resources.
+
+        PostgreSQL draws them from a sequence in one round trip. SQLite has a single writer
+        (``BEGIN IMMEDIATE`` holds the lock for the whole transaction), so counting on from
+        the largest key cannot collide.
+        """
+        if self.dialect == "postgresql":
+            rows = self.conn.execute(
+                select(func.nextval(resource_pk_seq.name)).select_from(func.generate_series(1, n))
+            )
+            return [int(r[0]) for r in rows]
+        start = int(
+            self.conn.execute(select(func.coalesce(func.max(resource.c.pk), 0))).scalar_one()
+        )
+        return list(range(start + 1, start + 1 + n))
 
     @staticmethod
     def _resource_params(item: WriteItem) -> dict[str, Any]:
@@ -314,6 +350,21 @@ class SqlSession:
             "patient_id": item.patient_id,
             "content": item.content,
         }
+
+    def _pks(self, items: Sequence[WriteItem]) -> dict[tuple[str, str], int]:
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for i in items:
+            by_type[i.resource_type].append(i.id)
+        out: dict[tuple[str, str], int] = {}
+        for rtype, ids in by_type.items():
+            for chunk in _chunks(ids):
+                rows = self.conn.execute(
+                    select(resource.c.id, resource.c.pk).where(
+                        resource.c.resource_type == rtype, resource.c.id.in_(chunk)
+                    )
+                )
+                out.update({(rtype, r.id): int(r.pk) for r in rows})
+        return out
 
     def _update_current(self, items: Sequence[WriteItem]) -> None:
         stmt = (
@@ -351,20 +402,12 @@ class SqlSession:
                     f"(expected version {p['k_prev']})"
                 )
 
-    def _delete_index(self, items: Sequence[WriteItem]) -> None:
-        by_type: dict[str, list[str]] = defaultdict(list)
-        for i in items:
-            by_type[i.resource_type].append(i.id)
+    def _delete_index(self, pks: list[int]) -> None:
         for table in INDEX_TABLES.values():
-            for rtype, ids in by_type.items():
-                for chunk in _chunks(ids):
-                    self.conn.execute(
-                        delete(table).where(
-                            table.c.resource_type == rtype, table.c.resource_id.in_(chunk)
-                        )
-                    )
+            for chunk in _chunks(pks):
+                self.conn.execute(delete(table).where(table.c.resource_pk.in_(chunk)))
 
-    def _insert_index(self, items: Sequence[WriteItem]) -> None:
+    def _insert_index(self, items: Sequence[WriteItem], pks: dict[tuple[str, str], int]) -> None:
         """Insert the index rows with one driver-level ``executemany`` per table.
 
         Ingest writes tens of rows per resource; SQLAlchemy's per-row parameter processing was
@@ -373,7 +416,7 @@ class SqlSession:
         mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
         for attr, table in INDEX_TABLES.items():
             params = [
-                (item.resource_type, item.id, item.patient_id, *row)
+                (item.resource_type, pks[(item.resource_type, item.id)], item.patient_id, *row)
                 for item in items
                 if item.index is not None
                 for row in getattr(item.index, attr)

@@ -1,6 +1,6 @@
 """Compile a :class:`~sokhoe.search.query.SearchQuery` to SQL over the index tables.
 
-Each criterion becomes ``id IN (SELECT resource_id FROM sp_<type> WHERE param = … AND …)``;
+Each criterion becomes ``pk IN (SELECT resource_pk FROM sp_<type> WHERE param = … AND …)``;
 criteria are ANDed, values of one criterion ORed, as FHIR search says. Range comparisons use
 the half-open ``[low, high)`` ranges written at index time, so precision is honoured on both
 sides.
@@ -21,7 +21,6 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    tuple_,
 )
 
 from sokhoe.errors import InvalidRequest
@@ -156,9 +155,18 @@ class Compiler:
         """``SELECT id`` (typed) or ``SELECT resource_type, id`` (system level) of matches."""
         r = resource.c
         if query.resource_type is not None:
-            stmt = select(r.id).where(r.resource_type == query.resource_type)
+            return self._where(select(r.id), query)
+        return self._where(select(r.resource_type, r.id), query)
+
+    def pks(self, query: SearchQuery) -> Select[Any]:
+        """``SELECT pk`` of matches (what index rows point at)."""
+        return self._where(select(resource.c.pk), query)
+
+    def _where(self, stmt: Select[Any], query: SearchQuery) -> Select[Any]:
+        r = resource.c
+        if query.resource_type is not None:
+            stmt = stmt.where(r.resource_type == query.resource_type)
         else:
-            stmt = select(r.resource_type, r.id)
             if query.types:
                 stmt = stmt.where(r.resource_type.in_(query.types))
         stmt = stmt.where(r.deleted == false())
@@ -177,7 +185,7 @@ class Compiler:
             inner = select(sp_reference.c.target_id).where(
                 sp_reference.c.resource_type == has.resource_type,
                 sp_reference.c.param == has.reference_param,
-                sp_reference.c.resource_id.in_(self.ids(has.query)),
+                sp_reference.c.resource_pk.in_(self.pks(has.query)),
             )
             if rtype is not None:
                 inner = inner.where(sp_reference.c.target_type == rtype)
@@ -185,17 +193,10 @@ class Compiler:
         table = PARAM_TYPE_TABLES.get(crit.type)
         if table is None:
             raise InvalidRequest(f"Search parameter type '{crit.type}' is not supported")
-        key: Any
+        key: Any = r.pk
+        sub = select(table.c.resource_pk).where(table.c.param == crit.code)
         if rtype is not None:
-            key = r.id
-            sub = select(table.c.resource_id).where(
-                table.c.resource_type == rtype, table.c.param == crit.code
-            )
-        else:
-            key = tuple_(r.resource_type, r.id)
-            sub = select(table.c.resource_type, table.c.resource_id).where(
-                table.c.param == crit.code
-            )
+            sub = sub.where(table.c.resource_type == rtype)
         if crit.missing is not None:
             return cast(ColumnElement[bool], not_(key.in_(sub)) if crit.missing else key.in_(sub))
         if crit.chain is not None:
@@ -246,8 +247,7 @@ class Compiler:
         return (
             select(agg(table.c[col]))
             .where(
-                table.c.resource_id == r.id,
-                table.c.resource_type == r.resource_type,
+                table.c.resource_pk == r.pk,
                 table.c.param == key.code,
             )
             .scalar_subquery()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 03:01:14.110188
+Create Date: 2026-11-23 17:09:31.438073
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(sa.schema.CreateSequence(sa.Sequence("resource_pk_seq")))
     op.create_table('resource',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
     sa.Column('id', sa.String(length=64), nullable=False),
@@ -26,11 +28,13 @@ def upgrade() -> None:
     sa.Column('deleted', sa.Boolean(), nullable=False),
     sa.Column('patient_id', sa.String(length=64), nullable=True),
     sa.Column('content', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.PrimaryKeyConstraint('resource_type', 'id')
     )
     with op.batch_alter_table('resource', schema=None) as batch_op:
         batch_op.create_index('ix_resource_patient', ['patient_id', 'resource_type'], unique=False)
         batch_op.create_index('ix_resource_updated', ['last_updated'], unique=False)
+        batch_op.create_index('ux_resource_pk', ['pk'], unique=True)
 
     op.create_table('resource_history',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
@@ -49,7 +53,7 @@ def upgrade() -> None:
 
     op.create_table('sp_date',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
-    sa.Column('resource_id', sa.String(length=64), nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('patient_id', sa.String(length=64), nullable=True),
     sa.Column('param', sa.String(length=100), nullable=False),
     sa.Column('low', sa.Float(), nullable=False),
@@ -58,22 +62,22 @@ def upgrade() -> None:
     with op.batch_alter_table('sp_date', schema=None) as batch_op:
         batch_op.create_index('ix_sp_date_0', ['resource_type', 'param', 'low'], unique=False)
         batch_op.create_index('ix_sp_date_1', ['resource_type', 'param', 'high'], unique=False)
-        batch_op.create_index('ix_sp_date_resource', ['resource_id', 'resource_type'], unique=False)
+        batch_op.create_index('ix_sp_date_resource', ['resource_pk'], unique=False)
 
     op.create_table('sp_number',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
-    sa.Column('resource_id', sa.String(length=64), nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('patient_id', sa.String(length=64), nullable=True),
     sa.Column('param', sa.String(length=100), nullable=False),
     sa.Column('value', sa.Float(), nullable=False)
     )
     with op.batch_alter_table('sp_number', schema=None) as batch_op:
         batch_op.create_index('ix_sp_number_0', ['resource_type', 'param', 'value'], unique=False)
-        batch_op.create_index('ix_sp_number_resource', ['resource_id', 'resource_type'], unique=False)
+        batch_op.create_index('ix_sp_number_resource', ['resource_pk'], unique=False)
 
     op.create_table('sp_quantity',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
-    sa.Column('resource_id', sa.String(length=64), nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('patient_id', sa.String(length=64), nullable=True),
     sa.Column('param', sa.String(length=100), nullable=False),
     sa.Column('value', sa.Float(), nullable=False),
@@ -83,11 +87,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('sp_quantity', schema=None) as batch_op:
         batch_op.create_index('ix_sp_quantity_0', ['resource_type', 'param', 'value'], unique=False)
-        batch_op.create_index('ix_sp_quantity_resource', ['resource_id', 'resource_type'], unique=False)
+        batch_op.create_index('ix_sp_quantity_resource', ['resource_pk'], unique=False)
 
     op.create_table('sp_reference',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
-    sa.Column('resource_id', sa.String(length=64), nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('patient_id', sa.String(length=64), nullable=True),
     sa.Column('param', sa.String(length=100), nullable=False),
     sa.Column('target_type', sa.String(length=64), nullable=True),
@@ -96,11 +100,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('sp_reference', schema=None) as batch_op:
         batch_op.create_index('ix_sp_reference_0', ['target_id', 'target_type', 'param', 'resource_type'], unique=False)
-        batch_op.create_index('ix_sp_reference_resource', ['resource_id', 'resource_type'], unique=False)
+        batch_op.create_index('ix_sp_reference_resource', ['resource_pk'], unique=False)
 
     op.create_table('sp_string',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
-    sa.Column('resource_id', sa.String(length=64), nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('patient_id', sa.String(length=64), nullable=True),
     sa.Column('param', sa.String(length=100), nullable=False),
     sa.Column('norm', sa.Text(), nullable=False),
@@ -108,11 +112,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('sp_string', schema=None) as batch_op:
         batch_op.create_index('ix_sp_string_0', ['resource_type', 'param', 'norm'], unique=False)
-        batch_op.create_index('ix_sp_string_resource', ['resource_id', 'resource_type'], unique=False)
+        batch_op.create_index('ix_sp_string_resource', ['resource_pk'], unique=False)
 
     op.create_table('sp_token',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
-    sa.Column('resource_id', sa.String(length=64), nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('patient_id', sa.String(length=64), nullable=True),
     sa.Column('param', sa.String(length=100), nullable=False),
     sa.Column('system', sa.Text(), nullable=True),
@@ -121,18 +125,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('sp_token', schema=None) as batch_op:
         batch_op.create_index('ix_sp_token_0', ['resource_type', 'param', 'code', 'system'], unique=False)
-        batch_op.create_index('ix_sp_token_resource', ['resource_id', 'resource_type'], unique=False)
+        batch_op.create_index('ix_sp_token_resource', ['resource_pk'], unique=False)
 
     op.create_table('sp_uri',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
-    sa.Column('resource_id', sa.String(length=64), nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('patient_id', sa.String(length=64), nullable=True),
     sa.Column('param', sa.String(length=100), nullable=False),
     sa.Column('value', sa.Text(), nullable=False)
     )
     with op.batch_alter_table('sp_uri', schema=None) as batch_op:
         batch_op.create_index('ix_sp_uri_0', ['resource_type', 'param', 'value'], unique=False)
-        batch_op.create_index('ix_sp_uri_resource', ['resource_id', 'resource_type'], unique=False)
+        batch_op.create_index('ix_sp_uri_resource', ['resource_pk'], unique=False)
 
 
 
@@ -179,7 +183,10 @@ def downgrade() -> None:
 
     op.drop_table('resource_history')
     with op.batch_alter_table('resource', schema=None) as batch_op:
+        batch_op.drop_index('ux_resource_pk')
         batch_op.drop_index('ix_resource_updated')
         batch_op.drop_index('ix_resource_patient')
 
     op.drop_table('resource')
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(sa.schema.DropSequence(sa.Sequence("resource_pk_seq")))
