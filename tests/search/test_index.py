@@ -77,3 +77,32 @@ def test_patient_index_has_identifier_name_and_birthdate() -> None:
     names = {s.norm for s in rows.strings if s.param == "name"}
     assert {"tran", "van", "binh"} <= names
     assert any(d.param == "birthdate" for d in rows.dates)
+
+
+REQUIRED_TYPES = (
+    "Patient Practitioner PractitionerRole Organization Location Encounter EpisodeOfCare "
+    "Condition AllergyIntolerance Observation DiagnosticReport ServiceRequest Procedure "
+    "MedicationRequest MedicationDispense Medication Immunization ImagingStudy "
+    "DocumentReference Composition CarePlan Questionnaire QuestionnaireResponse Coverage "
+    "Claim Consent Provenance AuditEvent"
+).split()
+
+
+def test_every_required_type_has_its_r4_parameters_indexed() -> None:
+    from sokhoe.fhir.searchparams import registry
+    from sokhoe.search.index import _plan
+
+    for rtype in REQUIRED_TYPES:
+        supported = {p.code for p in registry().supported(rtype)}
+        defined = {
+            code
+            for code, p in registry().for_type(rtype).items()
+            if p.type in ("string", "token", "date", "reference", "quantity", "number", "uri")
+            and p.expression
+        }
+        assert supported == defined, rtype
+        assert {"_id", "_lastUpdated", "_tag", "_profile"} <= supported, rtype
+        simple, unions, slow = _plan(rtype)
+        planned = {code for _, code, _, _ in simple} | {code for code, _ in unions}
+        planned |= {code for code, _, _ in slow}
+        assert planned == supported, (rtype, supported - planned)

@@ -59,7 +59,9 @@ def _range_clause(
     ql, qh = v.low, v.high
     match prefix:
         case "eq":
-            return and_(low >= ql, high <= qh)
+            # ``low < qh`` follows from the other two (low < high); it bounds the scan of the
+            # (type, param, low) index on both sides instead of reading every later value
+            return and_(low >= ql, low < qh, high <= qh)
         case "ne":
             return not_(and_(low >= ql, high <= qh))
         case "gt":
@@ -148,6 +150,13 @@ def _value_clause(
     raise InvalidRequest(f"Unsupported search value {value!r}")
 
 
+def _selective(crit: Criterion) -> bool:
+    """A criterion whose index subquery lists the few matching resources of the type."""
+    return (
+        crit.has is None and crit.missing is None and crit.modifier != "not" and crit.chain is None
+    )
+
+
 class Compiler:
     """Builds the id-selecting SQL of one query (and its chains) for one resource type."""
 
@@ -165,7 +174,11 @@ class Compiler:
     def _where(self, stmt: Select[Any], query: SearchQuery) -> Select[Any]:
         r = resource.c
         if query.resource_type is not None:
-            stmt = stmt.where(r.resource_type == query.resource_type)
+            if query.ids is not None or not any(map(_selective, query.criteria)):
+                # A selective criterion's subquery already restricts the type; repeating it
+                # here lets SQLite's planner walk every resource of the type through the
+                # primary key instead of looking the few matching keys up in ux_resource_pk.
+                stmt = stmt.where(r.resource_type == query.resource_type)
         else:
             if query.types:
                 stmt = stmt.where(r.resource_type.in_(query.types))
