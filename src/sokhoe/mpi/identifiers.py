@@ -16,6 +16,10 @@ CMND = "https://fhir.sokhoe.vn/sid/cmnd"
 BHYT = "https://fhir.sokhoe.vn/sid/bhyt"
 FACILITY = "https://fhir.sokhoe.vn/sid/ma-cskcb"
 PRACTITIONER = "https://fhir.sokhoe.vn/sid/cchn"
+PASSPORT = "https://fhir.sokhoe.vn/sid/passport"
+BHXH = "https://fhir.sokhoe.vn/sid/bhxh"
+"""The 10-digit social-insurance number (*mã số BHXH*): the stable tail of every BHYT card
+number the person is ever issued, so it finds a person whose card (group, level) changed."""
 
 
 def mrn_system(facility_code: str) -> str:
@@ -86,4 +90,17 @@ def validate_bhyt(value: str) -> str:
             f"BHYT card number must be 2 letters, a benefit digit 1–5, a 2-digit province code "
             f"and 10 digits (15 characters), got {value!r}"
         )
+    return norm
+
+
+def bhxh_of_bhyt(card: str) -> str:
+    """The 10-digit social-insurance number inside a (valid) BHYT card number."""
+    return validate_bhyt(card)[5:]
+
+
+def validate_cmnd(value: str) -> str:
+    """Normalise and check an old 9-digit identity-card number (*chứng minh nhân dân*)."""
+    norm = re.sub(r"\s+", "", value) if isinstance(value, str) else ""
+    if not re.fullmatch(r"\d{9}", norm):
+        raise ValueError(f"CMND must be exactly 9 digits, got {value!r}")
     return norm

@@ -35,7 +35,7 @@ def _prefer(request: Request, key: str) -> str | None:
     return None
 
 
-def _resource_response(
+def resource_response(
     stored: StoredResource, status: int, request: Request | None = None, base_url: str = ""
 ) -> FhirResponse:
     headers = {
@@ -57,7 +57,7 @@ def _resource_response(
 
 
 def _outcome_response(outcome: Outcome, request: Request, repo: FhirRepository) -> FhirResponse:
-    return _resource_response(outcome.resource, outcome.status, request, repo.base_url)
+    return resource_response(outcome.resource, outcome.status, request, repo.base_url)
 
 
 def _params(request: Request) -> list[tuple[str, str]]:
@@ -329,7 +329,7 @@ async def everything(rid: str, request: Request) -> FhirResponse:
 async def read(resource_type: str, rid: str, request: Request) -> FhirResponse:
     repo = repository(request)
     stored = await run_in_threadpool(repo.read, resource_type, rid)
-    return _resource_response(stored, 200)
+    return resource_response(stored, 200)
 
 
 @router.put("/{resource_type}/{rid}", summary="Update (or create with this id)")
@@ -373,7 +373,7 @@ async def instance_history(resource_type: str, rid: str, request: Request) -> Fh
 async def vread(resource_type: str, rid: str, vid: str, request: Request) -> FhirResponse:
     repo = repository(request)
     stored = await run_in_threadpool(repo.vread, resource_type, rid, vid)
-    return _resource_response(stored, 200)
+    return resource_response(stored, 200)
 
 
 @router.get("/Patient/{rid}/{compartment_type}", summary="Search within a patient's compartment")

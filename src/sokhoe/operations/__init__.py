@@ -1,0 +1,1 @@
+"""FHIR operations, one module per ``$operation`` with its definition beside the handler."""

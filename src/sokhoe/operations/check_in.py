@@ -1,0 +1,253 @@
+"""``Patient/$check-in``: find or register a person at reception from the CCCD QR or BHYT card.
+
+The reception desk scans the QR on the chip citizen ID card (or types the health-insurance card
+number). The platform looks the person up by the identifiers the card carries (the 12-digit
+personal ID, the old 9-digit ID, the social-insurance number inside the BHYT card), follows a
+merge to the surviving record, and otherwise registers the person. Either way the facility's
+own medical record number is added, so the same person checked in at two facilities is one
+Patient with two facility record numbers. Identifiers are never overwritten: a re-issued
+number closes the old one (``use: old`` with a period end) and adds the new one.
+
+Everything happens in one write transaction, so two desks scanning the same new card at once
+cannot register the person twice on SQLite (whose writers are serialised).
+See: https://hl7.org/fhir/R4/operations.html
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sokhoe.errors import Conflict, InvalidRequest, NotFound
+from sokhoe.fhir.parameters import parameters_by_name, string_parameter
+from sokhoe.fhir.repository import FhirRepository
+from sokhoe.fhir.resources import new_id
+from sokhoe.mpi.cccd_qr import CccdCard, parse_cccd_qr
+from sokhoe.mpi.identifiers import (
+    BHXH,
+    BHYT,
+    CCCD,
+    CMND,
+    FACILITY,
+    bhxh_of_bhyt,
+    mrn_system,
+    validate_bhyt,
+)
+from sokhoe.store.ports import StoredResource, StoreSession
+
+DEFINITION: dict[str, Any] = {
+    "resourceType": "OperationDefinition",
+    "id": "Patient-check-in",
+    "url": "https://fhir.sokhoe.vn/OperationDefinition/Patient-check-in",
+    "name": "PatientCheckIn",
+    "status": "active",
+    "kind": "operation",
+    "code": "check-in",
+    "resource": ["Patient"],
+    "system": False,
+    "type": True,
+    "instance": False,
+    "description": "Find or register a person from the CCCD QR text or a BHYT card number and "
+    "record the facility's medical record number. 200 when found, 201 when registered.",
+    "parameter": [
+        {"name": "qr", "use": "in", "min": 0, "max": "1", "type": "string"},
+        {"name": "bhyt", "use": "in", "min": 0, "max": "1", "type": "string"},
+        {"name": "facility", "use": "in", "min": 0, "max": "1", "type": "string"},
+        {"name": "mrn", "use": "in", "min": 0, "max": "1", "type": "string"},
+        {"name": "return", "use": "out", "min": 1, "max": "1", "type": "Patient"},
+    ],
+}
+"""What the operation takes and returns (published in the CapabilityStatement)."""
+
+_FACILITY_CODE = re.compile(r"[0-9A-Z]{5}")
+_MRN_NAMESPACE = uuid.UUID("6f1c2d1e-3a53-4e0e-9a43-6d3f2c0b5a11")
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    patient: StoredResource
+    registered: bool
+
+
+def check_in(repo: FhirRepository, body: Any, today: date | None = None) -> CheckIn:
+    """Run the operation on a ``Parameters`` body."""
+    params = parameters_by_name(body)
+    qr = string_parameter(params, "qr")
+    bhyt = string_parameter(params, "bhyt")
+    facility = string_parameter(params, "facility")
+    mrn = string_parameter(params, "mrn")
+    if qr is None and bhyt is None:
+        raise InvalidRequest("$check-in needs a 'qr' (CCCD QR text) or a 'bhyt' parameter")
+    card = parse_cccd_qr(qr) if qr is not None else None
+    if bhyt is not None:
+        try:
+            bhyt = validate_bhyt(bhyt)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), "bhyt") from exc
+    if facility is not None:
+        facility = facility.upper()
+        if not _FACILITY_CODE.fullmatch(facility):
+            raise InvalidRequest(
+                f"facility must be a 5-character insurance facility code, got '{facility}'",
+                "facility",
+            )
+    if mrn is not None and facility is None:
+        raise InvalidRequest("'mrn' needs the 'facility' whose record number it is", "mrn")
+    day = today or repo.clock().date()
+    with repo.store.begin(write=True) as tx:
+        found = _find(repo, tx, card, bhyt)
+        if found is None:
+            if card is None:
+                raise NotFound(
+                    f"No person holds BHYT card {bhyt}; scan the CCCD QR to register them"
+                )
+            patient = _patient_from_card(card, new_id())
+            _update_identifiers(patient, card, bhyt, facility, mrn, day)
+            outcome = repo.update(patient, "Patient", patient["id"], tx=tx)
+            return CheckIn(outcome.resource, registered=True)
+        content = dict(found.content or {})
+        content["identifier"] = [dict(i) for i in content.get("identifier", [])]
+        _update_identifiers(content, card, bhyt, facility, mrn, day)
+        outcome = repo.update(content, "Patient", found.id, tx=tx)
+        return CheckIn(outcome.resource, registered=False)
+
+
+def _find(
+    repo: FhirRepository, tx: StoreSession, card: CccdCard | None, bhyt: str | None
+) -> StoredResource | None:
+    """The one living person the card's identifiers point to (after following merges)."""
+    keys: list[tuple[str, str]] = []
+    if card is not None:
+        keys.append((CCCD, card.number))
+        if card.old_number:
+            keys.append((CMND, card.old_number))
+    if bhyt is not None:
+        keys += [(BHYT, bhyt), (BHXH, bhxh_of_bhyt(bhyt))]
+    people: dict[str, StoredResource] = {}
+    for system, value in keys:
+        query = repo.parse_query("Patient", [("identifier", f"{system}|{value}")], strict=True)
+        for pid in tx.search_ids(query, limit=20):
+            person = _survivor(tx, pid)
+            if person is not None:
+                people[person.id] = person
+        if people:
+            break  # the strongest identifier that finds someone decides
+    if len(people) > 1:
+        raise Conflict(
+            "Several records hold this identifier ("
+            + ", ".join(f"Patient/{p}" for p in sorted(people))
+            + "); link or merge them in the review queue first"
+        )
+    return next(iter(people.values()), None)
+
+
+def _survivor(tx: StoreSession, pid: str, depth: int = 0) -> StoredResource | None:
+    """Follow ``Patient.link`` of type ``replaced-by`` to the record that survived a merge."""
+    current = tx.read("Patient", pid)
+    if current is None or current.deleted or current.content is None or depth > 10:
+        return None
+    for link in current.content.get("link", []):
+        ref = (link.get("other") or {}).get("reference", "")
+        if link.get("type") == "replaced-by" and ref.startswith("Patient/"):
+            return _survivor(tx, ref.split("/", 1)[1], depth + 1)
+    return current
+
+
+def split_vietnamese_name(full: str) -> dict[str, Any]:
+    """``Nguyễn Thị Minh Khai`` -> family ``Nguyễn``, given ``[Thị, Minh, Khai]``.
+
+    Vietnamese names are written family name first and the given name last; FHIR keeps the
+    order of ``given``, so the middle names stay before the given name.
+    """
+    parts = full.split()
+    name: dict[str, Any] = {"use": "official", "text": full}
+    if len(parts) >= 2:
+        name["family"] = parts[0]
+        name["given"] = parts[1:]
+    else:
+        name["given"] = parts
+    return name
+
+
+def _patient_from_card(card: CccdCard, pid: str) -> dict[str, Any]:
+    patient: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": pid,
+        "active": True,
+        "identifier": [],
+        "name": [split_vietnamese_name(card.full_name)],
+        "gender": card.sex,
+        "birthDate": card.birth_date.isoformat(),
+    }
+    if card.address:
+        patient["address"] = [{"use": "home", "text": card.address, "country": "VN"}]
+    return patient
+
+
+def _update_identifiers(
+    patient: dict[str, Any],
+    card: CccdCard | None,
+    bhyt: str | None,
+    facility: str | None,
+    mrn: str | None,
+    today: date,
+) -> None:
+    """Add what the card and desk say, closing (not deleting) values they replace."""
+    ids: list[dict[str, Any]] = patient.setdefault("identifier", [])
+    if card is not None:
+        start = card.issued.isoformat() if card.issued else None
+        _put(ids, CCCD, card.number, today, use="official", start=start)
+        if card.old_number and not _has(ids, CMND, card.old_number):
+            ids.append({"use": "old", "system": CMND, "value": card.old_number})
+    if bhyt is not None:
+        _put(ids, BHYT, bhyt, today)
+        _put(ids, BHXH, bhxh_of_bhyt(bhyt), today)
+    if facility is not None:
+        value = mrn or _generated_mrn(facility, patient["id"])
+        entry = _put(ids, mrn_system(facility), value, today, use="usual")
+        entry["assigner"] = {"identifier": {"system": FACILITY, "value": facility}}
+
+
+def _has(ids: list[dict[str, Any]], system: str, value: str) -> bool:
+    return any(i.get("system") == system and i.get("value") == value for i in ids)
+
+
+def _put(
+    ids: list[dict[str, Any]],
+    system: str,
+    value: str,
+    today: date,
+    *,
+    use: str | None = None,
+    start: str | None = None,
+) -> dict[str, Any]:
+    """Make ``value`` the current identifier of ``system``; earlier current ones become old."""
+    for ident in ids:
+        if ident.get("system") == system and ident.get("value") == value:
+            if ident.get("use") == "old":  # the number came back into use
+                ident.pop("use")
+                if use:
+                    ident["use"] = use
+                ident.get("period", {}).pop("end", None)
+                if not ident.get("period"):
+                    ident.pop("period", None)
+            return ident
+    for ident in ids:
+        if ident.get("system") == system and ident.get("use") != "old":
+            ident["use"] = "old"
+            ident["period"] = {**ident.get("period", {}), "end": today.isoformat()}
+    entry: dict[str, Any] = {"system": system, "value": value}
+    if use:
+        entry = {"use": use, **entry}
+    if start:
+        entry["period"] = {"start": start}
+    ids.append(entry)
+    return entry
+
+
+def _generated_mrn(facility: str, patient_id: str) -> str:
+    """A stable record number for facilities whose desk did not send their own."""
+    return uuid.uuid5(_MRN_NAMESPACE, f"{facility}/{patient_id}").hex[:10].upper()
