@@ -23,6 +23,7 @@ from sokhoe.errors import (
     PreconditionFailed,
 )
 from sokhoe.fhir.definitions import resource_types
+from sokhoe.fhir.patient_links import linked_patient_ids, widen_to_linked_patients
 from sokhoe.fhir.resources import ID_RE, new_id, same_content, with_meta
 from sokhoe.fhir.searchparams import registry
 from sokhoe.fhir.validation import find_issues
@@ -391,7 +392,7 @@ class FhirRepository:
         if query.resource_type is not None:
             check_type(query.resource_type)
         with self.store.begin() as tx:
-            return tx.search(query)
+            return tx.search(widen_to_linked_patients(tx, query))
 
     def history(
         self,
@@ -423,4 +424,5 @@ class FhirRepository:
         """
         self.read("Patient", patient_id)
         with self.store.begin() as tx:
-            return tx.compartment([patient_id], types, since, count, offset)
+            people = linked_patient_ids(tx, patient_id)
+            return tx.compartment(people, types, since, count, offset)
