@@ -33,6 +33,15 @@ def _reference_params(rtype: str) -> list[str]:
     )
 
 
+HL7_OPERATIONS = frozenset({"everything", "match", "lookup", "expand", "validate-code"})
+"""Operations the R4 specification defines; the others are this platform's own."""
+
+
+def _operation_definition(rtype: str, op: str) -> str:
+    base = "http://hl7.org/fhir" if op in HL7_OPERATIONS else "https://fhir.sokhoe.vn"
+    return f"{base}/OperationDefinition/{rtype}-{op}"
+
+
 def capability_statement(
     base_url: str, operations: Mapping[str, Sequence[str]], published: str
 ) -> dict[str, Any]:
@@ -65,8 +74,7 @@ def capability_statement(
         ops = operations.get(rtype, [])
         if ops:
             entry["operation"] = [
-                {"name": op, "definition": f"http://hl7.org/fhir/OperationDefinition/{rtype}-{op}"}
-                for op in ops
+                {"name": op, "definition": _operation_definition(rtype, op)} for op in ops
             ]
         resources.append(entry)
     return {

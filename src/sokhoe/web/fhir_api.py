@@ -5,6 +5,7 @@ See: https://hl7.org/fhir/R4/http.html
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -24,7 +25,18 @@ from sokhoe.web.deps import json_body, repository
 from sokhoe.web.responses import FhirResponse
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
-OPERATIONS: dict[str, list[str]] = {"Patient": ["everything"]}
+_OPERATION_PATH = re.compile(r"^/fhir/([A-Z][A-Za-z]+)/(?:\{[^}]+\}/)?\$([a-z][a-z-]*)$")
+
+
+def served_operations(app: Any) -> dict[str, list[str]]:
+    """Resource type -> the ``$operations`` the app really routes (read from its routes, so
+    the CapabilityStatement cannot claim one that is not served)."""
+    ops: dict[str, list[str]] = {}
+    for path in app.openapi().get("paths", {}):
+        m = _OPERATION_PATH.match(path)
+        if m and m.group(2) not in ops.setdefault(m.group(1), []):
+            ops[m.group(1)].append(m.group(2))
+    return ops
 
 
 def _prefer(request: Request, key: str) -> str | None:
@@ -214,7 +226,8 @@ async def _search(
 async def metadata(request: Request) -> FhirResponse:
     repo = repository(request)
     published = request.app.state.started
-    return FhirResponse(capability_statement(repo.base_url, OPERATIONS, published))
+    operations = served_operations(request.app)
+    return FhirResponse(capability_statement(repo.base_url, operations, published))
 
 
 @router.post("", summary="Process a batch or transaction Bundle")
@@ -384,4 +397,4 @@ async def compartment_search(rid: str, compartment_type: str, request: Request) 
     )
 
 
-__all__ = ["OPERATIONS", "parse_qsl", "router"]
+__all__ = ["parse_qsl", "router", "served_operations"]
