@@ -44,10 +44,11 @@ def serve(
     if settings.base_url == Settings.model_fields["base_url"].default:
         settings = settings.model_copy(update={"base_url": f"http://{host}:{port}"})
     application = create_app(settings)
-    if demo:
-        from sokhoe.bootstrap import ensure_demo
+    from sokhoe.bootstrap import ensure_demo, publish_registry
 
+    if demo:
         ensure_demo(application.state.repository, demo, settings.var_dir)
+    publish_registry(application.state.repository)
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 
@@ -112,6 +113,52 @@ def bench(
     from sokhoe.bench.runner import render
 
     print(render(run_bench(patients, seed, workdir, results, ndjson=ndjson)))
+
+
+@app.command("bench-mpi")
+def bench_mpi(
+    patients: Annotated[int, typer.Option(help="Population size (before duplicates)")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 1,
+    workdir: Annotated[Path, typer.Option(help="Scratch folder (data and database)")] = Path(
+        "var/bench-mpi"
+    ),
+    results: Annotated[Path, typer.Option(help="Where the JSON summary goes")] = Path(
+        "bench/results"
+    ),
+) -> None:
+    """Matching accuracy (ours and plain Splink) on noisy duplicates, and $match latency."""
+    from sokhoe.bench.mpi import render, run_mpi_bench
+
+    print(render(run_mpi_bench(patients, seed, workdir, results)))
+
+
+mpi_app = typer.Typer(help="Master patient index: match, link, review.", no_args_is_help=True)
+app.add_typer(mpi_app, name="mpi")
+
+
+@mpi_app.command("link")
+def mpi_link(
+    db: DbOption = None,
+    patient: Annotated[
+        list[str] | None, typer.Option(help="Patient id to match (repeatable; default: all)")
+    ] = None,
+) -> None:
+    """Match patients against the rest: merge certain pairs, queue probable ones for review."""
+    from tqdm import tqdm
+
+    from sokhoe.fhir.repository import FhirRepository
+    from sokhoe.mpi.linking import link_all
+    from sokhoe.mpi.matching import Matcher
+    from sokhoe.store.sql import open_store
+
+    settings = _settings(db)
+    store = open_store(settings.database_url)
+    repo = FhirRepository(store, settings.fhir_base)
+    ids = patient or [r.id for r in store.iter_all("Patient")]
+    with tqdm(total=len(ids), unit=" patients", disable=None) as bar:
+        report = link_all(repo, Matcher(repo), ids, bar.update)
+    store.close()
+    print(f"checked {report.checked}: {len(report.merged)} merged, {report.queued} queued")
 
 
 def main() -> None:

@@ -81,7 +81,9 @@ def test_summary_and_files(bundles: DemoSummary, ndjson: DemoSummary) -> None:
     assert bundles.resources == sum(bundles.by_type.values())
     for rtype in [
         "Organization",
+        "Location",
         "Practitioner",
+        "PractitionerRole",
         "Patient",
         "Encounter",
         "Condition",
@@ -94,7 +96,8 @@ def test_summary_and_files(bundles: DemoSummary, ndjson: DemoSummary) -> None:
 
 def test_resources_per_person(tmp_path: Path) -> None:
     summary = write_demo(tmp_path, 300, 3, "ndjson")
-    facilities = summary.by_type["Organization"] + summary.by_type["Practitioner"]
+    shared = ("Organization", "Location", "Practitioner", "PractitionerRole")
+    facilities = sum(summary.by_type[t] for t in shared)
     per_person = (summary.resources - facilities) / 300
     assert 5 <= per_person <= 15
 

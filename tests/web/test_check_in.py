@@ -81,3 +81,44 @@ def test_unknown_card_and_bad_input_change_nothing(client: TestClient) -> None:
         assert r.status_code == 400, (body, r.text)
         assert r.json()["resourceType"] == "OperationOutcome"
     assert client.get("/fhir/Patient").json()["total"] == 0
+
+
+def test_identifiers_are_normalised_or_refused_on_every_write(client: TestClient) -> None:
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [
+            {"system": CCCD, "value": " 079 090 001234 "},
+            {"system": BHYT, "value": "dn4790123456789"},
+        ],
+    }
+    r = client.post("/fhir/Patient", json=patient)
+    assert r.status_code == 201, r.text
+    values = [i["value"] for i in r.json()["identifier"]]
+    assert values == ["079090001234", "DN4790123456789"]
+    found = client.get("/fhir/Patient", params={"identifier": f"{CCCD}|079090001234"}).json()
+    assert found["total"] == 1
+    bad = {"resourceType": "Patient", "identifier": [{"system": CCCD, "value": "12345"}]}
+    r = client.post("/fhir/Patient", json=bad)
+    assert r.status_code == 422
+    issue = r.json()["issue"][0]
+    assert issue["expression"] == ["Patient.identifier[0].value"]
+    assert "12 digits" in issue["diagnostics"]
+    assert client.get("/fhir/Patient").json()["total"] == 1
+
+
+def test_a_probable_earlier_record_is_queued_for_review(client: TestClient) -> None:
+    earlier = {
+        "resourceType": "Patient",
+        "name": [{"family": "Nguyễn", "given": ["Văn", "An"]}],
+        "gender": "male",
+        "birthDate": "1990-03-15",
+        "address": [{"text": "12 Lê Lợi, TP Hồ Chí Minh"}],
+    }
+    old_id = client.post("/fhir/Patient", json=earlier).json()["id"]
+    r = client.post("/fhir/Patient/$check-in", json=_params(qr=QR_NO_CMND))
+    assert r.status_code == 201  # a card without phone or ID on record is not certain
+    queue = client.get("/fhir/Patient/$review-queue").json()
+    assert queue["total"] == 1
+    task = queue["entry"][0]["resource"]
+    pair = {task["focus"]["reference"], task["for"]["reference"]}
+    assert pair == {f"Patient/{old_id}", f"Patient/{r.json()['id']}"}

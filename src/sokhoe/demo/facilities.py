@@ -1,50 +1,37 @@
-"""Health facilities of every level, and their practitioners, for the demo population.
+"""The demo's facilities and practitioners, taken from the registries.
 
-Per province: one provincial general hospital, a few regional medical centres (trung tâm y tế
-khu vực, which replaced district centres in 2025), commune health stations, private clinics and
-pharmacies; plus a handful of central hospitals. Codes follow the 5-character MA_CSKCB shape
-(2-digit province code + 3 digits); they are synthetic, not the real insurance codes.
+Why: the demo population must visit the same facilities, and be treated by the same licensed
+workers, that the registry publishes, so a demo record's ``serviceProvider`` resolves to a real
+registry Organization. This module only re-shapes :mod:`sokhoe.registry.facilities` and
+:mod:`sokhoe.registry.practitioners` into the lookups the population generator needs (by province
+and level; the doctors of each facility).
+
+The demo writes (``with_locations=True``) the Organizations (authorities and facilities), each
+facility's Location, and every worker's Practitioner and PractitionerRole.
 """
 
 from __future__ import annotations
 
-import random
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sokhoe.demo.names import human_name, person_name
-from sokhoe.mpi.identifiers import FACILITY, PRACTITIONER
-from sokhoe.registry.places import Province, provinces
+from sokhoe.registry.facilities import FacilityRegistry, build_registry
+from sokhoe.registry.practitioners import Workforce, build_workforce
 
-LEVEL_SYSTEM = "https://fhir.sokhoe.vn/CodeSystem/facility-level"
-LEVELS = {
-    "central": "Bệnh viện tuyến trung ương",
-    "provincial": "Bệnh viện tuyến tỉnh",
-    "regional": "Trung tâm y tế khu vực",
-    "commune": "Trạm y tế xã",
-    "private-clinic": "Phòng khám tư nhân",
-    "pharmacy": "Nhà thuốc",
-}
-_CENTRAL = [
-    ("01", "Bệnh viện Bạch Mai"),
-    ("01", "Bệnh viện Hữu nghị Việt Đức"),
-    ("01", "Bệnh viện Nhi Trung ương"),
-    ("46", "Bệnh viện Trung ương Huế"),
-    ("79", "Bệnh viện Chợ Rẫy"),
-]
-_PER_PROVINCE = {"regional": 4, "commune": 10, "private-clinic": 2, "pharmacy": 2}
-_DOCTORS = {"central": 4, "provincial": 3, "regional": 2, "commune": 1, "private-clinic": 1}
+LEVELS = ("central", "provincial", "regional", "commune", "private-clinic", "pharmacy")
 
 
 @dataclass(slots=True)
 class Facility:
+    """A facility as the population generator sees it: where a visit happens, who may treat."""
+
     id: str
     code: str
     name: str
     level: str
     province: str
     practitioners: list[str] = field(default_factory=list)
+    """Practitioner ids of the facility's doctors (the only ones who record a diagnosis)."""
 
 
 @dataclass(slots=True)
@@ -54,93 +41,31 @@ class FacilityIndex:
     by_province: dict[str, dict[str, list[Facility]]]
     central: list[Facility]
     resources: list[dict[str, Any]]
-    """Organization and Practitioner resources, in a stable order."""
+    """Organization and Practitioner resources (and optionally more), in a stable order."""
+    registry: FacilityRegistry | None = None
+    workforce: Workforce | None = None
 
 
-def _org(f: Facility, address_state: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Organization",
-        "id": f.id,
-        "identifier": [{"system": FACILITY, "value": f.code}],
-        "active": True,
-        "type": [
-            {
-                "coding": [{"system": LEVEL_SYSTEM, "code": f.level, "display": LEVELS[f.level]}],
-                "text": LEVELS[f.level],
-            }
-        ],
-        "name": f.name,
-        "address": [{"state": address_state, "country": "VN"}],
-    }
-
-
-def build_facilities(seed: int) -> FacilityIndex:
-    """Every facility and practitioner; deterministic in ``seed``."""
-    rng = random.Random(f"facilities:{seed}")
-    ns = uuid.uuid5(uuid.NAMESPACE_URL, f"https://fhir.sokhoe.vn/demo/{seed}")
+def build_facilities(seed: int, *, with_locations: bool = False) -> FacilityIndex:
+    """Every facility and practitioner from the registries; deterministic in ``seed``."""
+    registry = build_registry(seed)
+    workforce = build_workforce(registry)
+    doctors: dict[str, list[str]] = {}
+    for w in workforce.workers:
+        if w.role == "doctor":
+            doctors.setdefault(w.facility_code, []).append(w.id)
     by_province: dict[str, dict[str, list[Facility]]] = {}
     central: list[Facility] = []
-    resources: list[dict[str, Any]] = []
-    counters: dict[str, int] = {}
-    doctor_no = 0
-
-    def add(p: Province, level: str, name: str) -> Facility:
-        nonlocal doctor_no
-        counters[p.code] = counters.get(p.code, 0) + 1
-        code = f"{p.code}{counters[p.code]:03d}"
-        f = Facility(str(uuid.uuid5(ns, f"org:{code}")), code, name, level, p.code)
-        resources.append(_org(f, p.name))
-        for _ in range(_DOCTORS.get(level, 0)):
-            doctor_no += 1
-            sex = "female" if rng.random() < 0.55 else "male"
-            pid = str(uuid.uuid5(ns, f"practitioner:{doctor_no}"))
-            f.practitioners.append(pid)
-            resources.append(
-                {
-                    "resourceType": "Practitioner",
-                    "id": pid,
-                    "identifier": [{"system": PRACTITIONER, "value": f"{doctor_no:06d}/BYT-CCHN"}],
-                    "active": True,
-                    "name": [{**human_name(*person_name(rng, sex)), "prefix": ["BS."]}],
-                    "gender": sex,
-                    "qualification": [
-                        {
-                            "code": {"text": "Bác sĩ"},
-                            "issuer": {"reference": f"Organization/{f.id}", "display": f.name},
-                        }
-                    ],
-                }
-            )
-        if level == "central":
-            central.append(f)
+    for f in registry.facilities:
+        demo = Facility(f.id, f.code, f.name, f.level, f.province_code, doctors.get(f.code, []))
+        if f.level == "central":
+            central.append(demo)
         else:
-            by_province.setdefault(p.code, {}).setdefault(level, []).append(f)
-        return f
-
-    all_provinces = provinces()
-    by_code = {p.code: p for p in all_provinces}
-    for pcode, name in _CENTRAL:
-        add(by_code[pcode], "central", name)
-    for p in all_provinces:
-        short = p.name.removeprefix("Thành phố ")
-        add(p, "provincial", f"Bệnh viện Đa khoa {'tỉnh ' if short == p.name else ''}{short}")
-        wards = list(p.wards)
-        picks = rng.sample(wards, min(len(wards), _PER_PROVINCE["commune"]))
-        for w in rng.sample(wards, min(len(wards), _PER_PROVINCE["regional"])):
-            add(p, "regional", f"Trung tâm Y tế khu vực {_bare(w.name)}")
-        for w in picks:
-            add(p, "commune", f"Trạm Y tế {w.name[:1].lower()}{w.name[1:]}")
-        for i in range(_PER_PROVINCE["private-clinic"]):
-            fam = person_name(rng, "male")
-            add(p, "private-clinic", f"Phòng khám Đa khoa {fam[0]} {fam[2]} {i + 1}")
-        for _ in range(_PER_PROVINCE["pharmacy"]):
-            fam = person_name(rng, "female")
-            add(p, "pharmacy", f"Nhà thuốc {fam[2]} {_bare(rng.choice(wards).name)}")
-    return FacilityIndex(by_province, central, resources)
-
-
-def _bare(ward_name: str) -> str:
-    for prefix in ("Phường ", "Xã ", "Đặc khu "):
-        if ward_name.startswith(prefix):
-            return ward_name[len(prefix) :]
-    return ward_name
+            by_province.setdefault(f.province_code, {}).setdefault(f.level, []).append(demo)
+    keep = {"Organization", "Practitioner"}
+    if with_locations:
+        keep |= {"Location", "PractitionerRole"}
+    resources = [
+        r for r in [*registry.resources(), *workforce.resources()] if r["resourceType"] in keep
+    ]
+    return FacilityIndex(by_province, central, resources, registry, workforce)

@@ -68,7 +68,7 @@ def write_demo(
     if fmt not in FORMATS:
         raise ValueError(f"unknown demo format {fmt!r}: use one of {', '.join(FORMATS)}")
     out.mkdir(parents=True, exist_ok=True)
-    facilities = build_facilities(seed)
+    facilities = build_facilities(seed, with_locations=True)
     pop = population(seed, facilities)
     summary = DemoSummary(patients)
     counts: Counter[str] = Counter(r["resourceType"] for r in facilities.resources)

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from sokhoe.errors import Issue
+from sokhoe.fhir.profiles import profile_issues
 from sokhoe.fhir.references import walk_references
 from sokhoe.fhir.validation import find_issues
 from sokhoe.search.index import extract_client_index
@@ -43,7 +44,7 @@ def precheck(resource: Any) -> Checked | None:
         return None
     probe = dict(resource)
     probe.pop("id", None)
-    issues = tuple(find_issues(probe))
+    issues = tuple(find_issues(probe) + profile_issues(probe))
     references = tuple(ref["reference"] for ref in walk_references(probe))
     return Checked(issues, None if issues else extract_client_index(probe), references)
 

@@ -24,6 +24,7 @@ from sokhoe.errors import (
 )
 from sokhoe.fhir.definitions import resource_types
 from sokhoe.fhir.patient_links import linked_patient_ids, widen_to_linked_patients
+from sokhoe.fhir.profiles import profile_issues
 from sokhoe.fhir.resources import ID_RE, new_id, same_content, with_meta
 from sokhoe.fhir.searchparams import registry
 from sokhoe.fhir.validation import find_issues
@@ -91,8 +92,9 @@ def validated(
             f"resourceType '{rtype}' does not match the URL type '{expected_type}'",
             f"{where}.resourceType" if where else "resourceType",
         )
-    if issues is None:
-        issues = find_issues(resource)
+    found = list(find_issues(resource) if issues is None else issues)
+    found += [i for i in profile_issues(resource) if i not in found]
+    issues = found
     if issues:
         if where:
             issues = [

@@ -104,3 +104,19 @@ def validate_cmnd(value: str) -> str:
     if not re.fullmatch(r"\d{9}", norm):
         raise ValueError(f"CMND must be exactly 9 digits, got {value!r}")
     return norm
+
+
+def validate_bhxh(value: str) -> str:
+    """Normalise and check a 10-digit social-insurance number (*mã số BHXH*)."""
+    norm = re.sub(r"\s+", "", value) if isinstance(value, str) else ""
+    if not re.fullmatch(r"\d{10}", norm):
+        raise ValueError(f"Social-insurance number must be exactly 10 digits, got {value!r}")
+    return norm
+
+
+def validate_facility_code(value: str) -> str:
+    """Normalise and check a 5-character insurance facility code (*mã CSKCB*, QĐ 384/2019)."""
+    norm = value.strip().upper() if isinstance(value, str) else ""
+    if not re.fullmatch(r"[0-9A-Z]{5}", norm):
+        raise ValueError(f"Facility code must be 5 letters or digits, got {value!r}")
+    return norm

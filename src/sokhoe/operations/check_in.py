@@ -36,6 +36,8 @@ from sokhoe.mpi.identifiers import (
     mrn_system,
     validate_bhyt,
 )
+from sokhoe.mpi.links import queue_review
+from sokhoe.mpi.matching import CERTAIN, PROBABLE, Candidate, Matcher
 from sokhoe.store.ports import StoredResource, StoreSession
 
 DEFINITION: dict[str, Any] = {
@@ -72,8 +74,16 @@ class CheckIn:
     registered: bool
 
 
-def check_in(repo: FhirRepository, body: Any, today: date | None = None) -> CheckIn:
-    """Run the operation on a ``Parameters`` body."""
+def check_in(
+    repo: FhirRepository, body: Any, matcher: Matcher | None = None, today: date | None = None
+) -> CheckIn:
+    """Run the operation on a ``Parameters`` body.
+
+    When no record carries the card's identifiers, ``matcher`` is asked before registering:
+    a *certain* match (the person was registered without an ID, or with a typo) receives the
+    card's identifiers instead of a second record being made; *probable* ones are queued for
+    review beside the new record.
+    """
     params = parameters_by_name(body)
     qr = string_parameter(params, "qr")
     bhyt = string_parameter(params, "bhyt")
@@ -97,22 +107,34 @@ def check_in(repo: FhirRepository, body: Any, today: date | None = None) -> Chec
     if mrn is not None and facility is None:
         raise InvalidRequest("'mrn' needs the 'facility' whose record number it is", "mrn")
     day = today or repo.clock().date()
-    with repo.store.begin(write=True) as tx:
-        found = _find(repo, tx, card, bhyt)
+    with repo.store.begin() as tx:
+        known = _find(repo, tx, card, bhyt) is not None
+    if not known and card is None:
+        raise NotFound(f"No person holds BHYT card {bhyt}; scan the CCCD QR to register them")
+    matched: str | None = None
+    review: list[Candidate] = []
+    patient = _patient_from_card(card, new_id()) if card is not None else {}
+    if not known and matcher is not None:
+        candidates = matcher.candidates(patient)
+        certain = [c.id for c in candidates if c.grade == CERTAIN]
+        matched = certain[0] if len(certain) == 1 else None
+        review = [c for c in candidates if c.grade == PROBABLE][:3]
+    with repo.store.begin(write=True) as tx:  # decide again on what is committed now
+        found = _find(repo, tx, card, bhyt) or (_survivor(tx, matched) if matched else None)
         if found is None:
             if card is None:
-                raise NotFound(
-                    f"No person holds BHYT card {bhyt}; scan the CCCD QR to register them"
-                )
-            patient = _patient_from_card(card, new_id())
+                raise NotFound(f"No person holds BHYT card {bhyt}")
             _update_identifiers(patient, card, bhyt, facility, mrn, day)
-            outcome = repo.update(patient, "Patient", patient["id"], tx=tx)
-            return CheckIn(outcome.resource, registered=True)
-        content = dict(found.content or {})
-        content["identifier"] = [dict(i) for i in content.get("identifier", [])]
-        _update_identifiers(content, card, bhyt, facility, mrn, day)
-        outcome = repo.update(content, "Patient", found.id, tx=tx)
-        return CheckIn(outcome.resource, registered=False)
+            result = CheckIn(repo.update(patient, "Patient", patient["id"], tx=tx).resource, True)
+        else:
+            content = dict(found.content or {})
+            content["identifier"] = [dict(i) for i in content.get("identifier", [])]
+            _update_identifiers(content, card, bhyt, facility, mrn, day)
+            result = CheckIn(repo.update(content, "Patient", found.id, tx=tx).resource, False)
+    if result.registered:
+        for c in review:
+            queue_review(repo, result.patient.id, c.id, c.probability, c.grade)
+    return result
 
 
 def _find(

@@ -19,7 +19,7 @@ from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import format_instant
 from sokhoe.store.ports import FhirStore
 from sokhoe.store.sql import open_store
-from sokhoe.web import checkin_api, fhir_api, links_api
+from sokhoe.web import checkin_api, fhir_api, links_api, mpi_api, terminology_api
 from sokhoe.web.responses import (
     fhir_error_handler,
     http_error_handler,
@@ -56,6 +56,8 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.include_router(checkin_api.router)
     app.include_router(links_api.router)
+    app.include_router(mpi_api.router)
+    app.include_router(terminology_api.router)  # before fhir_api: /CodeSystem/$lookup is no read
     app.include_router(fhir_api.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -94,7 +94,9 @@ def _links(
         return f"{repo.base_url}/{path}?{query}"
 
     links = [{"relation": "self", "url": url(offset)}, {"relation": "first", "url": url(0)}]
-    more = (offset + page_len < total) if total is not None else page_len == count
+    more = page_len > 0 and (
+        (offset + page_len < total) if total is not None else page_len == count
+    )
     if count and more:
         links.append({"relation": "next", "url": url(offset + count)})
     if offset > 0:

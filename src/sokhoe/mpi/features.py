@@ -1,0 +1,69 @@
+"""The comparison columns of one Patient: what Splink trains on and the online scorer compares.
+
+One function builds them for both, so the offline model and the online matcher can never
+disagree about what "family name" or "birth month" means.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sokhoe.mpi.normalise import (
+    NameParts,
+    fold,
+    parse_birth_date,
+    patient_name,
+    patient_phones,
+    valid_cccds,
+)
+
+NAME_PARTS = ("family", "middle", "given")
+COLUMNS = (
+    "unique_id",
+    "family",
+    "family_f",
+    "middle",
+    "middle_f",
+    "given",
+    "given_f",
+    "dob_year",
+    "dob_month",
+    "dob_day",
+    "sex",
+    "phone",
+    "commune",
+    "province",
+    "cccd",
+)
+"""Columns of the Splink input table, in order."""
+
+
+def name_columns(parts: NameParts) -> dict[str, str | None]:
+    """Accented and folded columns of each name part."""
+    out: dict[str, str | None] = {}
+    for key in NAME_PARTS:
+        value = getattr(parts, key)
+        out[key] = value
+        out[f"{key}_f"] = fold(value) if value else None
+    return out
+
+
+def patient_row(patient: dict[str, Any]) -> dict[str, Any]:
+    """The comparison columns of a Patient (None where unknown)."""
+    row: dict[str, Any] = {"unique_id": patient.get("id")}
+    row.update(name_columns(patient_name(patient)))
+    birth = parse_birth_date(patient.get("birthDate"))
+    row["dob_year"] = birth.year if birth else None
+    row["dob_month"] = birth.month if birth and birth.full else None
+    row["dob_day"] = birth.day if birth and birth.full else None
+    gender = patient.get("gender")
+    row["sex"] = gender if gender in ("male", "female") else None
+    phones = patient_phones(patient)
+    row["phone"] = phones[0] if phones else None
+    address = next((a for a in patient.get("address") or [] if isinstance(a, dict)), {})
+    city, state = address.get("city"), address.get("state")
+    row["commune"] = fold(city) if isinstance(city, str) and city.strip() else None
+    row["province"] = fold(state) if isinstance(state, str) and state.strip() else None
+    cccds = sorted(valid_cccds(patient))
+    row["cccd"] = cccds[0] if cccds else None
+    return row
