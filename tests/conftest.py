@@ -21,9 +21,23 @@ from sokhoe.store.sql.schema import metadata
 from sokhoe.web.app import create_app
 from tests.pg_server import PostgresServer
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED_DATA.exists():  # a fresh clone sits beside shared/ as well
-    SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+def _shared_data() -> Path:
+    """``shared/data`` beside the checkout (or any ancestor), or ``SOKHOE_SHARED_DATA``."""
+    override = os.environ.get("SOKHOE_SHARED_DATA")
+    candidates = [Path(override)] if override else []
+    candidates += [p / "shared" / "data" for p in Path(__file__).resolve().parents]
+    candidates.append(Path("/work/shared/data"))
+    for candidate in candidates:
+        if (candidate / "synthea").is_dir():
+            return candidate
+    raise RuntimeError(
+        "The shared sample data (synthea/, synthea-bulk-10/) was not found beside the "
+        "checkout; set SOKHOE_SHARED_DATA to its folder"
+    )
+
+
+SHARED_DATA = _shared_data()
 BASE = "http://testserver"
 BACKENDS = ["memory", "sqlite", "postgres"]
 
