@@ -11,6 +11,7 @@ See: https://hl7.org/fhir/R4/search.html
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from sokhoe.search.query import (
     UriValue,
     Value,
 )
+from sokhoe.search.ranges import range_condition
 from sokhoe.search.rows import (
     DateRow,
     IndexRows,
@@ -83,32 +85,12 @@ class TypeTable:
 
 
 def in_range(prefix: str, low: float, high: float, v: RangeValue) -> bool:
-    """Compare a stored range [low, high) with a searched one, per the FHIR prefixes.
+    """Compare a stored range [low, high) with a searched one (``search/ranges.py``)."""
+    return bool(range_condition(prefix, low, high, v, _all_of, operator.not_))
 
-    See: https://hl7.org/fhir/R4/search.html#prefix
-    """
-    ql, qh = v.low, v.high
-    match prefix:
-        case "eq":
-            return low >= ql and high <= qh
-        case "ne":
-            return not (low >= ql and high <= qh)
-        case "gt":
-            return high > qh
-        case "lt":
-            return low < ql
-        case "ge":
-            return high > ql
-        case "le":
-            return low < qh
-        case "sa":
-            return low >= qh
-        case "eb":
-            return high <= ql
-        case "ap":
-            margin = max(qh - ql, abs(ql) * 0.1, 1.0)
-            return low < qh + margin and high > ql - margin
-    raise InvalidRequest(f"Unknown search prefix '{prefix}'")
+
+def _all_of(*conditions: bool) -> bool:
+    return all(conditions)
 
 
 def at_point(prefix: str, x: float, v: RangeValue) -> bool:

@@ -70,6 +70,18 @@ def _row(row: Any, method: str = "PUT") -> StoredResource:
     )
 
 
+_HISTORY_COLUMNS = (
+    resource_history.c.resource_type,
+    resource_history.c.id,
+    resource_history.c.version_id,
+    resource_history.c.last_updated,
+    resource_history.c.deleted,
+    resource_history.c.content,
+    resource_history.c.patient_id,
+    resource_history.c.method,
+)
+
+
 def _chunks(seq: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
@@ -122,16 +134,9 @@ class SqlSession:
     def vread(self, resource_type: str, id: str, version_id: int) -> StoredResource | None:
         h = resource_history.c
         row = self.conn.execute(
-            select(
-                h.resource_type,
-                h.id,
-                h.version_id,
-                h.last_updated,
-                h.deleted,
-                h.content,
-                h.patient_id,
-                h.method,
-            ).where(h.resource_type == resource_type, h.id == id, h.version_id == version_id)
+            select(*_HISTORY_COLUMNS).where(
+                h.resource_type == resource_type, h.id == id, h.version_id == version_id
+            )
         ).first()
         return _row(row) if row else None
 
@@ -154,16 +159,7 @@ class SqlSession:
         where = and_(True, *conds)
         total = self.conn.execute(select(func.count()).select_from(resource_history).where(where))
         rows = self.conn.execute(
-            select(
-                h.resource_type,
-                h.id,
-                h.version_id,
-                h.last_updated,
-                h.deleted,
-                h.content,
-                h.patient_id,
-                h.method,
-            )
+            select(*_HISTORY_COLUMNS)
             .where(where)
             .order_by(h.last_updated.desc(), h.resource_type, h.id, h.version_id.desc())
             .limit(count)

@@ -35,6 +35,7 @@ from sokhoe.search.query import (
     UriValue,
     Value,
 )
+from sokhoe.search.ranges import range_condition
 from sokhoe.store.sql.schema import PARAM_TYPE_TABLES, resource, sp_reference
 
 MAX_CHAR = "\U0010ffff"
@@ -52,34 +53,7 @@ def _prefix(col: Any, value: str) -> ColumnElement[bool]:
 def _range_clause(
     prefix: str, low: ColumnElement[Any], high: ColumnElement[Any], v: RangeValue
 ) -> ColumnElement[bool]:
-    """Compare a stored range [low, high) with a searched one, per the FHIR prefixes.
-
-    See: https://hl7.org/fhir/R4/search.html#prefix
-    """
-    ql, qh = v.low, v.high
-    match prefix:
-        case "eq":
-            # ``low < qh`` follows from the other two (low < high); it bounds the scan of the
-            # (type, param, low) index on both sides instead of reading every later value
-            return and_(low >= ql, low < qh, high <= qh)
-        case "ne":
-            return not_(and_(low >= ql, high <= qh))
-        case "gt":
-            return high > qh
-        case "lt":
-            return low < ql
-        case "ge":
-            return high > ql
-        case "le":
-            return low < qh
-        case "sa":
-            return low >= qh
-        case "eb":
-            return high <= ql
-        case "ap":
-            margin = max((qh - ql), abs(ql) * 0.1, 1.0)
-            return and_(low < qh + margin, high > ql - margin)
-    raise InvalidRequest(f"Unknown search prefix '{prefix}'")
+    return cast(ColumnElement[bool], range_condition(prefix, low, high, v, and_, not_))
 
 
 def _point_range_clause(prefix: str, col: Any, v: RangeValue) -> ColumnElement[bool]:
