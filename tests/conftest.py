@@ -11,9 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from sokhoe.access.clients import authenticate_client, create_client
+from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
 from sokhoe.store import FhirStore, MemoryStore
 from sokhoe.store.sql import SqlStore
@@ -85,6 +88,16 @@ def settings() -> Settings:
 
 @pytest.fixture
 def client(store: FhirStore, settings: Settings) -> Iterator[TestClient]:
+    """An API client signed in as a platform-level connected system (every scope, no facility:
+    the policy lets it see everything). Access-control tests make their own callers."""
     app = create_app(settings, store)
     with TestClient(app, base_url=BASE) as c:
+        c.headers["Authorization"] = f"Bearer {platform_token(app)}"
         yield c
+
+
+def platform_token(app: FastAPI) -> str:
+    tokens: TokenService = app.state.tokens
+    new = create_client(tokens.engine, "test platform", ["system/*.cruds"])
+    principal = authenticate_client(tokens.engine, new.client_id, new.client_secret)
+    return tokens.issue(principal)[0]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
+
+from sqlalchemy import Engine
 
 from sokhoe.fhir.bundles import process_bundle
 from sokhoe.fhir.repository import FhirRepository
@@ -76,4 +79,64 @@ def add_duplicates(repo: FhirRepository, patients: int, seed: int) -> None:
     print(  # noqa: T201
         f"{len(report.merged)} duplicates linked automatically, {report.queued} pairs await "
         "review (GET /fhir/Patient/$review-queue)"
+    )
+
+
+def _demo_password(var_dir: Path) -> str:
+    """The demo staff accounts' password: random per installation, kept beside the demo
+    database (readable by its owner only) so every start can print it."""
+    path = var_dir / "demo-password.txt"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    password = "demo-" + secrets.token_urlsafe(12)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(password + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return password
+
+
+def demo_accounts(repo: FhirRepository, engine: Engine, base_url: str, var_dir: Path) -> str:
+    """Create (once) a demo doctor at a facility with recent visits, a demo analyst, and link
+    a demo citizen's phone to their record; return how to sign in as each."""
+    from sokhoe.access.accounts import create_user
+    from sokhoe.access.otp import link_citizen, normalise_phone
+    from sokhoe.mpi.identifiers import FACILITY
+
+    query = repo.parse_query("Encounter", [("_sort", "-date"), ("_count", "1")])
+    latest = repo.search(query).matches
+    if not latest or latest[0].content is None:
+        return "No encounters in the store: no demo accounts were made."
+    encounter = latest[0].content
+    org = repo.read("Organization", encounter["serviceProvider"]["reference"].split("/")[1])
+    facility = next(
+        i["value"] for i in (org.content or {}).get("identifier", []) if i["system"] == FACILITY
+    )
+    patient_id = encounter["subject"]["reference"].split("/")[1]
+    password = _demo_password(var_dir)
+    patient = repo.read("Patient", patient_id).content or {}
+    phone = next(t["value"] for t in patient.get("telecom", []) if t.get("system") == "phone")
+    for username, role, name, fac in (
+        ("bacsi", "doctor", "BS. Demo", facility),
+        ("phantich", "analyst", "Phân tích viên Demo", None),
+    ):
+        try:
+            create_user(engine, username, password, role, name, facility=fac)
+        except ValueError:
+            pass  # made on an earlier start
+    link_citizen(engine, normalise_phone(phone), patient_id)
+    name = (patient.get("name") or [{}])[0]
+    who = " ".join([name.get("family", ""), *name.get("given", [])]).strip()
+    return "\n".join(
+        [
+            "Sign in to the demo (every /fhir request needs 'Authorization: Bearer <token>'):",
+            f"  doctor at facility {facility}: POST {base_url}/auth/staff/sign-in "
+            f'{{"username": "bacsi", "password": "{password}"}}',
+            f"  citizen {who} (phone {phone}): POST {base_url}/auth/citizen/code "
+            f'{{"phone": "{phone}"}}, read the code in var/sms-outbox.jsonl, then POST '
+            f'{base_url}/auth/citizen/verify {{"phone": "{phone}", "code": "…"}}',
+            f"  analyst (aggregates only; records are refused): POST {base_url}/auth/staff/"
+            f'sign-in {{"username": "phantich", "password": "{password}"}}',
+            "  a connected system: sokhoe client create --name HIS --facility "
+            f"{facility} --scope 'system/*.cruds', then POST {base_url}/auth/token",
+        ]
     )

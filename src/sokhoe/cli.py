@@ -44,11 +44,18 @@ def serve(
     if settings.base_url == Settings.model_fields["base_url"].default:
         settings = settings.model_copy(update={"base_url": f"http://{host}:{port}"})
     application = create_app(settings)
-    from sokhoe.bootstrap import ensure_demo, publish_registry
+    from sokhoe.bootstrap import demo_accounts, ensure_demo, publish_registry
 
+    repo = application.state.repository
     if demo:
-        ensure_demo(application.state.repository, demo, settings.var_dir)
-    publish_registry(application.state.repository)
+        ensure_demo(repo, demo, settings.var_dir)
+    publish_registry(repo)
+    if demo:
+        print(
+            demo_accounts(
+                repo, application.state.tokens.engine, settings.base_url, settings.var_dir
+            )
+        )
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 
@@ -132,6 +139,76 @@ def bench_mpi(
     print(render(run_mpi_bench(patients, seed, workdir, results)))
 
 
+client_app = typer.Typer(help="Connected systems (OAuth client credentials).", no_args_is_help=True)
+app.add_typer(client_app, name="client")
+
+
+@client_app.command("create")
+def client_create(
+    name: Annotated[str, typer.Option(help="What the system is, e.g. 'HIS Bệnh viện A'")],
+    scope: Annotated[list[str], typer.Option(help="SMART scope, e.g. system/Patient.rs")],
+    facility: Annotated[str | None, typer.Option(help="Facility code it acts for")] = None,
+    db: DbOption = None,
+) -> None:
+    """Register a system; prints {"client_id", "client_secret"} (the secret is shown once)."""
+    import json
+
+    from sokhoe.access.clients import create_client
+    from sokhoe.store.sql import open_store
+
+    store = open_store(_settings(db).database_url)
+    try:
+        new = create_client(store.writer, name, scope, facility)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from exc
+    finally:
+        store.close()
+    print(json.dumps({"client_id": new.client_id, "client_secret": new.client_secret}))
+
+
+user_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    role: Annotated[str, typer.Option(help="doctor, nurse, receptionist, analyst, …")],
+    name: Annotated[str, typer.Option(help="Display name")],
+    facility: Annotated[str | None, typer.Option(help="Facility code")] = None,
+    commune: Annotated[str | None, typer.Option(help="Commune code")] = None,
+    db: DbOption = None,
+) -> None:
+    """Create a staff account; the password is asked for, never taken from the command line."""
+    from sokhoe.access.accounts import create_user
+    from sokhoe.store.sql import open_store
+
+    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    store = open_store(_settings(db).database_url)
+    try:
+        create_user(store.writer, username, password, role, name, facility, commune)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from exc
+    finally:
+        store.close()
+    print(f"created {username} ({role})")
+
+
+@user_app.command("totp")
+def user_totp(username: str, db: DbOption = None) -> None:
+    """Enrol a TOTP authenticator; prints the otpauth:// URI to scan."""
+    from sokhoe.access.accounts import enable_totp
+    from sokhoe.store.sql import open_store
+
+    store = open_store(_settings(db).database_url)
+    try:
+        print(enable_totp(store.writer, username))
+    finally:
+        store.close()
+
+
 mpi_app = typer.Typer(help="Master patient index: match, link, review.", no_args_is_help=True)
 app.add_typer(mpi_app, name="mpi")
 
@@ -159,6 +236,27 @@ def mpi_link(
         report = link_all(repo, Matcher(repo), ids, bar.update)
     store.close()
     print(f"checked {report.checked}: {len(report.merged)} merged, {report.queued} queued")
+
+
+audit_app = typer.Typer(help="Audit log: verify the hash chain.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(db: DbOption = None) -> None:
+    """Recompute the audit log's hash chain; exit code 1 if a row was edited or deleted."""
+    from sokhoe.access.audit import AuditLog
+    from sokhoe.store.sql import open_store
+
+    store = open_store(_settings(db).database_url)
+    try:
+        report = AuditLog(store.writer).verify()
+    finally:
+        store.close()
+    if not report.ok:
+        print(f"BROKEN at seq {report.first_bad_seq}: {report.reason}")
+        raise typer.Exit(1)
+    print(f"ok: {report.reason}; head {report.head}")
 
 
 def main() -> None:

@@ -23,6 +23,16 @@ class Settings(BaseSettings):
     max_page_size: int = 1000
     max_request_bytes: int = 50 * 1024 * 1024
     var_dir: Path = Path("var")
+    security: bool = True
+    """Require a bearer token on /fhir and apply the access policy (off only for local
+    experiments; the tests run with it on)."""
+    token_minutes: int = 15
+    sms_gateway: str = "outbox"
+    """``outbox`` (development: messages go to ``var/sms-outbox.jsonl`` and the log) or
+    ``http`` (a carrier's HTTP API at ``sms_url`` with ``sms_token``)."""
+    sms_url: str | None = None
+    sms_token: str | None = None
+    sms_timeout: float = 10.0
 
     @property
     def fhir_base(self) -> str:

@@ -95,3 +95,24 @@ class PreconditionFailed(FhirError):
 class NotSupported(FhirError):
     def __init__(self, message: str, status: int = 400):
         super().__init__(status, _single(status, "not-supported", message, None))
+
+
+class Unauthorized(FhirError):
+    """401: no valid credentials; the caller must sign in (``WWW-Authenticate: Bearer``)."""
+
+    def __init__(self, message: str):
+        super().__init__(401, _single(401, "login", message, None))
+
+
+class Forbidden(FhirError):
+    """403: signed in, but the policy refuses this access; the reason says why."""
+
+    def __init__(self, message: str):
+        super().__init__(403, _single(403, "forbidden", message, None))
+
+
+class TooManyRequests(FhirError):
+    """429: a rate limit (one-time codes, sign-in attempts) was reached."""
+
+    def __init__(self, message: str):
+        super().__init__(429, _single(429, "throttled", message, None))

@@ -12,8 +12,8 @@ from sokhoe.config import Settings
 from sokhoe.mpi.identifiers import CCCD
 from sokhoe.operations.match import MATCH_GRADE
 from sokhoe.store import MemoryStore
-from sokhoe.web import mpi_api
 from sokhoe.web.app import create_app
+from tests.conftest import platform_token
 
 AN: dict[str, Any] = {
     "resourceType": "Patient",
@@ -32,8 +32,8 @@ def api() -> Iterator[TestClient]:
     app = create_app(
         Settings(base_url="http://testserver", database_url="sqlite://"), MemoryStore()
     )
-    app.include_router(mpi_api.router)
     with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {platform_token(app)}"
         client.put("/fhir/Patient/an", json={**AN, "id": "an"}).raise_for_status()
         near = {**NO_ID, "id": "an2", "name": [{"text": "Nguyen Van Khai"}], "birthDate": "1990"}
         near["telecom"] = [{"system": "phone", "value": "0987654321"}]

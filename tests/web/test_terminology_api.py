@@ -11,8 +11,7 @@ from fastapi.testclient import TestClient
 from sokhoe.config import Settings
 from sokhoe.store import MemoryStore
 from sokhoe.web.app import create_app
-from sokhoe.web.terminology_api import router
-from tests.conftest import BASE
+from tests.conftest import BASE, platform_token
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 ICD10_VS = "http://hl7.org/fhir/ValueSet/icd-10"
@@ -22,15 +21,18 @@ FHIR_JSON = "application/fhir+json"
 
 @pytest.fixture
 def api() -> Iterator[TestClient]:
-    """The app with the terminology router placed first, as app.py must include it (before
-    ``fhir_api.router``, whose read route would take ``$lookup`` for a resource id)."""
+    """The app as served, signed in as the platform (terminology needs a caller too)."""
     app = create_app(Settings(base_url=BASE, database_url="sqlite://"), MemoryStore())
-    before = list(app.router.routes)
-    app.include_router(router)
-    added = [r for r in app.router.routes if not any(r is b for b in before)]
-    app.router.routes[:] = added + before
     with TestClient(app, base_url=BASE) as client:
+        client.headers["Authorization"] = f"Bearer {platform_token(app)}"
         yield client
+
+
+def test_terminology_needs_a_caller() -> None:
+    app = create_app(Settings(base_url=BASE, database_url="sqlite://"), MemoryStore())
+    with TestClient(app, base_url=BASE) as client:
+        r = client.get("/fhir/CodeSystem/$lookup", params={"system": ICD10, "code": "I10"})
+        assert r.status_code == 401
 
 
 def _parameters(**values: Any) -> dict[str, Any]:

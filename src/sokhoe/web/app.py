@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -13,13 +13,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from sokhoe import __version__
+from sokhoe.access.audit import AuditLog
+from sokhoe.access.db import access_engine
+from sokhoe.access.policy import Policy
+from sokhoe.access.sms import make_gateway
+from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
 from sokhoe.errors import FhirError
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import format_instant
 from sokhoe.store.ports import FhirStore
 from sokhoe.store.sql import open_store
-from sokhoe.web import checkin_api, fhir_api, links_api, mpi_api, terminology_api
+from sokhoe.web import auth_api, checkin_api, deps, fhir_api, links_api, mpi_api, terminology_api
 from sokhoe.web.responses import (
     fhir_error_handler,
     http_error_handler,
@@ -50,14 +55,27 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
         max_count=settings.max_page_size,
     )
     app.state.started = format_instant(datetime.now(UTC))
+    engine = access_engine(store)
+    app.state.tokens = TokenService(engine, timedelta(minutes=settings.token_minutes))
+    app.state.policy = Policy(store)
+    app.state.auditor = AuditLog(engine)
+    app.state.sms = make_gateway(
+        settings.sms_gateway,
+        settings.var_dir / "sms-outbox.jsonl",
+        settings.sms_url,
+        settings.sms_token,
+        settings.sms_timeout,
+    )
     app.add_exception_handler(FhirError, fhir_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
+    app.include_router(auth_api.router)
     app.include_router(checkin_api.router)
     app.include_router(links_api.router)
     app.include_router(mpi_api.router)
-    app.include_router(terminology_api.router)  # before fhir_api: /CodeSystem/$lookup is no read
+    # before fhir_api, whose read route would take /CodeSystem/$lookup for an id
+    app.include_router(terminology_api.router, dependencies=[Depends(deps.signed_in)])
     app.include_router(fhir_api.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

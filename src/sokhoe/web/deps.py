@@ -3,20 +3,75 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from fastapi import Request
 
+from sokhoe.access.guard import GuardedRepository
+from sokhoe.access.principal import Principal
+from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
-from sokhoe.errors import FhirError, InvalidRequest, Issue
+from sokhoe.errors import FhirError, InvalidRequest, Issue, Unauthorized
 from sokhoe.fhir.repository import FhirRepository
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 
 
 def repository(request: Request) -> FhirRepository:
+    """The repository as this request's caller may use it (the access guard), or the plain
+    one when security is off."""
+    cached = getattr(request.state, "repository", None)
+    if isinstance(cached, FhirRepository):
+        return cached
+    plain: FhirRepository = request.app.state.repository
+    if not settings(request).security:
+        request.state.repository = plain
+        return plain
+    guarded = GuardedRepository(
+        plain,
+        principal(request),
+        request.app.state.policy,
+        request.app.state.auditor,
+        break_glass=_break_glass(request),
+        source=request.client.host if request.client else None,
+    )
+    request.state.repository = guarded
+    return guarded
+
+
+def _break_glass(request: Request) -> str | None:
+    """The emergency reason from ``X-Break-The-Glass`` (percent-encoded UTF-8, since HTTP
+    header values are ASCII and reasons are written in Vietnamese)."""
+    raw = request.headers.get("x-break-the-glass")
+    return unquote(raw).strip() or None if raw else None
+
+
+def plain_repository(request: Request) -> FhirRepository:
+    """The unguarded repository, for operations that authorise the caller themselves."""
     repo: FhirRepository = request.app.state.repository
     return repo
+
+
+def signed_in(request: Request) -> None:
+    """Router dependency: every /fhir route needs a caller when security is on."""
+    if settings(request).security:
+        principal(request)
+
+
+def principal(request: Request) -> Principal:
+    """The caller named by the ``Authorization: Bearer`` token; 401 without a valid one."""
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Sign in first: send 'Authorization: Bearer <access token>'")
+    tokens: TokenService = request.app.state.tokens
+    found = tokens.verify(token.strip())
+    request.state.principal = found
+    return found
 
 
 def settings(request: Request) -> Settings:

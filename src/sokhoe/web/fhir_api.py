@@ -21,7 +21,7 @@ from sokhoe.fhir.repository import FhirRepository, Outcome, check_type
 from sokhoe.fhir.resources import format_instant, http_date, parse_instant, subset
 from sokhoe.search.query import SearchQuery
 from sokhoe.store.ports import SearchPage, StoredResource
-from sokhoe.web.deps import json_body, repository
+from sokhoe.web.deps import json_body, plain_repository, repository
 from sokhoe.web.responses import FhirResponse
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
@@ -226,7 +226,7 @@ async def _search(
 # -- system level --------------------------------------------------------------------
 @router.get("/metadata", summary="CapabilityStatement")
 async def metadata(request: Request) -> FhirResponse:
-    repo = repository(request)
+    repo = plain_repository(request)  # public, as SMART clients read it before signing in
     published = request.app.state.started
     operations = served_operations(request.app)
     return FhirResponse(capability_statement(repo.base_url, operations, published))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from sokhoe.access.guard import GuardedRepository
+from sokhoe.fhir.repository import FhirRepository
 from sokhoe.mpi.links import TASK_CODE
 from sokhoe.operations.merge import run_merge, run_resolve, run_unmerge
 from sokhoe.web.deps import json_body, repository
@@ -13,17 +17,37 @@ from sokhoe.web.responses import FhirResponse
 router = APIRouter(prefix="/fhir", tags=["Master patient index"])
 
 
+MPI_ROLES = frozenset({"system-admin", "facility-admin", "doctor"})
+"""Staff who may merge, unmerge and decide reviews (connected systems need platform scope)."""
+
+
+def _plain(repo: FhirRepository, name: str, patients: list[str]) -> FhirRepository:
+    if isinstance(repo, GuardedRepository):
+        repo.authorise_operation(name, "Patient", ["update"], patients, MPI_ROLES)
+        return repo.inner
+    return repo
+
+
+def _references(body: Any) -> list[str]:
+    out = []
+    for p in body.get("parameter", []) if isinstance(body, dict) else []:
+        ref = (p.get("valueReference") or {}).get("reference") or p.get("valueString") or ""
+        if isinstance(ref, str) and ref.startswith("Patient/"):
+            out.append(ref.split("/", 1)[1])
+    return out
+
+
 @router.post("/Patient/$merge", summary="Merge one Patient record into another")
 async def patient_merge(request: Request) -> FhirResponse:
-    repo = repository(request)
     body = await json_body(request)
+    repo = await run_in_threadpool(_plain, repository(request), "merge", _references(body))
     return FhirResponse(await run_in_threadpool(run_merge, repo, body))
 
 
 @router.post("/Patient/$unmerge", summary="Undo a merge exactly")
 async def patient_unmerge(request: Request) -> FhirResponse:
-    repo = repository(request)
     body = await json_body(request)
+    repo = await run_in_threadpool(_plain, repository(request), "unmerge", _references(body))
     return FhirResponse(await run_in_threadpool(run_unmerge, repo, body))
 
 
@@ -50,6 +74,6 @@ async def review_queue(request: Request) -> FhirResponse:
 
 @router.post("/Task/{task_id}/$resolve-review", summary="Accept (merge) or reject a queued pair")
 async def resolve(task_id: str, request: Request) -> FhirResponse:
-    repo = repository(request)
     body = await json_body(request)
+    repo = await run_in_threadpool(_plain, repository(request), "resolve-review", [])
     return FhirResponse(await run_in_threadpool(run_resolve, repo, task_id, body))

@@ -32,7 +32,11 @@ def outcome_response(status: int, issues: list[Issue]) -> FhirResponse:
 
 async def fhir_error_handler(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FhirError)  # noqa: S101 - registered for FhirError only
-    return FhirResponse(exc.outcome, status_code=exc.status)
+    headers = {"WWW-Authenticate": 'Bearer realm="sokhoe"'} if exc.status == 401 else {}
+    retry = getattr(exc, "retry_after", None)
+    if exc.status == 429 and retry is not None:
+        headers["Retry-After"] = str(retry)
+    return FhirResponse(exc.outcome, status_code=exc.status, headers=headers)
 
 
 async def validation_error_handler(_request: Request, exc: Exception) -> Response:

@@ -1,0 +1,304 @@
+"""Staff accounts: Argon2 passwords, a TOTP second factor and lock-out after failures.
+
+Staff are the people working at facilities, communes, the health department and the insurer
+(issue "Accounts and sign-in"). A successful sign-in yields a :class:`Principal` whose SMART
+``user/`` scopes come from the role (:data:`ROLE_SCOPES`). Scopes only say which resource
+types and interactions a role may ever use; the policy module additionally restricts every
+access by relationship (the patient's current relationship with the facility, the commune of
+residence, consent or break-the-glass), so ``user/*.cruds`` never means "every record".
+
+Wrong user and wrong password give the same message and cost one Argon2 hash either way, so
+neither the answer nor its timing tells which usernames exist.
+See: https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html and
+https://www.rfc-editor.org/rfc/rfc6238 (TOTP)
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from sokhoe.access.principal import STAFF_ROLES, Principal
+from sokhoe.access.ratelimit import local_hhmm, utc
+from sokhoe.errors import Unauthorized
+from sokhoe.mpi.identifiers import validate_facility_code
+from sokhoe.store.sql.access_schema import auth_user
+
+_HASHER = PasswordHasher()
+_DUMMY_HASH = _HASHER.hash("not-a-real-password-0")
+"""Verified against when the user does not exist, so that costs as much as a wrong password."""
+
+TOTP_ISSUER = "sokhoe"
+MAX_FAILURES = 5
+LOCK_DURATION = timedelta(minutes=15)
+MIN_PASSWORD_LENGTH = 10
+TOTP_REQUIRED_ROLES = frozenset({"system-admin", "facility-admin"})
+"""Administrators can create accounts and change who sees what, so one password is not enough."""
+
+FACILITY_ROLES = frozenset({"facility-admin", "doctor", "nurse", "receptionist", "pharmacist"})
+"""Roles that act for one facility; the policy's relationship rules need to know which."""
+
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    "system-admin": frozenset({"user/*.cruds"}),
+    "facility-admin": frozenset({"user/*.cruds"}),
+    "doctor": frozenset({"user/*.cruds"}),
+    "nurse": frozenset({"user/*.cruds"}),
+    "receptionist": frozenset(
+        {
+            "user/Patient.cruds",
+            "user/Encounter.crus",
+            "user/Appointment.cruds",
+            "user/Coverage.crus",
+        }
+    ),
+    "pharmacist": frozenset(
+        {"user/MedicationRequest.rs", "user/MedicationDispense.cruds", "user/Patient.rs"}
+    ),
+    "commune-health-worker": frozenset({"user/*.crus"}),
+    # analysts see warehouse aggregates only, never an identifiable record
+    "analyst": frozenset(),
+    "insurance-appraiser": frozenset(
+        {"user/Claim.rs", "user/ExplanationOfBenefit.rs", "user/Coverage.rs"}
+    ),
+}
+"""The widest record access each role may have; the policy narrows it per patient."""
+
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{1,99}")
+_GENERIC = "Wrong username or password"
+
+
+def check_password_policy(password: str) -> None:
+    """ValueError unless ``password`` has at least 10 characters and is not only digits.
+
+    Length matters more than character classes (NIST SP 800-63B); an all-digit password is
+    refused because it is usually a phone number or a date of birth.
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if password.isdigit():
+        raise ValueError("The password must not be only digits")
+
+
+def create_user(
+    engine: Engine,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str,
+    facility: str | None = None,
+    commune: str | None = None,
+    practitioner_id: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Add a staff account; ValueError says which argument is wrong.
+
+    Facility roles need the facility code (*mã CSKCB*) and a commune health worker the
+    commune code, since without them the policy could grant nothing useful.
+    """
+    if not _USERNAME.fullmatch(username):
+        raise ValueError(
+            "A username has 2 to 100 letters, digits, '.', '_', '-' or '@', "
+            "starting with a letter or digit"
+        )
+    if role not in STAFF_ROLES:
+        raise ValueError(f"Unknown role {role!r}; one of: {', '.join(sorted(STAFF_ROLES))}")
+    if not display_name.strip():
+        raise ValueError("A staff account needs a display name")
+    check_password_policy(password)
+    code = validate_facility_code(facility) if facility else None
+    if role in FACILITY_ROLES and code is None:
+        raise ValueError(f"A {role} account needs the facility code it works for")
+    commune_code = commune.strip() if commune and commune.strip() else None
+    if role == "commune-health-worker" and commune_code is None:
+        raise ValueError("A commune-health-worker account needs its commune code")
+    try:
+        with engine.begin() as conn:
+            exists = conn.execute(
+                select(auth_user.c.username).where(auth_user.c.username == username)
+            ).first()
+            if exists is not None:
+                raise ValueError(f"The username {username!r} is taken")
+            conn.execute(
+                insert(auth_user).values(
+                    username=username,
+                    password_hash=_HASHER.hash(password),
+                    role=role,
+                    display_name=display_name.strip(),
+                    facility=code,
+                    commune=commune_code,
+                    practitioner_id=practitioner_id,
+                    totp_secret=None,
+                    failed_attempts=0,
+                    locked_until=None,
+                    active=True,
+                    created=utc(now),
+                )
+            )
+    except IntegrityError as exc:  # a concurrent create of the same name
+        raise ValueError(f"The username {username!r} is taken") from exc
+
+
+def set_password(engine: Engine, username: str, password: str) -> None:
+    """Replace a password (and clear a lock-out); ValueError on policy or unknown user."""
+    check_password_policy(password)
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(auth_user)
+            .where(auth_user.c.username == username)
+            .values(password_hash=_HASHER.hash(password), failed_attempts=0, locked_until=None)
+        )
+    if done.rowcount == 0:
+        raise ValueError(f"No staff account {username!r}")
+
+
+def set_active(engine: Engine, username: str, active: bool) -> None:
+    """Disable or re-enable an account; a disabled account cannot sign in."""
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(auth_user).where(auth_user.c.username == username).values(active=active)
+        )
+    if done.rowcount == 0:
+        raise ValueError(f"No staff account {username!r}")
+
+
+def enable_totp(engine: Engine, username: str) -> str:
+    """Give the account a new TOTP secret; returns the ``otpauth://`` provisioning URI.
+
+    The URI (shown as a QR code, or typed) carries the base32 secret and the issuer
+    ``sokhoe`` for authenticator apps; ``pyotp.parse_uri(uri).secret`` recovers the secret.
+    From now on the account needs a code at every sign-in.
+    """
+    secret = pyotp.random_base32()
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(auth_user).where(auth_user.c.username == username).values(totp_secret=secret)
+        )
+    if done.rowcount == 0:
+        raise ValueError(f"No staff account {username!r}")
+    return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=TOTP_ISSUER)
+
+
+def disable_totp(engine: Engine, username: str) -> None:
+    """Remove the second factor (a lost phone); administrators must then enrol again."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(auth_user).where(auth_user.c.username == username).values(totp_secret=None)
+        )
+
+
+def _record_failure(engine: Engine, username: str, at: datetime) -> datetime | None:
+    """Count a failed attempt; lock the account on the fifth. Returns the lock's end, if any.
+
+    The increment and the check run under the row lock (PostgreSQL) or the writer lock
+    (SQLite), so parallel guesses cannot slip past the limit.
+    """
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(auth_user.c.failed_attempts)
+            .where(auth_user.c.username == username)
+            .with_for_update()
+        ).one()
+        failures = int(row.failed_attempts or 0) + 1
+        if failures >= MAX_FAILURES:
+            until = at + LOCK_DURATION
+            # counting restarts, so after the lock ends the user has five tries again
+            conn.execute(
+                update(auth_user)
+                .where(auth_user.c.username == username)
+                .values(failed_attempts=0, locked_until=until)
+            )
+            return until
+        conn.execute(
+            update(auth_user)
+            .where(auth_user.c.username == username)
+            .values(failed_attempts=failures)
+        )
+    return None
+
+
+def _locked(until: datetime) -> Unauthorized:
+    return Unauthorized(f"Too many failed sign-ins: account locked until {local_hhmm(until)}")
+
+
+def principal_for(row: Row[Any]) -> Principal:
+    """The principal of an ``auth_user`` row."""
+    role = str(row.role)
+    return Principal(
+        kind="staff",
+        subject=str(row.username),
+        display=str(row.display_name),
+        role=role,
+        facility=row.facility,
+        commune=row.commune,
+        scopes=ROLE_SCOPES.get(role, frozenset()),
+    )
+
+
+def sign_in(
+    engine: Engine,
+    username: str,
+    password: str,
+    totp_code: str | None,
+    now: datetime | None = None,
+) -> Principal:
+    """The principal of a staff member whose password (and TOTP code) are right.
+
+    :class:`Unauthorized` otherwise: a generic message for a wrong user or password, the lock
+    end while locked, and a request to enrol for an administrator without a second factor.
+    A wrong TOTP code counts as a failure like a wrong password.
+    """
+    at = utc(now)
+    with engine.begin() as conn:
+        row = conn.execute(select(auth_user).where(auth_user.c.username == username)).first()
+    if row is None or not row.active:
+        try:
+            _HASHER.verify(_DUMMY_HASH, password)
+        except VerificationError:
+            pass
+        raise Unauthorized(_GENERIC)
+    if row.locked_until is not None and utc(row.locked_until) > at:
+        raise _locked(utc(row.locked_until))
+    try:
+        _HASHER.verify(row.password_hash, password)
+    except (VerificationError, InvalidHashError) as exc:
+        until = _record_failure(engine, username, at)
+        if until is not None:
+            raise _locked(until) from exc
+        raise Unauthorized(_GENERIC) from exc
+    secret = row.totp_secret
+    if secret is None and row.role in TOTP_REQUIRED_ROLES:
+        raise Unauthorized(
+            f"A {row.role} must use a second factor: enrol an authenticator app first "
+            f"(sokhoe user totp {username})"
+        )
+    if secret is not None:
+        code = (totp_code or "").strip().replace(" ", "")
+        if not code:
+            raise Unauthorized("Enter the 6-digit code from your authenticator app")
+        # one step either side tolerates a phone clock 30 seconds off
+        if not pyotp.TOTP(secret).verify(code, for_time=at, valid_window=1):
+            until = _record_failure(engine, username, at)
+            if until is not None:
+                raise _locked(until)
+            raise Unauthorized("Wrong authenticator code")
+    with engine.begin() as conn:
+        conn.execute(
+            update(auth_user)
+            .where(auth_user.c.username == username)
+            .values(failed_attempts=0, locked_until=None)
+        )
+    if _HASHER.check_needs_rehash(row.password_hash):
+        with engine.begin() as conn:
+            conn.execute(
+                update(auth_user)
+                .where(auth_user.c.username == username)
+                .values(password_hash=_HASHER.hash(password))
+            )
+    return principal_for(row)

@@ -1,0 +1,319 @@
+"""The one door to records: a FhirRepository that checks scopes and the policy, and audits.
+
+The web layer hands every request a :class:`GuardedRepository` for its caller instead of the
+plain repository, so a route cannot forget a check: reads and ``$everything`` are refused
+unless the policy allows the patient; search, history and includes are filtered resource by
+resource (and a citizen's searches are confined to their own compartment before they run);
+writes need the scope and, for clinical data, access to the patient the data is about. Each
+access, allowed or denied, is recorded by the auditor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from sokhoe.access.policy import Decision, Policy, is_platform
+from sokhoe.access.principal import Principal
+from sokhoe.access.scopes import scopes_allow
+from sokhoe.errors import Forbidden
+from sokhoe.fhir.definitions import patient_compartment
+from sokhoe.fhir.repository import FhirRepository, Outcome
+from sokhoe.search.index import compartment_patient_id, extract_index
+from sokhoe.search.query import SearchQuery
+from sokhoe.store.ports import SearchPage, StoredResource, StoreSession
+
+
+class Auditor(Protocol):
+    def record(
+        self,
+        principal: Principal | None,
+        action: str,
+        outcome: str,
+        *,
+        patient_ids: Sequence[str] = (),
+        entities: Sequence[str] = (),
+        query: str | None = None,
+        reason: str | None = None,
+        source: str | None = None,
+        when: datetime | None = None,
+    ) -> int: ...
+
+
+class GuardedRepository(FhirRepository):
+    """The repository as one caller may use it (see the module docstring)."""
+
+    def __init__(
+        self,
+        inner: FhirRepository,
+        principal: Principal,
+        policy: Policy,
+        auditor: Auditor | None = None,
+        *,
+        break_glass: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        super().__init__(
+            inner.store,
+            inner.base_url,
+            clock=inner.clock,
+            default_count=inner.default_count,
+            max_count=inner.max_count,
+        )
+        self.inner = inner
+        self.principal = principal
+        self.policy = policy
+        self.auditor = auditor
+        self.break_glass = break_glass
+        self.source = source
+        self._decisions: dict[str, Decision] = {}
+
+    # -- checks ------------------------------------------------------------------------
+    def require_scope(self, resource_type: str, interaction: str) -> None:
+        if not scopes_allow(self.principal.scopes, resource_type, interaction):
+            self._audit(interaction, "denied", [], [resource_type], reason="scope")
+            raise Forbidden(
+                f"The token's scopes do not allow {interaction} on {resource_type} "
+                f"(granted: {' '.join(sorted(self.principal.scopes)) or 'none'})"
+            )
+
+    def decide(self, patient_id: str) -> Decision:
+        if patient_id not in self._decisions:
+            decision = self.policy.patient(self.principal, patient_id, self.break_glass)
+            self._decisions[patient_id] = decision
+            if decision.break_glass:
+                self._audit("break-the-glass", "success", [patient_id], [], decision.reason)
+        return self._decisions[patient_id]
+
+    def visible(self, stored: StoredResource) -> bool:
+        return stored.patient_id is None or self.decide(stored.patient_id).allowed
+
+    def require_patient(self, patient_id: str, interaction: str) -> None:
+        decision = self.decide(patient_id)
+        if not decision.allowed:
+            self._audit(interaction, "denied", [patient_id], [], decision.reason)
+            raise Forbidden(decision.reason)
+
+    def _require_visible(self, stored: StoredResource, interaction: str) -> None:
+        if stored.patient_id is not None:
+            self.require_patient(stored.patient_id, interaction)
+
+    def _audit(
+        self,
+        action: str,
+        outcome: str,
+        patient_ids: Sequence[str],
+        entities: Sequence[str],
+        reason: str | None = None,
+        query: str | None = None,
+    ) -> None:
+        if self.auditor is None:
+            return
+        self.auditor.record(
+            self.principal,
+            action if action != "history" else "history",
+            outcome,
+            patient_ids=sorted(set(patient_ids)),
+            entities=entities,
+            query=query,
+            reason=reason,
+            source=self.source,
+        )
+
+    def authorise_operation(
+        self,
+        name: str,
+        resource_type: str,
+        interactions: Sequence[str],
+        patient_ids: Sequence[str] = (),
+        roles: frozenset[str] | None = None,
+    ) -> None:
+        """Check an ``$operation`` that then runs on the plain repository: the scopes, the
+        staff roles allowed (platform callers always are) and access to each patient."""
+        for interaction in interactions:
+            self.require_scope(resource_type, interaction)
+        if roles is not None and not is_platform(self.principal):
+            if self.principal.role not in roles:
+                self._audit("operation", "denied", patient_ids, [name], reason="role")
+                raise Forbidden(f"${name} needs one of the roles: {', '.join(sorted(roles))}")
+        for pid in patient_ids:
+            self.require_patient(pid, "operation")
+        self._audit("operation", "success", patient_ids, [name])
+
+    # -- reads -------------------------------------------------------------------------
+    def read(self, resource_type: str, rid: str) -> StoredResource:
+        self.require_scope(resource_type, "read")
+        found = super().read(resource_type, rid)
+        self._require_visible(found, "read")
+        self._audit("read", "success", _patients([found]), [f"{resource_type}/{rid}"])
+        return found
+
+    def vread(self, resource_type: str, rid: str, version: str) -> StoredResource:
+        self.require_scope(resource_type, "vread")
+        found = super().vread(resource_type, rid, version)
+        self._require_visible(found, "vread")
+        self._audit("vread", "success", _patients([found]), [f"{resource_type}/{rid}"])
+        return found
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        for rtype in [query.resource_type] if query.resource_type else query.types or ["*"]:
+            self.require_scope(rtype, "search")
+        query = self._confine(query)
+        page = super().search(query)
+        matches = [m for m in page.matches if self.visible(m)]
+        included = [m for m in page.included if self.visible(m)]
+        hidden = len(matches) < len(page.matches)
+        result = SearchPage(matches, included, None if hidden else page.total)
+        self._audit(
+            "search",
+            "success",
+            _patients(matches + included),
+            [],
+            query=_describe(query),
+        )
+        return result
+
+    def _confine(self, query: SearchQuery) -> SearchQuery:
+        """A citizen's search runs inside their own compartment (nothing else is fetched)."""
+        if self.principal.kind != "citizen" or is_platform(self.principal):
+            return query
+        rtype = query.resource_type
+        own = list(self.principal.patient_ids)
+        if rtype == "Patient":
+            ids = own if query.ids is None else [i for i in query.ids if i in own]
+            return replace(query, ids=ids)
+        if rtype is not None and patient_compartment().get(rtype):
+            current = query.patient_ids
+            allowed = own if current is None else [p for p in current if p in own]
+            confined = replace(query)
+            confined.patient_ids = allowed
+            return confined
+        return query
+
+    def history(
+        self,
+        resource_type: str | None,
+        rid: str | None,
+        since: datetime | None,
+        count: int,
+        offset: int,
+    ) -> tuple[list[StoredResource], int]:
+        self.require_scope(resource_type or "*", "history")
+        if resource_type and rid:
+            with self.store.begin() as tx:
+                current = tx.read(resource_type, rid)
+            if current is not None:  # deleted ones too: their history is still the patient's
+                self._require_visible(current, "history")
+        found, total = super().history(resource_type, rid, since, count, offset)
+        shown = [r for r in found if self.visible(r)]
+        self._audit("history", "success", _patients(shown), [])
+        return shown, total if len(shown) == len(found) else len(shown)
+
+    def everything(
+        self,
+        patient_id: str,
+        *,
+        since: datetime | None,
+        types: list[str] | None,
+        count: int,
+        offset: int,
+    ) -> tuple[list[StoredResource], int]:
+        self.require_scope("Patient", "read")
+        self.require_patient(patient_id, "operation")
+        result = super().everything(
+            patient_id, since=since, types=types, count=count, offset=offset
+        )
+        self._audit("operation", "success", [patient_id], [f"Patient/{patient_id}/$everything"])
+        return result
+
+    # -- writes ------------------------------------------------------------------------
+    def _require_write(self, resource: Any, resource_type: str, interaction: str) -> None:
+        self.require_scope(resource_type, interaction)
+        if not isinstance(resource, dict) or resource_type == "Patient":
+            return
+        patient = compartment_patient_id(resource, extract_index(resource))
+        if patient is not None:
+            self.require_patient(patient, interaction)
+
+    def _require_existing(self, resource_type: str, rid: str, interaction: str) -> None:
+        with self.store.begin() as tx:
+            current = tx.read(resource_type, rid)
+        if current is not None and not current.deleted:
+            self._require_visible(current, interaction)
+
+    def create(
+        self,
+        resource: Any,
+        resource_type: str,
+        *,
+        if_none_exist: str | None = None,
+        tx: StoreSession | None = None,
+    ) -> Outcome:
+        self._require_write(resource, resource_type, "create")
+        outcome = super().create(resource, resource_type, if_none_exist=if_none_exist, tx=tx)
+        self._audit("create", "success", _patients([outcome.resource]), [_ref(outcome)])
+        return outcome
+
+    def update(
+        self,
+        resource: Any,
+        resource_type: str,
+        rid: str,
+        *,
+        if_match: str | None = None,
+        tx: StoreSession | None = None,
+    ) -> Outcome:
+        self._require_write(resource, resource_type, "update")
+        self._require_existing(resource_type, rid, "update")
+        outcome = super().update(resource, resource_type, rid, if_match=if_match, tx=tx)
+        self._audit("update", "success", _patients([outcome.resource]), [_ref(outcome)])
+        return outcome
+
+    def conditional_update(
+        self, resource: Any, resource_type: str, query: str, *, tx: StoreSession | None = None
+    ) -> Outcome:
+        self._require_write(resource, resource_type, "update")
+        self.require_scope(resource_type, "search")
+        if not is_platform(self.principal):
+            with self.store.begin() as session:
+                for rid in self.conditional_matches(session, resource_type, query):
+                    self._require_existing(resource_type, rid, "update")
+        outcome = super().conditional_update(resource, resource_type, query, tx=tx)
+        self._audit("update", "success", _patients([outcome.resource]), [_ref(outcome)])
+        return outcome
+
+    def delete(
+        self, resource_type: str, rid: str, *, tx: StoreSession | None = None
+    ) -> Outcome | None:
+        self.require_scope(resource_type, "delete")
+        self._require_existing(resource_type, rid, "delete")
+        outcome = super().delete(resource_type, rid, tx=tx)
+        self._audit("delete", "success", [], [f"{resource_type}/{rid}"])
+        return outcome
+
+    def conditional_delete(
+        self, resource_type: str, query: str, *, tx: StoreSession | None = None
+    ) -> Outcome | None:
+        self.require_scope(resource_type, "delete")
+        self.require_scope(resource_type, "search")
+        with self.store.begin() as session:
+            for rid in self.conditional_matches(session, resource_type, query):
+                self._require_existing(resource_type, rid, "delete")
+        outcome = super().conditional_delete(resource_type, query, tx=tx)
+        self._audit("delete", "success", [], [f"{resource_type}?{query}"])
+        return outcome
+
+
+def _patients(resources: Sequence[StoredResource]) -> list[str]:
+    return [r.patient_id for r in resources if r.patient_id]
+
+
+def _ref(outcome: Outcome) -> str:
+    return f"{outcome.resource.resource_type}/{outcome.resource.id}"
+
+
+def _describe(query: SearchQuery) -> str:
+    names = [c.code for c in query.criteria]
+    return f"{query.resource_type or '*'}?{'&'.join(names)}"

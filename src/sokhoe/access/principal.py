@@ -1,0 +1,44 @@
+"""Who is asking: a connected system, a staff member or a citizen, as a token describes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["client", "staff", "citizen"]
+
+STAFF_ROLES = frozenset(
+    {
+        "system-admin",
+        "facility-admin",
+        "doctor",
+        "nurse",
+        "receptionist",
+        "pharmacist",
+        "commune-health-worker",
+        "analyst",
+        "insurance-appraiser",
+    }
+)
+"""Staff roles (issue: accounts and sign-in)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of one request, after its token was verified."""
+
+    kind: Kind
+    subject: str
+    """client_id, username or phone number."""
+    display: str
+    role: str | None = None
+    """A staff role, ``system`` for a connected system, None for a citizen."""
+    facility: str | None = None
+    """The insurance facility code the caller acts for, if any."""
+    commune: str | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    """SMART on FHIR v2 scopes granted (``system/Patient.rs``…)."""
+    patient_ids: tuple[str, ...] = ()
+    """A citizen's own Patient and those of the children they are guardian of."""
+    session: str | None = None
+    """The token id (``jti``), to revoke it."""

@@ -1,0 +1,157 @@
+"""Short-lived signed access tokens, with key rotation and revocation kept in the database.
+
+Tokens are JWTs (HS256) naming the key that signed them (``kid``). Several keys are valid at
+once: ``rotate()`` adds a new signing key and retires the old one for signing only, so tokens it
+signed stay valid until they expire and no server process needs a restart. Keys, like
+revocations, are rows, so every process behind a load balancer agrees.
+See: https://www.rfc-editor.org/rfc/rfc7519 and https://www.rfc-editor.org/rfc/rfc6749#section-4.4
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from sqlalchemy import Engine, delete, insert, select, update
+
+from sokhoe.access.principal import Principal
+from sokhoe.errors import Unauthorized
+from sokhoe.store.sql.access_schema import auth_revoked_token, auth_signing_key
+
+ISSUER = "sokhoe"
+DEFAULT_TTL = timedelta(minutes=15)
+KEY_LIFETIME = timedelta(days=30)
+"""A retired key still verifies tokens for this long after it stopped signing."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TokenService:
+    """Issue, verify and revoke access tokens over the access database."""
+
+    def __init__(self, engine: Engine, ttl: timedelta = DEFAULT_TTL) -> None:
+        self.engine = engine
+        self.ttl = ttl
+
+    # -- keys ----------------------------------------------------------------------
+    def _signing_key(self) -> tuple[str, str]:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(auth_signing_key.c.kid, auth_signing_key.c.secret)
+                .where(auth_signing_key.c.retired.is_(None))
+                .order_by(auth_signing_key.c.created.desc())
+            ).first()
+            if row is not None:
+                return str(row.kid), str(row.secret)
+        return self.rotate()
+
+    def rotate(self) -> tuple[str, str]:
+        """Start signing with a new key; the previous one keeps verifying its tokens."""
+        kid, secret = uuid.uuid4().hex, secrets.token_urlsafe(48)
+        now = _now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(auth_signing_key)
+                .where(auth_signing_key.c.retired.is_(None))
+                .values(retired=now)
+            )
+            conn.execute(insert(auth_signing_key).values(kid=kid, secret=secret, created=now))
+        return kid, secret
+
+    def _verifying_key(self, kid: str) -> str | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(auth_signing_key.c.secret, auth_signing_key.c.retired).where(
+                    auth_signing_key.c.kid == kid
+                )
+            ).first()
+        if row is None:
+            return None
+        retired = row.retired
+        if retired is not None:
+            retired = retired if retired.tzinfo else retired.replace(tzinfo=UTC)
+            if retired + KEY_LIFETIME < _now():
+                return None
+        return str(row.secret)
+
+    # -- tokens --------------------------------------------------------------------
+    def issue(self, principal: Principal, ttl: timedelta | None = None) -> tuple[str, int]:
+        """A signed token for ``principal`` and its lifetime in seconds."""
+        kid, secret = self._signing_key()
+        lifetime = ttl or self.ttl
+        now = _now()
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "sub": principal.subject,
+            "kind": principal.kind,
+            "name": principal.display,
+            "role": principal.role,
+            "fac": principal.facility,
+            "com": principal.commune,
+            "scope": " ".join(sorted(principal.scopes)),
+            "pat": list(principal.patient_ids),
+            "jti": uuid.uuid4().hex,
+            "iat": int(now.timestamp()),
+            "exp": int((now + lifetime).timestamp()),
+        }
+        token = jwt.encode(claims, secret, algorithm="HS256", headers={"kid": kid})
+        return token, int(lifetime.total_seconds())
+
+    def verify(self, token: str) -> Principal:
+        """The principal a valid, unrevoked token names; :class:`Unauthorized` otherwise."""
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("The access token is malformed") from exc
+        secret = self._verifying_key(kid) if isinstance(kid, str) else None
+        if secret is None:
+            raise Unauthorized("The access token was signed by an unknown or expired key")
+        try:
+            claims = jwt.decode(
+                token,
+                secret,
+                algorithms=["HS256"],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "jti"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The access token has expired; request a new one") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"The access token is invalid ({exc})") from exc
+        with self.engine.begin() as conn:
+            revoked = conn.execute(
+                select(auth_revoked_token.c.jti).where(auth_revoked_token.c.jti == claims["jti"])
+            ).first()
+        if revoked is not None:
+            raise Unauthorized("The access token was revoked")
+        return Principal(
+            kind=claims["kind"],
+            subject=claims["sub"],
+            display=claims.get("name") or claims["sub"],
+            role=claims.get("role"),
+            facility=claims.get("fac"),
+            commune=claims.get("com"),
+            scopes=frozenset(str(claims.get("scope", "")).split()),
+            patient_ids=tuple(claims.get("pat") or ()),
+            session=claims["jti"],
+        )
+
+    def revoke(self, token_or_jti: str) -> None:
+        """Refuse a token from now on (kept until it would have expired anyway)."""
+        jti, expires = token_or_jti, _now() + self.ttl
+        if "." in token_or_jti:
+            claims = jwt.decode(token_or_jti, options={"verify_signature": False})
+            jti = claims["jti"]
+            expires = datetime.fromtimestamp(claims["exp"], UTC)
+        with self.engine.begin() as conn:
+            conn.execute(delete(auth_revoked_token).where(auth_revoked_token.c.expires < _now()))
+            exists = conn.execute(
+                select(auth_revoked_token.c.jti).where(auth_revoked_token.c.jti == jti)
+            ).first()
+            if exists is None:
+                conn.execute(insert(auth_revoked_token).values(jti=jti, expires=expires))

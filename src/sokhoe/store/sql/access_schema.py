@@ -1,0 +1,120 @@
+"""Tables of the access layer: clients, signing keys, staff and citizen accounts, one-time
+codes, rate limits and the audit log.
+
+They live in the same database as the record (one backup, one transaction when a write and
+its audit row must agree) but are reached only through ``sokhoe.access``. Rate limits and
+one-time codes are rows, not process memory, so any number of server processes agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from sokhoe.store.sql.schema import metadata
+
+_Json = JSON().with_variant(JSONB(), "postgresql")
+_Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+auth_client = Table(
+    "auth_client",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("secret_hash", Text, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("facility", String(16)),
+    Column("scopes", Text, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+auth_signing_key = Table(
+    "auth_signing_key",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("secret", Text, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("retired", DateTime(timezone=True)),
+)
+
+auth_revoked_token = Table(
+    "auth_revoked_token",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("expires", DateTime(timezone=True), nullable=False),
+)
+
+auth_user = Table(
+    "auth_user",
+    metadata,
+    Column("username", String(100), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(40), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("facility", String(16)),
+    Column("commune", String(16)),
+    Column("practitioner_id", String(64)),
+    Column("totp_secret", Text),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+auth_citizen = Table(
+    "auth_citizen",
+    metadata,
+    Column("phone", String(20), primary_key=True),
+    Column("patient_id", String(64)),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("last_sign_in", DateTime(timezone=True)),
+)
+
+auth_otp = Table(
+    "auth_otp",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("phone", String(20), nullable=False),
+    Column("code_hash", Text, nullable=False),
+    Column("expires", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("used", Boolean, nullable=False, default=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index("ix_auth_otp_phone", "phone", "created"),
+)
+
+auth_rate = Table(
+    "auth_rate",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("count", Integer, nullable=False),
+)
+
+audit_event = Table(
+    "audit_event",
+    metadata,
+    Column("seq", _Seq, primary_key=True, autoincrement=False),
+    Column("recorded", DateTime(timezone=True), nullable=False),
+    Column("patient_id", String(64)),
+    Column("agent", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("content", _Json, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_patient", "patient_id", "seq"),
+)
+"""Append-only: each row's ``hash`` covers its content and the previous row's hash, so an
+edited or deleted row breaks the chain (``sokhoe audit verify``)."""

@@ -1,0 +1,125 @@
+"""``POST /auth/token``: OAuth 2.0 token endpoint (client credentials for connected systems).
+
+See: https://www.rfc-editor.org/rfc/rfc6749#section-4.4
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from sokhoe.access.accounts import sign_in
+from sokhoe.access.audit import AuditLog
+from sokhoe.access.clients import authenticate_client
+from sokhoe.access.otp import request_code, verify_code
+from sokhoe.access.principal import Kind, Principal
+from sokhoe.access.tokens import TokenService
+from sokhoe.errors import FhirError, InvalidRequest
+
+router = APIRouter(prefix="/auth", tags=["Sign-in"])
+
+
+@router.post("/token", summary="Exchange client credentials for an access token")
+async def token(
+    request: Request,
+    grant_type: str = Form(...),
+    client_id: str = Form(""),
+    client_secret: str = Form(""),
+    scope: str | None = Form(None),
+) -> JSONResponse:
+    if grant_type != "client_credentials":
+        raise InvalidRequest(
+            f"grant_type '{grant_type}' is not supported here; use client_credentials",
+            "grant_type",
+        )
+    tokens: TokenService = request.app.state.tokens
+    principal = await run_in_threadpool(
+        authenticate_client, tokens.engine, client_id, client_secret, scope
+    )
+    return await run_in_threadpool(_issued, request, principal)
+
+
+def _issued(request: Request, principal: Principal) -> JSONResponse:
+    tokens: TokenService = request.app.state.tokens
+    access, expires_in = tokens.issue(principal)
+    _audit(request, principal, "login", "success")
+    return JSONResponse(
+        {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "scope": " ".join(sorted(principal.scopes)),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _audit(request: Request, principal: Principal | None, action: str, outcome: str) -> None:
+    auditor: AuditLog = request.app.state.auditor
+    auditor.record(
+        principal,
+        action,
+        outcome,
+        source=request.client.host if request.client else None,
+    )
+
+
+class StaffSignIn(BaseModel):
+    username: str
+    password: str
+    totp: str | None = None
+
+
+class OtpRequest(BaseModel):
+    phone: str
+
+
+class OtpVerify(BaseModel):
+    phone: str
+    code: str
+    challenge: str | None = None
+
+
+def _failed(request: Request, who: str, kind: Kind) -> None:
+    _audit(request, Principal(kind=kind, subject=who, display=who), "login-failed", "denied")
+
+
+@router.post("/staff/sign-in", summary="Staff sign-in with password (and TOTP)")
+async def staff_sign_in(request: Request, body: StaffSignIn) -> JSONResponse:
+    tokens: TokenService = request.app.state.tokens
+    try:
+        principal = await run_in_threadpool(
+            sign_in, tokens.engine, body.username, body.password, body.totp
+        )
+    except FhirError as exc:
+        await run_in_threadpool(_failed, request, body.username, "staff")
+        raise exc
+    return await run_in_threadpool(_issued, request, principal)
+
+
+@router.post("/citizen/code", summary="Send a one-time sign-in code by SMS")
+async def citizen_code(request: Request, body: OtpRequest) -> JSONResponse:
+    tokens: TokenService = request.app.state.tokens
+    address = request.client.host if request.client else "unknown"
+    try:
+        challenge = await run_in_threadpool(
+            request_code, tokens.engine, request.app.state.sms, body.phone, address
+        )
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), "phone") from exc
+    return JSONResponse({"challenge": challenge, "expires_in": 300}, status_code=202)
+
+
+@router.post("/citizen/verify", summary="Exchange the one-time code for an access token")
+async def citizen_verify(request: Request, body: OtpVerify) -> JSONResponse:
+    tokens: TokenService = request.app.state.tokens
+    try:
+        principal = await run_in_threadpool(
+            verify_code, tokens.engine, body.phone, body.code, None, body.challenge
+        )
+    except FhirError as exc:
+        await run_in_threadpool(_failed, request, body.phone, "citizen")
+        raise exc
+    return await run_in_threadpool(_issued, request, principal)

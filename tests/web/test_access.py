@@ -1,0 +1,210 @@
+"""Who may see what, end to end over HTTP: tokens, scopes, relationships, citizens,
+break-the-glass, and the audit trail of it all."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from sokhoe.access.accounts import create_user
+from sokhoe.access.audit import AuditLog
+from sokhoe.access.clients import create_client
+from sokhoe.access.otp import link_citizen
+from sokhoe.access.tokens import TokenService
+from sokhoe.cli import app as cli_app
+from sokhoe.config import Settings
+from sokhoe.store.ports import FhirStore
+from sokhoe.web.app import create_app
+from tests.conftest import BASE, platform_token
+
+QR_AN = "079090001234|Nguyễn Văn An|15031990|Nam|12 Lê Lợi, TP Hồ Chí Minh|01022021"
+QR_BINH = "001301004567|Trần Thị Bình|05112001|Nữ|Xã Đông Anh, Hà Nội|20082022"
+PASSWORD = "mật-khẩu-dài-2026"
+
+
+@pytest.fixture
+def api(store: FhirStore, tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(base_url=BASE, database_url="sqlite://", var_dir=tmp_path)
+    with TestClient(create_app(settings, store), base_url=BASE) as c:
+        yield c
+
+
+def _tokens(api: TestClient) -> TokenService:
+    tokens: TokenService = api.app.state.tokens  # type: ignore[attr-defined]
+    return tokens
+
+
+def _client_token(api: TestClient, scopes: list[str], facility: str | None) -> dict[str, str]:
+    new = create_client(_tokens(api).engine, f"HIS {facility}", scopes, facility)
+    r = api.post(
+        "/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": new.client_id,
+            "client_secret": new.client_secret,
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["token_type"] == "Bearer"
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def _check_in(api: TestClient, auth: dict[str, str], qr: str) -> str:
+    body = {"resourceType": "Parameters", "parameter": [{"name": "qr", "valueString": qr}]}
+    r = api.post("/fhir/Patient/$check-in", json=body, headers=auth)
+    assert r.status_code in (200, 201), r.text
+    return str(r.json()["id"])
+
+
+def _obs(pid: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "valueQuantity": {"value": 72, "unit": "/min"},
+    }
+
+
+@pytest.fixture
+def world(api: TestClient) -> dict[str, Any]:
+    """Two facilities' systems; An registered at 79001, Bình at 01002, each with data."""
+    hcm = _client_token(api, ["system/*.cruds"], "79001")
+    hanoi = _client_token(api, ["system/*.cruds"], "01002")
+    an = _check_in(api, hcm, QR_AN)
+    binh = _check_in(api, hanoi, QR_BINH)
+    obs_an = api.post("/fhir/Observation", json=_obs(an), headers=hcm).json()["id"]
+    obs_binh = api.post("/fhir/Observation", json=_obs(binh), headers=hanoi).json()["id"]
+    return {"hcm": hcm, "hanoi": hanoi, "an": an, "binh": binh, "oa": obs_an, "ob": obs_binh}
+
+
+def test_anonymous_gets_401_and_metadata_stays_public(api: TestClient) -> None:
+    for method, url in [("GET", "/fhir/Patient"), ("GET", "/fhir/Patient/x"), ("POST", "/fhir")]:
+        r = api.request(method, url, json={})
+        assert r.status_code == 401, url
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+        assert r.json()["issue"][0]["code"] == "login"
+    bad = api.get("/fhir/Patient", headers={"Authorization": "Bearer not.a.token"})
+    assert bad.status_code == 401
+    assert api.get("/fhir/metadata").status_code == 200
+    wrong = api.post(
+        "/auth/token",
+        data={"grant_type": "client_credentials", "client_id": "c-x", "client_secret": "y"},
+    )
+    assert wrong.status_code == 401
+
+
+def test_a_facility_sees_only_its_patients(api: TestClient, world: dict[str, Any]) -> None:
+    hcm, an, binh = world["hcm"], world["an"], world["binh"]
+    assert api.get(f"/fhir/Patient/{an}", headers=hcm).status_code == 200
+    denied = api.get(f"/fhir/Patient/{binh}", headers=hcm)
+    assert denied.status_code == 403
+    assert "relationship" in denied.json()["issue"][0]["diagnostics"]
+    assert api.get(f"/fhir/Observation/{world['ob']}", headers=hcm).status_code == 403
+    assert api.get(f"/fhir/Patient/{binh}/$everything", headers=hcm).status_code == 403
+    people = api.get("/fhir/Patient", headers=hcm).json()
+    assert {e["resource"]["id"] for e in people["entry"]} == {an}
+    obs = api.get("/fhir/Observation", params={"_include": "Observation:subject"}, headers=hcm)
+    assert {e["resource"]["id"] for e in obs.json()["entry"]} == {world["oa"], an}
+    # writing data about someone else's patient is refused and writes nothing
+    assert api.post("/fhir/Observation", json=_obs(binh), headers=hcm).status_code == 403
+    platform = {"Authorization": f"Bearer {platform_token(api.app)}"}  # type: ignore[arg-type]
+    assert api.get("/fhir/Observation", headers=platform).json()["total"] == 2
+    # once Bình checks in at the HCM facility too, it may see her record
+    _check_in(api, hcm, QR_BINH)
+    assert api.get(f"/fhir/Observation/{world['ob']}", headers=hcm).status_code == 200
+
+
+def test_scopes_limit_interactions(api: TestClient, world: dict[str, Any]) -> None:
+    reader = _client_token(api, ["system/Patient.rs", "system/Observation.rs"], "79001")
+    assert api.get(f"/fhir/Patient/{world['an']}", headers=reader).status_code == 200
+    r = api.post("/fhir/Observation", json=_obs(world["an"]), headers=reader)
+    assert r.status_code == 403
+    assert "scopes" in r.json()["issue"][0]["diagnostics"]
+    assert api.get("/fhir/Encounter", headers=reader).status_code == 403
+
+
+def test_citizen_sees_own_record_only(api: TestClient, world: dict[str, Any]) -> None:
+    engine = _tokens(api).engine
+    link_citizen(engine, "0912345678", world["an"])
+    sent = api.post("/auth/citizen/code", json={"phone": "+84 912 345 678"})
+    assert sent.status_code == 202
+    outbox = Path(api.app.state.settings.var_dir) / "sms-outbox.jsonl"  # type: ignore[attr-defined]
+    text = json.loads(outbox.read_text(encoding="utf-8").splitlines()[-1])["text"]
+    code = next(w for w in text.split() if w.isdigit() and len(w) == 6)
+    r = api.post("/auth/citizen/verify", json={"phone": "0912345678", "code": code})
+    assert r.status_code == 200, r.text
+    me = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert api.get(f"/fhir/Patient/{world['an']}", headers=me).status_code == 200
+    assert api.get(f"/fhir/Patient/{world['binh']}", headers=me).status_code == 403
+    mine = api.get("/fhir/Observation", headers=me).json()
+    assert [e["resource"]["id"] for e in mine["entry"]] == [world["oa"]]
+    assert api.get("/fhir/Patient", headers=me).json()["total"] == 1
+    assert api.post("/fhir/Observation", json=_obs(world["an"]), headers=me).status_code == 403
+
+
+def test_break_the_glass_is_allowed_with_a_reason_and_audited(
+    api: TestClient, world: dict[str, Any]
+) -> None:
+    engine = _tokens(api).engine
+    create_user(engine, "bs.an", PASSWORD, "doctor", "BS. Lê An", facility="79001")
+    create_user(engine, "analyst", PASSWORD, "analyst", "Phân tích viên")
+    doctor = api.post("/auth/staff/sign-in", json={"username": "bs.an", "password": PASSWORD})
+    assert doctor.status_code == 200, doctor.text
+    auth = {"Authorization": f"Bearer {doctor.json()['access_token']}"}
+    assert api.get(f"/fhir/Patient/{world['binh']}", headers=auth).status_code == 403
+    glass = {**auth, "X-Break-The-Glass": quote("bất tỉnh, cấp cứu (unconscious, emergency)")}
+    assert api.get(f"/fhir/Patient/{world['binh']}", headers=glass).status_code == 200
+    analyst = api.post("/auth/staff/sign-in", json={"username": "analyst", "password": PASSWORD})
+    a_auth = {"Authorization": f"Bearer {analyst.json()['access_token']}"}
+    assert api.get(f"/fhir/Patient/{world['an']}", headers=a_auth).status_code == 403
+    bad = api.post("/auth/staff/sign-in", json={"username": "bs.an", "password": "sai"})
+    assert bad.status_code == 401
+    auditor: AuditLog = api.app.state.auditor  # type: ignore[attr-defined]
+    events, total = auditor.for_patient([world["binh"]], count=100)
+    assert total >= 3
+    kinds = [e["type"]["code"] for e in events]
+    assert "110113" in kinds  # the break-the-glass security alert
+    outcomes = {e["outcome"] for e in events}
+    assert {"0", "4"} <= outcomes  # allowed and denied accesses are both on record
+    assert auditor.verify().ok
+
+
+def test_cli_creates_a_client_that_gets_a_token(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    out = CliRunner().invoke(
+        cli_app,
+        [
+            "client",
+            "create",
+            "--name",
+            "HIS",
+            "--facility",
+            "79001",
+            "--scope",
+            "system/Patient.rs",
+            "--db",
+            db,
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    creds = json.loads(out.output)
+    settings = Settings(base_url=BASE, database_url=db, var_dir=tmp_path)
+    with TestClient(create_app(settings), base_url=BASE) as c:
+        r = c.post("/auth/token", data={"grant_type": "client_credentials", **creds})
+        assert r.status_code == 200, r.text
+        assert r.json()["scope"] == "system/Patient.rs"
+        auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        assert c.get("/fhir/Patient", headers=auth).status_code == 200
+        c.app.state.store.close()  # type: ignore[attr-defined]
+    bad = CliRunner().invoke(
+        cli_app, ["client", "create", "--name", "x", "--scope", "patient/*.rs", "--db", db]
+    )
+    assert bad.exit_code == 2
