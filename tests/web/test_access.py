@@ -208,3 +208,27 @@ def test_cli_creates_a_client_that_gets_a_token(tmp_path: Path) -> None:
         cli_app, ["client", "create", "--name", "x", "--scope", "patient/*.rs", "--db", db]
     )
     assert bad.exit_code == 2
+
+
+def test_bundles_pass_through_the_same_door(api: TestClient, world: dict[str, Any]) -> None:
+    hcm = world["hcm"]
+
+    def txn(*entries: dict[str, Any]) -> dict[str, Any]:
+        return {"resourceType": "Bundle", "type": "transaction", "entry": list(entries)}
+
+    post = {"resource": _obs(world["binh"]), "request": {"method": "POST", "url": "Observation"}}
+    assert api.post("/fhir", json=txn(post), headers=hcm).status_code == 403
+    by_cccd = _obs("x")
+    by_cccd["subject"] = {
+        "reference": "Patient?identifier=https://fhir.sokhoe.vn/sid/cccd|001301004567"
+    }
+    conditional = {"resource": by_cccd, "request": {"method": "POST", "url": "Observation"}}
+    assert api.post("/fhir", json=txn(conditional), headers=hcm).status_code == 403
+    read = {"request": {"method": "GET", "url": f"Patient/{world['binh']}"}}
+    assert api.post("/fhir", json=txn(read), headers=hcm).status_code == 403
+    delete = {"request": {"method": "DELETE", "url": f"Observation/{world['ob']}"}}
+    assert api.post("/fhir", json=txn(delete), headers=hcm).status_code == 403
+    own = {"resource": _obs(world["an"]), "request": {"method": "POST", "url": "Observation"}}
+    assert api.post("/fhir", json=txn(own), headers=hcm).status_code == 200
+    platform = {"Authorization": f"Bearer {platform_token(api.app)}"}  # type: ignore[arg-type]
+    assert api.get("/fhir/Observation", headers=platform).json()["total"] == 3

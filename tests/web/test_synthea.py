@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from sokhoe.fhir.definitions import patient_compartment
@@ -41,7 +40,6 @@ def _refers_to(resource: Any, target: str) -> bool:
     return f'"reference": "{target}"' in text
 
 
-@pytest.mark.xdist_group("synthea")
 def test_all_synthea_bundles_load_read_back_and_everything(client: TestClient) -> None:
     for info in sorted(SYNTHEA.glob("*Information*.json")):
         r = client.post(
@@ -100,7 +98,6 @@ def test_all_synthea_bundles_load_read_back_and_everything(client: TestClient) -
             assert seen == expected, f"{path.name}: {sorted(expected ^ seen)[:5]}"
 
 
-@pytest.mark.xdist_group("synthea")
 def test_bulk_ndjson_loads(store: FhirStore) -> None:
     repo = FhirRepository(store, f"{BASE}/fhir")
     report = load_paths(repo, [BULK])

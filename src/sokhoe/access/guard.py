@@ -20,6 +20,7 @@ from sokhoe.access.principal import Principal
 from sokhoe.access.scopes import scopes_allow
 from sokhoe.errors import Forbidden
 from sokhoe.fhir.definitions import patient_compartment
+from sokhoe.fhir.references import walk_references
 from sokhoe.fhir.repository import FhirRepository, Outcome
 from sokhoe.search.index import compartment_patient_id, extract_index
 from sokhoe.search.query import SearchQuery
@@ -141,6 +142,58 @@ class GuardedRepository(FhirRepository):
         for pid in patient_ids:
             self.require_patient(pid, "operation")
         self._audit("operation", "success", patient_ids, [name])
+
+    def authorise_bundle(self, bundle: Any) -> None:
+        """Check every entry of a batch/transaction before it runs (bundles write through the
+        store directly, so this is their door): scopes per entry, access to the patient each
+        new version is about, and to what a DELETE removes. GET entries are answered inside
+        the bundle without per-resource filtering, so only platform callers may use them."""
+        entries = bundle.get("entry") if isinstance(bundle, dict) else None
+        if not isinstance(entries, list):
+            return  # the bundle code refuses malformed bundles with the exact path
+        created = {
+            e.get("fullUrl")
+            for e in entries
+            if isinstance(e, dict) and (e.get("resource") or {}).get("resourceType") == "Patient"
+        }
+        for i, e in enumerate(entries):
+            request = e.get("request") if isinstance(e, dict) else None
+            if not isinstance(request, dict) or not isinstance(request.get("url"), str):
+                continue
+            method = str(request.get("method", "")).upper()
+            rtype = request["url"].lstrip("/").split("/")[0].split("?")[0]
+            if method in ("GET", "HEAD"):
+                if not is_platform(self.principal):
+                    raise Forbidden(
+                        f"Bundle.entry[{i}]: read entries in bundles are for platform callers; "
+                        "use the REST reads and searches"
+                    )
+                self.require_scope(rtype, "read")
+            elif method == "DELETE":
+                self.require_scope(rtype, "delete")
+                parts = request["url"].split("?")[0].split("/")
+                if len(parts) >= 2:
+                    self._require_existing(rtype, parts[1], "delete")
+            elif method in ("POST", "PUT"):
+                self.require_scope(rtype, "create" if method == "POST" else "update")
+                resource = e.get("resource")
+                if isinstance(resource, dict) and rtype != "Patient":
+                    subject = compartment_patient_id(resource, extract_index(resource))
+                    if subject is not None and f"urn:uuid:{subject}" not in created:
+                        self.require_patient(subject, "create")
+                    for ref in walk_references(resource):
+                        if ref["reference"].startswith("Patient?"):
+                            self._require_conditional(ref["reference"][len("Patient?") :])
+                if method == "PUT" and "?" not in request["url"]:
+                    parts = request["url"].split("/")
+                    if len(parts) >= 2:
+                        self._require_existing(rtype, parts[1], "update")
+        self._audit("operation", "success", [], ["Bundle"])
+
+    def _require_conditional(self, query: str) -> None:
+        with self.store.begin() as tx:
+            for pid in self.conditional_matches(tx, "Patient", query):
+                self.require_patient(pid, "create")
 
     # -- reads -------------------------------------------------------------------------
     def read(self, resource_type: str, rid: str) -> StoredResource:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from sokhoe.access.guard import GuardedRepository
 from sokhoe.errors import InvalidRequest, Issue, operation_outcome
 from sokhoe.fhir.bundles import process_bundle
 from sokhoe.fhir.capability import capability_statement
@@ -236,6 +237,8 @@ async def metadata(request: Request) -> FhirResponse:
 async def bundle(request: Request) -> FhirResponse:
     repo = repository(request)
     body = await json_body(request)
+    if isinstance(repo, GuardedRepository):
+        await run_in_threadpool(repo.authorise_bundle, body)
     return FhirResponse(await run_in_threadpool(process_bundle, repo, body))
 
 
