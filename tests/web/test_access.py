@@ -148,6 +148,13 @@ def test_citizen_sees_own_record_only(api: TestClient, world: dict[str, Any]) ->
     assert [e["resource"]["id"] for e in mine["entry"]] == [world["oa"]]
     assert api.get("/fhir/Patient", headers=me).json()["total"] == 1
     assert api.post("/fhir/Observation", json=_obs(world["an"]), headers=me).status_code == 403
+    log = api.get(f"/fhir/Patient/{world['an']}/$access-log", headers=me).json()
+    assert log["total"] >= 3
+    agents = {e["resource"]["agent"][0]["who"]["display"] for e in log["entry"]}
+    assert "HIS 79001" in agents  # the facility system that registered and wrote the record
+    assert all(e["resource"]["resourceType"] == "AuditEvent" for e in log["entry"])
+    other = api.get(f"/fhir/Patient/{world['binh']}/$access-log", headers=me)
+    assert other.status_code == 403
 
 
 def test_break_the_glass_is_allowed_with_a_reason_and_audited(

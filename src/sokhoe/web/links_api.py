@@ -7,7 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from sokhoe.access.audit import AuditLog
 from sokhoe.access.guard import GuardedRepository
+from sokhoe.errors import InvalidRequest
+from sokhoe.fhir.patient_links import linked_patient_ids
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.mpi.links import TASK_CODE
 from sokhoe.operations.merge import run_merge, run_resolve, run_unmerge
@@ -70,6 +73,43 @@ async def review_queue(request: Request) -> FhirResponse:
             ],
         }
     )
+
+
+@router.get(
+    "/Patient/{patient_id}/$access-log",
+    summary="Who accessed this record, when, from which facility and why (AuditEvents)",
+)
+async def access_log(patient_id: str, request: Request) -> FhirResponse:
+    """A citizen (or anyone who may see the record) lists the accesses to it, newest first."""
+    repo = repository(request)
+    count, offset = _int(request, "_count", 50), _int(request, "_getpagesoffset", 0)
+    if isinstance(repo, GuardedRepository):
+        await run_in_threadpool(repo.require_patient, patient_id, "read")
+    people = await run_in_threadpool(_people, repo, patient_id)
+    auditor: AuditLog = request.app.state.auditor
+    events, total = await run_in_threadpool(auditor.for_patient, people, min(count, 200), offset)
+    return FhirResponse(
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": total,
+            "entry": [{"resource": e} for e in events],
+        }
+    )
+
+
+def _int(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise InvalidRequest(f"{name} must be a non-negative integer", name)
+    return int(raw)
+
+
+def _people(repo: FhirRepository, patient_id: str) -> list[str]:
+    with repo.store.begin() as tx:
+        return linked_patient_ids(tx, patient_id)
 
 
 @router.post("/Task/{task_id}/$resolve-review", summary="Accept (merge) or reject a queued pair")
