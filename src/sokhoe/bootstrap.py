@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -102,19 +103,27 @@ def demo_accounts(repo: FhirRepository, engine: Engine, base_url: str, var_dir: 
     from sokhoe.access.otp import link_citizen, normalise_phone
     from sokhoe.mpi.identifiers import FACILITY
 
-    query = repo.parse_query("Encounter", [("_sort", "-date"), ("_count", "1")])
-    latest = repo.search(query).matches
-    if not latest or latest[0].content is None:
-        return "No encounters in the store: no demo accounts were made."
-    encounter = latest[0].content
+    query = repo.parse_query("Encounter", [("_sort", "-date"), ("_count", "50")])
+    chosen: tuple[dict[str, Any], dict[str, Any], str] | None = None
+    for match in repo.search(query).matches:  # a recent visit of someone with a phone
+        encounter = match.content or {}
+        subject = encounter.get("subject", {}).get("reference", "")
+        if "serviceProvider" not in encounter or not subject.startswith("Patient/"):
+            continue
+        patient = repo.read("Patient", subject.split("/")[1]).content or {}
+        phones = [t["value"] for t in patient.get("telecom", []) if t.get("system") == "phone"]
+        if phones:
+            chosen = (encounter, patient, phones[0])
+            break
+    if chosen is None:
+        return "No recent visit of a person with a phone: no demo accounts were made."
+    encounter, patient, phone = chosen
     org = repo.read("Organization", encounter["serviceProvider"]["reference"].split("/")[1])
     facility = next(
         i["value"] for i in (org.content or {}).get("identifier", []) if i["system"] == FACILITY
     )
-    patient_id = encounter["subject"]["reference"].split("/")[1]
+    patient_id = patient["id"]
     password = _demo_password(var_dir)
-    patient = repo.read("Patient", patient_id).content or {}
-    phone = next(t["value"] for t in patient.get("telecom", []) if t.get("system") == "phone")
     for username, role, name, fac in (
         ("bacsi", "doctor", "BS. Demo", facility),
         ("phantich", "analyst", "Phân tích viên Demo", None),
@@ -130,7 +139,8 @@ def demo_accounts(repo: FhirRepository, engine: Engine, base_url: str, var_dir: 
         [
             "Sign in to the demo (every /fhir request needs 'Authorization: Bearer <token>'):",
             f"  doctor at facility {facility}: POST {base_url}/auth/staff/sign-in "
-            f'{{"username": "bacsi", "password": "{password}"}}',
+            f'{{"username": "bacsi", "password": "{password}"}}; one of their patients: '
+            f"GET {base_url}/fhir/Patient/{patient_id}/$everything",
             f"  citizen {who} (phone {phone}): POST {base_url}/auth/citizen/code "
             f'{{"phone": "{phone}"}}, read the code in var/sms-outbox.jsonl, then POST '
             f'{base_url}/auth/citizen/verify {{"phone": "{phone}", "code": "…"}}',
