@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     """Require a bearer token on /fhir and apply the access policy (off only for local
     experiments; the tests run with it on)."""
     token_minutes: int = 15
+    cors_origins: list[str] = []
+    """Web origins allowed to call the API from a browser (none by default; exact origins
+    such as ``https://portal.example.vn``, never ``*`` with credentials)."""
     sms_gateway: str = "outbox"
     """``outbox`` (development: messages go to ``var/sms-outbox.jsonl`` and the log) or
     ``http`` (a carrier's HTTP API at ``sms_url`` with ``sms_token``)."""

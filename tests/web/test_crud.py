@@ -6,6 +6,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from sokhoe.config import Settings
+from sokhoe.store.ports import FhirStore
+from sokhoe.web.app import create_app
+from tests.conftest import BASE
+
 FHIR = {"Content-Type": "application/fhir+json"}
 
 
@@ -157,5 +162,27 @@ def test_metadata_is_truthful(client: TestClient) -> None:
 
 def test_home_and_docs(client: TestClient) -> None:
     assert "FHIR" in client.get("/").text
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    # isolated hospital networks: every asset the page loads is served by the app itself
+    assert "https://" not in docs.text and "http://" not in docs.text
+    for asset in ("/static/swagger/swagger-ui-bundle.js", "/static/swagger/swagger-ui.css"):
+        assert asset in docs.text
+        assert client.get(asset).status_code == 200
+    assert docs.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in docs.headers["Content-Security-Policy"]
     assert client.get("/openapi.json").json()["info"]["title"].startswith("sokhoe")
+
+
+def test_cors_allows_listed_origins_only(store: FhirStore) -> None:
+    settings = Settings(
+        base_url=BASE, database_url="sqlite://", cors_origins=["https://portal.example.vn"]
+    )
+    with TestClient(create_app(settings, store), base_url=BASE) as c:
+        ok = c.options(
+            "/fhir/metadata",
+            headers={"Origin": "https://portal.example.vn", "Access-Control-Request-Method": "GET"},
+        )
+        assert ok.headers.get("access-control-allow-origin") == "https://portal.example.vn"
+        other = c.get("/fhir/metadata", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers

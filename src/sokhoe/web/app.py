@@ -31,6 +31,7 @@ from sokhoe.web.responses import (
     unexpected_error_handler,
     validation_error_handler,
 )
+from sokhoe.web.security import harden
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(str(resources.files("sokhoe.web") / "templates")),
@@ -44,7 +45,10 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
         title="sokhoe — shared health record",
         version=__version__,
         description="FHIR R4 shared health record for Vietnam (sổ sức khỏe điện tử).",
+        docs_url=None,  # served from local files by web/security.py
+        redoc_url=None,
     )
+    harden(app, settings.cors_origins)
     store = store if store is not None else open_store(settings.database_url)
     app.state.settings = settings
     app.state.store = store
