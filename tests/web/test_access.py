@@ -155,6 +155,7 @@ def test_citizen_sees_own_record_only(api: TestClient, world: dict[str, Any]) ->
     assert all(e["resource"]["resourceType"] == "AuditEvent" for e in log["entry"])
     other = api.get(f"/fhir/Patient/{world['binh']}/$access-log", headers=me)
     assert other.status_code == 403
+    assert api.get("/fhir/Patient/$review-queue", headers=me).status_code == 403
 
 
 def test_break_the_glass_is_allowed_with_a_reason_and_audited(

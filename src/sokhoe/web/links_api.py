@@ -56,7 +56,7 @@ async def patient_unmerge(request: Request) -> FhirResponse:
 
 @router.get("/Patient/$review-queue", summary="Pairs of records waiting for a person's decision")
 async def review_queue(request: Request) -> FhirResponse:
-    repo = repository(request)
+    repo = await run_in_threadpool(_plain, repository(request), "review-queue", [])
     query = repo.parse_query(
         "Task",
         [("code", f"{TASK_CODE}|review-match"), ("status", "requested"), ("_count", "200")],
