@@ -240,3 +240,59 @@ def test_bundles_pass_through_the_same_door(api: TestClient, world: dict[str, An
     assert api.post("/fhir", json=txn(own), headers=hcm).status_code == 200
     platform = {"Authorization": f"Bearer {platform_token(api.app)}"}  # type: ignore[arg-type]
     assert api.get("/fhir/Observation", headers=platform).json()["total"] == 3
+
+
+def _citizen(api: TestClient, phone: str, patient_id: str) -> dict[str, str]:
+    link_citizen(_tokens(api).engine, phone, patient_id)
+    assert api.post("/auth/citizen/code", json={"phone": phone}).status_code == 202
+    outbox = Path(api.app.state.settings.var_dir) / "sms-outbox.jsonl"  # type: ignore[attr-defined]
+    text = json.loads(outbox.read_text(encoding="utf-8").splitlines()[-1])["text"]
+    code = next(w for w in text.split() if w.isdigit() and len(w) == 6)
+    r = api.post("/auth/citizen/verify", json={"phone": phone, "code": code})
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_a_share_code_lets_one_facility_in(api: TestClient, world: dict[str, Any]) -> None:
+    hcm, binh = world["hcm"], world["binh"]
+    assert api.get(f"/fhir/Patient/{binh}", headers=hcm).status_code == 403
+    me = _citizen(api, "0987654321", binh)
+    assert api.post(f"/fhir/Patient/{world['an']}/$share", headers=me).status_code == 403
+    assert api.post(f"/fhir/Patient/{binh}/$share", headers=hcm).status_code == 403
+    made = api.post(f"/fhir/Patient/{binh}/$share", headers=me)
+    assert made.status_code == 200, made.text
+    code = made.json()["parameter"][0]["valueString"]
+    assert len(code) == 9 and code[4] == "-"
+
+    def redeem(c: str) -> Any:
+        body = {"resourceType": "Parameters", "parameter": [{"name": "code", "valueString": c}]}
+        return api.post("/fhir/Patient/$redeem-share", json=body, headers=hcm)
+
+    assert redeem("ZZZZ-ZZZZ").status_code == 404
+    granted = redeem(code.lower())
+    assert granted.status_code == 200, granted.text
+    consent = granted.json()
+    assert consent["status"] == "active"
+    assert consent["provision"]["actor"][0]["reference"]["identifier"]["value"] == "79001"
+    assert api.get(f"/fhir/Patient/{binh}", headers=hcm).status_code == 200
+    assert api.get(f"/fhir/Observation/{world['ob']}", headers=hcm).status_code == 200
+    assert redeem(code).status_code == 409  # one use only
+    other = _client_token(api, ["system/*.cruds"], "48001")
+    assert api.get(f"/fhir/Patient/{binh}", headers=other).status_code == 403
+
+
+def test_an_old_share_code_has_expired(api: TestClient, world: dict[str, Any]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sokhoe.access.consent import create_share
+    from sokhoe.fhir.repository import FhirRepository
+
+    plain: FhirRepository = api.app.state.repository  # type: ignore[attr-defined]
+    past = FhirRepository(
+        plain.store, plain.base_url, clock=lambda: datetime.now(UTC) - timedelta(minutes=20)
+    )
+    made = create_share(past, world["binh"])
+    body = {"resourceType": "Parameters", "parameter": [{"name": "code", "valueString": made.code}]}
+    r = api.post("/fhir/Patient/$redeem-share", json=body, headers=world["hcm"])
+    assert r.status_code == 409
+    assert "expired" in r.json()["issue"][0]["diagnostics"]
+    assert api.get(f"/fhir/Patient/{world['binh']}", headers=world["hcm"]).status_code == 403

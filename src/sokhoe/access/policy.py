@@ -7,8 +7,9 @@ practitioners, code systems: no patient) are visible to anyone signed in with th
 - The platform itself (a system client or administrator without a facility) sees everything.
 - A citizen sees their own record and those of the children they are guardian of.
 - A facility's staff and systems see a patient while the patient has a current relationship
-  with the facility: registered there (the facility's record number is on the Patient) or
-  seen there (an Encounter at the facility) within :data:`RELATIONSHIP_WINDOW`.
+  with the facility: registered there (the facility's record number is on the Patient), seen
+  there (an Encounter at the facility) within :data:`RELATIONSHIP_WINDOW`, or granted access
+  by the patient with a share code (an active Consent naming the facility).
 - A clinician may open any record in an emergency by giving a reason (break-the-glass): it is
   allowed, and audited as such.
 - Analysts see no identifiable record (only warehouse aggregates).
@@ -20,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sokhoe.access.consent import consent_grants
 from sokhoe.access.principal import Principal
 from sokhoe.fhir.patient_links import linked_patient_ids
 from sokhoe.fhir.searchparams import registry
@@ -91,6 +93,8 @@ class Policy:
                     if ident.get("system") == system and ident.get("use") != "old":
                         return True
             parser = SearchParser(registry(), "", strict=True)
+            if consent_grants(parser, tx, people, facility, datetime.now(UTC)):
+                return True
             query = parser.parse(
                 "Encounter",
                 [

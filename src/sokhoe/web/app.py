@@ -24,7 +24,16 @@ from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import format_instant
 from sokhoe.store.ports import FhirStore
 from sokhoe.store.sql import open_store
-from sokhoe.web import auth_api, checkin_api, deps, fhir_api, links_api, mpi_api, terminology_api
+from sokhoe.web import (
+    auth_api,
+    checkin_api,
+    consent_api,
+    deps,
+    fhir_api,
+    links_api,
+    mpi_api,
+    terminology_api,
+)
 from sokhoe.web.responses import (
     fhir_error_handler,
     http_error_handler,
@@ -77,6 +86,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.include_router(auth_api.router)
     app.include_router(checkin_api.router)
     app.include_router(links_api.router)
+    app.include_router(consent_api.router)
     app.include_router(mpi_api.router)
     # before fhir_api, whose read route would take /CodeSystem/$lookup for an id
     app.include_router(terminology_api.router, dependencies=[Depends(deps.signed_in)])

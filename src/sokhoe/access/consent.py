@@ -1,0 +1,149 @@
+"""A citizen lets a facility see their record by showing a short-lived share code.
+
+The citizen asks for a code in their own account (``$share``) and shows it, or its QR, at the
+desk; the facility enters it (``$redeem-share``) within :data:`CODE_LIFETIME`. The permission is
+a FHIR Consent: *proposed* while the code waits, *active* once redeemed, naming the facility
+(by its insurance code) and the period it may read the record. Only a hash of the code is
+stored, so the Consent itself cannot be replayed as a code.
+See: https://hl7.org/fhir/R4/consent.html
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sokhoe.errors import Conflict, InvalidRequest, NotFound
+from sokhoe.fhir.repository import FhirRepository
+from sokhoe.fhir.resources import format_instant, new_id, parse_instant
+from sokhoe.mpi.identifiers import FACILITY, validate_facility_code
+from sokhoe.search.parse import SearchParser
+from sokhoe.store.ports import StoreSession
+
+CODE_LIFETIME = timedelta(minutes=15)
+DEFAULT_DAYS = 30
+MAX_DAYS = 365
+SHARE_HASH = "https://fhir.sokhoe.vn/sid/share-code-sha256"
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+"""No 0/O or 1/I: the code is read aloud and typed at a desk."""
+
+
+@dataclass(frozen=True)
+class Share:
+    code: str
+    consent_id: str
+    expires: datetime
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().replace("-", "").encode()).hexdigest()
+
+
+def create_share(repo: FhirRepository, patient_id: str, days: int = DEFAULT_DAYS) -> Share:
+    """A new code for ``patient_id`` (the caller's own record; the route checks that)."""
+    if not 1 <= days <= MAX_DAYS:
+        raise InvalidRequest(f"days must be between 1 and {MAX_DAYS}", "days")
+    code = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    now = repo.clock()
+    consent: dict[str, Any] = {
+        "resourceType": "Consent",
+        "id": new_id(),
+        "identifier": [{"system": SHARE_HASH, "value": _hash(code)}],
+        "status": "proposed",
+        "scope": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "code": "patient-privacy",
+                }
+            ]
+        },
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "dateTime": format_instant(now),
+        "policyRule": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}
+            ]
+        },
+        "provision": {
+            "type": "permit",
+            "period": {
+                "start": format_instant(now),
+                "end": format_instant(now + timedelta(days=days)),
+            },
+        },
+    }
+    repo.update(consent, "Consent", consent["id"])
+    return Share(f"{code[:4]}-{code[4:]}", consent["id"], now + CODE_LIFETIME)
+
+
+def redeem_share(repo: FhirRepository, code: str, facility: str) -> dict[str, Any]:
+    """Activate the Consent behind ``code`` for ``facility``; returns it."""
+    try:
+        facility = validate_facility_code(facility)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), "facility") from exc
+    if len(code.strip().replace("-", "")) != 8:
+        raise InvalidRequest("A share code has 8 characters, e.g. ABCD-EFGH", "code")
+    with repo.store.begin(write=True) as tx:
+        query = repo.parse_query(
+            "Consent", [("identifier", f"{SHARE_HASH}|{_hash(code)}")], strict=True
+        )
+        found = tx.search(query).matches
+        if not found or found[0].content is None:
+            raise NotFound("No such share code; ask the patient for a new one")
+        consent = dict(found[0].content)
+        if consent.get("status") != "proposed":
+            raise Conflict("This share code was already used; ask the patient for a new one")
+        issued = parse_instant(consent["dateTime"])
+        now = repo.clock()
+        if now > issued + CODE_LIFETIME:
+            raise Conflict("This share code has expired; ask the patient for a new one")
+        period = consent["provision"]["period"]
+        length = parse_instant(period["end"]) - parse_instant(period["start"])
+        consent["status"] = "active"
+        consent["provision"] = {
+            "type": "permit",
+            "period": {"start": format_instant(now), "end": format_instant(now + length)},
+            "actor": [
+                {
+                    "role": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                "code": "IRCP",
+                            }
+                        ]
+                    },
+                    "reference": {"identifier": {"system": FACILITY, "value": facility}},
+                }
+            ],
+        }
+        consent.pop("meta", None)
+        return repo.update(consent, "Consent", consent["id"], tx=tx).resource.content or {}
+
+
+def consent_grants(
+    parser: SearchParser, tx: StoreSession, patient_ids: list[str], facility: str, now: datetime
+) -> bool:
+    """Whether an active Consent lets ``facility`` see any of these records now."""
+    for pid in patient_ids:
+        query = parser.parse("Consent", [("patient", f"Patient/{pid}"), ("status", "active")])
+        for found in tx.search(query).matches:
+            provision = (found.content or {}).get("provision", {})
+            if provision.get("type") != "permit":
+                continue
+            period = provision.get("period", {})
+            start = parse_instant(period["start"]) if "start" in period else None
+            end = parse_instant(period["end"]) if "end" in period else None
+            if (start and now < start) or (end and now >= end):
+                continue
+            for actor in provision.get("actor", []):
+                ident = (actor.get("reference") or {}).get("identifier") or {}
+                if ident.get("system") == FACILITY and ident.get("value") == facility:
+                    return True
+    return False
