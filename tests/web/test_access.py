@@ -296,3 +296,31 @@ def test_an_old_share_code_has_expired(api: TestClient, world: dict[str, Any]) -
     assert r.status_code == 409
     assert "expired" in r.json()["issue"][0]["diagnostics"]
     assert api.get(f"/fhir/Patient/{world['binh']}", headers=world["hcm"]).status_code == 403
+
+
+def test_a_commune_health_worker_sees_residents(api: TestClient, world: dict[str, Any]) -> None:
+    from sokhoe.registry.places import find_ward, resolve_province
+
+    province = resolve_province("Thành phố Hồ Chí Minh")
+    assert province is not None
+    ward = find_ward(province, "Phường Bến Thành")
+    assert ward is not None
+    platform = {"Authorization": f"Bearer {platform_token(api.app)}"}  # type: ignore[arg-type]
+    resident = {
+        "resourceType": "Patient",
+        "name": [{"family": "Võ", "given": ["Thị", "Mai"]}],
+        "address": [{"use": "home", "city": "Phường Bến Thành", "state": province.name}],
+    }
+    pid = api.post("/fhir/Patient", json=resident, headers=platform).json()["id"]
+    create_user(
+        _tokens(api).engine,
+        "yte.xa",
+        PASSWORD,
+        "commune-health-worker",
+        "Y tế xã",
+        commune=ward.code,
+    )
+    r = api.post("/auth/staff/sign-in", json={"username": "yte.xa", "password": PASSWORD})
+    auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert api.get(f"/fhir/Patient/{pid}", headers=auth).status_code == 200
+    assert api.get(f"/fhir/Patient/{world['an']}", headers=auth).status_code == 403

@@ -13,7 +13,8 @@ practitioners, code systems: no patient) are visible to anyone signed in with th
 - A clinician may open any record in an emergency by giving a reason (break-the-glass): it is
   allowed, and audited as such.
 - Analysts see no identifiable record (only warehouse aggregates).
-Consent-based sharing, commune residents and sensitive categories build on this module.
+- A commune health worker sees the residents of their commune (home address).
+Sensitive categories and guardianship build on this module.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sokhoe.access.principal import Principal
 from sokhoe.fhir.patient_links import linked_patient_ids
 from sokhoe.fhir.searchparams import registry
 from sokhoe.mpi.identifiers import FACILITY, mrn_system
+from sokhoe.registry.places import find_ward, resolve_province
 from sokhoe.search.parse import SearchParser
 from sokhoe.store.ports import FhirStore
 
@@ -72,6 +74,9 @@ class Policy:
             return Decision(False, "a citizen sees only their own record and their children's")
         if principal.facility and self._related(principal.facility, patient_id):
             return Decision(True, f"patient of facility {principal.facility}")
+        if principal.role == "commune-health-worker" and principal.commune:
+            if self._resident(principal.commune, patient_id):
+                return Decision(True, f"resident of commune {principal.commune}")
         if break_glass and break_glass.strip() and principal.role in BREAK_GLASS_ROLES:
             return Decision(True, f"break-the-glass: {break_glass.strip()}", break_glass=True)
         if break_glass and principal.role not in BREAK_GLASS_ROLES:
@@ -82,6 +87,19 @@ class Policy:
             f"{'facility ' + principal.facility if principal.facility else 'the caller'}; "
             "a clinician may break the glass with a reason",
         )
+
+    def _resident(self, commune: str, patient_id: str) -> bool:
+        """The patient's current home address is in ``commune`` (a ward/commune code)."""
+        with self.store.begin() as tx:
+            patient = tx.read("Patient", patient_id)
+        for address in (patient.content or {}).get("address", []) if patient else []:
+            if address.get("use") not in (None, "home") or "end" in address.get("period", {}):
+                continue
+            province = resolve_province(str(address.get("state", "")))
+            ward = find_ward(province, str(address.get("city", ""))) if province else None
+            if ward is not None and ward.code == commune:
+                return True
+        return False
 
     def _related(self, facility: str, patient_id: str) -> bool:
         since = datetime.now(UTC) - self.window
