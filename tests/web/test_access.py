@@ -324,3 +324,38 @@ def test_a_commune_health_worker_sees_residents(api: TestClient, world: dict[str
     auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
     assert api.get(f"/fhir/Patient/{pid}", headers=auth).status_code == 200
     assert api.get(f"/fhir/Patient/{world['an']}", headers=auth).status_code == 403
+
+
+def test_a_parent_sees_their_child_not_an_adult(api: TestClient, world: dict[str, Any]) -> None:
+    platform = {"Authorization": f"Bearer {platform_token(api.app)}"}  # type: ignore[arg-type]
+
+    def person(born: str) -> str:
+        p = {"resourceType": "Patient", "name": [{"family": "Đỗ", "given": ["Minh"]}]}
+        return str(
+            api.post("/fhir/Patient", json={**p, "birthDate": born}, headers=platform).json()["id"]
+        )
+
+    def parent_of(pid: str, phone: str) -> None:
+        rp = {
+            "resourceType": "RelatedPerson",
+            "patient": {"reference": f"Patient/{pid}"},
+            "relationship": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                            "code": "MTH",
+                        }
+                    ]
+                }
+            ],
+            "telecom": [{"system": "phone", "value": phone}],
+        }
+        assert api.post("/fhir/RelatedPerson", json=rp, headers=platform).status_code == 201
+
+    child, grown = person("2019-06-01"), person("1990-01-01")
+    parent_of(child, "0911222333")
+    parent_of(grown, "0911222333")
+    mother = _citizen(api, "0911222333", world["an"])
+    assert api.get(f"/fhir/Patient/{child}", headers=mother).status_code == 200
+    assert api.get(f"/fhir/Patient/{grown}", headers=mother).status_code == 403

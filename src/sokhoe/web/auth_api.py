@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from sokhoe.access.accounts import sign_in
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.clients import authenticate_client
+from sokhoe.access.guardians import with_wards
 from sokhoe.access.otp import request_code, verify_code
 from sokhoe.access.principal import Kind, Principal
 from sokhoe.access.tokens import TokenService
@@ -122,4 +123,5 @@ async def citizen_verify(request: Request, body: OtpVerify) -> JSONResponse:
     except FhirError as exc:
         await run_in_threadpool(_failed, request, body.phone, "citizen")
         raise exc
+    principal = await run_in_threadpool(with_wards, request.app.state.repository, principal)
     return await run_in_threadpool(_issued, request, principal)
