@@ -359,3 +359,33 @@ def test_a_parent_sees_their_child_not_an_adult(api: TestClient, world: dict[str
     mother = _citizen(api, "0911222333", world["an"])
     assert api.get(f"/fhir/Patient/{child}", headers=mother).status_code == 200
     assert api.get(f"/fhir/Patient/{grown}", headers=mother).status_code == 403
+
+
+def test_an_insurance_appraiser_sees_claims_only(api: TestClient, world: dict[str, Any]) -> None:
+    claim = {
+        "resourceType": "Claim",
+        "status": "active",
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                    "code": "institutional",
+                }
+            ]
+        },
+        "use": "claim",
+        "patient": {"reference": f"Patient/{world['binh']}"},
+        "created": "2026-11-20",
+        "provider": {"reference": "Organization/bv-01002"},
+        "priority": {"coding": [{"code": "normal"}]},
+        "insurance": [{"sequence": 1, "focal": True, "coverage": {"display": "BHYT"}}],
+    }
+    made = api.post("/fhir/Claim", json=claim, headers=world["hanoi"])
+    assert made.status_code == 201, made.text
+    create_user(_tokens(api).engine, "giamdinh", PASSWORD, "insurance-appraiser", "Giám định")
+    r = api.post("/auth/staff/sign-in", json={"username": "giamdinh", "password": PASSWORD})
+    auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert api.get(f"/fhir/Claim/{made.json()['id']}", headers=auth).status_code == 200
+    assert api.get("/fhir/Claim", headers=auth).json()["total"] == 1
+    assert api.get(f"/fhir/Patient/{world['binh']}", headers=auth).status_code == 403
+    assert api.get(f"/fhir/Observation/{world['ob']}", headers=auth).status_code == 403

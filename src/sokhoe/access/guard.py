@@ -26,6 +26,9 @@ from sokhoe.search.index import compartment_patient_id, extract_index
 from sokhoe.search.query import SearchQuery
 from sokhoe.store.ports import SearchPage, StoredResource, StoreSession
 
+CLAIM_TYPES = frozenset({"Claim", "ClaimResponse", "ExplanationOfBenefit", "Coverage"})
+"""What an insurance appraiser may read: the claims data of any patient, and nothing else."""
+
 
 class Auditor(Protocol):
     def record(
@@ -89,6 +92,8 @@ class GuardedRepository(FhirRepository):
         return self._decisions[patient_id]
 
     def visible(self, stored: StoredResource) -> bool:
+        if self.principal.role == "insurance-appraiser":
+            return stored.resource_type in CLAIM_TYPES or stored.patient_id is None
         return stored.patient_id is None or self.decide(stored.patient_id).allowed
 
     def require_patient(self, patient_id: str, interaction: str) -> None:
@@ -98,6 +103,11 @@ class GuardedRepository(FhirRepository):
             raise Forbidden(decision.reason)
 
     def _require_visible(self, stored: StoredResource, interaction: str) -> None:
+        if self.principal.role == "insurance-appraiser":
+            if not self.visible(stored):
+                self._audit(interaction, "denied", _patients([stored]), [], "claims only")
+                raise Forbidden("Insurance appraisers see claims data only")
+            return
         if stored.patient_id is not None:
             self.require_patient(stored.patient_id, interaction)
 

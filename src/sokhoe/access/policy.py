@@ -34,7 +34,8 @@ from sokhoe.store.ports import FhirStore
 RELATIONSHIP_WINDOW = timedelta(days=365)
 """How long after a visit the facility keeps access (configurable per deployment later)."""
 BREAK_GLASS_ROLES = frozenset({"doctor", "nurse"})
-NO_RECORD_ROLES = frozenset({"analyst"})
+NO_RECORD_ROLES = frozenset({"analyst", "insurance-appraiser"})
+"""Roles with no access to clinical records (appraisers' claims access is in the guard)."""
 
 
 @dataclass(frozen=True)
