@@ -1,0 +1,74 @@
+"""Tokens: signing-key rotation without downtime, revocation, expiry, tampering."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import jwt
+import pytest
+
+from sokhoe.access.db import access_engine
+from sokhoe.access.principal import Principal
+from sokhoe.access.scopes import parse_scope, scopes_allow
+from sokhoe.access.tokens import TokenService
+from sokhoe.errors import Unauthorized
+from sokhoe.store.ports import FhirStore
+
+WHO = Principal(
+    kind="staff",
+    subject="bs.an",
+    display="BS. An",
+    role="doctor",
+    facility="79001",
+    scopes=frozenset({"user/*.cruds"}),
+)
+
+
+@pytest.fixture
+def tokens(store: FhirStore) -> TokenService:
+    return TokenService(access_engine(store))
+
+
+def test_rotation_keeps_old_tokens_valid(tokens: TokenService) -> None:
+    old, _ = tokens.issue(WHO)
+    tokens.rotate()
+    new, _ = tokens.issue(WHO)
+    assert jwt.get_unverified_header(old)["kid"] != jwt.get_unverified_header(new)["kid"]
+    for token in (old, new):
+        who = tokens.verify(token)
+        assert (who.subject, who.role, who.facility) == ("bs.an", "doctor", "79001")
+        assert who.scopes == WHO.scopes
+
+
+def test_revoked_expired_and_tampered_tokens_are_refused(tokens: TokenService) -> None:
+    token, _ = tokens.issue(WHO)
+    tokens.revoke(token)
+    with pytest.raises(Unauthorized, match="revoked"):
+        tokens.verify(token)
+    expired, _ = tokens.issue(WHO, ttl=timedelta(seconds=-1))
+    with pytest.raises(Unauthorized, match="expired"):
+        tokens.verify(expired)
+    good, _ = tokens.issue(WHO)
+    header, payload, signature = good.split(".")
+    forged = jwt.encode(
+        {**jwt.decode(good, options={"verify_signature": False}), "role": "system-admin"},
+        "an-attacker-guessed-secret-of-enough-length",
+        algorithm="HS256",
+        headers=jwt.get_unverified_header(good),
+    )
+    with pytest.raises(Unauthorized):
+        tokens.verify(forged)
+    with pytest.raises(Unauthorized):
+        tokens.verify(f"{header}.{payload}.{signature[::-1]}")
+
+
+def test_smart_scopes() -> None:
+    granted = frozenset({"system/Patient.rs", "system/Observation.cru"})
+    assert scopes_allow(granted, "Patient", "read")
+    assert scopes_allow(granted, "Observation", "update")
+    assert not scopes_allow(granted, "Observation", "delete")
+    assert not scopes_allow(granted, "Condition", "read")
+    assert scopes_allow(frozenset({"user/*.read"}), "Condition", "search")  # SMART v1 form
+    for bad in ("system/Nope.r", "system/Patient.x", "Patient.read", "system/Patient.sr"):
+        with pytest.raises(ValueError):
+            parse_scope(bad)
