@@ -83,14 +83,15 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
+    signed_in = [Depends(deps.signed_in)]
     app.include_router(auth_api.router)
-    app.include_router(checkin_api.router)
-    app.include_router(links_api.router)
-    app.include_router(consent_api.router)
-    app.include_router(mpi_api.router)
+    app.include_router(checkin_api.router, dependencies=signed_in)
+    app.include_router(links_api.router, dependencies=signed_in)
+    app.include_router(consent_api.router, dependencies=signed_in)
+    app.include_router(mpi_api.router, dependencies=signed_in)
     # before fhir_api, whose read route would take /CodeSystem/$lookup for an id
-    app.include_router(terminology_api.router, dependencies=[Depends(deps.signed_in)])
-    app.include_router(fhir_api.router)
+    app.include_router(terminology_api.router, dependencies=signed_in)
+    app.include_router(fhir_api.router, dependencies=signed_in)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home(request: Request) -> HTMLResponse:

@@ -53,9 +53,14 @@ def plain_repository(request: Request) -> FhirRepository:
     return repo
 
 
+PUBLIC_PATHS = frozenset({"/fhir/metadata"})
+"""SMART clients read the CapabilityStatement before they can sign in."""
+
+
 def signed_in(request: Request) -> None:
-    """Router dependency: every /fhir route needs a caller when security is on."""
-    if settings(request).security:
+    """Router dependency: every /fhir route needs a caller when security is on; it runs
+    before the route reads the body, so an anonymous caller learns nothing but 401."""
+    if settings(request).security and request.url.path not in PUBLIC_PATHS:
         principal(request)
 
 
