@@ -389,3 +389,44 @@ def test_an_insurance_appraiser_sees_claims_only(api: TestClient, world: dict[st
     assert api.get("/fhir/Claim", headers=auth).json()["total"] == 1
     assert api.get(f"/fhir/Patient/{world['binh']}", headers=auth).status_code == 403
     assert api.get(f"/fhir/Observation/{world['ob']}", headers=auth).status_code == 403
+
+
+def test_a_restricted_sensitive_record_stays_with_the_treating_facility(
+    api: TestClient, world: dict[str, Any]
+) -> None:
+    hcm, hanoi, binh = world["hcm"], world["hanoi"], world["binh"]
+    _check_in(api, hcm, QR_BINH)  # Bình is now a patient of both facilities
+    psych = _obs(binh)
+    psych["meta"] = {
+        "security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]
+    }
+    psy_id = api.post("/fhir/Observation", json=psych, headers=hanoi).json()["id"]
+    assert api.get(f"/fhir/Observation/{psy_id}", headers=hcm).status_code == 200
+    me = _citizen(api, "0987000111", binh)
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "category", "valueCode": "PSY"},
+            {"name": "facility", "valueString": "01002"},
+        ],
+    }
+    assert api.post(f"/fhir/Patient/{binh}/$restrict", json=body, headers=hcm).status_code == 403
+    made = api.post(f"/fhir/Patient/{binh}/$restrict", json=body, headers=me)
+    assert made.status_code == 200, made.text
+    assert made.json()["provision"]["type"] == "deny"
+    # the other facility no longer sees it, nor finds it; the treating one and the patient do
+    assert api.get(f"/fhir/Observation/{psy_id}", headers=hcm).status_code == 403
+    found = api.get("/fhir/Observation", params={"patient": binh}, headers=hcm).json()
+    assert psy_id not in {e["resource"]["id"] for e in found.get("entry", [])}
+    assert world["ob"] in {e["resource"]["id"] for e in found.get("entry", [])}
+    assert api.get(f"/fhir/Observation/{psy_id}", headers=hanoi).status_code == 200
+    assert api.get(f"/fhir/Observation/{psy_id}", headers=me).status_code == 200
+    bad = {"resourceType": "Parameters", "parameter": [{"name": "category", "valueCode": "XYZ"}]}
+    assert api.post(f"/fhir/Patient/{binh}/$restrict", json=bad, headers=me).status_code == 400
+    # an emergency still opens it, on the record
+    create_user(_tokens(api).engine, "bs.hcm", PASSWORD, "doctor", "BS. HCM", facility="79001")
+    signed = api.post("/auth/staff/sign-in", json={"username": "bs.hcm", "password": PASSWORD})
+    doctor = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+    assert api.get(f"/fhir/Observation/{psy_id}", headers=doctor).status_code == 403
+    glass = {**doctor, "X-Break-The-Glass": quote("tự sát, cấp cứu")}
+    assert api.get(f"/fhir/Observation/{psy_id}", headers=glass).status_code == 200

@@ -147,3 +147,100 @@ def consent_grants(
                 if ident.get("system") == FACILITY and ident.get("value") == facility:
                     return True
     return False
+
+
+SENSITIVE = {
+    "PSY": "psychiatry disorder information sensitivity",
+    "HIV": "HIV/AIDS information sensitivity",
+    "SEX": "sexuality and reproductive health information sensitivity",
+}
+"""Sensitive categories a patient may restrict (HL7 v3 ActCode information sensitivity)."""
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+
+def restrict_category(
+    repo: FhirRepository, patient_id: str, category: str, treating: list[str]
+) -> dict[str, Any]:
+    """Keep resources labelled ``category`` for the ``treating`` facilities only (a Consent:
+    deny for the label, with a nested permit for those facilities)."""
+    if category not in SENSITIVE:
+        raise InvalidRequest(
+            f"category must be one of {', '.join(sorted(SENSITIVE))}, got '{category}'", "category"
+        )
+    try:
+        facilities = [validate_facility_code(f) for f in treating]
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), "facility") from exc
+    consent: dict[str, Any] = {
+        "resourceType": "Consent",
+        "id": new_id(),
+        "status": "active",
+        "scope": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "code": "patient-privacy",
+                }
+            ]
+        },
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "dateTime": format_instant(repo.clock()),
+        "policyRule": {"coding": [{"system": ACT_CODE, "code": "OPTOUT"}]},
+        "provision": {
+            "type": "deny",
+            "securityLabel": [
+                {"system": ACT_CODE, "code": category, "display": SENSITIVE[category]}
+            ],
+            **(
+                {
+                    "provision": [
+                        {
+                            "type": "permit",
+                            "actor": [
+                                {
+                                    "role": {
+                                        "coding": [
+                                            {
+                                                "system": "http://terminology.hl7.org/"
+                                                "CodeSystem/v3-ParticipationType",
+                                                "code": "PRCP",
+                                            }
+                                        ]
+                                    },
+                                    "reference": {"identifier": {"system": FACILITY, "value": f}},
+                                }
+                                for f in facilities
+                            ],
+                        }
+                    ]
+                }
+                if facilities
+                else {}
+            ),
+        },
+    }
+    return repo.update(consent, "Consent", consent["id"]).resource.content or {}
+
+
+def restricted_labels(
+    parser: SearchParser, tx: StoreSession, patient_ids: list[str]
+) -> dict[str, set[str]]:
+    """Sensitive label -> the facilities still allowed to see it, for these patients."""
+    out: dict[str, set[str]] = {}
+    for pid in patient_ids:
+        query = parser.parse("Consent", [("patient", f"Patient/{pid}"), ("status", "active")])
+        for found in tx.search(query).matches:
+            provision = (found.content or {}).get("provision", {})
+            if provision.get("type") != "deny":
+                continue
+            allowed = {
+                ((a.get("reference") or {}).get("identifier") or {}).get("value", "")
+                for p in provision.get("provision", [])
+                if p.get("type") == "permit"
+                for a in p.get("actor", [])
+            }
+            for label in provision.get("securityLabel", []):
+                if label.get("system") == ACT_CODE and label.get("code") in SENSITIVE:
+                    out.setdefault(label["code"], set()).update(allowed)
+    return out

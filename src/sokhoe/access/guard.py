@@ -15,11 +15,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from sokhoe.access.policy import Decision, Policy, is_platform
+from sokhoe.access.consent import ACT_CODE, SENSITIVE, restricted_labels
+from sokhoe.access.policy import BREAK_GLASS_ROLES, Decision, Policy, is_platform
 from sokhoe.access.principal import Principal
 from sokhoe.access.scopes import scopes_allow
 from sokhoe.errors import Forbidden
 from sokhoe.fhir.definitions import patient_compartment
+from sokhoe.fhir.patient_links import linked_patient_ids
 from sokhoe.fhir.references import walk_references
 from sokhoe.fhir.repository import FhirRepository, Outcome
 from sokhoe.search.index import compartment_patient_id, extract_index
@@ -73,6 +75,7 @@ class GuardedRepository(FhirRepository):
         self.break_glass = break_glass
         self.source = source
         self._decisions: dict[str, Decision] = {}
+        self._restrictions: dict[str, dict[str, set[str]]] = {}
 
     # -- checks ------------------------------------------------------------------------
     def require_scope(self, resource_type: str, interaction: str) -> None:
@@ -94,7 +97,38 @@ class GuardedRepository(FhirRepository):
     def visible(self, stored: StoredResource) -> bool:
         if self.principal.role == "insurance-appraiser":
             return stored.resource_type in CLAIM_TYPES or stored.patient_id is None
-        return stored.patient_id is None or self.decide(stored.patient_id).allowed
+        if stored.patient_id is None:
+            return True
+        return self.decide(stored.patient_id).allowed and self._sensitive_ok(stored)
+
+    def _sensitive_ok(self, stored: StoredResource) -> bool:
+        """A resource labelled sensitive that its patient restricted to the treating
+        facility is hidden from everyone else (the patient, the platform and a broken glass
+        still see it)."""
+        labels = {
+            s.get("code")
+            for s in ((stored.content or {}).get("meta") or {}).get("security", [])
+            if s.get("system") == ACT_CODE
+        } & set(SENSITIVE)
+        if not labels or stored.patient_id is None or is_platform(self.principal):
+            return True
+        if self.principal.kind == "citizen":
+            return True
+        if self.break_glass and self.principal.role in BREAK_GLASS_ROLES:
+            reason = f"break-the-glass on restricted data: {self.break_glass}"
+            self._audit("break-the-glass", "success", [stored.patient_id], [], reason)
+            return True
+        key = stored.patient_id
+        if key not in self._restrictions:
+            with self.store.begin() as tx:
+                people = linked_patient_ids(tx, key)
+                parser = self.parser(strict=True)
+                self._restrictions[key] = restricted_labels(parser, tx, people)
+        restricted = self._restrictions[key]
+        return all(
+            label not in restricted or self.principal.facility in restricted[label]
+            for label in labels
+        )
 
     def require_patient(self, patient_id: str, interaction: str) -> None:
         decision = self.decide(patient_id)
@@ -110,6 +144,11 @@ class GuardedRepository(FhirRepository):
             return
         if stored.patient_id is not None:
             self.require_patient(stored.patient_id, interaction)
+            if not self._sensitive_ok(stored):
+                self._audit(interaction, "denied", [stored.patient_id], [], "restricted")
+                raise Forbidden(
+                    "The patient keeps this sensitive record for the treating facility only"
+                )
 
     def _audit(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from sokhoe.access.consent import create_share, redeem_share
+from sokhoe.access.consent import create_share, redeem_share, restrict_category
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.errors import Forbidden
 from sokhoe.fhir.parameters import parameters_by_name, string_parameter
@@ -39,6 +39,27 @@ async def share(patient_id: str, request: Request) -> FhirResponse:
             ],
         }
     )
+
+
+@router.post(
+    "/Patient/{patient_id}/$restrict",
+    summary="A citizen keeps a sensitive category for the treating facility only",
+)
+async def restrict(patient_id: str, request: Request) -> FhirResponse:
+    """Parameters: ``category`` (valueCode PSY | HIV | SEX), ``facility`` (valueString, the
+    treating facility; repeatable; none = nobody but the patient)."""
+    repo = repository(request)
+    params = parameters_by_name(await json_body(request))
+    category = string_parameter(params, "category") or ""
+    facilities = [str(p.get("valueString", "")) for p in params.get("facility", [])]
+    if isinstance(repo, GuardedRepository):
+        if repo.principal.kind != "citizen":
+            raise Forbidden("Only the patient (or their guardian) restricts their record")
+        await run_in_threadpool(repo.require_patient, patient_id, "consent")
+    consent = await run_in_threadpool(
+        restrict_category, plain_repository(request), patient_id, category, facilities
+    )
+    return FhirResponse(consent)
 
 
 @router.post("/Patient/$redeem-share", summary="A facility enters the code a patient shows")
