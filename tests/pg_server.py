@@ -6,7 +6,6 @@ refuses to run, so the cluster is created and started as the ``postgres`` system
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import socket
@@ -14,17 +13,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from sokhoe.store.sql.backup import pg_tool
 
-def _bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if found:
-        return found[-1]
-    path = shutil.which(name)
-    if path is None:
-        raise RuntimeError(
-            f"PostgreSQL's {name} is missing; `make test` installs it (scripts/system-deps.sh)"
-        )
-    return path
+_bin = pg_tool
+"""The server binaries are found as the backup finds its tools (`make test` installs them)."""
 
 
 def _free_port() -> int:

@@ -42,6 +42,22 @@ def _hash(code: str) -> str:
     return hashlib.sha256(code.strip().upper().replace("-", "").encode()).hexdigest()
 
 
+def _privacy_consent(patient_id: str) -> dict[str, Any]:
+    """What every consent of this module says: a privacy consent (LOINC 59284-0)."""
+    return {
+        "scope": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "code": "patient-privacy",
+                }
+            ]
+        },
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{patient_id}"},
+    }
+
+
 def create_share(repo: FhirRepository, patient_id: str, days: int = DEFAULT_DAYS) -> Share:
     """A new code for ``patient_id`` (the caller's own record; the route checks that)."""
     if not 1 <= days <= MAX_DAYS:
@@ -53,16 +69,7 @@ def create_share(repo: FhirRepository, patient_id: str, days: int = DEFAULT_DAYS
         "id": new_id(),
         "identifier": [{"system": SHARE_HASH, "value": _hash(code)}],
         "status": "proposed",
-        "scope": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                    "code": "patient-privacy",
-                }
-            ]
-        },
-        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-        "patient": {"reference": f"Patient/{patient_id}"},
+        **_privacy_consent(patient_id),
         "dateTime": format_instant(now),
         "policyRule": {
             "coding": [
@@ -175,16 +182,7 @@ def restrict_category(
         "resourceType": "Consent",
         "id": new_id(),
         "status": "active",
-        "scope": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                    "code": "patient-privacy",
-                }
-            ]
-        },
-        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-        "patient": {"reference": f"Patient/{patient_id}"},
+        **_privacy_consent(patient_id),
         "dateTime": format_instant(repo.clock()),
         "policyRule": {"coding": [{"system": ACT_CODE, "code": "OPTOUT"}]},
         "provision": {

@@ -178,7 +178,7 @@ def _read_manifest(source: Path) -> dict[str, Any]:
 # -- PostgreSQL tools ----------------------------------------------------------------------
 
 
-def _pg_tool(name: str) -> str:
+def pg_tool(name: str) -> str:
     """``pg_dump``/``pg_restore``: the newest under /usr/lib/postgresql, else from PATH."""
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     if found:
@@ -294,7 +294,7 @@ def _backup_sqlite(
 
 
 def _backup_postgres(parsed: URL, partial: Path) -> tuple[dict[str, int], str | None]:
-    tool = _pg_tool("pg_dump")
+    tool = pg_tool("pg_dump")
     args, env = _pg_args(parsed)
     engine = create_engine(parsed)
     try:
@@ -389,7 +389,7 @@ def _restore_sqlite(source: Path, target: Path) -> None:
 
 
 def _restore_postgres(parsed: URL, source: Path) -> None:
-    tool = _pg_tool("pg_restore")
+    tool = pg_tool("pg_restore")
     args, env = _pg_args(parsed)
     _run(
         [
