@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sokhoe.config import Settings
+
+if TYPE_CHECKING:
+    from sokhoe.store.sql import SqlStore
 
 app = typer.Typer(
     help="sokhoe — the shared lifelong health record (sổ sức khỏe điện tử).",
@@ -19,6 +24,18 @@ app = typer.Typer(
 DbOption = Annotated[
     str | None, typer.Option("--db", help="Database URL (default: SOKHOE_DATABASE_URL)")
 ]
+
+
+@contextmanager
+def _opened(db: str | None) -> Iterator[SqlStore]:
+    """The store a command works on (migrated), closed however the command ends."""
+    from sokhoe.store.sql import open_store
+
+    store = open_store(_settings(db).database_url)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _settings(db: str | None) -> Settings:
@@ -154,16 +171,13 @@ def client_create(
     import json
 
     from sokhoe.access.clients import create_client
-    from sokhoe.store.sql import open_store
 
-    store = open_store(_settings(db).database_url)
-    try:
-        new = create_client(store.writer, name, scope, facility)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(2) from exc
-    finally:
-        store.close()
+    with _opened(db) as store:
+        try:
+            new = create_client(store.writer, name, scope, facility)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from exc
     print(json.dumps({"client_id": new.client_id, "client_secret": new.client_secret}))
 
 
@@ -182,17 +196,14 @@ def user_create(
 ) -> None:
     """Create a staff account; the password is asked for, never taken from the command line."""
     from sokhoe.access.accounts import create_user
-    from sokhoe.store.sql import open_store
 
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    store = open_store(_settings(db).database_url)
-    try:
-        create_user(store.writer, username, password, role, name, facility, commune)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(2) from exc
-    finally:
-        store.close()
+    with _opened(db) as store:
+        try:
+            create_user(store.writer, username, password, role, name, facility, commune)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from exc
     print(f"created {username} ({role})")
 
 
@@ -200,13 +211,9 @@ def user_create(
 def user_totp(username: str, db: DbOption = None) -> None:
     """Enrol a TOTP authenticator; prints the otpauth:// URI to scan."""
     from sokhoe.access.accounts import enable_totp
-    from sokhoe.store.sql import open_store
 
-    store = open_store(_settings(db).database_url)
-    try:
+    with _opened(db) as store:
         print(enable_totp(store.writer, username))
-    finally:
-        store.close()
 
 
 mpi_app = typer.Typer(help="Master patient index: match, link, review.", no_args_is_help=True)
@@ -226,15 +233,12 @@ def mpi_link(
     from sokhoe.fhir.repository import FhirRepository
     from sokhoe.mpi.linking import link_all
     from sokhoe.mpi.matching import Matcher
-    from sokhoe.store.sql import open_store
 
-    settings = _settings(db)
-    store = open_store(settings.database_url)
-    repo = FhirRepository(store, settings.fhir_base)
-    ids = patient or [r.id for r in store.iter_all("Patient")]
-    with tqdm(total=len(ids), unit=" patients", disable=None) as bar:
-        report = link_all(repo, Matcher(repo), ids, bar.update)
-    store.close()
+    with _opened(db) as store:
+        repo = FhirRepository(store, _settings(db).fhir_base)
+        ids = patient or [r.id for r in store.iter_all("Patient")]
+        with tqdm(total=len(ids), unit=" patients", disable=None) as bar:
+            report = link_all(repo, Matcher(repo), ids, bar.update)
     print(f"checked {report.checked}: {len(report.merged)} merged, {report.queued} queued")
 
 
@@ -246,13 +250,9 @@ app.add_typer(audit_app, name="audit")
 def audit_verify(db: DbOption = None) -> None:
     """Recompute the audit log's hash chain; exit code 1 if a row was edited or deleted."""
     from sokhoe.access.audit import AuditLog
-    from sokhoe.store.sql import open_store
 
-    store = open_store(_settings(db).database_url)
-    try:
+    with _opened(db) as store:
         report = AuditLog(store.writer).verify()
-    finally:
-        store.close()
     if not report.ok:
         print(f"BROKEN at seq {report.first_bad_seq}: {report.reason}")
         raise typer.Exit(1)

@@ -163,7 +163,7 @@ class GuardedRepository(FhirRepository):
             return
         self.auditor.record(
             self.principal,
-            action if action != "history" else "history",
+            action,
             outcome,
             patient_ids=sorted(set(patient_ids)),
             entities=entities,

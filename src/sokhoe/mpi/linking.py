@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sokhoe.errors import Conflict
 from sokhoe.fhir.repository import FhirRepository
-from sokhoe.mpi.links import MATCHER, merge, queue_review
+from sokhoe.mpi.links import MATCHER, by_age, merge, queue_review
 from sokhoe.mpi.matching import CERTAIN, PROBABLE, Matcher
 
 REVIEW_PER_RECORD = 3
@@ -41,12 +41,7 @@ def link_patient(
     candidates = matcher.candidates(content)
     certain = [c for c in candidates if c.grade == CERTAIN]
     if len(certain) == 1:
-        survivor = certain[0].id
-        older_first = sorted(
-            [patient_id, survivor],
-            key=lambda pid: (repo.vread("Patient", pid, "1").last_updated, pid),
-        )
-        newer, older = older_first[1], older_first[0]
+        older, newer = by_age(repo, patient_id, certain[0].id)
         try:
             merge(
                 repo,

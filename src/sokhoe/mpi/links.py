@@ -231,7 +231,7 @@ def resolve_review(
     first = content["focus"]["reference"].split("/", 1)[1]
     second = content["for"]["reference"].split("/", 1)[1]
     if accept:
-        older, newer = _by_age(repo, first, second)
+        older, newer = by_age(repo, first, second)
         merge(repo, newer, older, agent, reason)
         content["status"] = "completed"
     else:
@@ -246,7 +246,10 @@ def resolve_review(
     return repo.update(content, "Task", task_id).resource.content or {}
 
 
-def _by_age(repo: FhirRepository, a: str, b: str) -> tuple[str, str]:
-    """(older, newer) by first version time: the record known longest survives a merge."""
-    first = {pid: repo.vread("Patient", pid, "1").last_updated for pid in (a, b)}
-    return (a, b) if first[a] <= first[b] else (b, a)
+def by_age(repo: FhirRepository, a: str, b: str) -> tuple[str, str]:
+    """(older, newer) by first version time (then id, so ties are decided the same way every
+    time): the record known longest survives a merge."""
+    older, newer = sorted(
+        (a, b), key=lambda pid: (repo.vread("Patient", pid, "1").last_updated, pid)
+    )
+    return older, newer
