@@ -303,6 +303,21 @@ def restore_command(
     )
 
 
+def _register_sub_commands() -> None:
+    """Each domain owns its own sub-command module; they are mounted here."""
+    from sokhoe.interop.claims.cli import claims_app
+    from sokhoe.interop.hl7v2.cli import hl7_app
+    from sokhoe.warehouse.cli import view_app, warehouse_app
+
+    app.add_typer(hl7_app, name="hl7")
+    app.add_typer(claims_app, name="claims")
+    app.add_typer(view_app, name="view")
+    app.add_typer(warehouse_app, name="warehouse")
+
+
+_register_sub_commands()
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,1 @@
+"""The de-identified health data warehouse: SQL on FHIR views, indicators, surveillance."""
