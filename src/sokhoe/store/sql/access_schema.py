@@ -66,6 +66,7 @@ auth_user = Table(
     Column("commune", String(16)),
     Column("practitioner_id", String(64)),
     Column("totp_secret", Text),
+    Column("totp_last_step", BigInteger),
     Column("failed_attempts", Integer, nullable=False, default=0),
     Column("locked_until", DateTime(timezone=True)),
     Column("active", Boolean, nullable=False, default=True),
