@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -34,7 +34,7 @@ def save_watermark(conn: Connection, name: str, value: str) -> None:
 
 def clear_watermark(conn: Connection, name: str) -> None:
     """Forget ``name`` (the next run starts from the beginning)."""
-    conn.execute(update(interop_watermark).where(interop_watermark.c.name == name).values(value=""))
+    conn.execute(delete(interop_watermark).where(interop_watermark.c.name == name))
 
 
 __all__ = ["clear_watermark", "read_watermark", "save_watermark"]
