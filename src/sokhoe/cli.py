@@ -246,17 +246,49 @@ audit_app = typer.Typer(help="Audit log: verify the hash chain.", no_args_is_hel
 app.add_typer(audit_app, name="audit")
 
 
-@audit_app.command("verify")
-def audit_verify(db: DbOption = None) -> None:
-    """Recompute the audit log's hash chain; exit code 1 if a row was edited or deleted."""
-    from sokhoe.access.audit import AuditLog
+AnchorsOption = Annotated[
+    Path | None,
+    typer.Option("--anchors", help="Anchor file written by 'sokhoe audit anchor'"),
+]
 
+
+@audit_app.command("verify")
+def audit_verify(db: DbOption = None, anchors: AnchorsOption = None) -> None:
+    """Recompute the audit log's hash chain; exit code 1 if a row was edited or deleted, or
+    (with --anchors) if the newest rows were cut off or the tail rewritten."""
+    from sokhoe.access.audit import AuditLog, read_anchors
+
+    try:
+        saved = read_anchors(anchors) if anchors is not None else []
+    except (OSError, ValueError) as exc:
+        print(f"cannot read anchors: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from exc
     with _opened(db) as store:
-        report = AuditLog(store.writer).verify()
+        report = AuditLog(store.writer).verify(anchors=saved)
     if not report.ok:
         print(f"BROKEN at seq {report.first_bad_seq}: {report.reason}")
         raise typer.Exit(1)
-    print(f"ok: {report.reason}; head {report.head}")
+    print(f"ok: {report.reason}; head seq {report.head_seq} {report.head}")
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    db: DbOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Anchor file to append to (default: var/audit-anchors)")
+    ] = None,
+) -> None:
+    """Append the chain's head (seq, hash) to an anchor file and print it. Copy the file off
+    this machine (or mail the printed line): that is what makes a cut-off tail detectable."""
+    from sokhoe.access.audit import AuditLog
+
+    target = out or _settings(db).var_dir / "audit-anchors.jsonl"
+    with _opened(db) as store:
+        head = AuditLog(store.writer).head()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("ab") as fh:
+        fh.write(head.to_json() + b"\n")
+    print(head.to_json().decode())
 
 
 @app.command("backup")

@@ -170,3 +170,20 @@ def test_role_specific_principal_fields(engine: Engine) -> None:
     assert chw.commune == "00004"
     assert chw.scopes == frozenset({"user/*.crus"})
     assert sign_in(engine, "analyst1", PASSWORD, None, now=NOW).scopes == frozenset()
+
+
+def test_a_totp_code_signs_in_once(engine: Engine) -> None:
+    """RFC 6238 §5.2: a code seen over someone's shoulder cannot be replayed in its window;
+    the next step's code still works."""
+    _doctor(engine)
+    totp = pyotp.TOTP(pyotp.parse_uri(enable_totp(engine, "bs.an")).secret)
+    code = totp.at(NOW)
+    assert sign_in(engine, "bs.an", PASSWORD, code, now=NOW).subject == "bs.an"
+    with pytest.raises(Unauthorized, match="already used"):
+        sign_in(engine, "bs.an", PASSWORD, code, now=NOW + timedelta(seconds=20))
+    # an older step's code (still inside the ±1 window) is refused too
+    earlier = totp.at(NOW - timedelta(seconds=30))
+    with pytest.raises(Unauthorized, match="already used"):
+        sign_in(engine, "bs.an", PASSWORD, earlier, now=NOW + timedelta(seconds=5))
+    later = NOW + timedelta(seconds=30)
+    assert sign_in(engine, "bs.an", PASSWORD, totp.at(later), now=later).subject == "bs.an"

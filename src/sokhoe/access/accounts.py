@@ -15,6 +15,7 @@ https://www.rfc-editor.org/rfc/rfc6238 (TOTP)
 
 from __future__ import annotations
 
+import hmac
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, Row, insert, select, update
+from sqlalchemy import Engine, Row, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sokhoe.access.principal import STAFF_ROLES, Principal
@@ -227,6 +228,17 @@ def _locked(until: datetime) -> Unauthorized:
     return Unauthorized(f"Too many failed sign-ins: account locked until {local_hhmm(until)}")
 
 
+def _totp_step(secret: str, code: str, at: datetime) -> int | None:
+    """The time step whose code ``code`` is, one step either side of ``at`` (tolerates a phone
+    clock 30 seconds off), or None."""
+    totp = pyotp.TOTP(secret)
+    now_step = int(at.timestamp()) // totp.interval
+    for step in (now_step, now_step - 1, now_step + 1):
+        if hmac.compare_digest(totp.at(step * totp.interval), code):
+            return step
+    return None
+
+
 def principal_for(row: Row[Any]) -> Principal:
     """The principal of an ``auth_user`` row."""
     role = str(row.role)
@@ -278,22 +290,28 @@ def sign_in(
             f"A {row.role} must use a second factor: enrol an authenticator app first "
             f"(sokhoe user totp {username})"
         )
+    step: int | None = None
     if secret is not None:
         code = (totp_code or "").strip().replace(" ", "")
         if not code:
             raise Unauthorized("Enter the 6-digit code from your authenticator app")
-        # one step either side tolerates a phone clock 30 seconds off
-        if not pyotp.TOTP(secret).verify(code, for_time=at, valid_window=1):
+        step = _totp_step(secret, code, at)
+        if step is None:
             until = _record_failure(engine, username, at)
             if until is not None:
                 raise _locked(until)
             raise Unauthorized("Wrong authenticator code")
     with engine.begin() as conn:
-        conn.execute(
-            update(auth_user)
-            .where(auth_user.c.username == username)
-            .values(failed_attempts=0, locked_until=None)
-        )
+        stmt = update(auth_user).where(auth_user.c.username == username)
+        if step is not None:
+            # a code is good once: someone who watched it typed cannot sign in with it
+            # again within its 90-second window (RFC 6238 §5.2)
+            stmt = stmt.where(
+                or_(auth_user.c.totp_last_step.is_(None), auth_user.c.totp_last_step < step)
+            ).values(totp_last_step=step)
+        replayed = conn.execute(stmt.values(failed_attempts=0, locked_until=None)).rowcount == 0
+    if replayed:
+        raise Unauthorized("This authenticator code was already used; wait for the next one")
     if _HASHER.check_needs_rehash(row.password_hash):
         with engine.begin() as conn:
             conn.execute(

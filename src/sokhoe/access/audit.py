@@ -14,9 +14,11 @@ naming one patient, so a citizen's listing is an index range on ``patient_id``
 (a sign-in) writes one row with ``patient_id`` NULL. The rows of one event share ``recorded``
 and are consecutive in the chain.
 
-What the chain cannot prove on its own is that the newest rows were not cut off: anchor the
-head hash that :meth:`AuditLog.verify` reports somewhere else (a daily e-mail, a second
-database) to detect truncation.
+What the chain cannot prove on its own is that the newest rows were not cut off, or that
+someone did not rewrite the whole tail and recompute every hash. Anchors answer both:
+``sokhoe audit anchor`` appends the head (seq, hash) to a file that is meant to leave the
+machine (a daily e-mail, a second site, paper); ``sokhoe audit verify --anchors FILE`` then
+checks that every anchored row is still there with the same hash.
 
 See: https://hl7.org/fhir/R4/auditevent.html
 """
@@ -30,6 +32,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 import orjson
@@ -116,6 +119,40 @@ class VerifyReport:
     reason: str
     head: str = GENESIS
     """The hash of the last good row: keep it elsewhere to detect a truncated tail."""
+    head_seq: int = 0
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A head of the chain saved outside the database (see the module docstring)."""
+
+    seq: int
+    hash: str
+    recorded: datetime
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {"seq": self.seq, "hash": self.hash, "recorded": self.recorded.isoformat()}
+        )
+
+    @classmethod
+    def from_json(cls, line: str | bytes) -> Anchor:
+        data = orjson.loads(line)
+        return cls(int(data["seq"]), str(data["hash"]), datetime.fromisoformat(data["recorded"]))
+
+
+def read_anchors(path: Path) -> list[Anchor]:
+    """The anchors in a JSON-lines file written by ``sokhoe audit anchor``; a malformed line
+    is an error naming it (a damaged anchor file must not pass for a clean one)."""
+    anchors = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            anchors.append(Anchor.from_json(line))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: not an audit anchor ({exc})") from exc
+    return anchors
 
 
 def _utc(moment: datetime) -> datetime:
@@ -362,13 +399,28 @@ class AuditLog:
         conn.execute(insert(audit_event), rows)
         return seq
 
-    def verify(self, batch: int = 5000) -> VerifyReport:
+    def head(self) -> Anchor:
+        """The newest row's sequence number and hash (seq 0 and :data:`GENESIS` when empty)."""
+        a = audit_event.c
+        with self._serial(), self.engine.connect() as conn:
+            row = conn.execute(select(a.seq, a.hash).order_by(a.seq.desc()).limit(1)).first()
+        recorded = datetime.now(UTC)
+        return (
+            Anchor(int(row.seq), str(row.hash), recorded) if row else Anchor(0, GENESIS, recorded)
+        )
+
+    def verify(self, batch: int = 5000, anchors: Sequence[Anchor] = ()) -> VerifyReport:
         """Recompute the chain in sequence order, ``batch`` rows per short read transaction.
 
         Detects an edited row (its hash no longer matches its fields), a deleted row (a gap in
         ``seq`` or a ``prev_hash`` that is not the previous row's hash) and rows moved or
-        swapped (``seq`` is hashed). Reports the first row that does not follow.
+        swapped (``seq`` is hashed). Reports the first row that does not follow. With
+        ``anchors`` (heads saved earlier elsewhere) it also detects a cut-off tail and a tail
+        rewritten with recomputed hashes.
         """
+        return self._walk(batch, {a.seq: a.hash for a in anchors if a.seq > 0})
+
+    def _walk(self, batch: int, anchored: Mapping[int, str]) -> VerifyReport:
         a = audit_event.c
         # in chain_hash's order, then the stored links
         columns = (a.seq, a.recorded, a.patient_id, a.agent, a.action, a.outcome, a.content)
@@ -382,7 +434,17 @@ class AuditLog:
                     .limit(batch)
                 ).all()
             if not rows:
-                return VerifyReport(True, checked, None, f"{checked} events, chain intact", prev)
+                beyond = [s for s in anchored if s > last_seq]
+                if beyond:
+                    problem = (
+                        f"the log ends at seq {last_seq} but seq {min(beyond)} was anchored: "
+                        "newest rows were cut off"
+                    )
+                    return VerifyReport(False, checked, last_seq + 1, problem, prev, last_seq)
+                reason = f"{checked} events, chain intact"
+                if anchored:
+                    reason += f", {len(anchored)} anchors match"
+                return VerifyReport(True, checked, None, reason, prev, last_seq)
             for row in rows:
                 seq = int(row.seq)
                 problem = None
@@ -392,8 +454,10 @@ class AuditLog:
                     problem = f"seq {seq} does not link to the row before it"
                 elif row.hash != chain_hash(prev, *tuple(row)[:7]):
                     problem = f"seq {seq} was altered: its hash does not match its fields"
+                elif seq in anchored and anchored[seq] != row.hash:
+                    problem = f"seq {seq} differs from its anchor: the log was rewritten"
                 if problem:
-                    return VerifyReport(False, checked, seq, problem, prev)
+                    return VerifyReport(False, checked, seq, problem, prev, last_seq)
                 checked += 1
                 last_seq, prev = seq, str(row.hash)
 
