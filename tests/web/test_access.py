@@ -391,6 +391,43 @@ def test_an_insurance_appraiser_sees_claims_only(api: TestClient, world: dict[st
     assert api.get(f"/fhir/Observation/{world['ob']}", headers=auth).status_code == 403
 
 
+def test_sensitive_codes_are_labelled_on_write_and_the_restriction_covers_them(
+    api: TestClient, world: dict[str, Any]
+) -> None:
+    """Nobody ticks "sensitive": an F32 diagnosis and an HIV test are labelled from their
+    codes, so the patient's restriction hides them from the other facility."""
+    hcm, hanoi, binh = world["hcm"], world["hanoi"], world["binh"]
+    _check_in(api, hcm, QR_BINH)
+    icd10 = "http://hl7.org/fhir/sid/icd-10"
+    depression = {
+        "resourceType": "Condition",
+        "code": {"coding": [{"system": icd10, "code": "F32.1"}]},
+        "subject": {"reference": f"Patient/{binh}"},
+    }
+    made = api.post("/fhir/Condition", json=depression, headers=hanoi).json()
+    assert [s["code"] for s in made["meta"]["security"]] == ["PSY"]
+    hiv_test = _obs(binh)
+    hiv_test["code"] = {"coding": [{"system": "http://loinc.org", "code": "56888-1"}]}
+    hiv = api.post("/fhir/Observation", json=hiv_test, headers=hanoi).json()
+    assert [s["code"] for s in hiv["meta"]["security"]] == ["HIV"]
+    labelled = api.get("/fhir/Condition", params={"_security": "PSY"}, headers=hanoi).json()
+    assert [e["resource"]["id"] for e in labelled["entry"]] == [made["id"]]
+    me = _citizen(api, "0987000111", binh)
+    for category in ("PSY", "HIV"):
+        body = {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "category", "valueCode": category},
+                {"name": "facility", "valueString": "01002"},
+            ],
+        }
+        assert api.post(f"/fhir/Patient/{binh}/$restrict", json=body, headers=me).status_code == 200
+    assert api.get(f"/fhir/Condition/{made['id']}", headers=hcm).status_code == 403
+    assert api.get(f"/fhir/Observation/{hiv['id']}", headers=hcm).status_code == 403
+    assert api.get(f"/fhir/Observation/{world['ob']}", headers=hcm).status_code == 200
+    assert api.get(f"/fhir/Condition/{made['id']}", headers=hanoi).status_code == 200
+
+
 def test_a_restricted_sensitive_record_stays_with_the_treating_facility(
     api: TestClient, world: dict[str, Any]
 ) -> None:

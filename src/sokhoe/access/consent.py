@@ -20,6 +20,7 @@ from sokhoe.errors import Conflict, InvalidRequest, NotFound
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import format_instant, new_id, parse_instant
 from sokhoe.mpi.identifiers import FACILITY, validate_facility_code
+from sokhoe.registry.sensitivity import ACT_CODE, SENSITIVE
 from sokhoe.search.parse import SearchParser
 from sokhoe.store.ports import StoreSession
 
@@ -156,13 +157,6 @@ def consent_grants(
     return False
 
 
-SENSITIVE = {
-    "PSY": "psychiatry disorder information sensitivity",
-    "HIV": "HIV/AIDS information sensitivity",
-    "SEX": "sexuality and reproductive health information sensitivity",
-}
-"""Sensitive categories a patient may restrict (HL7 v3 ActCode information sensitivity)."""
-ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 
 def restrict_category(

@@ -4,7 +4,9 @@ R4 accepts any string as an identifier value; the record must not. A CCCD with a
 in the middle, a BHYT number in lower case, or an ICD-10 code that does not exist would each
 make the same person or disease look like two. Known identifier systems are normalised in
 place (so the stored and indexed value is the canonical one) and refused when their structure
-is wrong, with the path of the offending element.
+is wrong, with the path of the offending element. Sensitive codes (mental health, HIV,
+sexual and reproductive health) label the resource in ``meta.security`` so a patient's
+restriction of those categories covers it without anyone remembering to tick a box.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from sokhoe.errors import Issue
 from sokhoe.mpi import identifiers as ids
+from sokhoe.registry.sensitivity import label_sensitive
 from sokhoe.registry.terminology import diagnosis_issues
 
 _NORMALISERS: dict[str, Callable[[str], str]] = {
@@ -46,5 +49,9 @@ def identifier_issues(resource: dict[str, Any]) -> list[Issue]:
 
 
 def profile_issues(resource: dict[str, Any]) -> list[Issue]:
-    """Every platform rule; normalises in place what it can (call before indexing)."""
-    return identifier_issues(resource) + diagnosis_issues(resource)
+    """Every platform rule; normalises and labels in place what it can (call before
+    indexing)."""
+    issues = identifier_issues(resource) + diagnosis_issues(resource)
+    if not issues:
+        label_sensitive(resource)
+    return issues
