@@ -436,18 +436,18 @@ class AuditLog:
             if not rows:
                 beyond = [s for s in anchored if s > last_seq]
                 if beyond:
-                    problem = (
+                    cut = (
                         f"the log ends at seq {last_seq} but seq {min(beyond)} was anchored: "
                         "newest rows were cut off"
                     )
-                    return VerifyReport(False, checked, last_seq + 1, problem, prev, last_seq)
+                    return VerifyReport(False, checked, last_seq + 1, cut, prev, last_seq)
                 reason = f"{checked} events, chain intact"
                 if anchored:
                     reason += f", {len(anchored)} anchors match"
                 return VerifyReport(True, checked, None, reason, prev, last_seq)
             for row in rows:
                 seq = int(row.seq)
-                problem = None
+                problem: str | None = None
                 if seq != last_seq + 1:
                     problem = f"seq {seq} follows {last_seq}: rows are missing"
                 elif row.prev_hash != prev:

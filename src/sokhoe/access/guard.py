@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from sokhoe.access.consent import ACT_CODE, SENSITIVE, restricted_labels
+from sokhoe.access.consent import restricted_labels
 from sokhoe.access.policy import BREAK_GLASS_ROLES, Decision, Policy, is_platform
 from sokhoe.access.principal import Principal
 from sokhoe.access.scopes import scopes_allow
@@ -24,6 +24,7 @@ from sokhoe.fhir.definitions import patient_compartment
 from sokhoe.fhir.patient_links import linked_patient_ids
 from sokhoe.fhir.references import walk_references
 from sokhoe.fhir.repository import FhirRepository, Outcome
+from sokhoe.registry.sensitivity import ACT_CODE, SENSITIVE
 from sokhoe.search.index import compartment_patient_id, extract_index
 from sokhoe.search.query import SearchQuery
 from sokhoe.store.ports import SearchPage, StoredResource, StoreSession
