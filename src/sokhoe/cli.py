@@ -291,6 +291,36 @@ def audit_anchor(
     print(head.to_json().decode())
 
 
+retention_app = typer.Typer(help="Records retention: purge deleted records.", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("purge")
+def retention_purge(
+    db: DbOption = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Destroy them (default: a dry run that only lists)")
+    ] = False,
+) -> None:
+    """Destroy deleted records whose retention period has passed (10 years; 20 psychiatric,
+    occupational, accident; 30 deaths, organ donation). Live records are never purged."""
+    from tqdm import tqdm
+
+    from sokhoe.access.audit import AuditLog
+    from sokhoe.access.retention import purge_expired
+
+    with _opened(db) as store, tqdm(unit=" records", disable=None) as bar:
+        report = purge_expired(store, AuditLog(store.writer), apply=apply, progress=bar.update)
+    for rtype, rid, rule in report.purged:
+        print(f"{rtype}/{rid}: {rule.years} years ({rule.reason})")
+    verb = "purged" if apply else "would purge"
+    note = f", {report.versions_removed} versions removed" if apply else " (dry run: --apply)"
+    print(
+        f"{verb} {len(report.purged)} of {report.checked} deleted records past 10 years; "
+        f"{report.kept} still inside a longer period{note}"
+    )
+
+
 @app.command("backup")
 def backup_command(
     out: Annotated[Path, typer.Option("--out", help="Backup file to write (+ FILE.json manifest)")],

@@ -136,6 +136,27 @@ class MemorySession:
                     found.append(res)
         return [_out(r) for r in found[offset : offset + count]], len(found)
 
+    def deleted_before(self, cutoff: datetime, limit: int) -> list[StoredResource]:
+        found = [
+            res
+            for table in self.tables.values()
+            for res in table.current.values()
+            if res.deleted and res.last_updated < _utc(cutoff)
+        ]
+        found.sort(key=lambda r: (r.last_updated, r.resource_type, r.id))
+        return found[:limit]
+
+    def purge(self, resource_type: str, id: str) -> int:
+        if not self.writable:
+            raise RuntimeError("purge() needs a session opened with begin(write=True)")
+        existing = self.tables.get(resource_type)
+        if existing is None or id not in existing.versions:
+            return 0
+        table = self._table(resource_type)
+        table.current.pop(id, None)
+        table.index.pop(id, None)
+        return len(table.versions.pop(id))
+
     def search_ids(self, query: SearchQuery, limit: int) -> list[str]:
         keys = self._searcher().keys(query)
         return [rid for rid, _ in sorted((rid, rtype) for rtype, rid in keys)][:limit]

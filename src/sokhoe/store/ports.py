@@ -97,6 +97,19 @@ class StoreSession(Protocol):
         offset: int,
     ) -> tuple[list[StoredResource], int]: ...
 
+    def deleted_before(self, cutoff: datetime, limit: int) -> list[StoredResource]:
+        """Resources whose current version is a deletion made before ``cutoff``, oldest
+        first: the only candidates for a retention purge."""
+        ...
+
+    def purge(self, resource_type: str, id: str) -> int:
+        """Remove a resource and every version of it for good; return the versions removed.
+
+        The one physical delete in the store: the API's DELETE is logical (a new version),
+        and only the retention purge (``sokhoe.access.retention``) calls this.
+        """
+        ...
+
 
 class FhirStore(Protocol):
     """A database of FHIR resources. ``begin()`` opens a transaction (a :class:`StoreSession`)."""

@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    true,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -190,6 +191,29 @@ class SqlSession:
             .offset(offset)
         )
         return [_row(x) for x in rows], int(total.scalar_one())
+
+    def deleted_before(self, cutoff: datetime, limit: int) -> list[StoredResource]:
+        r = resource.c
+        rows = self.conn.execute(
+            select(*_COLUMNS)
+            .where(r.deleted == true(), r.last_updated < cutoff)
+            .order_by(r.last_updated, r.resource_type, r.id)
+            .limit(limit)
+        )
+        return [_row(row) for row in rows]
+
+    def purge(self, resource_type: str, id: str) -> int:
+        r, h = resource.c, resource_history.c
+        pk = self.conn.execute(
+            select(r.pk).where(r.resource_type == resource_type, r.id == id)
+        ).scalar_one_or_none()
+        if pk is not None:
+            self._delete_index([int(pk)])
+            self.conn.execute(delete(resource).where(r.pk == pk))
+        removed = self.conn.execute(
+            delete(resource_history).where(h.resource_type == resource_type, h.id == id)
+        ).rowcount
+        return int(removed)
 
     def search_ids(self, query: SearchQuery, limit: int) -> list[str]:
         stmt = self.compiler.ids(query).order_by(resource.c.id).limit(limit)
