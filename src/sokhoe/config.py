@@ -36,6 +36,19 @@ class Settings(BaseSettings):
     sms_url: str | None = None
     sms_token: str | None = None
     sms_timeout: float = 10.0
+    oidc_issuer: str | None = None
+    """Citizen sign-in through an OpenID Connect provider (such as VNeID): its issuer URL,
+    https (plain http only on loopback). Unset: the /auth/oidc routes do not exist."""
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_uri: str | None = None
+    """Registered with the provider; default ``{base_url}/auth/oidc/callback``."""
+    oidc_scopes: str = "openid profile"
+    oidc_cccd_claim: str = "cccd"
+    """The claim carrying the 12-digit personal ID (VNeID's real claim name is unconfirmed)."""
+    oidc_client_auth: str = "client_secret_basic"
+    """How we authenticate at the token endpoint: ``client_secret_basic`` or ``_post``."""
+    oidc_timeout: float = 10.0
 
     @property
     def fhir_base(self) -> str:

@@ -142,7 +142,7 @@ def purge_expired(
     now: datetime | None = None,
     apply: bool = False,
     batch: int = 500,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> PurgeReport:
     """Find deleted records past their retention period; destroy them when ``apply``.
 

@@ -2,7 +2,141 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
 import typer
+
+if TYPE_CHECKING:
+    from sokhoe.errors import FhirError
 
 view_app = typer.Typer(help="SQL on FHIR v2 ViewDefinitions.", no_args_is_help=True)
 warehouse_app = typer.Typer(help="The de-identified warehouse.", no_args_is_help=True)
+
+
+@view_app.command("run")
+def view_run(
+    view_file: Annotated[
+        Path, typer.Argument(metavar="VIEW.json", help="A SQL on FHIR v2 ViewDefinition (JSON)")
+    ],
+    inputs: Annotated[
+        list[Path],
+        typer.Option(
+            "--input",
+            "-i",
+            help="NDJSON file of resources (repeat for several); a folder means its "
+            "<resource>*.ndjson files",
+        ),
+    ],
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help="csv, json (NDJSON) or parquet")
+    ] = "csv",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output file (stdout if not given)")
+    ] = None,
+) -> None:
+    """Run one ViewDefinition over NDJSON files, streaming them line by line.
+
+    Exit code 2: the view or the options are invalid (nothing is read); 1: the data could not
+    be processed (a malformed line, a non-boolean where); a partial --out file is removed.
+    """
+    from sokhoe.errors import FhirError
+    from sokhoe.warehouse.viewdef import ViewDefinition
+
+    if output_format not in ("csv", "json", "parquet"):
+        _fail(f"--format must be csv, json or parquet, not {output_format!r}", 2)
+    if output_format == "parquet" and out is None:
+        _fail("--format parquet needs --out FILE (Parquet cannot be streamed to stdout)", 2)
+    try:
+        text = view_file.read_bytes()
+    except OSError as e:
+        _fail(f"cannot read {view_file}: {e.strerror}", 2)
+    try:
+        view = ViewDefinition.parse(_json_object(text, view_file))
+    except FhirError as e:
+        _fail(_describe(e), 2)
+    try:
+        count = _write_view(view, inputs, output_format, out)
+    except FhirError as e:
+        _fail(_describe(e), 1)
+    if out is not None:
+        typer.echo(f"{count} rows written to {out}", err=True)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _describe(error: FhirError) -> str:
+    issue = error.issues[0] if error.issues else None
+    where = f" (at {issue.expression})" if issue and issue.expression else ""
+    return f"{error}{where}"
+
+
+def _json_object(text: bytes, path: Path) -> Any:
+    import orjson
+
+    from sokhoe.errors import InvalidRequest
+
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        raise InvalidRequest(f"{path} is not valid JSON ({e})") from e
+
+
+def _write_view(view: Any, inputs: list[Path], output_format: str, out: Path | None) -> int:
+    """Stream the rows into the chosen format; an --out file appears only when complete."""
+    import os
+    import sys
+    import tempfile
+
+    from sokhoe.warehouse import output
+    from sokhoe.warehouse.viewdef import run_view
+    from sokhoe.warehouse.viewdef_input import input_files, read_ndjson
+
+    rows = run_view(view, read_ndjson(input_files(inputs, view.resource)))
+    if out is None:
+        if output_format == "csv":
+            return output.write_csv(rows, view.columns, sys.stdout)
+        sys.stdout.flush()
+        return output.write_ndjson(rows, view.columns, sys.stdout.buffer)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent or Path("."))
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        if output_format == "parquet":
+            count = output.write_parquet(rows, view.columns, tmp)
+        elif output_format == "csv":
+            with tmp.open("w", encoding="utf-8", newline="") as text_out:
+                count = output.write_csv(rows, view.columns, text_out)
+        else:
+            with tmp.open("wb") as binary_out:
+                count = output.write_ndjson(rows, view.columns, binary_out)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count
+
+
+@warehouse_app.command("backtest")
+def backtest(
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic data")] = 2026,
+    years: Annotated[int, typer.Option(help="Years of weekly counts to simulate")] = 8,
+    areas: Annotated[int, typer.Option(help="Number of areas to simulate")] = 10,
+    out: Annotated[str | None, typer.Option(help="Write the JSON summary to this file")] = None,
+) -> None:
+    """Back-test outbreak detectors and forecasts on synthetic dengue counts."""
+    import json
+    from pathlib import Path
+
+    from sokhoe.errors import FhirError
+    from sokhoe.warehouse.backtest import SyntheticConfig, format_result, run_backtest
+
+    try:
+        result = run_backtest(SyntheticConfig(seed=seed, years=years, areas=areas), progress=True)
+    except FhirError as error:
+        raise typer.BadParameter(str(error)) from error
+    typer.echo(format_result(result))
+    if out:
+        Path(out).write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")

@@ -32,6 +32,7 @@ from sokhoe.web import (
     fhir_api,
     links_api,
     mpi_api,
+    oidc_api,
     terminology_api,
 )
 from sokhoe.web.responses import (
@@ -85,6 +86,8 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.add_exception_handler(Exception, unexpected_error_handler)
     signed_in = [Depends(deps.signed_in)]
     app.include_router(auth_api.router)
+    if settings.oidc_issuer:  # citizen sign-in through VNeID-like providers, when configured
+        app.include_router(oidc_api.router_for(settings))
     app.include_router(checkin_api.router, dependencies=signed_in)
     app.include_router(links_api.router, dependencies=signed_in)
     app.include_router(consent_api.router, dependencies=signed_in)
