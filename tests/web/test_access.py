@@ -456,6 +456,11 @@ def test_a_restricted_sensitive_record_stays_with_the_treating_facility(
     found = api.get("/fhir/Observation", params={"patient": binh}, headers=hcm).json()
     assert psy_id not in {e["resource"]["id"] for e in found.get("entry", [])}
     assert world["ob"] in {e["resource"]["id"] for e in found.get("entry", [])}
+    everything = api.get(f"/fhir/Patient/{binh}/$everything", headers=hcm).json()
+    in_everything = {e["resource"]["id"] for e in everything.get("entry", [])}
+    assert psy_id not in in_everything and world["ob"] in in_everything
+    treating = api.get(f"/fhir/Patient/{binh}/$everything", headers=hanoi).json()
+    assert psy_id in {e["resource"]["id"] for e in treating.get("entry", [])}
     assert api.get(f"/fhir/Observation/{psy_id}", headers=hanoi).status_code == 200
     assert api.get(f"/fhir/Observation/{psy_id}", headers=me).status_code == 200
     bad = {"resourceType": "Parameters", "parameter": [{"name": "category", "valueCode": "XYZ"}]}

@@ -325,11 +325,22 @@ class GuardedRepository(FhirRepository):
     ) -> tuple[list[StoredResource], int]:
         self.require_scope("Patient", "read")
         self.require_patient(patient_id, "operation")
-        result = super().everything(
-            patient_id, since=since, types=types, count=count, offset=offset
+        found, total = super().everything(
+            patient_id, since=since, types=self._readable(types), count=count, offset=offset
         )
+        # a restricted sensitive category stays hidden here as in search
+        shown = [r for r in found if self.visible(r)]
         self._audit("operation", "success", [patient_id], [f"Patient/{patient_id}/$everything"])
-        return result
+        return shown, total if len(shown) == len(found) else total - (len(found) - len(shown))
+
+    def _readable(self, types: list[str] | None) -> list[str] | None:
+        """The compartment types (of ``types``, or all) the scopes let the caller read: a
+        receptionist's ``$everything`` is the Patient and the visits, not the lab results."""
+        wanted = types if types is not None else ["Patient", *sorted(patient_compartment())]
+        allowed = [t for t in wanted if scopes_allow(self.principal.scopes, t, "read")]
+        if types is None and len(allowed) == len(wanted):
+            return None
+        return allowed or ["Patient"]
 
     # -- writes ------------------------------------------------------------------------
     def _require_write(self, resource: Any, resource_type: str, interaction: str) -> None:

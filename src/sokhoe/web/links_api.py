@@ -9,11 +9,13 @@ from starlette.concurrency import run_in_threadpool
 
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.guard import GuardedRepository
+from sokhoe.access.policy import is_platform
 from sokhoe.errors import InvalidRequest
 from sokhoe.fhir.patient_links import linked_patient_ids
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.mpi.links import TASK_CODE
 from sokhoe.operations.merge import run_merge, run_resolve, run_unmerge
+from sokhoe.store.ports import StoredResource
 from sokhoe.web.deps import json_body, repository
 from sokhoe.web.responses import FhirResponse
 
@@ -56,23 +58,40 @@ async def patient_unmerge(request: Request) -> FhirResponse:
 
 @router.get("/Patient/$review-queue", summary="Pairs of records waiting for a person's decision")
 async def review_queue(request: Request) -> FhirResponse:
-    repo = await run_in_threadpool(_plain, repository(request), "review-queue", [])
+    """The pairs the caller could decide: a facility's staff see only pairs of two records
+    they may both open (the queue names people across the whole platform)."""
+    guarded = repository(request)
+    repo = await run_in_threadpool(_plain, guarded, "review-queue", [])
     query = repo.parse_query(
         "Task",
         [("code", f"{TASK_CODE}|review-match"), ("status", "requested"), ("_count", "200")],
     )
     page = await run_in_threadpool(repo.search, query)
+    tasks = page.matches
+    if isinstance(guarded, GuardedRepository) and not is_platform(guarded.principal):
+        tasks = await run_in_threadpool(_decidable, guarded, tasks)
     return FhirResponse(
         {
             "resourceType": "Bundle",
             "type": "searchset",
-            "total": page.total,
+            "total": page.total if len(tasks) == len(page.matches) else len(tasks),
             "entry": [
                 {"fullUrl": f"{repo.base_url}/Task/{t.id}", "resource": t.content}
-                for t in page.matches
+                for t in tasks
             ],
         }
     )
+
+
+def _decidable(guarded: GuardedRepository, tasks: list[StoredResource]) -> list[StoredResource]:
+    out = []
+    for task in tasks:
+        content = task.content or {}
+        refs = [(content.get(k) or {}).get("reference", "") for k in ("focus", "for")]
+        ids = [r.split("/", 1)[1] for r in refs if r.startswith("Patient/")]
+        if len(ids) == 2 and all(guarded.decide(pid).allowed for pid in ids):
+            out.append(task)
+    return out
 
 
 @router.get(
