@@ -5,7 +5,9 @@ See: https://www.rfc-editor.org/rfc/rfc6749#section-4.4
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Form, Request
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -17,7 +19,10 @@ from sokhoe.access.guardians import with_wards
 from sokhoe.access.otp import request_code, verify_code
 from sokhoe.access.principal import Kind, Principal
 from sokhoe.access.tokens import TokenService
+from sokhoe.config import Settings
 from sokhoe.errors import FhirError, InvalidRequest
+from sokhoe.web import deps
+from sokhoe.web.sessions import csrf_token, end_session, start_session
 
 router = APIRouter(prefix="/auth", tags=["Sign-in"])
 
@@ -42,19 +47,45 @@ async def token(
     return await run_in_threadpool(_issued, request, principal)
 
 
-def _issued(request: Request, principal: Principal) -> JSONResponse:
+def _issued(request: Request, principal: Principal, cookie: bool = False) -> JSONResponse:
+    """The token response; with ``cookie`` (a sign-in from our own web pages) the token goes
+    in an HttpOnly session cookie instead of the body, with its CSRF token beside it."""
     tokens: TokenService = request.app.state.tokens
     access, expires_in = tokens.issue(principal)
     _audit(request, principal, "login", "success")
-    return JSONResponse(
-        {
-            "access_token": access,
-            "token_type": "Bearer",
-            "expires_in": expires_in,
-            "scope": " ".join(sorted(principal.scopes)),
-        },
-        headers={"Cache-Control": "no-store"},
-    )
+    body: dict[str, Any] = {
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "scope": " ".join(sorted(principal.scopes)),
+    }
+    if not cookie:
+        return JSONResponse({"access_token": access, **body}, headers={"Cache-Control": "no-store"})
+    body["csrf_token"] = csrf_token(access)
+    response = JSONResponse(body, headers={"Cache-Control": "no-store"})
+    start_session(response, access, expires_in, _secure(request))
+    return response
+
+
+def _secure(request: Request) -> bool:
+    settings: Settings = request.app.state.settings
+    return settings.base_url.startswith("https://")
+
+
+SessionQuery = Annotated[
+    Literal["token", "cookie"],
+    Query(description="'cookie' for our own web pages: an HttpOnly session cookie + CSRF token"),
+]
+
+
+@router.post("/sign-out", summary="End the session: revoke its token and clear the cookies")
+async def sign_out(request: Request) -> JSONResponse:
+    found = deps.principal(request)  # bearer token, or cookie (CSRF-checked: a POST)
+    tokens: TokenService = request.app.state.tokens
+    if found.session:
+        await run_in_threadpool(tokens.revoke, found.session)
+    response = JSONResponse({"signed_out": True})
+    end_session(response, _secure(request))
+    return response
 
 
 def _audit(request: Request, principal: Principal | None, action: str, outcome: str) -> None:
@@ -88,7 +119,9 @@ def _failed(request: Request, who: str, kind: Kind) -> None:
 
 
 @router.post("/staff/sign-in", summary="Staff sign-in with password (and TOTP)")
-async def staff_sign_in(request: Request, body: StaffSignIn) -> JSONResponse:
+async def staff_sign_in(
+    request: Request, body: StaffSignIn, session: SessionQuery = "token"
+) -> JSONResponse:
     tokens: TokenService = request.app.state.tokens
     try:
         principal = await run_in_threadpool(
@@ -97,7 +130,7 @@ async def staff_sign_in(request: Request, body: StaffSignIn) -> JSONResponse:
     except FhirError as exc:
         await run_in_threadpool(_failed, request, body.username, "staff")
         raise exc
-    return await run_in_threadpool(_issued, request, principal)
+    return await run_in_threadpool(_issued, request, principal, session == "cookie")
 
 
 @router.post("/citizen/code", summary="Send a one-time sign-in code by SMS")
@@ -114,7 +147,9 @@ async def citizen_code(request: Request, body: OtpRequest) -> JSONResponse:
 
 
 @router.post("/citizen/verify", summary="Exchange the one-time code for an access token")
-async def citizen_verify(request: Request, body: OtpVerify) -> JSONResponse:
+async def citizen_verify(
+    request: Request, body: OtpVerify, session: SessionQuery = "token"
+) -> JSONResponse:
     tokens: TokenService = request.app.state.tokens
     try:
         principal = await run_in_threadpool(
@@ -124,4 +159,4 @@ async def citizen_verify(request: Request, body: OtpVerify) -> JSONResponse:
         await run_in_threadpool(_failed, request, body.phone, "citizen")
         raise exc
     principal = await run_in_threadpool(with_wards, request.app.state.repository, principal)
-    return await run_in_threadpool(_issued, request, principal)
+    return await run_in_threadpool(_issued, request, principal, session == "cookie")

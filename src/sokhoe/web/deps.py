@@ -14,6 +14,7 @@ from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
 from sokhoe.errors import FhirError, InvalidRequest, Issue, Unauthorized
 from sokhoe.fhir.repository import FhirRepository
+from sokhoe.web.sessions import session_token
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 
@@ -65,13 +66,18 @@ def signed_in(request: Request) -> None:
 
 
 def principal(request: Request) -> Principal:
-    """The caller named by the ``Authorization: Bearer`` token; 401 without a valid one."""
+    """The caller named by the ``Authorization: Bearer`` token, or by the session cookie of
+    our own web pages (see ``web/sessions.py``); 401 without a valid one."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if not header:
+        token = session_token(request) or ""  # a web page's cookie session (CSRF-checked)
+    elif scheme.lower() != "bearer":
+        token = ""
+    if not token.strip():
         raise Unauthorized("Sign in first: send 'Authorization: Bearer <access token>'")
     tokens: TokenService = request.app.state.tokens
     found = tokens.verify(token.strip())
