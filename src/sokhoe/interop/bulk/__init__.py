@@ -1,0 +1,1 @@
+"""FHIR Bulk Data Access: asynchronous ``$export`` and streaming NDJSON ``$import``."""

@@ -1,0 +1,1 @@
+"""Patient lists and visit records exported from existing software (CSV, Excel)."""
