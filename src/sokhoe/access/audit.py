@@ -188,16 +188,21 @@ def _agent_key(principal: Principal | None) -> str:
     return f"{principal.kind}:{principal.subject}"[:200]
 
 
+def _sid(principal: Principal) -> str:
+    """The identifier system of the agent: a citizen signed in through an identity provider
+    is named by that provider's subject (``oidc:host:sub``), not by a phone number."""
+    if principal.kind == "citizen" and principal.subject.startswith("oidc:"):
+        return _SID + "oidc-subject"
+    return _SID + _SID_BY_KIND[principal.kind]
+
+
 def _agent(principal: Principal | None, source: str | None) -> dict[str, Any]:
     agent: dict[str, Any] = {"requestor": True}
     if principal is None:
         agent["who"] = {"display": "anonymous"}
     else:
         agent["who"] = {
-            "identifier": {
-                "system": _SID + _SID_BY_KIND[principal.kind],
-                "value": principal.subject,
-            },
+            "identifier": {"system": _sid(principal), "value": principal.subject},
             "display": principal.display,
         }
         if principal.role:
