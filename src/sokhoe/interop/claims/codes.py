@@ -1,0 +1,44 @@
+"""The codes a claim needs that the clinical record does not carry: one table of constants.
+
+Why one place: each value below is a reading of a regulation whose official wording was not
+(fully) read, or a simplification of a rule with many cases; keeping them together makes the
+list of what to confirm with the facility's appraisal officer short and visible. Each says
+"unconfirmed" where that applies. Real deployments override them per facility (department codes
+in particular are the facility's own mapping to QĐ 1804/QĐ-BYT appendix 02).
+"""
+
+from __future__ import annotations
+
+ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
+LOINC = "http://loinc.org"
+
+MA_QUOCTICH_VIETNAM = "000"
+"""Nationality code of Vietnam in the XML (VIETNAM.md; unconfirmed against the code list)."""
+DEPARTMENT = {"AMB": "K01", "EMER": "K02", "IMP": "K03"}
+"""``MA_KHOA`` by Encounter.class: examination, emergency, general internal medicine (QĐ 1804
+appendix 02 numbering as commonly used; unconfirmed). Real deployments map their own wards."""
+BENEFIT_BY_LEVEL = {"1": 100, "2": 100, "3": 95, "4": 80, "5": 100}
+"""``MUC_HUONG`` (percent) by the card's benefit-level digit (Law on Health Insurance art. 22 as
+commonly applied; unconfirmed: special cases such as 5 years' continuous enrolment are not
+modelled)."""
+DOITUONG_INSURED = "1.1"
+DOITUONG_EMERGENCY = "2"
+DOITUONG_UNINSURED = "9"
+"""``MA_DOITUONG_KCB`` (QĐ 3276/QĐ-BYT appendix 1): "2" emergency and "9" not under insurance
+are as the digest reads; "1.1" for every other insured visit is a simplification
+(unconfirmed: the full priority order of the 27 codes is not modelled)."""
+LOAI_KCB = {"AMB": "01", "EMER": "01", "IMP": "03"}
+LOAI_KCB_SHORT_STAY = "09"
+"""Inpatient stays under 4 hours are "09" (QĐ 1804/QĐ-BYT appendix 01)."""
+KET_QUA = {"resolved": "1", "remission": "1", "inactive": "1"}
+"""``KET_QUA_DTRI``: 1 cured for a resolved diagnosis, otherwise 2 improved (unconfirmed)."""
+PAYMENT_FEE_FOR_SERVICE = "1"
+"""``MA_PTTT``: 1 fee-for-service (unconfirmed)."""
+PAY_IN_SCOPE = "1"
+"""``PHAM_VI``: 1 within the insurance benefit list."""
+VITALS = {
+    "8310-5": ("Nhiệt độ", "°C"),
+    "8867-4": ("Mạch", "lần/phút"),
+    "29463-7": ("Cân nặng", "kg"),
+    "8302-2": ("Chiều cao", "cm"),
+}

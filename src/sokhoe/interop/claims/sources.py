@@ -1,0 +1,158 @@
+"""Gather what one encounter's claim is made of, reading through the access door.
+
+Every read and search goes through the :class:`~sokhoe.access.guard.GuardedRepository` the
+export was given, so it is checked against the policy and audited like any other access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sokhoe.errors import NotFound
+from sokhoe.fhir.repository import FhirRepository
+from sokhoe.mpi.identifiers import FACILITY
+from sokhoe.search.index import DEFAULT_TZ
+
+PAGE = 500
+VIETNAM_TZ = DEFAULT_TZ
+"""Asia/Ho_Chi_Minh (+07:00, no daylight saving): the claim's dates are local dates."""
+
+
+@dataclass(frozen=True, slots=True)
+class FacilityRef:
+    """The facility an export is for: its Organization and insurance code (*mã CSKCB*)."""
+
+    id: str
+    code: str
+    name: str
+
+
+@dataclass
+class EncounterRecord:
+    """One visit with every resource its claim tables are built from."""
+
+    facility: FacilityRef
+    encounter: dict[str, Any]
+    patient: dict[str, Any]
+    conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Condition resources by id (those Encounter.diagnosis points to)."""
+    medications: list[dict[str, Any]] = field(default_factory=list)
+    observations: list[dict[str, Any]] = field(default_factory=list)
+    imaging: list[dict[str, Any]] = field(default_factory=list)
+    procedures: list[dict[str, Any]] = field(default_factory=list)
+    practitioners: dict[str, dict[str, Any]] = field(default_factory=dict)
+    facility_codes: dict[str, str] = field(default_factory=dict)
+    """Organization id → facility code, for the card's registered facility (``MA_DKBD``)."""
+
+    @property
+    def id(self) -> str:
+        return str(self.encounter["id"])
+
+
+def search_all(
+    repo: FhirRepository, resource_type: str, params: Sequence[tuple[str, str]]
+) -> Iterator[dict[str, Any]]:
+    """Every match of a search, page by page (stable order by id)."""
+    offset = 0
+    while True:
+        query = repo.parse_query(
+            resource_type,
+            [*params, ("_count", str(PAGE)), ("_offset", str(offset)), ("_sort", "_id")],
+            strict=True,
+        )
+        page = repo.search(query)
+        for match in page.matches:
+            if match.content is not None:
+                yield match.content
+        if len(page.matches) < PAGE:
+            return
+        offset += PAGE
+
+
+def find_facility(repo: FhirRepository, code: str) -> FacilityRef:
+    """The Organization whose identifier is the insurance facility code ``code``."""
+    found = list(search_all(repo, "Organization", [("identifier", f"{FACILITY}|{code}")]))
+    if not found:
+        raise NotFound(f"No Organization has the facility code {code} ({FACILITY})")
+    org = found[0]
+    return FacilityRef(str(org["id"]), code, str(org.get("name", code)))
+
+
+def local_datetime(value: str) -> datetime:
+    """A FHIR dateTime as an aware datetime in Vietnam time (dates alone mean local midnight)."""
+    if len(value) == 10:
+        return datetime.fromisoformat(value).replace(tzinfo=VIETNAM_TZ)
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=VIETNAM_TZ)
+    return moment.astimezone(VIETNAM_TZ)
+
+
+def encounters_on(repo: FhirRepository, facility: FacilityRef, day: date) -> list[dict[str, Any]]:
+    """Encounters at ``facility`` whose period starts on the local date ``day``, by start."""
+    start = datetime.combine(day, datetime.min.time(), VIETNAM_TZ)
+    end = start + timedelta(days=1)
+    params = [
+        ("service-provider", f"Organization/{facility.id}"),
+        ("date", f"le{end.isoformat()}"),
+        ("date", f"ge{start.isoformat()}"),
+    ]
+    found = []
+    for enc in search_all(repo, "Encounter", params):
+        begun = (enc.get("period") or {}).get("start")
+        if isinstance(begun, str) and local_datetime(begun).date() == day:
+            found.append(enc)
+    return sorted(found, key=lambda e: (e["period"]["start"], e["id"]))
+
+
+def _ref_id(reference: Any, resource_type: str) -> str | None:
+    ref = reference.get("reference") if isinstance(reference, dict) else None
+    if isinstance(ref, str) and ref.startswith(f"{resource_type}/"):
+        return ref.split("/", 1)[1]
+    return None
+
+
+def _read(repo: FhirRepository, resource_type: str, rid: str) -> dict[str, Any] | None:
+    try:
+        return repo.read(resource_type, rid).content
+    except NotFound:
+        return None
+
+
+def gather(
+    repo: FhirRepository, facility: FacilityRef, encounter: dict[str, Any]
+) -> EncounterRecord:
+    """Read the patient, diagnoses, orders, results and people of one encounter."""
+    patient_id = _ref_id(encounter.get("subject"), "Patient")
+    patient = _read(repo, "Patient", patient_id) if patient_id else None
+    record = EncounterRecord(facility, encounter, patient or {})
+    for dx in encounter.get("diagnosis", []):
+        cid = _ref_id(dx.get("condition"), "Condition")
+        if cid and cid not in record.conditions:
+            condition = _read(repo, "Condition", cid)
+            if condition is not None:
+                record.conditions[cid] = condition
+    by_encounter = [("encounter", f"Encounter/{encounter['id']}")]
+    record.medications = list(search_all(repo, "MedicationRequest", by_encounter))
+    record.observations = list(search_all(repo, "Observation", by_encounter))
+    record.imaging = list(search_all(repo, "ImagingStudy", by_encounter))
+    record.procedures = list(search_all(repo, "Procedure", by_encounter))
+    people = [p.get("individual") for p in encounter.get("participant", [])]
+    people += [m.get("requester") for m in record.medications]
+    for ref in people:
+        pid = _ref_id(ref, "Practitioner")
+        if pid and pid not in record.practitioners:
+            practitioner = _read(repo, "Practitioner", pid)
+            if practitioner is not None:
+                record.practitioners[pid] = practitioner
+    for ident in record.patient.get("identifier", []):
+        oid = _ref_id(ident.get("assigner"), "Organization")
+        if oid and oid not in record.facility_codes:
+            org = _read(repo, "Organization", oid) or {}
+            for org_ident in org.get("identifier", []):
+                if org_ident.get("system") == FACILITY:
+                    record.facility_codes[oid] = str(org_ident.get("value", ""))
+    return record
