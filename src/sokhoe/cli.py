@@ -368,6 +368,7 @@ def restore_command(
 def _register_sub_commands() -> None:
     """Each domain owns its own sub-command module; they are mounted here."""
     from sokhoe.interop.claims.cli import claims_app
+    from sokhoe.interop.dicom.cli import pacs_app
     from sokhoe.interop.hl7v2.cli import hl7_app
     from sokhoe.interop.legacy.cli import import_app
     from sokhoe.warehouse.cli import view_app, warehouse_app
@@ -375,6 +376,7 @@ def _register_sub_commands() -> None:
     app.add_typer(hl7_app, name="hl7")
     app.add_typer(claims_app, name="claims")
     app.add_typer(import_app, name="import")
+    app.add_typer(pacs_app, name="pacs")
     app.add_typer(view_app, name="view")
     app.add_typer(warehouse_app, name="warehouse")
 
