@@ -49,6 +49,24 @@ class Settings(BaseSettings):
     oidc_client_auth: str = "client_secret_basic"
     """How we authenticate at the token endpoint: ``client_secret_basic`` or ``_post``."""
     oidc_timeout: float = 10.0
+    hl7_allowed_sources: dict[str, list[str]] = {}
+    """HL7 v2 over MLLP: facility code (MSH-4) → IP addresses or CIDR blocks its interface
+    engine sends from (``SOKHOE_HL7_ALLOWED_SOURCES='{"79001": ["10.20.0.0/24"]}'``)."""
+    hl7_allow_loopback: bool = True
+    """Trust any MSH-4 from this machine (development, a local interface engine)."""
+    hl7_max_message_bytes: int = 1024 * 1024
+    hl7_idle_timeout: float = 300.0
+    hl7_read_timeout: float = 30.0
+
+    warehouse_key: str | None = None
+    """Key of the warehouse's pseudonyms (HMAC); default: ``var/warehouse.key``, made once.
+    Keep it secret: with it, pseudonyms can be linked back to records."""
+    warehouse_population: Path | None = None
+    """Denominator table for coverage (CSV ``province_code,commune_code,population``)."""
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.var_dir / "warehouse"
 
     @property
     def fhir_base(self) -> str:

@@ -30,6 +30,7 @@ from sokhoe.web import (
     consent_api,
     deps,
     fhir_api,
+    hl7_api,
     links_api,
     mpi_api,
     oidc_api,
@@ -95,6 +96,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     # before fhir_api, whose read route would take /CodeSystem/$lookup for an id
     app.include_router(terminology_api.router, dependencies=signed_in)
     app.include_router(fhir_api.router, dependencies=signed_in)
+    app.include_router(hl7_api.router, dependencies=signed_in)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home(request: Request) -> HTMLResponse:
