@@ -37,11 +37,11 @@ def view_run(
 ) -> None:
     """Run one ViewDefinition over NDJSON files, streaming them line by line.
 
-    Exit code 2: the view or the options are invalid (nothing is read); 1: the data could not
-    be processed (a malformed line, a non-boolean where); a partial --out file is removed.
+    Exit 2: bad view, options or paths (nothing read). Exit 1: bad data (no partial --out).
     """
     from sokhoe.errors import FhirError
     from sokhoe.warehouse.viewdef import ViewDefinition
+    from sokhoe.warehouse.viewdef_input import input_files
 
     if output_format not in ("csv", "json", "parquet"):
         _fail(f"--format must be csv, json or parquet, not {output_format!r}", 2)
@@ -53,10 +53,11 @@ def view_run(
         _fail(f"cannot read {view_file}: {e.strerror}", 2)
     try:
         view = ViewDefinition.parse(_json_object(text, view_file))
+        files = input_files(inputs, view.resource)
     except FhirError as e:
         _fail(_describe(e), 2)
     try:
-        count = _write_view(view, inputs, output_format, out)
+        count = _write_view(view, files, output_format, out)
     except FhirError as e:
         _fail(_describe(e), 1)
     if out is not None:
@@ -85,7 +86,7 @@ def _json_object(text: bytes, path: Path) -> Any:
         raise InvalidRequest(f"{path} is not valid JSON ({e})") from e
 
 
-def _write_view(view: Any, inputs: list[Path], output_format: str, out: Path | None) -> int:
+def _write_view(view: Any, files: list[Path], output_format: str, out: Path | None) -> int:
     """Stream the rows into the chosen format; an --out file appears only when complete."""
     import os
     import sys
@@ -93,9 +94,9 @@ def _write_view(view: Any, inputs: list[Path], output_format: str, out: Path | N
 
     from sokhoe.warehouse import output
     from sokhoe.warehouse.viewdef import run_view
-    from sokhoe.warehouse.viewdef_input import input_files, read_ndjson
+    from sokhoe.warehouse.viewdef_input import read_ndjson
 
-    rows = run_view(view, read_ndjson(input_files(inputs, view.resource)))
+    rows = run_view(view, read_ndjson(files))
     if out is None:
         if output_format == "csv":
             return output.write_csv(rows, view.columns, sys.stdout)
@@ -140,3 +141,77 @@ def backtest(
     typer.echo(format_result(result))
     if out:
         Path(out).write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+
+
+@warehouse_app.command("build")
+def warehouse_build(
+    db: Annotated[str | None, typer.Option("--db", help="Database URL of the record")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Warehouse folder (default: var/warehouse)")
+    ] = None,
+    full: Annotated[bool, typer.Option("--full", help="Rebuild from scratch")] = False,
+    population: Annotated[
+        Path | None, typer.Option(help="Denominator CSV: province_code,commune_code,population")
+    ] = None,
+    prices: Annotated[Path | None, typer.Option(help="Test price list CSV: test,vnd")] = None,
+) -> None:
+    """Run the warehouse views over the record into DuckDB and Parquet, de-identified;
+    incremental after the first run (only what changed since the last build)."""
+    from tqdm import tqdm
+
+    from sokhoe.config import Settings
+    from sokhoe.store.sql import open_store
+    from sokhoe.warehouse.build import Warehouse, warehouse_key
+
+    settings = Settings(database_url=db) if db else Settings()
+    folder = out or settings.warehouse_dir
+    store = open_store(settings.database_url)
+    try:
+        warehouse = Warehouse(folder, warehouse_key(settings.var_dir, settings.warehouse_key))
+        with tqdm(unit=" resources", disable=None) as bar:
+            report = warehouse.build(
+                store,
+                full=full,
+                population=population or settings.warehouse_population,
+                prices=prices,
+                progress=bar.update,
+            )
+    finally:
+        store.close()
+    kind = "full build" if report.full else "incremental refresh"
+    rows = sum(report.rows.values())
+    typer.echo(
+        f"{kind}: {report.resources} resources -> {rows} rows in {report.seconds:.1f} s "
+        f"({report.rows_per_second:,.0f} rows/s) into {warehouse.path}"
+    )
+    for name, count in sorted(report.rows.items()):
+        typer.echo(f"  {name}: {count}")
+
+
+@warehouse_app.command("indicator")
+def warehouse_indicator(
+    name: Annotated[str, typer.Argument(help="Indicator name (omit to list them)")] = "",
+    out: Annotated[Path | None, typer.Option(help="Warehouse folder")] = None,
+    province: Annotated[str | None, typer.Option(help="Province statistics-office code")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM")] = None,
+) -> None:
+    """Print one indicator as CSV (small cells suppressed), or list the indicators."""
+    import sys
+
+    from sokhoe.config import Settings
+    from sokhoe.errors import FhirError
+    from sokhoe.warehouse import indicators as ind
+    from sokhoe.warehouse.publish import write_csv
+
+    if not name:
+        for item in ind.INDICATORS:
+            typer.echo(f"{item.name:24} {item.family:13} {item.title}")
+        return
+    try:
+        with ind.open_warehouse(out or Settings().warehouse_dir) as con:
+            result = ind.run(con, ind.indicator(name), province=province, start=start, end=end)
+    except FhirError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    write_csv(result, sys.stdout)
