@@ -294,3 +294,38 @@ def test_warehouse_commands(demo_dir: Path, tmp_path: Path) -> None:
     assert shown.exit_code == 0 and shown.output.startswith("sector,level,facilities")
     bad = runner.invoke(app, ["warehouse", "indicator", "nope", "--out", str(out)])
     assert bad.exit_code == 2
+
+
+def test_outbreak_alerts_on_weekly_counts() -> None:
+    """Twenty ordinary weeks of dengue, then a jump: only the jump alarms (EARS C2 on a short
+    series), and only the weeks of the requested period come back."""
+    from datetime import date, timedelta
+
+    from sokhoe.warehouse.notifiable import add_alerts
+
+    start = date(2026, 1, 5)
+    rows = [
+        {
+            "week": (start + timedelta(weeks=i)).isoformat(),
+            "province_code": "79",
+            "province": "Thành phố Hồ Chí Minh",
+            "disease": "dengue",
+            "people": 40 if i == 20 else 6 + (i % 3),
+        }
+        for i in range(21)
+    ]
+    found = add_alerts(rows, "2026-01", "2026-12")
+    assert [r["week"] for r in found if r["alarm"]] == [rows[20]["week"]]
+    assert found[20]["threshold"] is not None and found[20]["threshold"] < 40
+    assert len(add_alerts(rows, "2026-05", "2026-12")) == len(
+        [r for r in rows if r["week"] >= "2026-05"]
+    )
+
+
+def test_the_surveillance_indicator_runs_over_the_demo(loaded: FhirStore, tmp_path: Path) -> None:
+    Warehouse(tmp_path / "wh", KEY).build(loaded)
+    with ind.open_warehouse(tmp_path / "wh") as con:
+        result = ind.run(con, ind.indicator("notifiable_weekly"), suppress_below=1)
+    assert result.columns[-4:] == ["expected", "threshold", "alarm", "suppressed"]
+    assert {r["disease"] for r in result.rows} <= {"dengue", "measles", "hand-foot-mouth"}
+    assert all(isinstance(r["alarm"], bool) for r in result.rows)

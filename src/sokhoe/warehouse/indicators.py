@@ -14,6 +14,7 @@ disease patterns, non-communicable disease management, repeated tests, immunisat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -87,6 +88,10 @@ class Indicator:
     y: str | None = None
     color: str | None = None
     note: str = ""
+    post: Callable[[list[dict[str, Any]], dict[str, Any]], list[dict[str, Any]]] | None = None
+    """Python applied to the query's rows (and the filters) before suppression: outbreak
+    detection needs the true counts and the weeks before the period shown. It may add
+    columns, which must be listed in ``measures``."""
 
 
 @dataclass
@@ -98,7 +103,7 @@ class Result:
     filters: dict[str, Any] = field(default_factory=dict)
 
 
-INDICATORS: Final[tuple[Indicator, ...]] = (
+INDICATORS: tuple[Indicator, ...] = (
     Indicator(
         name="ehr_coverage",
         family="coverage",
@@ -325,6 +330,52 @@ INDICATORS: Final[tuple[Indicator, ...]] = (
     ),
 )
 
+
+def _outbreak_alerts(rows: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    from sokhoe.warehouse.notifiable import add_alerts  # pandas and statsmodels: only when used
+
+    return add_alerts(rows, str(params["start"]), str(params["end"]))
+
+
+INDICATORS += (
+    Indicator(
+        name="notifiable_weekly",
+        family="surveillance",
+        title="Notifiable diseases: weekly cases by province, with outbreak alerts",
+        sql=f"""
+            WITH d AS (
+                SELECT v.patient_key, v.province_code, v.province_name, v.day,
+                       replace(upper(c.icd10), '.', '') AS code
+                FROM condition c JOIN ({_VISITS}) v USING (encounter_key)
+                WHERE c.icd10 IS NOT NULL
+            )
+            SELECT strftime(date_trunc('week', day), '%Y-%m-%d') AS week, province_code,
+                   any_value(province_name) AS province,
+                   CASE WHEN code LIKE 'A90%' OR code LIKE 'A91%' THEN 'dengue'
+                        WHEN code LIKE 'B05%' THEN 'measles'
+                        WHEN code LIKE 'B084%' THEN 'hand-foot-mouth' END AS disease,
+                   count(DISTINCT patient_key) AS people
+            FROM d
+            WHERE disease IS NOT NULL AND ($province IS NULL OR province_code = $province)
+            GROUP BY week, province_code, disease
+            ORDER BY week, province_code, disease
+        """,
+        dimensions=("week", "province_code", "province", "disease"),
+        measures=("people", "expected", "threshold", "alarm"),
+        people=("people",),
+        derived=("expected", "threshold"),
+        chart="bar-stacked",
+        x="week",
+        y="people",
+        color="disease",
+        note=(
+            "Alerts: improved Farrington (Noufaily et al. 2013) where three years of history "
+            "exist, EARS C2 otherwise; see the back-test in the README."
+        ),
+        post=_outbreak_alerts,
+    ),
+)
+
 FAMILIES: Final = {
     "coverage": "Electronic health record coverage",
     "emr": "Electronic medical records in facilities",
@@ -332,6 +383,7 @@ FAMILIES: Final = {
     "ncd": "Non-communicable disease management",
     "repeats": "Repeated tests",
     "immunisation": "Immunisation",
+    "surveillance": "Disease surveillance and outbreak alerts",
 }
 
 _BY_NAME: Final = {i.name: i for i in INDICATORS}
@@ -381,6 +433,9 @@ def run(
     cursor = con.execute(ind.sql, used)
     columns = [d[0] for d in cursor.description or []]
     rows = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
+    if ind.post is not None:
+        rows = ind.post(rows, params)
+        columns += [m for m in ind.measures if m not in columns]
     suppressed = 0
     for row in rows:
         small = [c for c in ind.people if row.get(c) is not None and 0 < row[c] < suppress_below]
