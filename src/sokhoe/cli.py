@@ -156,6 +156,21 @@ def bench_mpi(
     print(render(run_mpi_bench(patients, seed, workdir, results)))
 
 
+@app.command("bench-warehouse")
+def bench_warehouse(
+    patients: Annotated[int, typer.Option(help="Population size")] = 20000,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 1,
+    workdir: Annotated[Path, typer.Option(help="Scratch folder")] = Path("var/bench-warehouse"),
+    results: Annotated[Path, typer.Option(help="Where the JSON summary goes")] = Path(
+        "bench/results"
+    ),
+) -> None:
+    """Warehouse build and 1 % refresh against DuckDB's read_json floor; indicator latency."""
+    from sokhoe.bench.warehouse import render, run_warehouse_bench
+
+    print(render(run_warehouse_bench(patients, seed, workdir, results)))
+
+
 client_app = typer.Typer(help="Connected systems (OAuth client credentials).", no_args_is_help=True)
 app.add_typer(client_app, name="client")
 

@@ -31,7 +31,7 @@ import hmac
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -45,6 +45,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 
 from sokhoe.registry.places import find_ward, resolve_province
 from sokhoe.store.ports import FhirStore, StoredResource
+from sokhoe.warehouse.notifiable import refresh_alerts
 from sokhoe.warehouse.output import arrow_schema
 from sokhoe.warehouse.viewdef import ViewDefinition, parse_view, run_view
 
@@ -117,6 +118,36 @@ def _area_codes(province: str | None, commune: str | None) -> tuple[str | None, 
     return found.code, ward.code if ward else None
 
 
+def area_columns(view: ViewDefinition) -> list[str]:
+    """The statistics-office code columns a view's table gets beside its own (may be none)."""
+    return ["province_code", "commune_code"] if table(view) in _WITH_AREA else []
+
+
+def deidentified_rows(
+    view: ViewDefinition,
+    resources: Iterable[Mapping[str, Any]],
+    pseudonym: Callable[[str], str],
+) -> Iterator[dict[str, Any]]:
+    """The view's rows over ``resources``, keys pseudonymised, area codes and ``_rid`` added.
+
+    A pure function of its inputs, so the DuckDB build and the Spark runner
+    (:mod:`sokhoe.warehouse.runners.spark`) give the same rows for the same key.
+    """
+    first = view.columns[0].name
+    personal = [c.name for c in view.columns if c.name.endswith("_key")]
+    with_area = bool(area_columns(view))
+    for row in run_view(view, resources):
+        row[ROW_KEY] = pseudonym(f"{view.resource}/{row[first]}")
+        for name in personal:
+            if row[name] is not None:
+                row[name] = pseudonym(str(row[name]))
+        if with_area:
+            row["province_code"], row["commune_code"] = _area_codes(
+                row.get("province_name"), row.get("commune_name")
+            )
+        yield row
+
+
 @dataclass
 class BuildReport:
     full: bool
@@ -124,6 +155,8 @@ class BuildReport:
     resources: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     watermark: str | None = None
+    alerts: int = 0
+    """Rows of the outbreak-alert table recomputed by this build."""
 
     @property
     def rows_per_second(self) -> float:
@@ -206,20 +239,8 @@ class Warehouse:
         Every warehouse view's first column is the resource's own key (``getResourceKey()``),
         so the rows of one resource are found again on the next refresh by its pseudonym.
         """
-        first = view.columns[0].name
-        personal = [c.name for c in view.columns if c.name.endswith("_key")]
-        with_area = table(view) in _WITH_AREA
         contents = (res.content for res in stored if res.content is not None)
-        for row in run_view(view, contents):
-            row[ROW_KEY] = self.pseudonym(f"{view.resource}/{row[first]}")
-            for name in personal:
-                if row[name] is not None:
-                    row[name] = self.pseudonym(str(row[name]))
-            if with_area:
-                row["province_code"], row["commune_code"] = _area_codes(
-                    row.get("province_name"), row.get("commune_name")
-                )
-            yield row
+        return deidentified_rows(view, contents, self.pseudonym)
 
     def _insert(
         self, con: duckdb.DuckDBPyConnection, view: ViewDefinition, rows: list[dict[str, Any]]
@@ -269,6 +290,7 @@ class Warehouse:
                     newest = self._full(con, store, report, progress)
                 else:
                     newest = self._incremental(con, store, since, report, progress)
+                report.alerts = refresh_alerts(con)
                 report.watermark = newest or since
                 con.execute(
                     "INSERT INTO _build VALUES (?, ?, ?)", [report.watermark, now, report.full]
@@ -383,4 +405,13 @@ def _changed_since(store: FhirStore, since: datetime) -> tuple[set[tuple[str, st
             return changed, newest
 
 
-__all__ = ["BuildReport", "Pseudonymiser", "Warehouse", "table", "views", "warehouse_key"]
+__all__ = [
+    "BuildReport",
+    "Pseudonymiser",
+    "Warehouse",
+    "area_columns",
+    "deidentified_rows",
+    "table",
+    "views",
+    "warehouse_key",
+]

@@ -14,7 +14,6 @@ disease patterns, non-communicable disease management, repeated tests, immunisat
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -57,7 +56,7 @@ _ICD10_CHAPTER: Final = """CASE
     ELSE 'XXI Yếu tố ảnh hưởng sức khoẻ' END"""
 """ICD-10 chapters by code range (WHO 2019), on the upper-cased code ``c``."""
 
-_VISITS: Final = """
+VISITS: Final = """
     SELECT e.encounter_key, e.patient_key, e.facility_id,
            substr(e.start, 1, 7) AS month, CAST(substr(e.start, 1, 10) AS DATE) AS day,
            p.gender, p.province_code, p.province_name,
@@ -88,10 +87,6 @@ class Indicator:
     y: str | None = None
     color: str | None = None
     note: str = ""
-    post: Callable[[list[dict[str, Any]], dict[str, Any]], list[dict[str, Any]]] | None = None
-    """Python applied to the query's rows (and the filters) before suppression: outbreak
-    detection needs the true counts and the weeks before the period shown. It may add
-    columns, which must be listed in ``measures``."""
 
 
 @dataclass
@@ -164,7 +159,7 @@ INDICATORS: tuple[Indicator, ...] = (
         sql=f"""
             WITH d AS (
                 SELECT v.*, upper(c.icd10) AS c
-                FROM condition c JOIN ({_VISITS}) v USING (encounter_key)
+                FROM condition c JOIN ({VISITS}) v USING (encounter_key)
                 WHERE c.icd10 IS NOT NULL
             )
             SELECT month, {_ICD10_CHAPTER} AS chapter, count(DISTINCT patient_key) AS people
@@ -188,7 +183,7 @@ INDICATORS: tuple[Indicator, ...] = (
         sql=f"""
             WITH d AS (
                 SELECT v.*, upper(c.icd10) AS icd10
-                FROM condition c JOIN ({_VISITS}) v USING (encounter_key)
+                FROM condition c JOIN ({VISITS}) v USING (encounter_key)
                 WHERE c.icd10 IS NOT NULL
                   AND ($province IS NULL OR v.province_code = $province)
                   AND v.month BETWEEN $start AND $end
@@ -331,33 +326,16 @@ INDICATORS: tuple[Indicator, ...] = (
 )
 
 
-def _outbreak_alerts(rows: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
-    from sokhoe.warehouse.notifiable import add_alerts  # pandas and statsmodels: only when used
-
-    return add_alerts(rows, str(params["start"]), str(params["end"]))
-
-
 INDICATORS += (
     Indicator(
         name="notifiable_weekly",
         family="surveillance",
         title="Notifiable diseases: weekly cases by province, with outbreak alerts",
-        sql=f"""
-            WITH d AS (
-                SELECT v.patient_key, v.province_code, v.province_name, v.day,
-                       replace(upper(c.icd10), '.', '') AS code
-                FROM condition c JOIN ({_VISITS}) v USING (encounter_key)
-                WHERE c.icd10 IS NOT NULL
-            )
-            SELECT strftime(date_trunc('week', day), '%Y-%m-%d') AS week, province_code,
-                   any_value(province_name) AS province,
-                   CASE WHEN code LIKE 'A90%' OR code LIKE 'A91%' THEN 'dengue'
-                        WHEN code LIKE 'B05%' THEN 'measles'
-                        WHEN code LIKE 'B084%' THEN 'hand-foot-mouth' END AS disease,
-                   count(DISTINCT patient_key) AS people
-            FROM d
-            WHERE disease IS NOT NULL AND ($province IS NULL OR province_code = $province)
-            GROUP BY week, province_code, disease
+        sql="""
+            SELECT week, province_code, province, disease, people, expected, threshold, alarm
+            FROM notifiable_alerts
+            WHERE ($province IS NULL OR province_code = $province)
+              AND substr(week, 1, 7) BETWEEN $start AND $end
             ORDER BY week, province_code, disease
         """,
         dimensions=("week", "province_code", "province", "disease"),
@@ -369,10 +347,10 @@ INDICATORS += (
         y="people",
         color="disease",
         note=(
-            "Alerts: improved Farrington (Noufaily et al. 2013) where three years of history "
-            "exist, EARS C2 otherwise; see the back-test in the README."
+            "Alerts computed at each warehouse build over the last year: improved Farrington "
+            "(Noufaily et al. 2013) where three years of history exist, EARS C2 otherwise; "
+            "see the back-test in the README."
         ),
-        post=_outbreak_alerts,
     ),
 )
 
@@ -433,9 +411,6 @@ def run(
     cursor = con.execute(ind.sql, used)
     columns = [d[0] for d in cursor.description or []]
     rows = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
-    if ind.post is not None:
-        rows = ind.post(rows, params)
-        columns += [m for m in ind.measures if m not in columns]
     suppressed = 0
     for row in rows:
         small = [c for c in ind.people if row.get(c) is not None and 0 < row[c] < suppress_below]

@@ -1,64 +1,122 @@
-"""Outbreak alerts and forecasts on the warehouse's weekly counts of notifiable diseases.
+"""Weekly counts of notifiable diseases by province, with outbreak alerts, computed at each
+warehouse build into the table ``notifiable_alerts``.
 
-The counts come from the ``notifiable_weekly`` indicator (dengue A90–A91, measles B05,
-hand-foot-and-mouth disease B08.4, by province and ISO week); the detectors and the forecaster
-are those of ``surveillance.py`` and ``forecasting.py``, back-tested in ``backtest.py``. Detection
-runs on the whole history of each series (a detector needs the weeks before the period shown),
-then only the weeks of the requested period are returned.
+Diseases: dengue (ICD-10 A90–A91), measles (B05), hand-foot-and-mouth disease (B08.4). The
+detectors are those of ``surveillance.py``, back-tested in ``backtest.py``: the improved
+Farrington where a series has three years of history, EARS C2 otherwise. Detection needs the
+true counts and the weeks before those it judges, and each Farrington week costs two GLM fits,
+so it runs once per build over the last :data:`ALERT_WEEKS` weeks rather than per dashboard
+request; the ``notifiable_weekly`` indicator only reads the table (and suppresses small cells).
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
+import duckdb
+import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
-from sokhoe.warehouse.surveillance import detect
+from sokhoe.warehouse.indicators import VISITS
+from sokhoe.warehouse.surveillance import ears_series, farrington_series, series_table
 
+ALERT_WEEKS: Final = 52
 FARRINGTON_MIN_WEEKS: Final = 3 * 52 + 10
 """The improved Farrington needs three years of comparable weeks; shorter series use C2."""
 
+WEEKLY_COUNTS: Final = f"""
+    WITH d AS (
+        SELECT v.patient_key, v.province_code, v.province_name, v.day,
+               replace(upper(c.icd10), '.', '') AS code
+        FROM condition c JOIN ({VISITS}) v USING (encounter_key)
+        WHERE c.icd10 IS NOT NULL AND v.province_code IS NOT NULL
+    )
+    SELECT strftime(date_trunc('week', day), '%Y-%m-%d') AS week, province_code,
+           any_value(province_name) AS province,
+           CASE WHEN code LIKE 'A90%' OR code LIKE 'A91%' THEN 'dengue'
+                WHEN code LIKE 'B05%' THEN 'measles'
+                WHEN code LIKE 'B084%' THEN 'hand-foot-mouth' END AS disease,
+           count(DISTINCT patient_key) AS people
+    FROM d
+    WHERE disease IS NOT NULL
+    GROUP BY week, province_code, disease
+    ORDER BY week, province_code, disease
+"""  # noqa: S608 - module constants only
 
-def add_alerts(rows: list[dict[str, Any]], start: str, end: str) -> list[dict[str, Any]]:
-    """The rows of the weeks between months ``start`` and ``end``, with ``expected``,
-    ``threshold`` and ``alarm`` from the detector suited to each series' length."""
-    if not rows:
-        return []
+_COLUMNS: Final = (
+    "week VARCHAR, province_code VARCHAR, province VARCHAR, disease VARCHAR, people BIGINT, "
+    "expected DOUBLE, threshold DOUBLE, alarm BOOLEAN"
+)
+
+
+def alerts(counts: pd.DataFrame, weeks: int = ALERT_WEEKS) -> pd.DataFrame:
+    """Expected value, threshold and alarm for the last ``weeks`` weeks of every series of a
+    tidy table (``area``, ``disease``, ``week``, ``count``); weeks without a case are left out
+    of the result (they cannot alarm)."""
+    out = []
+    if counts.empty:
+        return pd.DataFrame(columns=["area", "disease", "week", "expected", "threshold", "alarm"])
+    last = counts["week"].max()
+    span = (last - counts["week"].min()).days // 7 + 1
+    first_shown = last - pd.Timedelta(weeks=weeks - 1)
+    for (area, disease), series in series_table(counts).items():
+        index = pd.DatetimeIndex(series.index)
+        y = series.to_numpy()
+        if span >= FARRINGTON_MIN_WEEKS:
+            judged = [i for i, week in enumerate(index) if week >= first_shown and y[i] > 0]
+            found = farrington_series(y, at=judged)
+        else:
+            found = ears_series(y, "C2")
+        for i, week in enumerate(index):
+            if week < first_shown or y[i] == 0:
+                continue
+            out.append(
+                {
+                    "area": area,
+                    "disease": disease,
+                    "week": week,
+                    "expected": None
+                    if np.isnan(found.expected[i])
+                    else round(float(found.expected[i]), 1),
+                    "threshold": None
+                    if np.isnan(found.threshold[i])
+                    else round(float(found.threshold[i]), 1),
+                    "alarm": bool(found.alarm[i]),
+                }
+            )
+    return pd.DataFrame(out, columns=["area", "disease", "week", "expected", "threshold", "alarm"])
+
+
+def refresh_alerts(con: duckdb.DuckDBPyConnection, weeks: int = ALERT_WEEKS) -> int:
+    """Recompute ``notifiable_alerts`` from the warehouse's tables; returns its rows."""
+    counted = con.execute(WEEKLY_COUNTS).fetchdf()
+    con.execute(f"CREATE OR REPLACE TABLE notifiable_alerts ({_COLUMNS})")
+    if counted.empty:
+        return 0
     counts = pd.DataFrame(
         {
-            "area": [r["province_code"] for r in rows],
-            "disease": [r["disease"] for r in rows],
-            "week": pd.to_datetime([r["week"] for r in rows]),
-            "count": [int(r["people"]) for r in rows],
+            "area": counted["province_code"],
+            "disease": counted["disease"],
+            "week": pd.to_datetime(counted["week"]),
+            "count": counted["people"].astype(int),
         }
     )
-    span = (counts["week"].max() - counts["week"].min()).days // 7 + 1
-    method = "farrington" if span >= FARRINGTON_MIN_WEEKS else "C2"
-    found = detect(counts, method)  # type: ignore[arg-type]
-    keyed = {
-        (str(r.area), str(r.disease), r.week.strftime("%Y-%m-%d")): r
-        for r in found.itertuples(index=False)
-    }
-    out = []
-    for row in rows:
-        if not start <= str(row["week"])[:7] <= end:
-            continue
-        hit = keyed.get((row["province_code"], row["disease"], row["week"]))
-        expected = getattr(hit, "expected", None)
-        threshold = getattr(hit, "threshold", None)
-        out.append(
-            {
-                **row,
-                "expected": None
-                if expected is None or pd.isna(expected)
-                else round(float(expected), 1),
-                "threshold": None
-                if threshold is None or pd.isna(threshold)
-                else round(float(threshold), 1),
-                "alarm": bool(getattr(hit, "alarm", False)),
-            }
-        )
-    return out
+    found = alerts(counts, weeks)
+    if found.empty:
+        return 0
+    found["week"] = found["week"].dt.strftime("%Y-%m-%d")
+    merged = found.merge(
+        counted.rename(columns={"province_code": "area"}), on=["area", "disease", "week"]
+    )
+    table = merged.rename(columns={"area": "province_code"})[
+        ["week", "province_code", "province", "disease", "people", "expected", "threshold", "alarm"]
+    ]
+    con.register("_alerts", table)
+    try:
+        con.execute("INSERT INTO notifiable_alerts SELECT * FROM _alerts")
+    finally:
+        con.unregister("_alerts")
+    return len(table)
 
 
-__all__ = ["add_alerts"]
+__all__ = ["ALERT_WEEKS", "WEEKLY_COUNTS", "alerts", "refresh_alerts"]
