@@ -207,17 +207,10 @@ class FlowState:
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def _flow_key(secret: str) -> bytes:
-    """A key for flow cookies only, derived from a token-signing key: a flow cookie can never
-    pass for an access token nor the reverse, and key rotation covers both."""
-    return hmac.new(secret.encode("utf-8"), _FLOW_PURPOSE, hashlib.sha256).digest()
-
-
 def seal_flow(tokens: TokenService, flow: FlowState, now: datetime | None = None) -> str:
     """The cookie value: a JWT (HS256) over the flow, signed with a key derived from the
     current token-signing key in the database, so any server process can open it."""
-    # TokenService has no public key-derivation method yet; its key rows are the shared secret.
-    kid, secret = tokens._signing_key()
+    kid, key = tokens.derived_signing_key(_FLOW_PURPOSE)
     moment = now or datetime.now(UTC)
     claims = {
         "aud": _FLOW_AUDIENCE,
@@ -228,7 +221,7 @@ def seal_flow(tokens: TokenService, flow: FlowState, now: datetime | None = None
         "exp": int((moment + FLOW_LIFETIME).timestamp()),
     }
     headers = {"kid": kid, "typ": "oidc-flow+jwt"}
-    return jwt.encode(claims, _flow_key(secret), algorithm="HS256", headers=headers)
+    return jwt.encode(claims, key, algorithm="HS256", headers=headers)
 
 
 def open_flow(tokens: TokenService, cookie: str | None) -> FlowState:
@@ -238,12 +231,12 @@ def open_flow(tokens: TokenService, cookie: str | None) -> FlowState:
         raise InvalidRequest(f"No sign-in is in progress in this browser; {restart}", "cookie")
     try:
         kid = jwt.get_unverified_header(cookie).get("kid")
-        secret = tokens._verifying_key(kid) if isinstance(kid, str) else None
-        if secret is None:
+        key = tokens.derived_verifying_key(kid, _FLOW_PURPOSE) if isinstance(kid, str) else None
+        if key is None:
             raise jwt.InvalidTokenError("unknown key")
         claims = jwt.decode(
             cookie,
-            _flow_key(secret),
+            key,
             algorithms=["HS256"],
             audience=_FLOW_AUDIENCE,
             options={"require": ["exp", "iat", "aud"]},

@@ -9,6 +9,8 @@ See: https://www.rfc-editor.org/rfc/rfc7519 and https://www.rfc-editor.org/rfc/r
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -25,6 +27,10 @@ ISSUER = "sokhoe"
 DEFAULT_TTL = timedelta(minutes=15)
 KEY_LIFETIME = timedelta(days=30)
 """A retired key still verifies tokens for this long after it stopped signing."""
+
+
+def _derive(secret: str, purpose: bytes) -> bytes:
+    return hmac.new(secret.encode("utf-8"), purpose, hashlib.sha256).digest()
 
 
 def _now() -> datetime:
@@ -78,6 +84,18 @@ class TokenService:
             if retired + KEY_LIFETIME < _now():
                 return None
         return str(row.secret)
+
+    def derived_signing_key(self, purpose: bytes) -> tuple[str, bytes]:
+        """(kid, key) for signing something other than an access token (an OIDC flow cookie):
+        an HMAC of the current signing key with ``purpose``, so the two can never be taken
+        for each other and key rotation covers both."""
+        kid, secret = self._signing_key()
+        return kid, _derive(secret, purpose)
+
+    def derived_verifying_key(self, kid: str, purpose: bytes) -> bytes | None:
+        """The key :meth:`derived_signing_key` gave under ``kid``, while that key verifies."""
+        secret = self._verifying_key(kid)
+        return None if secret is None else _derive(secret, purpose)
 
     # -- tokens --------------------------------------------------------------------
     def issue(self, principal: Principal, ttl: timedelta | None = None) -> tuple[str, int]:
