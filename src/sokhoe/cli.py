@@ -13,6 +13,7 @@ import typer
 from sokhoe.config import Settings
 
 if TYPE_CHECKING:
+    from sokhoe.store.ports import FhirStore
     from sokhoe.store.sql import SqlStore
 
 app = typer.Typer(
@@ -73,7 +74,23 @@ def serve(
                 repo, application.state.tokens.engine, settings.base_url, settings.var_dir
             )
         )
+        _warehouse_in_background(application.state.store, settings)
+        print(f"dashboard: {settings.base_url}/dashboard (sign in as the analyst)")
     uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+def _warehouse_in_background(store: FhirStore, settings: Settings) -> None:
+    """Build (or refresh) the demo warehouse while the server starts: the dashboard says
+    "being built" until it is done."""
+    import threading
+
+    from sokhoe.warehouse.demo import build_demo_warehouse
+
+    def run() -> None:
+        build_demo_warehouse(store, settings)
+        print("dashboard: warehouse ready")
+
+    threading.Thread(target=run, name="demo-warehouse", daemon=True).start()
 
 
 @app.command()

@@ -290,7 +290,8 @@ class Warehouse:
                     newest = self._full(con, store, report, progress)
                 else:
                     newest = self._incremental(con, store, since, report, progress)
-                report.alerts = refresh_alerts(con)
+                if report.full or report.resources:  # nothing changed: alerts stand
+                    report.alerts = refresh_alerts(con)
                 report.watermark = newest or since
                 con.execute(
                     "INSERT INTO _build VALUES (?, ?, ?)", [report.watermark, now, report.full]
@@ -299,7 +300,8 @@ class Warehouse:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-            self._parquet(con)
+            if report.full or report.resources:
+                self._parquet(con)
         report.seconds = time.perf_counter() - started
         return report
 

@@ -28,6 +28,7 @@ from sokhoe.web import (
     auth_api,
     checkin_api,
     consent_api,
+    dashboard_api,
     deps,
     fhir_api,
     hl7_api,
@@ -97,6 +98,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.include_router(terminology_api.router, dependencies=signed_in)
     app.include_router(fhir_api.router, dependencies=signed_in)
     app.include_router(hl7_api.router, dependencies=signed_in)
+    app.include_router(dashboard_api.router)  # pages: signs in itself, aggregates only
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home(request: Request) -> HTMLResponse:

@@ -1,0 +1,216 @@
+"""The dashboard in a real browser: Debian's Chromium, driven by Playwright, against a real
+``sokhoe serve`` over a demo warehouse. Signs in through the form, waits for Plotly to draw,
+checks that no script failed (a CSP violation is a console error) and that no request left
+the loopback host, filters by province, downloads a CSV and signs out."""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.error import URLError
+from urllib.parse import urlsplit
+from urllib.request import urlopen
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Error,
+    Page,
+    Request,
+    Response,
+    sync_playwright,
+)
+
+from tests.web.test_dashboard import PASSWORD, Dashboard, largest_province, make_dashboard
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DRAWN = "#chart-ehr_coverage.js-plotly-plot .plot-container svg.main-svg"
+"""Plotly marks the element it drew in with ``js-plotly-plot`` and adds its SVG inside."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    made = make_dashboard(tmp_path_factory.mktemp("browser"), people=400, seed=5)
+    try:
+        yield made
+    finally:
+        made.store.close()
+
+
+@pytest.fixture(scope="module")
+def server(dashboard: Dashboard) -> Iterator[str]:
+    """``sokhoe serve`` on a free loopback port over the demo database and warehouse."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = dashboard.settings
+    env = {
+        **os.environ,
+        "SOKHOE_VAR_DIR": str(settings.var_dir),
+        "SOKHOE_BASE_URL": base,
+    }
+    log = (settings.var_dir / "server.log").open("wb")
+    command = [str(Path(sys.executable).with_name("sokhoe")), "serve", "--db"]
+    command += [settings.database_url, "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited: {(settings.var_dir / 'server.log').read_text()}"
+                )
+            try:
+                with urlopen(f"{base}/dashboard/static/dashboard.css", timeout=1) as r:  # noqa: S310
+                    if r.status == 200:
+                        break
+            except (URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start within 60 s")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Watch:
+    """What a page did: console errors, uncaught exceptions, every URL it requested, and the
+    requests that failed."""
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[str] = []
+        self.urls: list[str] = []
+        self.failed: list[tuple[int, str]] = []
+        page.on("console", self._console)
+        page.on("pageerror", self._page_error)
+        page.on("request", self._request)
+        page.on("response", self._response)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def _page_error(self, error: Error) -> None:
+        self.errors.append(str(error))
+
+    def _request(self, request: Request) -> None:
+        self.urls.append(request.url)
+
+    def _response(self, response: Response) -> None:
+        if response.status >= 400:
+            self.failed.append((response.status, response.url))
+
+
+def test_an_analyst_uses_the_dashboard_in_a_real_browser(
+    chromium: Browser, server: str, dashboard: Dashboard, tmp_path: Path
+) -> None:
+    context = chromium.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    # a blocked script (say Plotly needing 'unsafe-eval') raises this event: record them all
+    page.add_init_script(
+        "window.cspViolations = [];"
+        "document.addEventListener('securitypolicyviolation',"
+        " e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    watch = Watch(page)
+    try:
+        page.goto(f"{server}/dashboard/coverage")
+        # a wrong password: the OperationOutcome's message appears, nothing else happens
+        page.fill("#username", "phantich")
+        page.fill("#password", "not-the-password")
+        page.click("#sign-in-button")
+        page.wait_for_selector("#sign-in-error:not([hidden])")
+        assert "Wrong username or password" in page.inner_text("#sign-in-error")
+        assert watch.failed == [(401, f"{server}/auth/staff/sign-in?session=cookie")]
+        watch.errors, watch.failed = [], []  # the browser logs the refused POST itself
+
+        page.fill("#password", PASSWORD)
+        with page.expect_navigation():
+            page.click("#sign-in-button")
+        page.wait_for_selector(DRAWN)
+        assert page.locator("#chart-ehr_coverage g.point").count() >= 10  # the bars
+        assert page.locator("#table-ehr_coverage tbody tr").count() >= 10
+        assert page.evaluate("window.cspViolations") == []
+
+        code = largest_province(dashboard)
+        page.select_option("#filter-province", code)
+        with page.expect_navigation():
+            page.click("#apply-filters")
+        assert f"province={code}" in page.url
+        page.wait_for_selector(DRAWN)
+        cells = page.locator("#table-ehr_coverage tbody tr td:first-child").all_inner_texts()
+        assert cells == [code]
+
+        with page.expect_download() as info:
+            page.click('a[href^="/dashboard/download/ehr_coverage.csv"]')
+        download = info.value
+        saved = tmp_path / download.suggested_filename
+        download.save_as(saved)
+        assert saved.name == f"ehr_coverage-{code}.csv"
+        with saved.open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert [r["province_code"] for r in rows] == [code]
+
+        page.click(f'nav.families a[href="/dashboard/diseases?province={code}"]')
+        page.wait_for_selector("#indicator-disease_chapters")
+        assert "<5" in page.inner_text("#table-disease_chapters")
+        with page.expect_navigation():
+            page.click("form.filters a:text('Clear')")  # all provinces: enough to draw
+        assert page.url.endswith("/dashboard/diseases")
+        page.wait_for_selector("#chart-disease_chapters.js-plotly-plot svg.main-svg")
+        assert page.locator("#chart-disease_chapters g.point").count() > 0
+        assert page.evaluate("window.cspViolations") == []
+
+        with page.expect_navigation():
+            page.click("#sign-out")
+        page.wait_for_selector("#sign-in")
+        assert page.locator("table").count() == 0
+    finally:
+        context.close()
+    assert watch.failed == []
+    assert watch.errors == []
+    hosts = {urlsplit(u).hostname for u in watch.urls if not u.startswith(("data:", "blob:"))}
+    assert hosts == {"127.0.0.1"}, hosts
+    assert any(u.endswith("/dashboard/static/plotly.min.js") for u in watch.urls)
