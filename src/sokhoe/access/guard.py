@@ -268,7 +268,14 @@ class GuardedRepository(FhirRepository):
         matches = [m for m in page.matches if self.visible(m)]
         included = [m for m in page.included if self.visible(m)]
         hidden = len(matches) < len(page.matches)
-        result = SearchPage(matches, included, None if hidden else page.total)
+        more = None
+        if hidden:  # paging goes on by what the store found, not what the caller may see
+            more = (
+                query.offset + len(page.matches) < page.total
+                if page.total is not None
+                else len(page.matches) == query.count
+            )
+        result = SearchPage(matches, included, None if hidden else page.total, more)
         self._audit(
             "search",
             "success",
@@ -312,7 +319,9 @@ class GuardedRepository(FhirRepository):
         found, total = super().history(resource_type, rid, since, count, offset)
         shown = [r for r in found if self.visible(r)]
         self._audit("history", "success", _patients(shown), [])
-        return shown, total if len(shown) == len(found) else len(shown)
+        # the total stays the store's: paging must go on past a page the guard thinned out
+        # (it counts versions, which names nobody)
+        return shown, total
 
     def everything(
         self,
@@ -328,10 +337,12 @@ class GuardedRepository(FhirRepository):
         found, total = super().everything(
             patient_id, since=since, types=self._readable(types), count=count, offset=offset
         )
-        # a restricted sensitive category stays hidden here as in search
+        # a restricted sensitive category stays hidden here as in search; the total stays the
+        # store's so paging goes on past a thinned page (that the patient restricted something
+        # is no secret: their Consent is in the same compartment)
         shown = [r for r in found if self.visible(r)]
         self._audit("operation", "success", [patient_id], [f"Patient/{patient_id}/$everything"])
-        return shown, total if len(shown) == len(found) else total - (len(found) - len(shown))
+        return shown, total
 
     def _readable(self, types: list[str] | None) -> list[str] | None:
         """The compartment types (of ``types``, or all) the scopes let the caller read: a

@@ -60,6 +60,9 @@ class SearchPage:
     matches: list[StoredResource]
     included: list[StoredResource]
     total: int | None
+    more: bool | None = None
+    """Whether another page may follow, when ``total`` is withheld and the page is short
+    because the access guard filtered it (paging must not stop at a filtered page)."""
 
 
 class StoreSession(Protocol):

@@ -85,6 +85,7 @@ def _links(
     count: int,
     total: int | None,
     page_len: int,
+    more: bool | None = None,
 ) -> list[dict[str, str]]:
     """Paging links that repeat the query with ``_getpagesoffset``: stable because results are
     ordered by the sort keys and then by id."""
@@ -95,9 +96,8 @@ def _links(
         return f"{repo.base_url}/{path}?{query}"
 
     links = [{"relation": "self", "url": url(offset)}, {"relation": "first", "url": url(0)}]
-    more = page_len > 0 and (
-        (offset + page_len < total) if total is not None else page_len == count
-    )
+    if more is None:
+        more = (offset + count < total) if total is not None else page_len == count
     if count and more:
         links.append({"relation": "next", "url": url(offset + count)})
     if offset > 0:
@@ -139,7 +139,9 @@ def _searchset(
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if page.total is not None:
         bundle["total"] = page.total
-    bundle["link"] = _links(repo, path, params, q.offset, q.count, page.total, len(page.matches))
+    bundle["link"] = _links(
+        repo, path, params, q.offset, q.count, page.total, len(page.matches), page.more
+    )
     bundle["entry"] = entries
     return bundle
 
