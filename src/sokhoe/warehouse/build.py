@@ -26,7 +26,6 @@ See: https://build.fhir.org/ig/FHIR/sql-on-fhir-v2/
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
@@ -106,7 +105,7 @@ class Pseudonymiser:
         self.key = key
 
     def __call__(self, value: str) -> str:
-        return hmac.new(self.key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+        return hmac.digest(self.key, value.encode("utf-8"), "sha256").hex()[:32]
 
 
 @cache

@@ -215,3 +215,72 @@ def warehouse_indicator(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     write_csv(result, sys.stdout)
+
+
+@warehouse_app.command("spark")
+def warehouse_spark(
+    inputs: Annotated[
+        list[str],
+        typer.Option(
+            "--input",
+            "-i",
+            help="NDJSON file (.ndjson or .ndjson.gz), or a folder of them, e.g. a Bulk Data "
+            "$export; local, or a URL Spark reads (hdfs://, s3a://...); repeat for several",
+        ),
+    ],
+    out: Annotated[
+        str, typer.Option("--out", "-o", help="Folder (or hdfs://, s3a://... URL) for the datasets")
+    ],
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master: local[N], spark://host:7077, yarn, k8s://... "
+            "(default: spark-submit's, else local[2])"
+        ),
+    ] = None,
+) -> None:
+    """Run the warehouse views on Apache Spark over NDJSON: one de-identified Parquet dataset
+    per view under --out, the same rows and pseudonyms as `sokhoe warehouse build` (same key).
+
+    Exit 2: no input files. Exit 1: a view could not be applied to the data.
+    """
+    import time
+
+    from pyspark.sql import SparkSession
+
+    from sokhoe.config import Settings
+    from sokhoe.errors import FhirError
+    from sokhoe.warehouse.build import warehouse_key
+    from sokhoe.warehouse.runners.spark import run_views_spark, start_spark, warehouse_view_json
+
+    files: list[str | Path] = []
+    for text in inputs:
+        item = Path(text)
+        if "://" in text:
+            files.append(text)  # read by Spark itself, wherever it is
+        elif item.is_dir():
+            files += sorted(p for p in item.iterdir() if p.name.endswith((".ndjson", ".ndjson.gz")))
+        elif item.is_file():
+            files.append(item)
+        else:
+            _fail(f"no such file or folder: {text}", 2)
+    if not files:
+        _fail("no NDJSON files in the given --input", 2)
+    settings = Settings()
+    key = warehouse_key(settings.var_dir, settings.warehouse_key)
+    started = time.perf_counter()
+    # In a running session (pyspark shell, notebook, spark-submit) use it and leave it open.
+    ours = SparkSession.getActiveSession() is None
+    spark = start_spark(master)
+    try:
+        result = run_views_spark(spark, warehouse_view_json(), files, out, key)
+    except FhirError as e:
+        _fail(_describe(e), 1)
+    finally:
+        if ours:
+            spark.stop()
+    total = sum(result.rows.values())
+    seconds = time.perf_counter() - started
+    typer.echo(f"{total} rows from {len(files)} files in {seconds:.1f} s into {out}")
+    for name, count in sorted(result.rows.items()):
+        typer.echo(f"  {name}: {count}")

@@ -67,7 +67,8 @@ def _row(row: Any, method: str = "PUT") -> StoredResource:
         deleted=bool(row.deleted),
         content=row.content,
         patient_id=row.patient_id,
-        method=getattr(row, "method", method),
+        # current rows have no method column; asking getattr would raise inside SQLAlchemy
+        method=row.method if "method" in row._fields else method,
     )
 
 
