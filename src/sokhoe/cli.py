@@ -403,12 +403,16 @@ def _register_sub_commands() -> None:
     from sokhoe.interop.dicom.cli import pacs_app
     from sokhoe.interop.hl7v2.cli import hl7_app
     from sokhoe.interop.legacy.cli import import_app
+    from sokhoe.interop.subscriptions.cli import subscriptions_app
+    from sokhoe.interop.sync.cli import sync_app
     from sokhoe.warehouse.cli import view_app, warehouse_app
 
     app.add_typer(hl7_app, name="hl7")
     app.add_typer(claims_app, name="claims")
     app.add_typer(import_app, name="import")
     app.add_typer(pacs_app, name="pacs")
+    app.add_typer(sync_app, name="sync")
+    app.add_typer(subscriptions_app, name="subscriptions")
     app.add_typer(view_app, name="view")
     app.add_typer(warehouse_app, name="warehouse")
 

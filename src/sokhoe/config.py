@@ -64,6 +64,24 @@ class Settings(BaseSettings):
     warehouse_population: Path | None = None
     """Denominator table for coverage (CSV ``province_code,commune_code,population``)."""
 
+    subscriptions: bool = False
+    """Run the FHIR Subscription dispatcher inside the server process (or run it apart with
+    ``sokhoe subscriptions run``; a database lease keeps one sender per deployment)."""
+    subscription_poll_seconds: float = 2.0
+    subscription_overlap_seconds: float = 30.0
+    """How far before the watermark each round re-reads the history, so a write committed
+    after a later one (clock taken before a slow commit) is not missed; re-reads send nothing
+    twice (the delivery queue has one row per subscription and resource version)."""
+    subscription_max_attempts: int = 5
+    subscription_backoff_seconds: float = 2.0
+    """First retry delay; doubled each attempt, with jitter (50-100 % of the delay)."""
+    subscription_max_backoff_seconds: float = 3600.0
+    subscription_timeout: float = 10.0
+    subscription_http_hosts: list[str] = []
+    """Hosts a rest-hook may reach over plain http (development); loopback always may,
+    unless ``subscription_allow_loopback`` is false. Every other endpoint must be https."""
+    subscription_allow_loopback: bool = True
+
     @property
     def warehouse_dir(self) -> Path:
         return self.var_dir / "warehouse"

@@ -22,10 +22,13 @@ from sokhoe.config import Settings
 from sokhoe.errors import FhirError
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import format_instant
+from sokhoe.interop.subscriptions import api as subscriptions_api
+from sokhoe.interop.subscriptions.runtime import build_dispatcher, run_with_app
 from sokhoe.store.ports import FhirStore
 from sokhoe.store.sql import open_store
 from sokhoe.web import (
     auth_api,
+    bulk_api,
     checkin_api,
     consent_api,
     dashboard_api,
@@ -82,6 +85,8 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
         settings.sms_token,
         settings.sms_timeout,
     )
+    if settings.subscriptions:  # the dispatcher runs with the server (sokhoe subscriptions)
+        run_with_app(app, build_dispatcher(settings, store, engine, auditor=app.state.auditor))
     app.add_exception_handler(FhirError, fhir_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
@@ -96,6 +101,9 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.include_router(mpi_api.router, dependencies=signed_in)
     # before fhir_api, whose read route would take /CodeSystem/$lookup for an id
     app.include_router(terminology_api.router, dependencies=signed_in)
+    app.include_router(bulk_api.router, dependencies=signed_in)  # before fhir_api, as above
+    # Subscription writes are registered (criteria, endpoint, owner): before fhir_api
+    app.include_router(subscriptions_api.router, dependencies=signed_in)
     app.include_router(fhir_api.router, dependencies=signed_in)
     app.include_router(hl7_api.router, dependencies=signed_in)
     app.include_router(dashboard_api.router)  # pages: signs in itself, aggregates only

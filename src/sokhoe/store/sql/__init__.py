@@ -1,6 +1,12 @@
 """The SQL store: SQLAlchemy Core over SQLite (embedded default) and PostgreSQL."""
 
-from sokhoe.store.sql import access_schema, interop_schema  # noqa: F401  (tables on metadata)
+from sokhoe.store.sql import (  # noqa: F401  (tables on metadata)
+    access_schema,
+    bulk_schema,
+    interop_schema,
+    subscription_schema,
+    sync_schema,
+)
 from sokhoe.store.sql.repository import SqlStore, open_store
 
 __all__ = ["SqlStore", "open_store"]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from alembic import context
 
-from sokhoe.store.sql import access_schema, interop_schema
+from sokhoe.store.sql import (
+    access_schema,
+    bulk_schema,
+    interop_schema,
+    subscription_schema,
+    sync_schema,
+)
 from sokhoe.store.sql.schema import metadata
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,78 @@
+"""Building the dispatcher from settings, and running it with the web server's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from sokhoe.access.audit import AuditLog
+from sokhoe.access.policy import Policy
+from sokhoe.config import Settings
+from sokhoe.fhir.repository import FhirRepository
+from sokhoe.interop.subscriptions.delivery import Backoff, HttpSender, Sender
+from sokhoe.interop.subscriptions.dispatcher import Dispatcher
+from sokhoe.store.ports import FhirStore
+
+
+def build_dispatcher(
+    settings: Settings,
+    store: FhirStore,
+    engine: Engine,
+    *,
+    sender: Sender | None = None,
+    policy: Policy | None = None,
+    auditor: AuditLog | None = None,
+) -> Dispatcher:
+    """A dispatcher over ``store``; ``engine`` is the access database (``access_engine``)."""
+    repo = FhirRepository(store, settings.fhir_base)
+    return Dispatcher(
+        store,
+        engine,
+        repo,
+        policy or Policy(store),
+        auditor or AuditLog(engine),
+        sender or HttpSender(settings.subscription_timeout),
+        backoff=Backoff(
+            settings.subscription_backoff_seconds,
+            settings.subscription_max_backoff_seconds,
+            settings.subscription_max_attempts,
+        ),
+        overlap=timedelta(seconds=settings.subscription_overlap_seconds),
+        poll_seconds=settings.subscription_poll_seconds,
+        lease_seconds=max(30.0, settings.subscription_poll_seconds * 10),
+    )
+
+
+def run_with_app(app: FastAPI, dispatcher: Dispatcher) -> None:
+    """Start ``dispatcher`` when ``app`` starts and stop it when the app shuts down, keeping
+    whatever lifespan the app already has.
+
+    The store must be a SQL one: the in-memory store's access database is one shared SQLite
+    connection, which a background thread and the request threads cannot use at once (run
+    the dispatcher's rounds yourself, ``run_once``, over a memory store).
+    """
+    if getattr(dispatcher.store, "writer", None) is None:
+        raise ValueError(
+            "SOKHOE_SUBSCRIPTIONS needs a SQL store (SQLite or PostgreSQL), not the memory store"
+        )
+    inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        dispatcher.start()
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            dispatcher.stop()
+
+    app.router.lifespan_context = lifespan
+    app.state.subscriptions = dispatcher
+
+
+__all__ = ["build_dispatcher", "run_with_app"]
