@@ -16,11 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from sokhoe.access.clients import create_client
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.policy import Policy
 from sokhoe.access.principal import Principal
-from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
 from sokhoe.errors import Forbidden
 from sokhoe.fhir.repository import FhirRepository
@@ -33,6 +31,7 @@ from sokhoe.store import MemoryStore
 from sokhoe.store.ports import FhirStore, StoredResource
 from sokhoe.store.sql.access_schema import audit_event
 from sokhoe.web.app import create_app
+from tests.api_helpers import check_in, client_auth, observation
 from tests.conftest import BASE, SHARED_DATA, platform_token
 
 BULK_10 = SHARED_DATA / "synthea-bulk-10"
@@ -50,38 +49,6 @@ def make_api(store: FhirStore, var_dir: Path) -> TestClient:
 
 def platform_auth(api: TestClient) -> dict[str, str]:
     return {"Authorization": f"Bearer {platform_token(api.app)}"}  # type: ignore[arg-type]
-
-
-def client_auth(api: TestClient, scopes: list[str], facility: str | None) -> dict[str, str]:
-    tokens: TokenService = api.app.state.tokens  # type: ignore[attr-defined]
-    new = create_client(tokens.engine, f"HIS {facility}", scopes, facility)
-    r = api.post(
-        "/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": new.client_id,
-            "client_secret": new.client_secret,
-        },
-    )
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-def check_in(api: TestClient, auth: dict[str, str], qr: str) -> str:
-    body = {"resourceType": "Parameters", "parameter": [{"name": "qr", "valueString": qr}]}
-    r = api.post("/fhir/Patient/$check-in", json=body, headers=auth)
-    assert r.status_code in (200, 201), r.text
-    return str(r.json()["id"])
-
-
-def observation(pid: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-        "subject": {"reference": f"Patient/{pid}"},
-        "valueQuantity": {"value": 72, "unit": "/min"},
-    }
 
 
 def held(store: FhirStore, keep: Any = None) -> Counter[Key]:

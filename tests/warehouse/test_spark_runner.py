@@ -33,10 +33,13 @@ from sokhoe.warehouse.runners.spark import (
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-pytestmark = pytest.mark.filterwarnings(
-    # PySpark 4.3 warns on import that it has not been certified with pandas 3; we use Arrow.
-    "ignore:PySpark does not yet fully support pandas:FutureWarning"
-)
+pytestmark = [
+    pytest.mark.filterwarnings(
+        # PySpark 4.3 warns on import that it has not been certified with pandas 3; we use Arrow.
+        "ignore:PySpark does not yet fully support pandas:FutureWarning"
+    ),
+    pytest.mark.xdist_group("spark"),  # one worker starts Spark, once
+]
 
 KEY = b"spark-test-key"
 

@@ -15,13 +15,15 @@ from typer.testing import CliRunner
 
 from sokhoe.access.accounts import create_user
 from sokhoe.access.audit import AuditLog
-from sokhoe.access.clients import create_client
 from sokhoe.access.otp import link_citizen
 from sokhoe.access.tokens import TokenService
 from sokhoe.cli import app as cli_app
 from sokhoe.config import Settings
 from sokhoe.store.ports import FhirStore
 from sokhoe.web.app import create_app
+from tests.api_helpers import check_in as _check_in
+from tests.api_helpers import client_auth as _client_token
+from tests.api_helpers import observation as _obs
 from tests.conftest import BASE, platform_token
 
 QR_AN = "079090001234|Nguyễn Văn An|15031990|Nam|12 Lê Lợi, TP Hồ Chí Minh|01022021"
@@ -39,38 +41,6 @@ def api(store: FhirStore, tmp_path: Path) -> Iterator[TestClient]:
 def _tokens(api: TestClient) -> TokenService:
     tokens: TokenService = api.app.state.tokens  # type: ignore[attr-defined]
     return tokens
-
-
-def _client_token(api: TestClient, scopes: list[str], facility: str | None) -> dict[str, str]:
-    new = create_client(_tokens(api).engine, f"HIS {facility}", scopes, facility)
-    r = api.post(
-        "/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": new.client_id,
-            "client_secret": new.client_secret,
-        },
-    )
-    assert r.status_code == 200, r.text
-    assert r.json()["token_type"] == "Bearer"
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-def _check_in(api: TestClient, auth: dict[str, str], qr: str) -> str:
-    body = {"resourceType": "Parameters", "parameter": [{"name": "qr", "valueString": qr}]}
-    r = api.post("/fhir/Patient/$check-in", json=body, headers=auth)
-    assert r.status_code in (200, 201), r.text
-    return str(r.json()["id"])
-
-
-def _obs(pid: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-        "subject": {"reference": f"Patient/{pid}"},
-        "valueQuantity": {"value": 72, "unit": "/min"},
-    }
 
 
 @pytest.fixture

@@ -42,3 +42,20 @@ class Principal:
     """A citizen's own Patient and those of the children they are guardian of."""
     session: str | None = None
     """The token id (``jti``), to revoke it."""
+
+
+def system_principal(
+    subject: str, display: str, scopes: frozenset[str], facility: str | None = None
+) -> Principal:
+    """A connected system that signs in without a token: an adapter of the platform (an HL7
+    listener, a PACS watcher, an import or export job) acting for ``facility`` (or for the
+    whole platform when None), so its reads and writes go through the same policy and audit
+    as an API client's."""
+    return Principal(
+        kind="client",
+        subject=subject,
+        display=display,
+        role="system",
+        facility=facility,
+        scopes=scopes,
+    )

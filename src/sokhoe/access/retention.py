@@ -25,7 +25,7 @@ from typing import Any, Final
 from sqlalchemy import Connection
 
 from sokhoe.access.audit import AuditLog
-from sokhoe.access.principal import Principal
+from sokhoe.access.principal import system_principal
 from sokhoe.registry.sensitivity import icd10_category
 from sokhoe.registry.terminology_icd10 import ICD10_SYSTEM
 from sokhoe.store.ports import FhirStore, StoredResource, StoreSession
@@ -37,9 +37,7 @@ _ICD10_30Y: Final = (("Z52", "Z52"), ("Z94", "Z94"))
 _ICD10_20Y: Final = (("V01", "X59"), ("S00", "T98"), ("Z57", "Z57"), ("Y96", "Y96"))
 """Accidents (external causes V01–X59) and injuries; occupational exposure; work-related."""
 
-PURGER: Final = Principal(
-    kind="client", subject="retention-purge", display="Retention purge", role="system"
-)
+PURGER: Final = system_principal("retention-purge", "Retention purge", frozenset())
 
 
 @dataclass(frozen=True)

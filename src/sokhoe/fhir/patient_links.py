@@ -12,12 +12,25 @@ from __future__ import annotations
 from dataclasses import replace
 
 from sokhoe.search.query import Criterion, ReferenceValue, SearchQuery, Value
-from sokhoe.store.ports import StoreSession
+from sokhoe.store.ports import StoredResource, StoreSession
 
 MERGE_LINKS = ("replaced-by", "replaces")
 """Link types that make two records one person (``seealso``/``refer`` do not)."""
 MAX_RECORDS = 50
 """A person merged from more records than this is a data error, not a person."""
+
+
+def surviving_patient(tx: StoreSession, pid: str, depth: int = 0) -> StoredResource | None:
+    """The record that survived the merges of ``pid`` (itself if never merged): follows
+    ``replaced-by``; None when the record is unknown or deleted."""
+    current = tx.read("Patient", pid)
+    if current is None or current.deleted or current.content is None or depth > MAX_RECORDS:
+        return None
+    for link in current.content.get("link", []):
+        ref = (link.get("other") or {}).get("reference", "")
+        if link.get("type") == "replaced-by" and ref.startswith("Patient/"):
+            return surviving_patient(tx, ref.split("/", 1)[1], depth + 1)
+    return current
 
 
 def linked_patient_ids(tx: StoreSession, patient_id: str) -> list[str]:

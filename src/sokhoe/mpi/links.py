@@ -15,6 +15,7 @@ See: https://hl7.org/fhir/R4/patient.html#links and https://hl7.org/fhir/R4/prov
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sokhoe.errors import Conflict, InvalidRequest, NotFound
@@ -195,27 +196,48 @@ def queue_review(
         for queued in tx.search(existing).matches:
             if (queued.content or {}).get("for", {}).get("reference") == f"Patient/{pair[1]}":
                 return None
-        task: dict[str, Any] = {
-            "resourceType": "Task",
-            "id": new_id(),
-            "status": "requested",
-            "intent": "proposal",
-            "priority": "routine",
-            "code": {
-                "coding": [
-                    {"system": TASK_CODE, "code": "review-match", "display": "Review a match"}
-                ]
-            },
-            "description": "Are these two records the same person?",
-            "focus": {"reference": f"Patient/{pair[0]}"},
-            "for": {"reference": f"Patient/{pair[1]}"},
-            "authoredOn": format_instant(repo.clock()),
-            "input": [
+        task = review_task(
+            "review-match",
+            "Review a match",
+            "Are these two records the same person?",
+            f"Patient/{pair[0]}",
+            repo.clock(),
+            [
                 {"type": {"text": "probability"}, "valueDecimal": round(probability, 6)},
                 {"type": {"text": "match-grade"}, "valueCode": grade},
             ],
-        }
+            subject=f"Patient/{pair[1]}",
+        )
         return repo.update(task, "Task", task["id"], tx=tx).resource.content
+
+
+def review_task(
+    code: str,
+    display: str,
+    description: str,
+    focus: str,
+    when: datetime,
+    inputs: list[dict[str, Any]],
+    subject: str | None = None,
+    system: str = TASK_CODE,
+) -> dict[str, Any]:
+    """A ``Task`` asking a person to decide (the platform's review queues: a possible
+    duplicate, a sync conflict); ``code`` in ``system`` says which kind."""
+    task: dict[str, Any] = {
+        "resourceType": "Task",
+        "id": new_id(),
+        "status": "requested",
+        "intent": "proposal",
+        "priority": "routine",
+        "code": {"coding": [{"system": system, "code": code, "display": display}]},
+        "description": description,
+        "focus": {"reference": focus},
+    }
+    if subject is not None:
+        task["for"] = {"reference": subject}
+    task["authoredOn"] = format_instant(when)
+    task["input"] = inputs
+    return task
 
 
 def resolve_review(

@@ -23,6 +23,7 @@ from typing import Any
 
 from sokhoe.errors import Conflict, InvalidRequest, NotFound
 from sokhoe.fhir.parameters import parameters_by_name, string_parameter
+from sokhoe.fhir.patient_links import surviving_patient
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import new_id
 from sokhoe.mpi.cccd_qr import CccdCard, parse_cccd_qr
@@ -120,7 +121,7 @@ def check_in(
         matched = certain[0] if len(certain) == 1 else None
         review = [c for c in candidates if c.grade == PROBABLE][:3]
     with repo.store.begin(write=True) as tx:  # decide again on what is committed now
-        found = _find(repo, tx, card, bhyt) or (_survivor(tx, matched) if matched else None)
+        found = _find(repo, tx, card, bhyt) or (surviving_patient(tx, matched) if matched else None)
         if found is None:
             if card is None:
                 raise NotFound(f"No person holds BHYT card {bhyt}")
@@ -152,7 +153,7 @@ def _find(
     for system, value in keys:
         query = repo.parse_query("Patient", [("identifier", f"{system}|{value}")], strict=True)
         for pid in tx.search_ids(query, limit=20):
-            person = _survivor(tx, pid)
+            person = surviving_patient(tx, pid)
             if person is not None:
                 people[person.id] = person
         if people:
@@ -164,18 +165,6 @@ def _find(
             + "); link or merge them in the review queue first"
         )
     return next(iter(people.values()), None)
-
-
-def _survivor(tx: StoreSession, pid: str, depth: int = 0) -> StoredResource | None:
-    """Follow ``Patient.link`` of type ``replaced-by`` to the record that survived a merge."""
-    current = tx.read("Patient", pid)
-    if current is None or current.deleted or current.content is None or depth > 10:
-        return None
-    for link in current.content.get("link", []):
-        ref = (link.get("other") or {}).get("reference", "")
-        if link.get("type") == "replaced-by" and ref.startswith("Patient/"):
-            return _survivor(tx, ref.split("/", 1)[1], depth + 1)
-    return current
 
 
 def split_vietnamese_name(full: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import IO
 
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.policy import Policy
-from sokhoe.access.principal import Principal
+from sokhoe.access.principal import system_principal
 from sokhoe.demo import write_demo
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.bulk.export import ExportRequest
@@ -33,13 +33,7 @@ from sokhoe.interop.bulk.service import BulkExportService
 from sokhoe.interop.load import load_paths
 from sokhoe.store.sql import SqlStore
 
-PLATFORM = Principal(
-    kind="client",
-    subject="bench",
-    display="bulk export bench",
-    role="system",
-    scopes=frozenset({"system/*.rs"}),
-)
+PLATFORM = system_principal("bench", "bulk export bench", frozenset({"system/*.rs"}))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from sokhoe.access.audit import AuditLog
 from sokhoe.access.db import access_engine
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.policy import Policy
-from sokhoe.access.principal import Principal
+from sokhoe.access.principal import system_principal
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.claims.build import Claim, build_claim
 from sokhoe.interop.claims.catalogue import Catalogue, demo_catalogue
@@ -41,13 +41,7 @@ from sokhoe.interop.claims.sources import (
 from sokhoe.interop.claims.validate import Problem, errors, validate_claim
 from sokhoe.store.ports import FhirStore
 
-EXPORT_PRINCIPAL = Principal(
-    kind="client",
-    subject="claims-export",
-    display="claims export",
-    role="system",
-    scopes=frozenset({"system/*.rs"}),
-)
+EXPORT_PRINCIPAL = system_principal("claims-export", "claims export", frozenset({"system/*.rs"}))
 """The platform's export job: reads every facility's data (the checks need the shared record),
 writes nothing."""
 

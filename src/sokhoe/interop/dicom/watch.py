@@ -46,7 +46,7 @@ from sokhoe.access.audit import AuditLog
 from sokhoe.access.db import access_engine
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.policy import Policy
-from sokhoe.access.principal import Principal
+from sokhoe.access.principal import Principal, system_principal
 from sokhoe.errors import FhirError, Forbidden, InvalidResource
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import same_content
@@ -81,14 +81,7 @@ its own Endpoint."""
 
 def pacs_principal(facility: str, name: str | None = None) -> Principal:
     """The PACS of ``facility`` as a connected system of that facility."""
-    return Principal(
-        kind="client",
-        subject=f"pacs:{facility}",
-        display=name or f"PACS {facility}",
-        role="system",
-        facility=facility,
-        scopes=PACS_SCOPES,
-    )
+    return system_principal(f"pacs:{facility}", name or f"PACS {facility}", PACS_SCOPES, facility)
 
 
 StudyOutcome = Literal["written", "unchanged", "held", "rejected", "gone"]

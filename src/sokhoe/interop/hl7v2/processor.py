@@ -41,7 +41,7 @@ from sokhoe.access.audit import AuditLog
 from sokhoe.access.db import access_engine
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.policy import Policy, is_platform
-from sokhoe.access.principal import Principal
+from sokhoe.access.principal import Principal, system_principal
 from sokhoe.errors import Conflict, FhirError, Forbidden
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import new_id
@@ -87,13 +87,8 @@ FACILITY_TTL = 60.0
 
 def facility_principal(facility: str, name: str | None = None) -> Principal:
     """The connected system a facility's HL7 interface acts as (MLLP carries no token)."""
-    return Principal(
-        kind="client",
-        subject=f"hl7:{facility}",
-        display=f"HL7 v2 interface of {name or facility}",
-        role="system",
-        facility=facility,
-        scopes=HL7_SCOPES,
+    return system_principal(
+        f"hl7:{facility}", f"HL7 v2 interface of {name or facility}", HL7_SCOPES, facility
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sokhoe.fhir.patient_links import surviving_patient
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import new_id
 from sokhoe.interop.hl7v2 import mapping
@@ -57,15 +58,8 @@ class RecordWriter:
                 return next(iter(people.values()))
         return None
 
-    def live(self, tx: StoreSession, pid: str, depth: int = 0) -> StoredResource | None:
-        current = tx.read("Patient", pid)
-        if current is None or current.deleted or current.content is None or depth > 10:
-            return None
-        for link in current.content.get("link", []):
-            ref = (link.get("other") or {}).get("reference", "")
-            if link.get("type") == "replaced-by" and ref.startswith("Patient/"):
-                return self.live(tx, ref.split("/", 1)[1], depth + 1)
-        return current
+    def live(self, tx: StoreSession, pid: str) -> StoredResource | None:
+        return surviving_patient(tx, pid)
 
     def put(
         self,

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sokhoe.access.guard import Auditor
-from sokhoe.access.principal import Principal
+from sokhoe.access.principal import Principal, system_principal
 
 SCOPES = frozenset(
     {
@@ -29,13 +29,8 @@ SCOPES = frozenset(
 
 def import_principal(facility: str, name: str | None = None) -> Principal:
     """The facility's import job as a connected system."""
-    return Principal(
-        kind="client",
-        subject=f"import:{facility}",
-        display=f"Legacy import — {name or facility}",
-        role="system",
-        facility=facility,
-        scopes=SCOPES,
+    return system_principal(
+        f"import:{facility}", f"Legacy import — {name or facility}", SCOPES, facility
     )
 
 

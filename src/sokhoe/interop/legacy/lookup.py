@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sokhoe.fhir.patient_links import surviving_patient
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.legacy.fields import RowError
 from sokhoe.store.ports import StoredResource, StoreSession
@@ -23,18 +24,6 @@ def escape(value: str) -> str:
     return out
 
 
-def survivor(tx: StoreSession, pid: str, depth: int = 0) -> StoredResource | None:
-    """Follow ``Patient.link`` ``replaced-by`` to the record that survived a merge."""
-    current = tx.read("Patient", pid)
-    if current is None or current.deleted or current.content is None or depth > 10:
-        return None
-    for link in current.content.get("link", []):
-        ref = (link.get("other") or {}).get("reference", "")
-        if link.get("type") == "replaced-by" and ref.startswith("Patient/"):
-            return survivor(tx, ref.split("/", 1)[1], depth + 1)
-    return current
-
-
 def find_patient(
     repo: FhirRepository, tx: StoreSession, system: str, value: str
 ) -> StoredResource | None:
@@ -42,7 +31,7 @@ def find_patient(
     query = repo.parse_query("Patient", [("identifier", f"{system}|{escape(value)}")], strict=True)
     people: dict[str, StoredResource] = {}
     for pid in tx.search_ids(query, limit=20):
-        person = survivor(tx, pid)
+        person = surviving_patient(tx, pid)
         if person is not None:
             people[person.id] = person
     if len(people) > 1:

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from sokhoe.fhir.repository import FhirRepository
-from sokhoe.fhir.resources import format_instant, new_id
+from sokhoe.mpi.links import review_task
 from sokhoe.search.index import compartment_patient_id, extract_index
 
 TASK_CODE = "https://fhir.sokhoe.vn/CodeSystem/sync-task"
@@ -57,22 +57,9 @@ def conflict_task(
                 },
             }
         )
-    task: dict[str, Any] = {
-        "resourceType": "Task",
-        "id": new_id(),
-        "status": "requested",
-        "intent": "proposal",
-        "priority": "routine",
-        "code": {
-            "coding": [
-                {"system": TASK_CODE, "code": "review-conflict", "display": "Review a conflict"}
-            ]
-        },
-        "description": reason,
-        "focus": {"reference": ref},
-        "authoredOn": format_instant(local.clock()),
-        "input": inputs,
-    }
+    task = review_task(
+        "review-conflict", "Review a conflict", reason, ref, local.clock(), inputs, system=TASK_CODE
+    )
     content = local_content or upstream_content
     patient = compartment_patient_id(content, extract_index(content)) if content else None
     if resource_type == "Patient":

@@ -19,7 +19,7 @@ from sokhoe.access.audit import AuditLog
 from sokhoe.access.db import access_engine
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.policy import Policy
-from sokhoe.access.principal import Principal
+from sokhoe.access.principal import system_principal
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.sync.client import UpstreamClient, UpstreamRefused, UpstreamUnreachable
 from sokhoe.interop.sync.pull import Puller, catchment
@@ -29,12 +29,8 @@ from sokhoe.interop.sync.resolve import resolve_reviewed
 from sokhoe.interop.sync.state import SyncState
 from sokhoe.store.ports import FhirStore
 
-SYNC_PRINCIPAL = Principal(
-    kind="client",
-    subject="sokhoe-sync",
-    display="sokhoe sync (station ↔ upstream)",
-    role="system",
-    scopes=frozenset({"system/*.cruds"}),
+SYNC_PRINCIPAL = system_principal(
+    "sokhoe-sync", "sokhoe sync (station ↔ upstream)", frozenset({"system/*.cruds"})
 )
 """Who writes locally during a sync: the node itself (a platform system of the station's own
 database), so every local read and write of the sync is checked and audited like any other."""
