@@ -30,6 +30,11 @@ lint: install
 
 bench: install
 	$(BIN)/sokhoe bench
+	$(BIN)/sokhoe bench-mpi
+	$(BIN)/sokhoe bench-warehouse
+	$(BIN)/python -m sokhoe.interop.hl7v2.bench --messages 2000 > bench/results/$$(date +%F)-hl7-mllp.json
+	$(BIN)/python -m sokhoe.interop.bulk.bench --patients 20000 > bench/results/$$(date +%F)-bulk-export-20000.json
+	$(BIN)/python scripts/bench_summary.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

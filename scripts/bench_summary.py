@@ -1,0 +1,33 @@
+"""Gather the newest result of each benchmark in bench/results into summary.json, the file
+the README quotes (one run of each, all from the same machine and session)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+from pathlib import Path
+
+RESULTS = Path("bench/results")
+KINDS = {
+    "store": re.compile(r"^\d{4}-\d\d-\d\d-\d+\.json$"),
+    "mpi": re.compile(r"-mpi-\d+\.json$"),
+    "warehouse": re.compile(r"-warehouse-\d+\.json$"),
+    "bulk_export": re.compile(r"-bulk-export-\d+\.json$"),
+    "hl7_mllp": re.compile(r"-hl7-mllp\.json$"),
+}
+
+
+def main() -> None:
+    summary: dict[str, object] = {}
+    for kind, pattern in KINDS.items():
+        found = sorted(p for p in RESULTS.glob("*.json") if pattern.search(p.name))
+        if found:
+            summary[kind] = json.loads(found[-1].read_text()) | {"file": found[-1].name}
+    summary["machine"] = {"platform": platform.platform(), "python": platform.python_version()}
+    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    print(f"summary of {', '.join(k for k in KINDS if k in summary)} -> {RESULTS / 'summary.json'}")
+
+
+if __name__ == "__main__":
+    main()
