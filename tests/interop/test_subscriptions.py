@@ -322,6 +322,7 @@ def test_exhausted_retries_set_error_and_a_later_success_resets(
         ("Nonsense?x=1", None, "Nonsense"),
         ("Observation?patient=Patient/1", "http://his.example.vn/hook", "https"),
         ("Observation?patient=Patient/1", "ftp://127.0.0.1/hook", "http(s)"),
+        ("Observation?patient=Patient/1", "https://169.254.169.254/latest", "may not reach"),
     ],
 )
 def test_a_bad_subscription_is_refused_and_changes_nothing(
@@ -548,3 +549,21 @@ def test_the_lease_passes_to_another_process_when_its_holder_stops_renewing(
     assert not take_lease(engine, "dispatcher", "p1", t0 + timedelta(seconds=93), minute)
     release_lease(engine, "dispatcher", "p2")
     assert take_lease(engine, "dispatcher", "p1", t0 + timedelta(seconds=94), minute)
+
+
+def test_notifications_never_reach_link_local_or_reserved_addresses() -> None:
+    """Server-side request forgery: a name that resolves to the cloud metadata address (or
+    any link-local, multicast, reserved address) is refused at delivery, before any request;
+    private networks, where hospital systems live, stay reachable."""
+    from sokhoe.interop.subscriptions.delivery import forbidden_address
+
+    assert forbidden_address("169.254.169.254") is not None
+    assert forbidden_address("224.0.0.1") is not None
+    assert forbidden_address("127.0.0.1") is None
+    assert forbidden_address("10.20.0.5") is None
+    sender = HttpSender(timeout=1.0)
+    try:
+        attempt = sender("https://169.254.169.254/latest/meta-data", b"{}", (), "application/json")
+    finally:
+        sender.close()
+    assert not attempt.ok and attempt.error is not None and "may not reach" in attempt.error

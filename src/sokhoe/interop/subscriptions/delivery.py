@@ -10,11 +10,14 @@ See: https://hl7.org/fhir/R4/subscription.html#2.46.7.1
 
 from __future__ import annotations
 
+import ipaddress
 import random
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 import orjson
@@ -76,8 +79,31 @@ Sender = Callable[[str, bytes | None, Sequence[str], str | None], Attempt]
 need a network failure a real receiver cannot produce."""
 
 
+def forbidden_address(host: str) -> str | None:
+    """Why ``host`` must not be notified, or None. Resolved at each delivery (DNS may change
+    after registration): link-local (cloud metadata at 169.254.169.254), multicast, reserved
+    and unspecified addresses are refused, so a Subscription cannot make the server probe
+    them (server-side request forgery). Private networks stay allowed: hospital systems that
+    receive notifications live on them."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        return f"cannot resolve {host}: {exc}"
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if (
+            address.is_link_local
+            or address.is_multicast
+            or address.is_reserved
+            or address.is_unspecified
+        ):
+            return f"{host} resolves to {address}, which notifications may not reach"
+    return None
+
+
 class HttpSender:
-    """POSTs notifications with a timeout; any 2xx answer is a delivery."""
+    """POSTs notifications with a timeout; any 2xx answer is a delivery. Redirects are not
+    followed and the endpoint's addresses are checked first (:func:`forbidden_address`)."""
 
     def __init__(self, timeout: float = 10.0) -> None:
         self._http = httpx2.Client(timeout=httpx2.Timeout(timeout), follow_redirects=False)
@@ -91,6 +117,9 @@ class HttpSender:
             sent[name.strip()] = value.strip()
         if body is not None and content_type:
             sent["Content-Type"] = content_type
+        refused = forbidden_address(urlsplit(endpoint).hostname or "")
+        if refused is not None:
+            return Attempt(False, refused)
         try:
             response = self._http.post(endpoint, content=body or b"", headers=sent)
         except httpx2.HTTPError as exc:
@@ -107,4 +136,12 @@ def encode(bundle: dict[str, Any]) -> bytes:
     return orjson.dumps(bundle)
 
 
-__all__ = ["Attempt", "Backoff", "HttpSender", "Sender", "encode", "notification_bundle"]
+__all__ = [
+    "Attempt",
+    "Backoff",
+    "HttpSender",
+    "Sender",
+    "encode",
+    "forbidden_address",
+    "notification_bundle",
+]

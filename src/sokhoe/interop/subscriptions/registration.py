@@ -57,6 +57,20 @@ class EndpointPolicy:
             raise InvalidRequest(
                 "channel.endpoint must not carry credentials; use channel.header", where
             )
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        if literal is not None and (
+            literal.is_link_local
+            or literal.is_multicast
+            or literal.is_reserved
+            or literal.is_unspecified
+        ):
+            raise InvalidRequest(
+                f"channel.endpoint '{url}' points at an address notifications may not reach",
+                where,
+            )
         if parts.scheme == "http" and not (
             host in self.http_hosts or (self.allow_loopback and _loopback(host))
         ):
