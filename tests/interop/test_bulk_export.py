@@ -293,6 +293,21 @@ def test_delete_cancels_and_removes_the_files(memory_api: TestClient, tmp_path: 
     assert memory_api.get(manifest["output"][0]["url"], headers=auth).status_code == 404
 
 
+def test_finished_exports_expire_with_their_files(memory_api: TestClient, tmp_path: Path) -> None:
+    """Exported files hold whole records: a day after the job finished they are gone (the
+    next kick-off sweeps them), and a fresh job is untouched."""
+    from datetime import timedelta
+
+    auth = platform_auth(memory_api)
+    old_url = kick_off(memory_api, "/fhir/$export?_type=Patient", auth)
+    wait(memory_api, old_url, auth)
+    old_id = old_url.rsplit("/", 1)[1]
+    assert _service(memory_api).expire(timedelta(hours=1)) == []  # not old enough yet
+    assert _service(memory_api).expire(timedelta(0)) == [old_id]
+    assert not (tmp_path / "bulk" / old_id).exists()
+    assert memory_api.get(old_url, headers=auth).status_code == 404
+
+
 def _service(api: TestClient) -> BulkExportService:
     exports: BulkExportService = api.app.state.bulk  # type: ignore[attr-defined]
     return exports

@@ -172,6 +172,17 @@ class BulkJobs:
                 .values(status="failed", finished=now, heartbeat=now, error=error[:4000])
             )
 
+    def expired(self, older_than: timedelta) -> list[str]:
+        """Jobs that finished (completed, failed) more than ``older_than`` ago."""
+        cutoff = self.clock() - older_than
+        with self._begin() as conn:
+            rows = conn.execute(
+                select(bulk_job.c.id).where(
+                    bulk_job.c.finished.is_not(None), bulk_job.c.finished < cutoff
+                )
+            ).all()
+        return [str(r.id) for r in rows]
+
     def remove(self, job_id: str) -> bool:
         """Forget the job (a client's DELETE): its worker, if still running, sees the row gone
         at its next progress report, stops and removes what it wrote."""

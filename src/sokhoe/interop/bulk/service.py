@@ -18,6 +18,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
@@ -42,6 +43,11 @@ JOB_ID: Final = re.compile(r"^[0-9a-f]{32}$")
 
 def _everything(_stored: StoredResource) -> bool:
     return True
+
+
+KEEP_FINISHED = timedelta(hours=24)
+"""How long a finished export's files wait for their client (the spec lets a server expire
+them; a client that needs more asks again)."""
 
 
 class BulkExportService:
@@ -77,7 +83,10 @@ class BulkExportService:
         *,
         source: str | None = None,
     ) -> BulkJob:
-        """Record the job and queue it on a worker thread."""
+        """Record the job and queue it on a worker thread (and forget jobs finished more than
+        :data:`KEEP_FINISHED` ago, with their files: exports hold whole records and must not
+        linger on disk)."""
+        self.expire()
         owner = principal.subject if principal is not None else ANONYMOUS
         job = self.jobs.create(
             uuid.uuid4().hex, owner, request_url, request.kind, request.to_json()
@@ -164,6 +173,15 @@ class BulkExportService:
         self.job_of(job_id, principal)
         self.jobs.remove(job_id)
         shutil.rmtree(self.folder / job_id, ignore_errors=True)
+
+    def expire(self, older_than: timedelta | None = None) -> list[str]:
+        """Remove finished jobs older than ``older_than`` (default :data:`KEEP_FINISHED`) and
+        their files; returns their ids."""
+        gone = self.jobs.expired(KEEP_FINISHED if older_than is None else older_than)
+        for job_id in gone:
+            self.jobs.remove(job_id)
+            shutil.rmtree(self.folder / job_id, ignore_errors=True)
+        return gone
 
     def shutdown(self) -> None:
         """Fail this process's unfinished jobs (their workers then stop) and wait for them."""
