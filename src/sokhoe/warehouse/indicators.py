@@ -129,6 +129,58 @@ INDICATORS: tuple[Indicator, ...] = (
         note="Target: over 90%, then 100% (population from the denominator table).",
     ),
     Indicator(
+        name="ehr_coverage_commune",
+        family="coverage",
+        title="Residents with an electronic health record, by commune",
+        sql="""
+            WITH have AS (
+                SELECT province_code, commune_code, any_value(province_name) AS province,
+                       any_value(commune_name) AS commune, count(*) AS people_with_record
+                FROM patient
+                WHERE NOT coalesce(deceased, false) AND commune_code IS NOT NULL
+                  AND ($province IS NULL OR province_code = $province)
+                GROUP BY province_code, commune_code
+            )
+            SELECT have.province_code, have.commune_code, province, commune, people_with_record,
+                   d.population,
+                   round(100.0 * people_with_record / d.population, 1) AS coverage_pct
+            FROM have LEFT JOIN population d
+                 ON d.province_code = have.province_code AND d.commune_code = have.commune_code
+            ORDER BY coverage_pct NULLS LAST, province, commune
+            LIMIT 200
+        """,
+        dimensions=("province_code", "commune_code", "province", "commune"),
+        measures=("people_with_record", "population", "coverage_pct"),
+        people=("people_with_record",),
+        derived=("coverage_pct",),
+        x="commune",
+        y="coverage_pct",
+        note="The 200 communes with the lowest coverage (choose a province to see its own).",
+    ),
+    Indicator(
+        name="visits_by_facility",
+        family="emr",
+        title="Visits each facility recorded in the shared record, by month",
+        sql=f"""
+            SELECT v.month, f.code AS facility_code, f.name AS facility, f.level,
+                   count(*) AS visits, count(DISTINCT v.patient_key) AS people
+            FROM ({VISITS}) v JOIN facility f USING (facility_id)
+            WHERE ($province IS NULL OR f.province_code = $province)
+              AND v.month BETWEEN $start AND $end
+            GROUP BY v.month, f.code, f.name, f.level
+            ORDER BY v.month, visits DESC
+        """,
+        dimensions=("month", "facility_code", "facility", "level"),
+        measures=("visits", "people"),
+        people=("people",),
+        derived=("visits",),
+        chart="bar-stacked",
+        x="month",
+        y="visits",
+        color="level",
+        note="Which facilities feed the shared record, and how much.",
+    ),
+    Indicator(
         name="emr_deployment",
         family="emr",
         title="Facilities with electronic medical records live, by sector and level",
