@@ -207,8 +207,11 @@ def test_the_index_sums_up_every_family(analyst: TestClient) -> None:
     for family in ind.FAMILIES:
         assert f'href="/dashboard/{family}"' in r.text
         assert f'id="summary-{family}"' in r.text
-    coverage = re.search(r'id="summary-coverage">([\d.]+)% of residents', r.text)
+    coverage = re.search(
+        r'id="summary-coverage">([\d.]+)% of residents have a record \((\d+) provinces\)', r.text
+    )
     assert coverage and 80 <= float(coverage.group(1)) <= 100
+    assert int(coverage.group(2)) <= 34  # the by-commune breakdown is not counted again
     assert re.search(r'id="summary-emr">EMR live in \d+ of \d+ facilities', r.text)
 
 
