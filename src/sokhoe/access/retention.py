@@ -17,7 +17,7 @@ itself is never purged).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.principal import system_principal
-from sokhoe.registry.sensitivity import icd10_category
+from sokhoe.registry.sensitivity import codings, icd10_category, in_icd10_ranges
 from sokhoe.registry.terminology_icd10 import ICD10_SYSTEM
 from sokhoe.store.ports import FhirStore, StoredResource, StoreSession
 
@@ -55,23 +55,6 @@ class PurgeReport:
     versions_removed: int = 0
 
 
-def _in(code: str, ranges: tuple[tuple[str, str], ...]) -> bool:
-    key = code.strip().upper().replace(".", "")
-    return any(low <= key[: len(low)] and key[: len(high)] <= high for low, high in ranges)
-
-
-def _icd10_codes(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        if node.get("system") == ICD10_SYSTEM and isinstance(node.get("code"), str):
-            yield node["code"]
-        for value in node.values():
-            if isinstance(value, dict | list):
-                yield from _icd10_codes(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _icd10_codes(item)
-
-
 def _deceased(content: dict[str, Any] | None) -> bool:
     if not content:
         return False
@@ -81,14 +64,14 @@ def _deceased(content: dict[str, Any] | None) -> bool:
 def retention_of(versions: list[StoredResource], patient_died: bool) -> Retention:
     """The retention period of a record, from every version of it and whether its patient
     died (see the module docstring)."""
-    codes = [c for v in versions for c in _icd10_codes(v.content)]
+    codes = [c for v in versions for s, c in codings(v.content) if s == ICD10_SYSTEM]
     if patient_died or any(_deceased(v.content) for v in versions if v.resource_type == "Patient"):
         return Retention(30, "death")
-    if any(_in(c, _ICD10_30Y) for c in codes):
+    if any(in_icd10_ranges(c, _ICD10_30Y) for c in codes):
         return Retention(30, "organ donation or transplant")
     if any(icd10_category(c) == "PSY" for c in codes):
         return Retention(20, "psychiatric")
-    if any(_in(c, _ICD10_20Y) for c in codes):
+    if any(in_icd10_ranges(c, _ICD10_20Y) for c in codes):
         return Retention(20, "accident or occupational")
     return Retention(DEFAULT_YEARS, "medical record")
 

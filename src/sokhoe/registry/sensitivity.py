@@ -59,13 +59,18 @@ _LOINC_HIV: Final = frozenset(
 """Lab results that disclose HIV status by being ordered or resulted."""
 
 
+def in_icd10_ranges(code: str, ranges: tuple[tuple[str, str], ...]) -> bool:
+    """Whether an ICD-10 code falls in one of ``ranges`` (compared without the dot; a range
+    end covers every sub-code under it). Shared with the retention rules."""
+    key = code.strip().upper().replace(".", "")
+    return any(low <= key[: len(low)] and key[: len(high)] <= high for low, high in ranges)
+
+
 def icd10_category(code: str) -> str | None:
     """The sensitive category of an ICD-10 code, or None."""
-    key = code.strip().upper().replace(".", "")
     for category, ranges in _ICD10_RANGES.items():
-        for low, high in ranges:
-            if low <= key[: len(low)] and key[: len(high)] <= high:
-                return category
+        if in_icd10_ranges(code, ranges):
+            return category
     return None
 
 
@@ -73,7 +78,7 @@ def categories(resource: dict[str, Any]) -> set[str]:
     """Every sensitive category the resource's codings reveal (ICD-10 anywhere in it; the
     LOINC HIV tests)."""
     found: set[str] = set()
-    for system, code in _codings(resource):
+    for system, code in codings(resource):
         if system == ICD10_SYSTEM:
             category = icd10_category(code)
             if category:
@@ -104,17 +109,26 @@ def label_sensitive(resource: dict[str, Any]) -> set[str]:
     return added
 
 
-def _codings(node: Any) -> Iterator[tuple[str, str]]:
+def codings(node: Any) -> Iterator[tuple[str, str]]:
+    """(system, code) of every Coding under ``node`` (``meta`` left out: labels, not codes)."""
     if isinstance(node, dict):
         system, code = node.get("system"), node.get("code")
         if isinstance(system, str) and isinstance(code, str):
             yield system, code
         for key, value in node.items():
             if key != "meta" and isinstance(value, dict | list):
-                yield from _codings(value)
+                yield from codings(value)
     elif isinstance(node, list):
         for item in node:
-            yield from _codings(item)
+            yield from codings(item)
 
 
-__all__ = ["ACT_CODE", "SENSITIVE", "categories", "icd10_category", "label_sensitive"]
+__all__ = [
+    "ACT_CODE",
+    "SENSITIVE",
+    "categories",
+    "codings",
+    "icd10_category",
+    "in_icd10_ranges",
+    "label_sensitive",
+]
