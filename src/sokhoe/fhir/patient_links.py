@@ -10,9 +10,14 @@ See: https://hl7.org/fhir/R4/patient.html#links
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
+from sokhoe.search.parse import escape_value
 from sokhoe.search.query import Criterion, ReferenceValue, SearchQuery, Value
 from sokhoe.store.ports import StoredResource, StoreSession
+
+if TYPE_CHECKING:
+    from sokhoe.fhir.repository import FhirRepository
 
 MERGE_LINKS = ("replaced-by", "replaces")
 """Link types that make two records one person (``seealso``/``refer`` do not)."""
@@ -31,6 +36,22 @@ def surviving_patient(tx: StoreSession, pid: str, depth: int = 0) -> StoredResou
         if link.get("type") == "replaced-by" and ref.startswith("Patient/"):
             return surviving_patient(tx, ref.split("/", 1)[1], depth + 1)
     return current
+
+
+def people_holding(
+    repo: FhirRepository, tx: StoreSession, system: str, value: str, *, follow: bool = True
+) -> dict[str, StoredResource]:
+    """The living records holding identifier ``system|value``, by id: the survivors of their
+    merges (``follow``) or the records themselves. More than one is for the caller to refuse
+    (check-in, HL7, imports each say so in their own terms)."""
+    token = f"{escape_value(system)}|{escape_value(value)}"
+    query = repo.parse_query("Patient", [("identifier", token)], strict=True)
+    people: dict[str, StoredResource] = {}
+    for pid in tx.search_ids(query, limit=20):
+        person = surviving_patient(tx, pid) if follow else tx.read("Patient", pid)
+        if person is not None and not person.deleted:
+            people[person.id] = person
+    return people
 
 
 def linked_patient_ids(tx: StoreSession, patient_id: str) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from sokhoe.errors import Conflict, InvalidRequest, NotFound
 from sokhoe.fhir.parameters import parameters_by_name, string_parameter
-from sokhoe.fhir.patient_links import surviving_patient
+from sokhoe.fhir.patient_links import people_holding, surviving_patient
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import new_id
 from sokhoe.mpi.cccd_qr import CccdCard, parse_cccd_qr
@@ -151,11 +151,7 @@ def _find(
         keys += [(BHYT, bhyt), (BHXH, bhxh_of_bhyt(bhyt))]
     people: dict[str, StoredResource] = {}
     for system, value in keys:
-        query = repo.parse_query("Patient", [("identifier", f"{system}|{value}")], strict=True)
-        for pid in tx.search_ids(query, limit=20):
-            person = surviving_patient(tx, pid)
-            if person is not None:
-                people[person.id] = person
+        people = people_holding(repo, tx, system, value)
         if people:
             break  # the strongest identifier that finds someone decides
     if len(people) > 1:

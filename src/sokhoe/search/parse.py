@@ -81,6 +81,18 @@ def _split_values(raw: str) -> list[str]:
     return parts
 
 
+def escape_value(text: str) -> str:
+    """FHIR search escaping of a value part: a backslash before ``\\``, ``,``, ``|``, ``$``
+    (what :func:`_unescape` undoes), for callers that build a query from data.
+
+    See: https://hl7.org/fhir/R4/search.html#escaping
+    """
+    out = text.replace("\\", "\\\\")
+    for char in ",|$":
+        out = out.replace(char, "\\" + char)
+    return out
+
+
 def _unescape(text: str) -> str:
     return re.sub(r"\\([,|$\\])", r"\1", text)
 

@@ -43,6 +43,7 @@ from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.policy import Policy, is_platform
 from sokhoe.access.principal import Principal, system_principal
 from sokhoe.errors import Conflict, FhirError, Forbidden
+from sokhoe.fhir.patient_links import surviving_patient
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import new_id
 from sokhoe.interop.hl7v2 import mapping
@@ -380,7 +381,7 @@ class Hl7Processor:
         try:
             with self.store.begin(write=True) as tx:
                 current = self.records.find(tx, data.keys(msg.facility))
-                person = current or (self.records.live(tx, matched) if matched else None)
+                person = current or (surviving_patient(tx, matched) if matched else None)
                 changed = (person.id if person else None) != authorised
                 if (changed and not (adt and data.mrn is not None)) or (person is None and not adt):
                     # another message registered or merged the person meanwhile: what was
@@ -479,7 +480,7 @@ class Hl7Processor:
     # -- receipts and audit ------------------------------------------------------------------
     def _merged_into(self, pid: str) -> str | None:
         with self.store.begin() as tx:
-            survivor = self.records.live(tx, pid)
+            survivor = surviving_patient(tx, pid)
         return survivor.id if survivor is not None else None
 
     def _row(self, msg: _Message, ack: str) -> dict[str, Any]:

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sokhoe.fhir.patient_links import surviving_patient
+from sokhoe.fhir.patient_links import people_holding
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import new_id
 from sokhoe.interop.hl7v2 import mapping
 from sokhoe.interop.hl7v2.er7 import UNKNOWN_KEY, Hl7Fault, Location
+from sokhoe.search.parse import escape_value
 from sokhoe.store.ports import StoredResource, StoreSession
 
 
@@ -38,14 +39,7 @@ class RecordWriter:
     ) -> StoredResource | None:
         """The (living, after merges) person the strongest identifier finds."""
         for system, value in keys:
-            query = self.repo.parse_query(
-                "Patient", [("identifier", f"{_escape(system)}|{_escape(value)}")], strict=True
-            )
-            people: dict[str, StoredResource] = {}
-            for found_id in tx.search_ids(query, limit=20):
-                person = self.live(tx, found_id) if follow else tx.read("Patient", found_id)
-                if person is not None and not person.deleted:
-                    people[person.id] = person
+            people = people_holding(self.repo, tx, system, value, follow=follow)
             if len(people) > 1:
                 raise Hl7Fault(
                     f"Several records hold {value} ("
@@ -57,9 +51,6 @@ class RecordWriter:
             if people:
                 return next(iter(people.values()))
         return None
-
-    def live(self, tx: StoreSession, pid: str) -> StoredResource | None:
-        return surviving_patient(tx, pid)
 
     def put(
         self,
@@ -92,7 +83,7 @@ class RecordWriter:
         identifiers OR-ed), by identifier."""
         if not keys:
             return {}
-        tokens = ",".join(f"{_escape(s)}|{_escape(v)}" for s, v in keys)
+        tokens = ",".join(f"{escape_value(s)}|{escape_value(v)}" for s, v in keys)
         query = self.repo.parse_query(rtype, [("identifier", tokens)], strict=True)
         wanted = set(keys)
         found: dict[tuple[str, str], StoredResource] = {}
@@ -165,11 +156,3 @@ class RecordWriter:
             content.setdefault(element, []).append(ref)
         content["id"] = rid
         self.put(tx, content, plan.resource_type, rid, writes, before)
-
-
-def _escape(value: str) -> str:
-    """FHIR search escaping of a token part: a backslash before ``\\``, ``,``, ``|``, ``$``."""
-    out = value.replace("\\", "\\\\")
-    for char in ",|$":
-        out = out.replace(char, "\\" + char)
-    return out

@@ -52,6 +52,7 @@ from sokhoe.interop.legacy.mapping import BoundMapping, Mapping
 from sokhoe.interop.legacy.reader import Cell, cell_text, open_table
 from sokhoe.interop.legacy.report import ImportReport, RowResult, Status
 from sokhoe.mpi.identifiers import CCCD, FACILITY, PRACTITIONER, mrn_system
+from sokhoe.search.parse import escape_value
 from sokhoe.store.ports import StoredResource, StoreSession
 
 Progress = Callable[[Iterable[tuple[int, list[Cell]]]], Iterable[tuple[int, list[Cell]]]]
@@ -306,7 +307,7 @@ class LegacyImporter:
         )
         validated(content, "Patient")
         if found is None:
-            query = urlencode({"identifier": f"{mrn_sys}|{lookup.escape(row.mrn)}"})
+            query = urlencode({"identifier": f"{mrn_sys}|{escape_value(row.mrn)}"})
             outcome = self.repo.create(content, "Patient", if_none_exist=query, tx=tx)
             self._created.add(outcome.resource.id)
         else:
@@ -393,7 +394,7 @@ class LegacyImporter:
                 refs.append(f"{rtype}/{before.id}")
                 continue
             system, value = key.split("|", 1)
-            query = urlencode({"identifier": f"{system}|{lookup.escape(value)}"})
+            query = urlencode({"identifier": f"{system}|{escape_value(value)}"})
             outcome = self.repo.conditional_update(content, rtype, query, tx=tx)
             statuses.append(_status(outcome, before))
             refs.append(f"{rtype}/{outcome.resource.id}")

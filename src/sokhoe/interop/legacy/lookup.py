@@ -10,30 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sokhoe.fhir.patient_links import surviving_patient
+from sokhoe.fhir.patient_links import people_holding
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.legacy.fields import RowError
+from sokhoe.search.parse import escape_value
 from sokhoe.store.ports import StoredResource, StoreSession
-
-
-def escape(value: str) -> str:
-    """FHIR search escaping of a token part: a backslash before ``\\``, ``,``, ``|``, ``$``."""
-    out = value.replace("\\", "\\\\")
-    for char in ",|$":
-        out = out.replace(char, "\\" + char)
-    return out
 
 
 def find_patient(
     repo: FhirRepository, tx: StoreSession, system: str, value: str
 ) -> StoredResource | None:
     """The one living person (after merges) holding this identifier; several is an error."""
-    query = repo.parse_query("Patient", [("identifier", f"{system}|{escape(value)}")], strict=True)
-    people: dict[str, StoredResource] = {}
-    for pid in tx.search_ids(query, limit=20):
-        person = surviving_patient(tx, pid)
-        if person is not None:
-            people[person.id] = person
+    people = people_holding(repo, tx, system, value)
     if len(people) > 1:
         raise RowError(
             [
@@ -49,7 +37,9 @@ def find_one(
     repo: FhirRepository, tx: StoreSession, rtype: str, system: str, value: str
 ) -> StoredResource | None:
     """The current resource holding this identifier; several is an error."""
-    query = repo.parse_query(rtype, [("identifier", f"{system}|{escape(value)}")], strict=True)
+    query = repo.parse_query(
+        rtype, [("identifier", f"{system}|{escape_value(value)}")], strict=True
+    )
     ids = tx.search_ids(query, limit=2)
     if len(ids) > 1:
         raise RowError([f"several {rtype} resources hold {value}; resolve that first"])
@@ -70,7 +60,7 @@ def previous_diagnoses(
     if encounter is not None:
         params = [("encounter", f"Encounter/{encounter.id}")]
     elif keys:
-        params = [("identifier", ",".join(f"{system}|{escape(k)}" for k in keys))]
+        params = [("identifier", ",".join(f"{system}|{escape_value(k)}" for k in keys))]
     else:
         return {}
     query = repo.parse_query("Condition", params, strict=True)
