@@ -9,14 +9,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from sokhoe.access.guard import GuardedRepository
 from sokhoe.fhir.bundles import process_bundle
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.load import load_paths
 
 log = logging.getLogger("sokhoe.bootstrap")
 
 
-def publish_registry(repo: FhirRepository) -> int:
+def publish_registry(repo: GuardedRepository) -> int:
     """Store the platform's NamingSystems (fixed ids; unchanged ones make no new version)."""
     from sokhoe.registry.naming import registry_resources
 
@@ -27,13 +27,13 @@ def publish_registry(repo: FhirRepository) -> int:
     return changed
 
 
-def store_is_empty(repo: FhirRepository) -> bool:
-    with repo.store.begin() as tx:
+def store_is_empty(repo: GuardedRepository) -> bool:
+    with repo.snapshot() as tx:
         _, total = tx.history(None, None, None, 1, 0)
     return total == 0
 
 
-def ensure_demo(repo: FhirRepository, patients: int, var_dir: Path, seed: int = 1) -> bool:
+def ensure_demo(repo: GuardedRepository, patients: int, var_dir: Path, seed: int = 1) -> bool:
     """Generate and load ``patients`` synthetic people when the store is empty.
 
     Returns True when it loaded something. The generated files are kept under ``var/demo`` so a
@@ -60,7 +60,7 @@ DEMO_DUPLICATE_RATE = 0.03
 """Share of demo people registered again elsewhere with typos: what the review queue shows."""
 
 
-def add_duplicates(repo: FhirRepository, patients: int, seed: int) -> None:
+def add_duplicates(repo: GuardedRepository, patients: int, seed: int) -> None:
     """Register some demo people a second time, noisily (and some look-alikes), then let the
     master patient index link the certain ones and queue the rest for review."""
     from tqdm import tqdm
@@ -96,7 +96,7 @@ def _demo_password(var_dir: Path) -> str:
     return password
 
 
-def demo_accounts(repo: FhirRepository, engine: Engine, base_url: str, var_dir: Path) -> str:
+def demo_accounts(repo: GuardedRepository, engine: Engine, base_url: str, var_dir: Path) -> str:
     """Create (once) a demo doctor at a facility with recent visits, a demo analyst, and link
     a demo citizen's phone to their record; return how to sign in as each."""
     from sokhoe.access.accounts import create_user

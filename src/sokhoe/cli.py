@@ -118,13 +118,13 @@ def load(
     """Load transaction/batch bundles and NDJSON (files or folders) into the store."""
     from tqdm import tqdm
 
-    from sokhoe.fhir.repository import FhirRepository
+    from sokhoe.access.guard import platform_repository
     from sokhoe.interop.load import load_paths
     from sokhoe.store.sql import open_store
 
     settings = _settings(db)
     store = open_store(settings.database_url)
-    repo = FhirRepository(store, settings.fhir_base)
+    repo = platform_repository(store, settings.fhir_base, name="sokhoe-load")
     with tqdm(unit=" resources", disable=None) as bar:
         report = load_paths(repo, paths, progress=bar.update, workers=workers)
     store.close()
@@ -262,12 +262,12 @@ def mpi_link(
     """Match patients against the rest: merge certain pairs, queue probable ones for review."""
     from tqdm import tqdm
 
-    from sokhoe.fhir.repository import FhirRepository
+    from sokhoe.access.guard import platform_repository
     from sokhoe.mpi.linking import link_all
     from sokhoe.mpi.matching import Matcher
 
     with _opened(db) as store:
-        repo = FhirRepository(store, _settings(db).fhir_base)
+        repo = platform_repository(store, _settings(db).fhir_base, name="sokhoe-mpi")
         ids = patient or [r.id for r in store.iter_all("Patient")]
         with tqdm(total=len(ids), unit=" patients", disable=None) as bar:
             report = link_all(repo, Matcher(repo), ids, bar.update)
@@ -321,6 +321,23 @@ def audit_anchor(
     with target.open("ab") as fh:
         fh.write(head.to_json() + b"\n")
     print(head.to_json().decode())
+
+
+access_app = typer.Typer(help="The care-relationship index.", no_args_is_help=True)
+app.add_typer(access_app, name="access")
+
+
+@access_app.command("rebuild")
+def access_rebuild(db: DbOption = None) -> None:
+    """Derive the care-relationship index again from the stored records (record numbers,
+    visits, consents, home addresses). Presence, guardians and broken glass recorded by the
+    operations are not in the records and are lost: run it only on a database that never had
+    the index, or to repair one."""
+    from sokhoe.access.index import rebuild
+
+    with _opened(db) as store:
+        read = rebuild(store)
+    print(f"rebuilt the care-relationship index from {read} records")
 
 
 retention_app = typer.Typer(help="Records retention: purge deleted records.", no_args_is_help=True)

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     security: bool = True
     """Require a bearer token on /fhir and apply the access policy (off only for local
     experiments; the tests run with it on)."""
+    check_in_opens_record: bool = False
+    """Let a check-in by a number alone (CCCD QR text, BHYT card) open the history written at
+    other facilities. Strict by default: the history opens with the patient's presence or
+    consent (the one-time code sent to their phone, a share code) or break-the-glass."""
     token_minutes: int = 15
     cors_origins: list[str] = []
     """Web origins allowed to call the API from a browser (none by default; exact origins

@@ -30,6 +30,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from sokhoe.access.guard import platform_repository
+from sokhoe.access.guardians import confirm_guardian
 from sokhoe.access.oidc import (
     FLOW_COOKIE,
     FlowState,
@@ -48,6 +50,7 @@ from sokhoe.config import Settings
 from sokhoe.errors import Forbidden, InvalidRequest, Unauthorized
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.mpi.identifiers import CCCD
+from sokhoe.mpi.links import Agent, merge
 from sokhoe.store import FhirStore, MemoryStore
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.access_schema import audit_event
@@ -191,7 +194,8 @@ def _seed(repo: FhirRepository) -> dict[str, str]:
         ],
         "telecom": [{"system": "phone", "value": AN_PHONE}],
     }
-    repo.create(father, "RelatedPerson")
+    # a member of staff checked the papers: only a confirmed guardian sees the child's record
+    confirm_guardian(repo, repo.create(father, "RelatedPerson").resource.id)
     return ids
 
 
@@ -200,7 +204,7 @@ def world(db_url: str) -> Iterator[dict[str, str]]:
     """The people of :func:`_seed` in a SQLite file."""
     store = SqlStore(db_url)
     try:
-        yield _seed(FhirRepository(store, BASE + "/fhir"))
+        yield _seed(platform_repository(store, BASE + "/fhir"))
     finally:
         store.close()
 
@@ -403,7 +407,7 @@ def test_claims_in_the_id_token_are_used_as_they_come(
 )
 def test_sign_in_on_other_backends(store: FhirStore, issuer: str, idp: httpx2.Client) -> None:
     """The same flow over the in-memory store and PostgreSQL (SQLite is the tests above)."""
-    ids = _seed(FhirRepository(store, BASE + "/fhir"))
+    ids = _seed(platform_repository(store, BASE + "/fhir"))
     with TestClient(create_app(_settings(issuer), store), base_url=BASE) as web:
         back, _ = _sign_in(web, idp, "an")
         body = _callback(web, back).json()
@@ -661,11 +665,10 @@ def test_discovery_documents_are_checked() -> None:
 
 
 def test_cccd_lookup_follows_merges_and_refuses_duplicates() -> None:
-    repo = FhirRepository(MemoryStore(), BASE + "/fhir")
+    repo = platform_repository(MemoryStore(), BASE + "/fhir")
     kept = repo.create(_patient(AN_CCCD, "Nguyễn", "1985-04-12"), "Patient").resource.id
-    merged = _patient(AN_CCCD, "Nguyen", "1985-04-12")
-    merged["link"] = [{"other": {"reference": f"Patient/{kept}"}, "type": "replaced-by"}]
-    repo.create(merged, "Patient")
+    merged = repo.create(_patient(AN_CCCD, "Nguyen", "1985-04-12"), "Patient").resource.id
+    merge(repo, merged, kept, Agent("test"), "the same CCCD")
     assert patient_with_cccd(repo, AN_CCCD) == kept  # the merged duplicate leads to the survivor
     repo.create(_patient(AN_CCCD, "Nguyễn", "1985-04-12"), "Patient")  # not merged yet
     with pytest.raises(Forbidden, match="Several health records hold personal ID 001"):

@@ -186,12 +186,12 @@ def test_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize("fmt", ["bundles", "ndjson"])
 def test_loads_into_store(tmp_path: Path, fmt: str) -> None:
-    from sokhoe.fhir.repository import FhirRepository
+    from sokhoe.access.guard import platform_repository
     from sokhoe.interop.load import load_paths
     from sokhoe.store.sql import SqlStore
 
     summary = write_demo(tmp_path / "out", 20, 5, fmt)
-    repo = FhirRepository(SqlStore(f"sqlite:///{tmp_path / 'demo.db'}"), "http://test/fhir")
+    repo = platform_repository(SqlStore(f"sqlite:///{tmp_path / 'demo.db'}"), "http://test/fhir")
     report = load_paths(repo, [tmp_path / "out"])
     assert report.errors == []
     assert report.resources == summary.resources

@@ -16,12 +16,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from sokhoe.access.guard import GuardedRepository
+from sokhoe.access.guard import GuardedRepository, platform_repository
 from sokhoe.access.policy import Policy
 from sokhoe.access.principal import Principal
 from sokhoe.config import Settings
 from sokhoe.errors import Forbidden
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.bulk.export import ExportContext, ExportOptions, ExportRequest, run_export
 from sokhoe.interop.bulk.jobs import STALE_AFTER, BulkJobs
 from sokhoe.interop.bulk.service import BulkExportService
@@ -102,7 +101,7 @@ def export(api: TestClient, url: str, auth: dict[str, str]) -> tuple[dict[str, A
 
 
 def load_bulk_10(store: FhirStore) -> None:
-    report = load_paths(FhirRepository(store, f"{BASE}/fhir"), [BULK_10], workers=0)
+    report = load_paths(platform_repository(store, f"{BASE}/fhir"), [BULK_10], workers=0)
     assert report.errors == []
     assert report.resources == 7160
 
@@ -323,19 +322,24 @@ def test_a_job_cancelled_while_running_stops_and_cleans_up(
     folder = tmp_path / "cancel-me"
     seen: list[str] = []
 
-    def visible(stored: StoredResource) -> bool:
-        seen.append(stored.id)
-        if len(seen) == 25:
-            exports.jobs.remove(job.id)  # the client's DELETE, as another process would do it
-        return True
+    door: GuardedRepository = memory_api.app.state.repository  # type: ignore[attr-defined]
+    door = door.for_caller(door.principal)
+    reads = door.stream
 
+    def stream(resource_type: str | None = None) -> Iterator[StoredResource]:
+        for stored in reads(resource_type):
+            seen.append(stored.id)
+            if len(seen) == 25:
+                exports.jobs.remove(job.id)  # the client's DELETE, as another process would
+            yield stored
+
+    door.stream = stream  # type: ignore[method-assign]
     audits: list[tuple[list[str], str, str | None]] = []
     ctx = ExportContext(
-        store=_store(memory_api),
+        repo=door,
         jobs=exports.jobs,
         folder=folder,
         file_url=lambda name: name,
-        visible=visible,
         audit=lambda p, o, r: audits.append((list(p), o, r)),
         principal=None,
         options=ExportOptions(max_per_file=7, progress_every=10),
@@ -417,13 +421,13 @@ def test_shutdown_fails_unfinished_jobs(tmp_path: Path) -> None:
 )
 def test_who_may_export(principal: Principal, reason: str) -> None:
     store = MemoryStore()
-    guard = GuardedRepository(FhirRepository(store, f"{BASE}/fhir"), principal, Policy(store))
+    guard = GuardedRepository(store, principal, Policy(store), base_url=f"{BASE}/fhir")
     wanted = ExportRequest("system", ("Patient",))
     if not reason:
-        assert authorise_export(guard, store, wanted) == wanted
+        assert authorise_export(guard, wanted) == wanted
         return
     with pytest.raises(Forbidden) as caught:
-        authorise_export(guard, store, wanted)
+        authorise_export(guard, wanted)
     assert reason in str(caught.value)
 
 
@@ -431,11 +435,11 @@ def test_without_type_the_export_narrows_to_readable_types() -> None:
     store = MemoryStore()
     scopes = frozenset({"system/Patient.rs", "system/Encounter.rs"})
     principal = Principal("client", "his", "HIS", role="system", scopes=scopes)
-    guard = GuardedRepository(FhirRepository(store, f"{BASE}/fhir"), principal, Policy(store))
-    narrowed = authorise_export(guard, store, ExportRequest("system", None))
+    guard = GuardedRepository(store, principal, Policy(store), base_url=f"{BASE}/fhir")
+    narrowed = authorise_export(guard, ExportRequest("system", None))
     assert narrowed.types == ("Encounter", "Patient")
     with pytest.raises(Forbidden):
-        authorise_export(guard, store, ExportRequest("system", ("Condition",)))
+        authorise_export(guard, ExportRequest("system", ("Condition",)))
 
 
 def test_request_round_trips_through_the_job_row() -> None:

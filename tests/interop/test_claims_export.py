@@ -27,6 +27,7 @@ from signxml.exceptions import InvalidSignature
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from sokhoe.access.guard import platform_repository
 from sokhoe.cli import app
 from sokhoe.demo import write_demo
 from sokhoe.fhir.repository import FhirRepository
@@ -264,7 +265,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     write_demo(root / "demo", 200, 5, "bundles")
     db = root / "claims.db"
     store = SqlStore(f"sqlite:///{db}")
-    repo = FhirRepository(store, BASE)
+    repo = platform_repository(store, BASE)
     assert load_paths(repo, [root / "demo"], workers=0).errors == []
     inpatient = next(
         r.content

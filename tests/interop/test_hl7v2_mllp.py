@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sokhoe.fhir.repository import FhirRepository
+from sokhoe.access.guard import platform_repository
 from sokhoe.interop.hl7v2.mllp import AllowList, ListenerLimits, MllpServer, frame, send
 from sokhoe.interop.hl7v2.processor import Hl7Processor
 from sokhoe.mpi.identifiers import CCCD
@@ -79,7 +79,7 @@ def test_messages_over_mllp_are_applied_and_acknowledged(
         "A08-0001",
         "A03-0001",
     ]
-    repo = FhirRepository(sqlite_store, BASE)
+    repo = platform_repository(sqlite_store, BASE)
     person = patients_by(repo, CCCD, "079185001234")[0]
     q = repo.parse_query("Observation", [("subject", f"Patient/{person['id']}")], strict=True)
     assert len(repo.search(q).matches) == 4
@@ -189,7 +189,7 @@ def test_sokhoe_hl7_listen_serves_a_database(tmp_path: Path) -> None:
             proc.stderr.close()
     reopened = SqlStore(url)
     try:
-        repo = FhirRepository(reopened, BASE)
+        repo = platform_repository(reopened, BASE)
         assert len(patients_by(repo, CCCD, "079185001234")) == 1
     finally:
         reopened.close()

@@ -13,15 +13,14 @@ from typing import Any
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.db import access_engine
-from sokhoe.access.policy import Policy
+from sokhoe.access.guard import GuardedRepository, platform_repository
 from sokhoe.cli import app
 from sokhoe.errors import InvalidRequest
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.legacy.importer import Job, LegacyImporter
 from sokhoe.interop.legacy.mapping import Mapping, load_mapping
 from sokhoe.interop.legacy.reader import detect_encoding, open_table, sniff_delimiter
@@ -48,9 +47,9 @@ VISIT_HEADER = (
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def registry(store: FhirStore) -> FhirRepository:
+def registry(store: FhirStore) -> GuardedRepository:
     """The facility's Organization, as the registry publishes it."""
-    repo = FhirRepository(store, BASE)
+    repo = platform_repository(store, BASE)
     org: dict[str, Any] = {
         "resourceType": "Organization",
         "id": "org-79001",
@@ -61,11 +60,9 @@ def registry(store: FhirStore) -> FhirRepository:
     return repo
 
 
-def importer(store: FhirStore, repo: FhirRepository | None = None) -> LegacyImporter:
-    repo = repo or FhirRepository(store, BASE)
-    return LegacyImporter(
-        repo, Policy(store), AuditLog(access_engine(store)), CODE, today=TODAY, source="test"
-    )
+def importer(store: FhirStore, repo: GuardedRepository | None = None) -> LegacyImporter:
+    repo = repo or platform_repository(store, BASE)
+    return LegacyImporter(repo, CODE, today=TODAY, source="test")
 
 
 def patients_mapping() -> Mapping:
@@ -116,7 +113,7 @@ def snapshot(store: FhirStore) -> tuple[int, list[tuple[str, str, int]]]:
     return total, sorted((r.resource_type, r.id, r.version_id) for r in found)
 
 
-def search(repo: FhirRepository, rtype: str, **params: str) -> list[StoredResource]:
+def search(repo: GuardedRepository, rtype: str, **params: str) -> list[StoredResource]:
     return list(repo.search(repo.parse_query(rtype, list(params.items()))).matches)
 
 
@@ -321,27 +318,31 @@ def test_all_or_nothing_commits_a_clean_file(store: FhirStore) -> None:
     assert len(search(repo, "Encounter", _count="50")) == 3
 
 
-def test_the_import_is_audited_after_commit(store: FhirStore) -> None:
+def test_the_import_is_audited_in_its_transactions(store: FhirStore) -> None:
+    """A dry run leaves no audit rows (its writes never happened); a real run names every
+    patient and resource it wrote, in the transactions that wrote them."""
     registry(store)
     engine = access_engine(store)
-    importer_ = LegacyImporter(
-        FhirRepository(store, BASE), Policy(store), AuditLog(engine), CODE, today=TODAY
-    )
-    importer_.run(sample_jobs(), dry_run=True)
+    log = AuditLog(engine)
+    before = log.verify().checked
+    importer(store).run(sample_jobs(), dry_run=True)
+    assert log.verify().checked == before
+    reports = importer(store).run(sample_jobs())
+    written = {ref for report in reports for row in report.rows for ref in row.resources}
+    assert len(written) >= 7  # 4 patients, 3 visits and their diagnoses
     with engine.connect() as conn:
-        dry = conn.execute(select(audit_event.c.action).distinct()).scalars().all()
-    assert dry == ["operation"]  # the look-ups were authorised (and audited), nothing written
-    importer_.run(sample_jobs())
-    with engine.connect() as conn:
-        actions = conn.execute(
-            select(audit_event.c.action, func.count()).group_by(audit_event.c.action)
+        rows = conn.execute(
+            select(audit_event.c.patient_id, audit_event.c.content).where(
+                audit_event.c.action == "create", audit_event.c.agent == f"client:import:{CODE}"
+            )
         ).all()
-    counts: dict[str, int] = {
-        str(a): int(n) for a, n in actions
-    }  # one row per patient per write: 4 patients + 3 visits created
-    assert counts["create"] == 7
-    assert counts["operation"] >= 1  # the legacy-import authorisation
-    assert AuditLog(engine).verify().ok
+    audited = {f"Patient/{r.patient_id}" for r in rows if r.patient_id}
+    audited |= {
+        e["what"]["reference"] for r in rows for e in r.content.get("entity", []) if "what" in e
+    }
+    assert written <= audited
+    assert all(r.patient_id for r in rows)  # every write names its patient
+    assert log.verify().ok
 
 
 def test_a_person_registered_elsewhere_gains_the_record_number_only(store: FhirStore) -> None:
@@ -369,7 +370,7 @@ def test_a_person_registered_elsewhere_gains_the_record_number_only(store: FhirS
 
 
 def test_unknown_facility_is_refused(store: FhirStore) -> None:
-    FhirRepository(store, BASE)
+    platform_repository(store, BASE)
     with pytest.raises(InvalidRequest, match="79001 is not in the registry"):
         importer(store)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sokhoe.access.guard import platform_repository
 from sokhoe.demo import write_demo
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.load import load_paths
@@ -39,7 +40,7 @@ def test_workers_give_the_same_store_as_inline(tmp_path: Path, fmt: str) -> None
     stores = []
     for workers in (0, 2):
         store = SqlStore(f"sqlite:///{tmp_path / f'w{workers}.db'}")
-        repo = FhirRepository(store, f"{BASE}/fhir")
+        repo = platform_repository(store, f"{BASE}/fhir")
         report = load_paths(repo, [data], workers=workers)
         assert report.errors == []
         stores.append((store, repo))
@@ -63,7 +64,7 @@ def test_workers_give_the_same_store_as_inline(tmp_path: Path, fmt: str) -> None
 def test_a_bad_ndjson_batch_is_reported_and_changes_nothing(
     store: FhirStore, tmp_path: Path
 ) -> None:
-    repo = FhirRepository(store, f"{BASE}/fhir")
+    repo = platform_repository(store, f"{BASE}/fhir")
     good = {"resourceType": "Patient", "id": "p1", "gender": "female"}
     bad = {"resourceType": "Patient", "id": "p2", "gender": "nữ"}
     (tmp_path / "Patient.ndjson").write_text(
@@ -80,7 +81,7 @@ def test_a_bad_ndjson_batch_is_reported_and_changes_nothing(
 def test_a_bad_bundle_file_is_reported_and_the_others_load(
     store: FhirStore, tmp_path: Path
 ) -> None:
-    repo = FhirRepository(store, f"{BASE}/fhir")
+    repo = platform_repository(store, f"{BASE}/fhir")
 
     def bundle(gender: str, pid: str) -> dict[str, object]:
         return {

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from sokhoe.fhir.repository import FhirRepository
+from sokhoe.access.guard import platform_repository
 from sokhoe.fhir.validation import validate_resource
 from sokhoe.interop.dicom.cli import pacs_app
 from sokhoe.interop.dicom.imaging import (
@@ -78,12 +78,12 @@ def _patient(store: FhirStore, *identifiers: tuple[str, str], family: str = "Ngu
         "name": [{"family": family, "given": ["Văn", "An"]}],
         "gender": "male",
     }
-    return FhirRepository(store, BASE).create(body, "Patient").resource.id
+    return platform_repository(store, BASE).create(body, "Patient").resource.id
 
 
 def _visit(store: FhirStore, patient: str, start: str, end: str) -> str:
     """An outpatient Encounter at the facility (whose Organization is in the registry)."""
-    repo = FhirRepository(store, BASE)
+    repo = platform_repository(store, BASE)
     org = {
         "resourceType": "Organization",
         "identifier": [{"system": FACILITY_SID, "value": FACILITY}],
@@ -102,13 +102,13 @@ def _visit(store: FhirStore, patient: str, start: str, end: str) -> str:
 
 
 def _studies(store: FhirStore, patient: str) -> list[dict[str, Any]]:
-    repo = FhirRepository(store, BASE)
+    repo = platform_repository(store, BASE)
     page = repo.search(repo.parse_query("ImagingStudy", [("patient", f"Patient/{patient}")]))
     return [m.content for m in page.matches if m.content is not None]
 
 
 def _all_studies(store: FhirStore) -> list[dict[str, Any]]:
-    repo = FhirRepository(store, BASE)
+    repo = platform_repository(store, BASE)
     page = repo.search(repo.parse_query("ImagingStudy", []))
     return [m.content for m in page.matches if m.content is not None]
 
@@ -190,7 +190,7 @@ def test_study_sent_to_orthanc_appears_in_the_patients_record(
 
     # the endpoint points at the real PACS: images are fetched from there over DICOMweb
     endpoint_id = study["endpoint"][0]["reference"].removeprefix("Endpoint/")
-    endpoint = FhirRepository(store, BASE).read("Endpoint", endpoint_id).content
+    endpoint = platform_repository(store, BASE).read("Endpoint", endpoint_id).content
     assert endpoint is not None
     assert endpoint["connectionType"]["code"] == "dicom-wado-rs"
     assert endpoint["address"] == orthanc.dicomweb
@@ -210,8 +210,8 @@ def test_study_sent_to_orthanc_appears_in_the_patients_record(
                 audit_event.c.agent == f"client:pacs:{FACILITY}"
             )
         ).all()
-    assert ("update", an, "success") in rows
-    assert ("update", binh, "success") in rows
+    assert ("create", an, "success") in rows  # audited as what was written: a new study
+    assert ("create", binh, "success") in rows
     assert ("search", an, "success") in rows
     assert ("create", None, "success") in rows  # the Endpoint, once
 
@@ -224,7 +224,7 @@ def test_study_sent_to_orthanc_appears_in_the_patients_record(
     again = _watcher(store, client).run_once()
     assert (again.written, again.unchanged) == (0, 2)
     assert len(_all_studies(store)) == 2
-    repo = FhirRepository(store, BASE)
+    repo = platform_repository(store, BASE)
     endpoints = repo.search(repo.parse_query("Endpoint", []))
     assert len(endpoints.matches) == 1
     assert _studies(store, an)[0]["meta"]["versionId"] == "1"
@@ -254,7 +254,7 @@ def test_unknown_patient_is_held_until_known_then_added_series_update_the_study(
     assert _all_studies(store) == []
 
     # checked in at the facility's reception (its record number on the Patient): written
-    repo = FhirRepository(store, BASE)
+    repo = platform_repository(store, BASE)
     patient = repo.read("Patient", cuong).content
     assert patient is not None
     patient["identifier"].append({"system": mrn_system(FACILITY), "value": "BN-0003"})

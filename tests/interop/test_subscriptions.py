@@ -23,10 +23,10 @@ from sqlalchemy import Engine, func, select
 
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.clients import authenticate_client, create_client
+from sokhoe.access.guard import platform_repository
 from sokhoe.access.policy import Policy
 from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.subscriptions.delivery import Backoff, HttpSender
 from sokhoe.interop.subscriptions.dispatcher import Dispatcher
 from sokhoe.mpi.identifiers import mrn_system
@@ -114,7 +114,7 @@ class Platform:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
     def dispatcher(self, *, max_attempts: int = 5, holder: str | None = None) -> Dispatcher:
-        repo = FhirRepository(self.store, f"{BASE}/fhir")
+        repo = platform_repository(self.store, f"{BASE}/fhir")
         return Dispatcher(
             self.store,
             self.engine,

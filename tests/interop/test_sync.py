@@ -175,6 +175,7 @@ class World:
         his = self.station.client("HIS trạm y tế", STATION)
         sync_id, sync_secret = self.upstream.client("Trạm y tế xã Tân Phú", STATION)
         hospital = self.upstream.client("HIS Bệnh viện quận", HOSPITAL)
+        online = self.upstream.client("HIS trạm y tế (trực tuyến)", STATION)
         self.target = SyncTarget(self.upstream.base, sync_id, sync_secret, STATION, timeout=10)
         self.station.launch()  # both boot at once
         self.upstream.launch()
@@ -182,6 +183,10 @@ class World:
         self.upstream.wait()
         self.his = Api(self.station, *his)
         self.hospital = Api(self.upstream, *hospital)
+        self.online = Api(self.upstream, *online)
+        """The station's own system working on the province's server when the link is up:
+        a facility changes only what it wrote, so the two sides of a clash are one
+        facility's two copies."""
 
     def sync(self, **kwargs: Any) -> SyncReport:
         store = SqlStore(self.station.url)
@@ -193,6 +198,7 @@ class World:
     def close(self) -> None:
         self.his.close()
         self.hospital.close()
+        self.online.close()
         self.station.stop()
         self.upstream.stop()
 
@@ -299,21 +305,24 @@ def test_concurrent_edits_become_a_review_task_and_both_versions_stay(world: Wor
     pid = world.his.check_in(_qr(1))
     oid = world.his.observe(pid, 70)
     assert world.sync().pushed == 2
-    world.hospital.check_in(_qr(1))  # the hospital sees the person too now
+    # another facility that checks the person in may not change the station's record
+    world.hospital.check_in(_qr(1))
+    refused = world.hospital.http.get(f"/Observation/{oid}")
+    assert refused.status_code == 403
 
     here = world.his.http.get(f"/Observation/{oid}").json()
-    there = world.hospital.http.get(f"/Observation/{oid}").json()
+    there = world.online.http.get(f"/Observation/{oid}").json()
     here["valueQuantity"]["value"] = 71
     there["valueQuantity"]["value"] = 99
     assert world.his.http.put(f"/Observation/{oid}", json=here).status_code == 200
-    assert world.hospital.http.put(f"/Observation/{oid}", json=there).status_code == 200
+    assert world.online.http.put(f"/Observation/{oid}", json=there).status_code == 200
 
     report = world.sync()
     assert report.conflicts == 1
     assert [(t, i) for t, i, _ in report.open_conflicts] == [("Observation", oid)]
     task_id = report.open_conflicts[0][2]
     assert world.his.http.get(f"/Observation/{oid}").json()["valueQuantity"]["value"] == 71
-    assert world.hospital.http.get(f"/Observation/{oid}").json()["valueQuantity"]["value"] == 99
+    assert world.online.http.get(f"/Observation/{oid}").json()["valueQuantity"]["value"] == 99
     task = world.his.http.get(f"/Task/{task_id}").json()
     assert task["code"]["coding"][0]["system"] == TASK_CODE
     assert task["focus"]["reference"] == f"Observation/{oid}"
@@ -323,14 +332,14 @@ def test_concurrent_edits_become_a_review_task_and_both_versions_stay(world: Wor
 
     again = world.sync()  # still waiting for a person: held, not re-queued or overwritten
     assert again.conflicts == 0 and again.held >= 1
-    assert world.hospital.http.get(f"/Observation/{oid}").json()["valueQuantity"]["value"] == 99
+    assert world.online.http.get(f"/Observation/{oid}").json()["valueQuantity"]["value"] == 99
 
     # the reviewer keeps the station's value (completes the Task): it goes upstream
     _decide(world, task_id, "completed")
     decided = world.sync()
     assert (decided.pushed, decided.conflicts, decided.open_conflicts) == (1, 0, [])
-    assert world.hospital.http.get(f"/Observation/{oid}").json()["valueQuantity"]["value"] == 71
-    history = world.hospital.http.get(f"/Observation/{oid}/_history").json()
+    assert world.online.http.get(f"/Observation/{oid}").json()["valueQuantity"]["value"] == 71
+    history = world.online.http.get(f"/Observation/{oid}/_history").json()
     assert sorted(e["resource"]["valueQuantity"]["value"] for e in history["entry"]) == [
         70,
         71,
@@ -340,11 +349,11 @@ def test_concurrent_edits_become_a_review_task_and_both_versions_stay(world: Wor
 
     # a second clash, and this time the province's value wins (Task rejected)
     here = world.his.http.get(f"/Observation/{oid}").json()
-    there = world.hospital.http.get(f"/Observation/{oid}").json()
+    there = world.online.http.get(f"/Observation/{oid}").json()
     here["valueQuantity"]["value"] = 80
     there["valueQuantity"]["value"] = 88
     assert world.his.http.put(f"/Observation/{oid}", json=here).status_code == 200
-    assert world.hospital.http.put(f"/Observation/{oid}", json=there).status_code == 200
+    assert world.online.http.put(f"/Observation/{oid}", json=there).status_code == 200
     clash = world.sync()
     assert clash.conflicts == 1
     _decide(world, clash.open_conflicts[0][2], "rejected")

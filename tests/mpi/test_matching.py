@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from sokhoe.access.guard import platform_repository
 from sokhoe.demo.duplicates import make_duplicates
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.mpi.identifiers import BHXH, BHYT, CCCD, CMND
@@ -42,7 +43,7 @@ def _patient(pid: str, **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def repo() -> FhirRepository:
-    repo = FhirRepository(MemoryStore(), "http://testserver/fhir")
+    repo = platform_repository(MemoryStore(), "http://testserver/fhir")
     for p in make_duplicates(150, 3, rate=0.0).originals:  # background population
         repo.update(p, "Patient", p["id"])
     an = _patient("an", identifier=[{"system": CCCD, "value": AN}])

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from sokhoe.access.guard import platform_repository
 from sokhoe.cli import app
 from sokhoe.demo import write_demo
 from sokhoe.fhir.repository import FhirRepository
@@ -82,7 +83,7 @@ class Writer:
 
 def _round_trip(source_url: str, target_url: str, demo_data: Path, out: Path) -> None:
     source = SqlStore(source_url)
-    repo = FhirRepository(source, f"{BASE}/fhir")
+    repo = platform_repository(source, f"{BASE}/fhir")
     assert load_paths(repo, [demo_data], workers=0).errors == []
     pages: list[tuple[int, int]] = []
     with Writer(repo) as writer:
@@ -114,7 +115,7 @@ def _round_trip(source_url: str, target_url: str, demo_data: Path, out: Path) ->
         missing = set(source_now) - set(copy)
         assert missing and all(rtype == "Patient" for rtype, _ in missing)
 
-        copy_repo = FhirRepository(target, f"{BASE}/fhir")
+        copy_repo = platform_repository(target, f"{BASE}/fhir")
         patient = next(r for r in target.iter_all("Patient") if r.content)
         ident = patient.content["identifier"][0] if patient.content else {}
         token = f"{ident['system']}|{ident['value']}"
@@ -192,7 +193,9 @@ def test_cli_backup_and_restore_sqlite(demo_data: Path, tmp_path: Path) -> None:
     source_url = f"sqlite:///{tmp_path / 'live.db'}"
     target_url = f"sqlite:///{tmp_path / 'copy.db'}"
     store = SqlStore(source_url)
-    assert load_paths(FhirRepository(store, f"{BASE}/fhir"), [demo_data], workers=0).errors == []
+    assert (
+        load_paths(platform_repository(store, f"{BASE}/fhir"), [demo_data], workers=0).errors == []
+    )
     expected = _snapshot(store)
     store.close()
     out = tmp_path / "b" / "sokhoe.sqlite"

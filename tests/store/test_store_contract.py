@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from sokhoe.access.guard import platform_repository
 from sokhoe.errors import Conflict
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.store import FhirStore, StoredResource, WriteItem
@@ -36,7 +37,7 @@ class StepClock:
 
 @pytest.fixture
 def repo(store: FhirStore) -> FhirRepository:
-    return FhirRepository(store, f"{BASE}/fhir", clock=StepClock())
+    return platform_repository(store, f"{BASE}/fhir", clock=StepClock())
 
 
 def patient(rid: str, family: str, given: str = "An", **extra: Any) -> dict[str, Any]:

@@ -12,9 +12,9 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from sokhoe.access.guard import platform_repository
 from sokhoe.cli import app
 from sokhoe.demo import write_demo
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.load import load_paths
 from sokhoe.store import FhirStore, MemoryStore
 from sokhoe.store.sql import SqlStore
@@ -37,7 +37,7 @@ def loaded(request: pytest.FixtureRequest, demo_dir: Path, tmp_path: Path) -> It
     store: FhirStore = (
         MemoryStore() if request.param == "memory" else SqlStore(f"sqlite:///{tmp_path / 'w.db'}")
     )
-    report = load_paths(FhirRepository(store, "http://test/fhir"), [demo_dir], workers=0)
+    report = load_paths(platform_repository(store, "http://test/fhir"), [demo_dir], workers=0)
     assert report.errors == []
     try:
         yield store
@@ -122,7 +122,7 @@ def test_pseudonyms_are_keyed_stable_and_join(loaded: FhirStore, tmp_path: Path)
 
 def _change(store: FhirStore) -> dict[str, str]:
     """Update one patient, delete one observation, add one condition."""
-    repo = FhirRepository(store, "http://test/fhir")
+    repo = platform_repository(store, "http://test/fhir")
     with store.begin() as tx:
         patients = sorted(store.iter_all("Patient"), key=lambda r: r.id)
         observation = next(iter(store.iter_all("Observation")))
@@ -204,7 +204,7 @@ def test_indicator_filters_are_checked(loaded: FhirStore, tmp_path: Path) -> Non
 def test_repeated_tests_and_ncd_control_from_constructed_records(tmp_path: Path) -> None:
     """Two HbA1c tests 10 days apart at two facilities; hypertension controlled or not."""
     store = MemoryStore()
-    repo = FhirRepository(store, "http://test/fhir")
+    repo = platform_repository(store, "http://test/fhir")
     orgs = [
         repo.create({"resourceType": "Organization", "name": n}, "Organization").resource.id
         for n in ("A", "B")
@@ -277,7 +277,7 @@ def test_repeated_tests_and_ncd_control_from_constructed_records(tmp_path: Path)
 def test_warehouse_commands(demo_dir: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
     store = SqlStore(url)
-    load_paths(FhirRepository(store, "http://test/fhir"), [demo_dir], workers=0)
+    load_paths(platform_repository(store, "http://test/fhir"), [demo_dir], workers=0)
     store.close()
     runner = CliRunner()
     out = tmp_path / "wh"

@@ -15,10 +15,10 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 from typer.testing import CliRunner
 
+from sokhoe.access.guard import platform_repository
 from sokhoe.cli import app
 from sokhoe.demo import write_demo
 from sokhoe.errors import InvalidRequest
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.load import load_paths
 from sokhoe.store.sql import SqlStore
 from sokhoe.warehouse.build import ROW_KEY, Pseudonymiser, Warehouse, table, views
@@ -70,7 +70,7 @@ def built(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("duck")
     store = SqlStore(f"sqlite:///{folder / 'record.db'}")
     try:
-        report = load_paths(FhirRepository(store, "http://test/fhir"), [demo], workers=0)
+        report = load_paths(platform_repository(store, "http://test/fhir"), [demo], workers=0)
         assert report.errors == []
         Warehouse(folder / "wh", KEY).build(store, full=True)
     finally:

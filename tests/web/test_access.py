@@ -23,6 +23,7 @@ from sokhoe.store.ports import FhirStore
 from sokhoe.web.app import create_app
 from tests.api_helpers import check_in as _check_in
 from tests.api_helpers import client_auth as _client_token
+from tests.api_helpers import give_phone, prove_presence
 from tests.api_helpers import observation as _obs
 from tests.conftest import BASE, platform_token
 
@@ -50,6 +51,8 @@ def world(api: TestClient) -> dict[str, Any]:
     hanoi = _client_token(api, ["system/*.cruds"], "01002")
     an = _check_in(api, hcm, QR_AN)
     binh = _check_in(api, hanoi, QR_BINH)
+    give_phone(api, hcm, an, "0912345678")
+    give_phone(api, hanoi, binh, "0987000111")
     obs_an = api.post("/fhir/Observation", json=_obs(an), headers=hcm).json()["id"]
     obs_binh = api.post("/fhir/Observation", json=_obs(binh), headers=hanoi).json()["id"]
     return {"hcm": hcm, "hanoi": hanoi, "an": an, "binh": binh, "oa": obs_an, "ob": obs_binh}
@@ -87,8 +90,21 @@ def test_a_facility_sees_only_its_patients(api: TestClient, world: dict[str, Any
     assert api.post("/fhir/Observation", json=_obs(binh), headers=hcm).status_code == 403
     platform = {"Authorization": f"Bearer {platform_token(api.app)}"}  # type: ignore[arg-type]
     assert api.get("/fhir/Observation", headers=platform).json()["total"] == 2
-    # once Bình checks in at the HCM facility too, it may see her record
-    _check_in(api, hcm, QR_BINH)
+    # knowing her CCCD (the QR text) registers the visit at HCM, not her history there...
+    r = api.post(
+        "/fhir/Patient/$check-in",
+        json={"resourceType": "Parameters", "parameter": [{"name": "qr", "valueString": QR_BINH}]},
+        headers=hcm,
+    )
+    assert r.status_code == 200 and r.json()["id"] == binh
+    assert r.json()["meta"]["tag"][0]["code"] == "SUBSETTED"
+    assert "telecom" not in r.json()  # the desk sees what the card says, not her phone
+    assert api.get(f"/fhir/Observation/{world['ob']}", headers=hcm).status_code == 403
+    mine = api.post("/fhir/Observation", json=_obs(binh), headers=hcm)
+    assert mine.status_code == 201  # ...it may write the visit, and read back what it wrote
+    assert api.get(f"/fhir/Observation/{mine.json()['id']}", headers=hcm).status_code == 200
+    # ...and once she reads out the code sent to her phone, it may see the rest
+    prove_presence(api, hcm, binh)
     assert api.get(f"/fhir/Observation/{world['ob']}", headers=hcm).status_code == 200
 
 
@@ -201,7 +217,8 @@ def test_bundles_pass_through_the_same_door(api: TestClient, world: dict[str, An
         "reference": "Patient?identifier=https://fhir.sokhoe.vn/sid/cccd|001301004567"
     }
     conditional = {"resource": by_cccd, "request": {"method": "POST", "url": "Observation"}}
-    assert api.post("/fhir", json=txn(conditional), headers=hcm).status_code == 403
+    # a conditional reference finds only what the caller may see: nothing, as for a stranger
+    assert api.post("/fhir", json=txn(conditional), headers=hcm).status_code == 404
     read = {"request": {"method": "GET", "url": f"Patient/{world['binh']}"}}
     assert api.post("/fhir", json=txn(read), headers=hcm).status_code == 403
     delete = {"request": {"method": "DELETE", "url": f"Observation/{world['ob']}"}}
@@ -254,12 +271,12 @@ def test_an_old_share_code_has_expired(api: TestClient, world: dict[str, Any]) -
     from datetime import UTC, datetime, timedelta
 
     from sokhoe.access.consent import create_share
-    from sokhoe.fhir.repository import FhirRepository
+    from sokhoe.access.guard import GuardedRepository
+    from sokhoe.access.otp import citizen_principal
 
-    plain: FhirRepository = api.app.state.repository  # type: ignore[attr-defined]
-    past = FhirRepository(
-        plain.store, plain.base_url, clock=lambda: datetime.now(UTC) - timedelta(minutes=20)
-    )
+    platform: GuardedRepository = api.app.state.repository  # type: ignore[attr-defined]
+    binh = citizen_principal("0912000111", world["binh"])
+    past = platform.for_caller(binh, clock=lambda: datetime.now(UTC) - timedelta(minutes=20))
     made = create_share(past, world["binh"])
     body = {"resourceType": "Parameters", "parameter": [{"name": "code", "valueString": made.code}]}
     r = api.post("/fhir/Patient/$redeem-share", json=body, headers=world["hcm"])
@@ -305,7 +322,7 @@ def test_a_parent_sees_their_child_not_an_adult(api: TestClient, world: dict[str
             api.post("/fhir/Patient", json={**p, "birthDate": born}, headers=platform).json()["id"]
         )
 
-    def parent_of(pid: str, phone: str) -> None:
+    def parent_of(pid: str, phone: str) -> str:
         rp = {
             "resourceType": "RelatedPerson",
             "patient": {"reference": f"Patient/{pid}"},
@@ -321,11 +338,23 @@ def test_a_parent_sees_their_child_not_an_adult(api: TestClient, world: dict[str
             ],
             "telecom": [{"system": "phone", "value": phone}],
         }
-        assert api.post("/fhir/RelatedPerson", json=rp, headers=platform).status_code == 201
+        made = api.post("/fhir/RelatedPerson", json=rp, headers=platform)
+        assert made.status_code == 201
+        return str(made.json()["id"])
 
     child, grown = person("2019-06-01"), person("1990-01-01")
-    parent_of(child, "0911222333")
-    parent_of(grown, "0911222333")
+    child_rp = parent_of(child, "0911222333")
+    grown_rp = parent_of(grown, "0911222333")
+    # anyone who may write a child's record can write a RelatedPerson: that proves nothing
+    unconfirmed = _citizen(api, "0911222333", world["an"])
+    assert api.get(f"/fhir/Patient/{child}", headers=unconfirmed).status_code == 403
+    confirm = api.post(f"/fhir/RelatedPerson/{child_rp}/$confirm-guardian", headers=platform)
+    assert confirm.status_code == 200, confirm.text
+    refused = api.post(f"/fhir/RelatedPerson/{grown_rp}/$confirm-guardian", headers=platform)
+    assert refused.status_code == 409  # an adult has no guardian to confirm
+    # a facility that has no relationship with the child cannot confirm anyone for it
+    hanoi_rp = api.post(f"/fhir/RelatedPerson/{child_rp}/$confirm-guardian", headers=world["hanoi"])
+    assert hanoi_rp.status_code == 403
     mother = _citizen(api, "0911222333", world["an"])
     assert api.get(f"/fhir/Patient/{child}", headers=mother).status_code == 200
     assert api.get(f"/fhir/Patient/{grown}", headers=mother).status_code == 403
@@ -368,6 +397,7 @@ def test_sensitive_codes_are_labelled_on_write_and_the_restriction_covers_them(
     codes, so the patient's restriction hides them from the other facility."""
     hcm, hanoi, binh = world["hcm"], world["hanoi"], world["binh"]
     _check_in(api, hcm, QR_BINH)
+    prove_presence(api, hcm, binh)
     icd10 = "http://hl7.org/fhir/sid/icd-10"
     depression = {
         "resourceType": "Condition",
@@ -402,7 +432,8 @@ def test_a_restricted_sensitive_record_stays_with_the_treating_facility(
     api: TestClient, world: dict[str, Any]
 ) -> None:
     hcm, hanoi, binh = world["hcm"], world["hanoi"], world["binh"]
-    _check_in(api, hcm, QR_BINH)  # Bình is now a patient of both facilities
+    _check_in(api, hcm, QR_BINH)
+    prove_presence(api, hcm, binh)  # Bình is now a patient of both facilities
     psych = _obs(binh)
     psych["meta"] = {
         "security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]
@@ -460,11 +491,12 @@ def _pages(api: TestClient, url: str, auth: dict[str, str]) -> tuple[set[str], i
     return seen, pages
 
 
-def test_paging_goes_on_past_pages_the_guard_thinned(
+def test_a_facility_s_pages_and_totals_hold_only_its_patients(
     api: TestClient, world: dict[str, Any]
 ) -> None:
-    """A facility's search and history are filtered per resource after the store answers, so a
-    page can come back short or empty: the next link must still be there."""
+    """The caller's rights are part of the query: a facility with 3 patients among many gets
+    full pages, an exact total and a count of only what it may see (no page is empty while a
+    later one has results)."""
     hcm, hanoi = world["hcm"], world["hanoi"]
     mine = {world["an"]}
     for i in range(6):
@@ -473,7 +505,15 @@ def test_paging_goes_on_past_pages_the_guard_thinned(
     for i in range(2):
         qr = f"07919500{i:04d}|Người Sài Gòn {i}|01011995|Nữ|TP Hồ Chí Minh|01012020"
         mine.add(_check_in(api, hcm, qr))
+    first = api.get("/fhir/Patient", params={"_count": "2"}, headers=hcm).json()
+    assert len(first["entry"]) == 2 and first["total"] == 3
     found, pages = _pages(api, "/fhir/Patient?_count=2", hcm)
-    assert found == mine and pages >= 4
+    assert found == mine and pages == 2
+    count = api.get("/fhir/Patient", params={"_summary": "count"}, headers=hcm).json()
+    assert count["total"] == 3 and not count.get("entry")
+    zero = api.get("/fhir/Patient", params={"_count": "0"}, headers=hcm).json()
+    assert zero["total"] == 3
     history, _ = _pages(api, "/fhir/Patient/_history?_count=2", hcm)
     assert history == mine
+    platform = {"Authorization": f"Bearer {platform_token(api.app)}"}  # type: ignore[arg-type]
+    assert api.get("/fhir/Patient", params={"_count": "0"}, headers=platform).json()["total"] == 10

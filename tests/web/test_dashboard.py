@@ -24,10 +24,10 @@ from sqlalchemy import select
 from sokhoe.access.accounts import create_user
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.clients import authenticate_client, create_client
+from sokhoe.access.guard import platform_repository
 from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
 from sokhoe.demo import write_demo
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.load import load_paths
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.access_schema import audit_event
@@ -60,7 +60,9 @@ def make_dashboard(folder: Path, people: int = PEOPLE, seed: int = SEED) -> Dash
     store = SqlStore(db)
     settings = Settings(base_url=BASE, database_url=db, var_dir=folder / "var")
     write_demo(folder / "demo", people, seed, "ndjson", progress=False)
-    report = load_paths(FhirRepository(store, settings.fhir_base), [folder / "demo"], workers=0)
+    report = load_paths(
+        platform_repository(store, settings.fhir_base), [folder / "demo"], workers=0
+    )
     assert report.errors == []
     build_demo_warehouse(store, settings, seed)
     engine = create_app(settings, store).state.tokens.engine

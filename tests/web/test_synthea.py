@@ -9,8 +9,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from sokhoe.access.guard import platform_repository
 from sokhoe.fhir.definitions import patient_compartment
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.load import load_paths
 from sokhoe.store import FhirStore
 from tests.conftest import BASE, SHARED_DATA
@@ -109,7 +109,7 @@ def test_all_synthea_bundles_load_read_back_and_everything(client: TestClient) -
 
 
 def test_bulk_ndjson_loads(store: FhirStore) -> None:
-    repo = FhirRepository(store, f"{BASE}/fhir")
+    repo = platform_repository(store, f"{BASE}/fhir")
     report = load_paths(repo, [BULK])
     assert report.errors == []
     lines = sum(1 for f in BULK.glob("*.ndjson") for line in f.open() if line.strip())

@@ -256,6 +256,8 @@ class _Event:
     query: str | None
     reason: str | None
     source: str | None
+    by_patient: Mapping[str, Sequence[str]] | None = None
+    """Entities per patient, when each row names only what concerned its patient."""
 
     def content(self, seq: int, patient_id: str | None) -> dict[str, Any]:
         kind = _ACTIONS[self.action]
@@ -283,7 +285,10 @@ class _Event:
         facility = self.principal.facility if self.principal else None
         event["source"] = {"site": facility} if facility else {}
         event["source"]["observer"] = {"display": "sokhoe"}
-        found = _entities(patient_id, self.entities, self.query)
+        entities = self.entities
+        if self.by_patient is not None and patient_id is not None:
+            entities = self.by_patient.get(patient_id, entities)
+        found = _entities(patient_id, entities, self.query)
         if found:
             event["entity"] = found
         return event
@@ -362,6 +367,7 @@ class AuditLog:
         reason: str | None = None,
         source: str | None = None,
         when: datetime | None = None,
+        by_patient: Mapping[str, Sequence[str]] | None = None,
     ) -> int:
         """:meth:`record` inside the caller's open write transaction on ``conn``.
 
@@ -374,7 +380,9 @@ class AuditLog:
         """
         _check(action, outcome)
         recorded = _utc(when or datetime.now(UTC))
-        event = _Event(recorded, principal, action, outcome, entities, query, reason, source)
+        event = _Event(
+            recorded, principal, action, outcome, entities, query, reason, source, by_patient
+        )
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         a = audit_event.c

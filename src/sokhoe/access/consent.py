@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sokhoe.errors import Conflict, InvalidRequest, NotFound
-from sokhoe.fhir.repository import FhirRepository
+from sokhoe.access.guard import GuardedRepository
+from sokhoe.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from sokhoe.fhir.resources import format_instant, new_id, parse_instant
 from sokhoe.mpi.identifiers import FACILITY, validate_facility_code
 from sokhoe.registry.sensitivity import ACT_CODE, SENSITIVE
-from sokhoe.search.parse import SearchParser
-from sokhoe.store.ports import StoreSession
 
 CODE_LIFETIME = timedelta(minutes=15)
 DEFAULT_DAYS = 30
@@ -59,8 +57,18 @@ def _privacy_consent(patient_id: str) -> dict[str, Any]:
     }
 
 
-def create_share(repo: FhirRepository, patient_id: str, days: int = DEFAULT_DAYS) -> Share:
-    """A new code for ``patient_id`` (the caller's own record; the route checks that)."""
+OWNS = frozenset({"privacy-consent"})
+"""Privacy Consents are written by these operations only (``access/writes.py``)."""
+
+
+def _citizen(repo: GuardedRepository, what: str) -> None:
+    if repo.principal.kind != "citizen":
+        raise Forbidden(f"Only the patient (or their guardian) {what}")
+
+
+def create_share(repo: GuardedRepository, patient_id: str, days: int = DEFAULT_DAYS) -> Share:
+    """A new code for ``patient_id``: the caller's own record or a child's (a citizen)."""
+    _citizen(repo, "makes a share code")
     if not 1 <= days <= MAX_DAYS:
         raise InvalidRequest(f"days must be between 1 and {MAX_DAYS}", "days")
     code = "".join(secrets.choice(_ALPHABET) for _ in range(8))
@@ -85,19 +93,24 @@ def create_share(repo: FhirRepository, patient_id: str, days: int = DEFAULT_DAYS
             },
         },
     }
-    repo.update(consent, "Consent", consent["id"])
+    with repo.operation("share", patients=[patient_id], owns=OWNS) as tx:
+        repo.update(consent, "Consent", consent["id"], tx=tx)
     return Share(f"{code[:4]}-{code[4:]}", consent["id"], now + CODE_LIFETIME)
 
 
-def redeem_share(repo: FhirRepository, code: str, facility: str) -> dict[str, Any]:
-    """Activate the Consent behind ``code`` for ``facility``; returns it."""
+def redeem_share(repo: GuardedRepository, code: str) -> dict[str, Any]:
+    """Activate the Consent behind ``code`` for the caller's facility; returns it. The
+    facility may then read the record until the consent ends (``access/care.py``)."""
+    facility = repo.principal.facility
+    if facility is None:
+        raise Forbidden("A share code is redeemed for a facility; sign in as its staff")
     try:
         facility = validate_facility_code(facility)
     except ValueError as exc:
         raise InvalidRequest(str(exc), "facility") from exc
     if len(code.strip().replace("-", "")) != 8:
         raise InvalidRequest("A share code has 8 characters, e.g. ABCD-EFGH", "code")
-    with repo.store.begin(write=True) as tx:
+    with repo.operation("redeem-share", interactions=["read"], owns=OWNS) as tx:
         query = repo.parse_query(
             "Consent", [("identifier", f"{SHARE_HASH}|{_hash(code)}")], strict=True
         )
@@ -135,35 +148,12 @@ def redeem_share(repo: FhirRepository, code: str, facility: str) -> dict[str, An
         return repo.update(consent, "Consent", consent["id"], tx=tx).resource.content or {}
 
 
-def consent_grants(
-    parser: SearchParser, tx: StoreSession, patient_ids: list[str], facility: str, now: datetime
-) -> bool:
-    """Whether an active Consent lets ``facility`` see any of these records now."""
-    for pid in patient_ids:
-        query = parser.parse("Consent", [("patient", f"Patient/{pid}"), ("status", "active")])
-        for found in tx.search(query).matches:
-            provision = (found.content or {}).get("provision", {})
-            if provision.get("type") != "permit":
-                continue
-            period = provision.get("period", {})
-            start = parse_instant(period["start"]) if "start" in period else None
-            end = parse_instant(period["end"]) if "end" in period else None
-            if (start and now < start) or (end and now >= end):
-                continue
-            for actor in provision.get("actor", []):
-                ident = (actor.get("reference") or {}).get("identifier") or {}
-                if ident.get("system") == FACILITY and ident.get("value") == facility:
-                    return True
-    return False
-
-
-
-
 def restrict_category(
-    repo: FhirRepository, patient_id: str, category: str, treating: list[str]
+    repo: GuardedRepository, patient_id: str, category: str, treating: list[str]
 ) -> dict[str, Any]:
     """Keep resources labelled ``category`` for the ``treating`` facilities only (a Consent:
     deny for the label, with a nested permit for those facilities)."""
+    _citizen(repo, "restricts their record")
     if category not in SENSITIVE:
         raise InvalidRequest(
             f"category must be one of {', '.join(sorted(SENSITIVE))}, got '{category}'", "category"
@@ -212,27 +202,5 @@ def restrict_category(
             ),
         },
     }
-    return repo.update(consent, "Consent", consent["id"]).resource.content or {}
-
-
-def restricted_labels(
-    parser: SearchParser, tx: StoreSession, patient_ids: list[str]
-) -> dict[str, set[str]]:
-    """Sensitive label -> the facilities still allowed to see it, for these patients."""
-    out: dict[str, set[str]] = {}
-    for pid in patient_ids:
-        query = parser.parse("Consent", [("patient", f"Patient/{pid}"), ("status", "active")])
-        for found in tx.search(query).matches:
-            provision = (found.content or {}).get("provision", {})
-            if provision.get("type") != "deny":
-                continue
-            allowed = {
-                ((a.get("reference") or {}).get("identifier") or {}).get("value", "")
-                for p in provision.get("provision", [])
-                if p.get("type") == "permit"
-                for a in p.get("actor", [])
-            }
-            for label in provision.get("securityLabel", []):
-                if label.get("system") == ACT_CODE and label.get("code") in SENSITIVE:
-                    out.setdefault(label["code"], set()).update(allowed)
-    return out
+    with repo.operation("restrict", patients=[patient_id], owns=OWNS) as tx:
+        return repo.update(consent, "Consent", consent["id"], tx=tx).resource.content or {}

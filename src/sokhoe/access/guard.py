@@ -1,52 +1,55 @@
-"""The one door to records: a FhirRepository that checks scopes and the policy, and audits.
+"""The one door to records: the repository as one caller may use it.
 
-The web layer hands every request a :class:`GuardedRepository` for its caller instead of the
-plain repository, so a route cannot forget a check: reads and ``$everything`` are refused
-unless the policy allows the patient; search, history and includes are filtered resource by
-resource (and a citizen's searches are confined to their own compartment before they run);
-writes need the scope and, for clinical data, access to the patient the data is about. Each
-access, allowed or denied, is recorded by the auditor.
+Every request, page, message, import and job reaches the record through a
+:class:`GuardedRepository` made for its caller (``web/deps.py``, the adapters, and
+:func:`platform_repository` for the platform's own jobs). It is the only implementation of
+:class:`~sokhoe.fhir.repository.FhirRepository`, so there is no other way to a transaction:
+
+- **writes** are decided in the transaction, on what is written (``access/session.py``,
+  ``access/writes.py``), and audited in that transaction;
+- **reads** that answer the caller are confined in the query (:attr:`access`, compiled to SQL
+  by the store), so searches, counts, totals, includes, ``_has``, history and ``$everything``
+  hold only what the caller may see; a single read the caller may not see is refused with
+  the reason;
+- **operations** (``$check-in``, ``$merge``, the consent operations, HL7, imports) are
+  authorised as a whole (:meth:`operation`) and then run in a session whose writes are
+  audited under their name and which alone may write the server-owned content they own.
+
+Each access, allowed or denied, is recorded by the audit log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from sokhoe.access.consent import restricted_labels
-from sokhoe.access.policy import BREAK_GLASS_ROLES, Decision, Policy, is_platform
-from sokhoe.access.principal import Principal
+from sokhoe.access.audit import AuditLog
+from sokhoe.access.care import BREAK_GLASS_WINDOW, Standing, grant, group_of, standing
+from sokhoe.access.db import access_engine
+from sokhoe.access.policy import Decision, Policy
+from sokhoe.access.principal import Principal, system_principal
+from sokhoe.access.rights import (
+    BREAK_GLASS_ROLES,
+    CLAIM_TYPES,
+    confinement,
+    grantees,
+    is_platform,
+    user_grantee,
+)
 from sokhoe.access.scopes import scopes_allow
+from sokhoe.access.session import GuardedSession
+from sokhoe.access.writes import Rules
 from sokhoe.errors import Forbidden
 from sokhoe.fhir.definitions import patient_compartment
-from sokhoe.fhir.patient_links import linked_patient_ids
-from sokhoe.fhir.references import walk_references
-from sokhoe.fhir.repository import FhirRepository, Outcome
-from sokhoe.registry.sensitivity import ACT_CODE, SENSITIVE
-from sokhoe.search.index import compartment_patient_id, extract_index
+from sokhoe.fhir.repository import Clock, FhirRepository, Outcome, utc_now
 from sokhoe.search.query import SearchQuery
-from sokhoe.store.ports import SearchPage, StoredResource, StoreSession
+from sokhoe.store.ports import Confinement, FhirStore, SearchPage, StoredResource, StoreSession
 
-CLAIM_TYPES = frozenset({"Claim", "ClaimResponse", "ExplanationOfBenefit", "Coverage"})
-"""What an insurance appraiser may read: the claims data of any patient, and nothing else."""
+__all__ = ["CLAIM_TYPES", "PLATFORM_SCOPES", "GuardedRepository", "platform_repository"]
 
-
-class Auditor(Protocol):
-    def record(
-        self,
-        principal: Principal | None,
-        action: str,
-        outcome: str,
-        *,
-        patient_ids: Sequence[str] = (),
-        entities: Sequence[str] = (),
-        query: str | None = None,
-        reason: str | None = None,
-        source: str | None = None,
-        when: datetime | None = None,
-    ) -> int: ...
+PLATFORM_SCOPES = frozenset({"system/*.cruds"})
 
 
 class GuardedRepository(FhirRepository):
@@ -54,34 +57,252 @@ class GuardedRepository(FhirRepository):
 
     def __init__(
         self,
-        inner: FhirRepository,
+        store: FhirStore,
         principal: Principal,
-        policy: Policy,
-        auditor: Auditor | None = None,
+        policy: Policy | None = None,
+        auditor: AuditLog | None = None,
         *,
+        base_url: str,
+        clock: Clock = utc_now,
+        default_count: int = 50,
+        max_count: int = 1000,
         break_glass: str | None = None,
         source: str | None = None,
+        audit_reads: bool = True,
+        owns: frozenset[str] = frozenset(),
     ) -> None:
-        super().__init__(
-            inner.store,
-            inner.base_url,
-            clock=inner.clock,
-            default_count=inner.default_count,
-            max_count=inner.max_count,
-        )
-        self.inner = inner
+        super().__init__(base_url, clock=clock, default_count=default_count, max_count=max_count)
+        self._store = store
         self.principal = principal
-        self.policy = policy
-        self.auditor = auditor
-        self.break_glass = break_glass
+        self.policy = policy if policy is not None else Policy(store)
+        self.auditor = auditor if auditor is not None else AuditLog(access_engine(store))
+        self.break_glass = (
+            break_glass.strip() or None
+            if break_glass and principal.role in BREAK_GLASS_ROLES
+            else None
+        )
+        self._refused_glass = bool(break_glass) and self.break_glass is None
         self.source = source
+        self.audit_reads = audit_reads
+        self.owns = owns
+        """Server-owned content every transaction of this door may write: only the platform's
+        replication (``sokhoe sync`` pulling what upstream decided) is made with any."""
         self._decisions: dict[str, Decision] = {}
-        self._restrictions: dict[str, dict[str, set[str]]] = {}
+        self._group: tuple[str, ...] | None = None
 
-    # -- checks ------------------------------------------------------------------------
+    def for_caller(self, principal: Principal, **changes: Any) -> GuardedRepository:
+        """The same door for another caller (same store, audit log and settings)."""
+        options: dict[str, Any] = {
+            "base_url": self.base_url,
+            "clock": self.clock,
+            "default_count": self.default_count,
+            "max_count": self.max_count,
+            "source": self.source,
+            "audit_reads": self.audit_reads,
+        }
+        options.update(changes)
+        return GuardedRepository(self._store, principal, self.policy, self.auditor, **options)
+
+    # -- what the caller may see ---------------------------------------------------------
+    @property
+    def access(self) -> Confinement | None:
+        return confinement(
+            self.principal,
+            self.clock(),
+            patients=self._citizen_group(),
+            break_glass=self.break_glass is not None,
+        )
+
+    def _citizen_group(self) -> tuple[str, ...]:
+        if self.principal.kind != "citizen":
+            return ()
+        if self._group is None:
+            with self._store.begin() as tx:
+                people = [p for own in self.principal.patient_ids for p in group_of(tx, own)]
+            self._group = tuple(dict.fromkeys(people))
+        return self._group
+
+    def standing(self, tx: StoreSession, patient_id: str) -> Standing | None:
+        names = grantees(self.principal)
+        if not names:
+            return None
+        return standing(tx.care([patient_id], names), names, self.clock())
+
+    # -- sessions ------------------------------------------------------------------------
+    @contextmanager
+    def snapshot(self) -> Iterator[StoreSession]:
+        with self._store.begin() as tx:
+            yield GuardedSession(tx, self, None, self.clock())
+
+    @contextmanager
+    def transaction(self) -> Iterator[StoreSession]:
+        with self._session(None, self.owns) as tx:
+            yield tx
+
+    @contextmanager
+    def operation(
+        self,
+        name: str,
+        *,
+        resource_type: str = "Patient",
+        interactions: Sequence[str] = (),
+        patients: Sequence[str] = (),
+        roles: frozenset[str] | None = None,
+        owns: frozenset[str] = frozenset(),
+        reason: str | None = None,
+    ) -> Iterator[GuardedSession]:
+        """Authorise ``$name`` as a whole, then run it in one transaction whose writes are
+        audited under its name; it alone may write the server-owned content in ``owns``.
+
+        ``patients`` are the records the caller names (resolved by the operation the same
+        way it will act on them); the caller must be allowed each of them.
+        """
+        self.authorise_operation(name, resource_type, interactions, patients, roles)
+        with self._session(name, owns, reason=reason or f"${name}") as tx:
+            tx.audit("operation", "success", list(patients), entities=[name])
+            yield tx
+
+    @contextmanager
+    def _session(
+        self, operation: str | None, owns: frozenset[str], reason: str | None = None
+    ) -> Iterator[GuardedSession]:
+        session: GuardedSession | None = None
+        try:
+            with self._store.begin(write=True) as tx:
+                now = self.clock()
+
+                def standing_of(patient_id: str) -> Standing | None:
+                    return self._write_standing(tx, patient_id, now)
+
+                rules = Rules(self.principal, standing_of, owns, operation)
+                session = GuardedSession(tx, self, rules, now, reason=reason)
+                yield session
+        except Forbidden:
+            if session is not None and session.denial is not None:
+                d = session.denial
+                self._record(d.action, "denied", d.patients, d.entities, reason=d.reason)
+            raise
+
+    def _write_standing(self, tx: StoreSession, patient_id: str, now: datetime) -> Standing | None:
+        if self.principal.kind == "citizen":
+            return None
+        found = self.standing(tx, patient_id)
+        if found is None and self.break_glass is not None:
+            self._open_glass(tx, patient_id, now)
+            return Standing("record", True)
+        return found
+
+    def _open_glass(self, tx: StoreSession, patient_id: str, now: datetime) -> None:
+        """Open ``patient_id`` to this clinician for a shift, audited with the reason."""
+        grant(
+            tx,
+            patient_id,
+            user_grantee(self.principal),
+            "break-glass",
+            now,
+            until=now + BREAK_GLASS_WINDOW,
+            all_labels=True,
+        )
+        reason = f"break-the-glass: {self.break_glass}"
+
+        def record(conn: Any) -> int:
+            return self.auditor.record_in(
+                conn,
+                self.principal,
+                "break-the-glass",
+                "success",
+                patient_ids=[patient_id],
+                reason=reason,
+                source=self.source,
+            )
+
+        tx.side_tables(record)
+
+    def break_glass_for(self, patient_id: str) -> None:
+        """Open one record to a clinician who gave an emergency reason (a read of it)."""
+        with self._store.begin(write=True) as tx:
+            self._open_glass(tx, patient_id, self.clock())
+
+    def _keep_glass_open(self, patient_id: str) -> None:
+        """A clinician who broke the glass to open one record keeps it for the shift."""
+        if self.break_glass is None:
+            return
+        with self._store.begin() as tx:
+            found = self.standing(tx, patient_id)
+        if found is None or found.level != "record":
+            self.break_glass_for(patient_id)
+
+    # -- audit ---------------------------------------------------------------------------
+    def _record(
+        self,
+        action: str,
+        outcome: str,
+        patients: Sequence[str],
+        entities: Sequence[str] = (),
+        *,
+        reason: str | None = None,
+        query: str | None = None,
+    ) -> None:
+        """One audit event in its own short transaction (reads, refusals)."""
+        if outcome == "success" and not self.audit_reads and action in _READS:
+            return
+        principal, source, auditor = self.principal, self.source, self.auditor
+
+        def record(conn: Any) -> int:
+            return auditor.record_in(
+                conn,
+                principal,
+                action,
+                outcome,
+                patient_ids=sorted(set(patients)),
+                entities=list(entities),
+                reason=reason,
+                query=query,
+                source=source,
+            )
+
+        with self._store.begin(write=True) as tx:
+            tx.side_tables(record)
+
+    def record_access(
+        self,
+        action: str,
+        patient_ids: Sequence[str],
+        entities: Sequence[str] = (),
+        *,
+        query: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Audit an access an adapter answered itself (an operation's result)."""
+        self._record(action, "success", patient_ids, entities, query=query, reason=reason)
+
+    def record_refusal(self, action: str, patient_ids: Sequence[str], reason: str) -> None:
+        """Audit a refusal an operation decided itself (a wrong presence code)."""
+        self._record(action, "denied", patient_ids, [], reason=reason)
+
+    def record_read(
+        self,
+        tx: StoreSession,
+        action: str,
+        resources: Sequence[StoredResource],
+        query: str | None,
+    ) -> None:
+        if isinstance(tx, GuardedSession):
+            patients = sorted({r.patient_id for r in resources if r.patient_id})
+            tx.audit(action, "success", patients, query=query, reason=self._glass_reason())
+        else:  # pragma: no cover - every session of the door is guarded
+            raise TypeError("a read inside a transaction needs the door's session")
+
+    def _glass_reason(self) -> str | None:
+        return f"break-the-glass: {self.break_glass}" if self.break_glass else None
+
+    def _read_action(self, action: str) -> str:
+        return "break-the-glass" if self.break_glass else action
+
+    # -- checks --------------------------------------------------------------------------
     def require_scope(self, resource_type: str, interaction: str) -> None:
         if not scopes_allow(self.principal.scopes, resource_type, interaction):
-            self._audit(interaction, "denied", [], [resource_type], reason="scope")
+            self._record(interaction, "denied", [], [resource_type], reason="scope")
             raise Forbidden(
                 f"The token's scopes do not allow {interaction} on {resource_type} "
                 f"(granted: {' '.join(sorted(self.principal.scopes)) or 'none'})"
@@ -89,89 +310,52 @@ class GuardedRepository(FhirRepository):
 
     def decide(self, patient_id: str) -> Decision:
         if patient_id not in self._decisions:
-            decision = self.policy.patient(self.principal, patient_id, self.break_glass)
-            self._decisions[patient_id] = decision
-            if decision.break_glass:
-                self._audit("break-the-glass", "success", [patient_id], [], decision.reason)
+            self._decisions[patient_id] = self.policy.patient(
+                self.principal, patient_id, self.break_glass, self.clock()
+            )
         return self._decisions[patient_id]
-
-    def visible(self, stored: StoredResource) -> bool:
-        if self.principal.role == "insurance-appraiser":
-            return stored.resource_type in CLAIM_TYPES or stored.patient_id is None
-        if stored.patient_id is None:
-            return True
-        return self.decide(stored.patient_id).allowed and self._sensitive_ok(stored)
-
-    def _sensitive_ok(self, stored: StoredResource) -> bool:
-        """A resource labelled sensitive that its patient restricted to the treating
-        facility is hidden from everyone else (the patient, the platform and a broken glass
-        still see it)."""
-        labels = {
-            s.get("code")
-            for s in ((stored.content or {}).get("meta") or {}).get("security", [])
-            if s.get("system") == ACT_CODE
-        } & set(SENSITIVE)
-        if not labels or stored.patient_id is None or is_platform(self.principal):
-            return True
-        if self.principal.kind == "citizen":
-            return True
-        if self.break_glass and self.principal.role in BREAK_GLASS_ROLES:
-            reason = f"break-the-glass on restricted data: {self.break_glass}"
-            self._audit("break-the-glass", "success", [stored.patient_id], [], reason)
-            return True
-        key = stored.patient_id
-        if key not in self._restrictions:
-            with self.store.begin() as tx:
-                people = linked_patient_ids(tx, key)
-                parser = self.parser(strict=True)
-                self._restrictions[key] = restricted_labels(parser, tx, people)
-        restricted = self._restrictions[key]
-        return all(
-            label not in restricted or self.principal.facility in restricted[label]
-            for label in labels
-        )
 
     def require_patient(self, patient_id: str, interaction: str) -> None:
         decision = self.decide(patient_id)
         if not decision.allowed:
-            self._audit(interaction, "denied", [patient_id], [], decision.reason)
-            raise Forbidden(decision.reason)
+            reason = decision.reason
+            if self._refused_glass:
+                reason = f"the {self.principal.role} role cannot break the glass"
+            self._record(interaction, "denied", [patient_id], [], reason=reason)
+            raise Forbidden(reason)
+        if decision.break_glass:
+            self.break_glass_for(patient_id)
+
+    def visible(self, stored: StoredResource) -> bool:
+        """Whether the caller may see ``stored`` (one resource; searches confine in SQL)."""
+        access = self.access
+        if access is None:
+            return True
+        with self._store.begin() as tx:
+            return (stored.resource_type, stored.id) in tx.visible(
+                [(stored.resource_type, stored.id)], access
+            )
 
     def _require_visible(self, stored: StoredResource, interaction: str) -> None:
-        if self.principal.role == "insurance-appraiser":
-            if not self.visible(stored):
-                self._audit(interaction, "denied", _patients([stored]), [], "claims only")
-                raise Forbidden("Insurance appraisers see claims data only")
+        access = self.access
+        if access is None:
             return
-        if stored.patient_id is not None:
-            self.require_patient(stored.patient_id, interaction)
-            if not self._sensitive_ok(stored):
-                self._audit(interaction, "denied", [stored.patient_id], [], "restricted")
-                raise Forbidden(
-                    "The patient keeps this sensitive record for the treating facility only"
-                )
-
-    def _audit(
-        self,
-        action: str,
-        outcome: str,
-        patient_ids: Sequence[str],
-        entities: Sequence[str],
-        reason: str | None = None,
-        query: str | None = None,
-    ) -> None:
-        if self.auditor is None:
-            return
-        self.auditor.record(
-            self.principal,
-            action,
-            outcome,
-            patient_ids=sorted(set(patient_ids)),
-            entities=entities,
-            query=query,
-            reason=reason,
-            source=self.source,
-        )
+        with self._store.begin() as tx:
+            key = (stored.resource_type, stored.id)
+            if key in tx.visible([key], access):
+                return
+        if stored.patient_id is not None and self.principal.role not in ("insurance-appraiser",):
+            self.require_patient(stored.patient_id, interaction)  # says why (or breaks glass)
+            if self.break_glass is not None:
+                return
+            reason = "The patient keeps this sensitive record for the treating facility only"
+        elif self.principal.role == "insurance-appraiser":
+            reason = "Insurance appraisers see claims data only"
+        else:
+            reason = f"You may not {interaction} {stored.resource_type}/{stored.id}"
+        patients = [stored.patient_id] if stored.patient_id else []
+        self._record(interaction, "denied", patients, [], reason=reason)
+        raise Forbidden(reason)
 
     def authorise_operation(
         self,
@@ -181,126 +365,67 @@ class GuardedRepository(FhirRepository):
         patient_ids: Sequence[str] = (),
         roles: frozenset[str] | None = None,
     ) -> None:
-        """Check an ``$operation`` that then runs on the plain repository: the scopes, the
-        staff roles allowed (platform callers always are) and access to each patient."""
+        """Check an ``$operation``: the scopes, the staff roles allowed (platform callers
+        always are) and access to each patient it names."""
         for interaction in interactions:
             self.require_scope(resource_type, interaction)
         if roles is not None and not is_platform(self.principal):
             if self.principal.role not in roles:
-                self._audit("operation", "denied", patient_ids, [name], reason="role")
+                self._record("operation", "denied", patient_ids, [name], reason="role")
                 raise Forbidden(f"${name} needs one of the roles: {', '.join(sorted(roles))}")
         for pid in patient_ids:
             self.require_patient(pid, "operation")
-        self._audit("operation", "success", patient_ids, [name])
-
-    def authorise_bundle(self, bundle: Any) -> None:
-        """Check every entry of a batch/transaction before it runs (bundles write through the
-        store directly, so this is their door): scopes per entry, access to the patient each
-        new version is about, and to what a DELETE removes. GET entries are answered inside
-        the bundle without per-resource filtering, so only platform callers may use them."""
-        entries = bundle.get("entry") if isinstance(bundle, dict) else None
-        if not isinstance(entries, list):
-            return  # the bundle code refuses malformed bundles with the exact path
-        created = {
-            e.get("fullUrl")
-            for e in entries
-            if isinstance(e, dict) and (e.get("resource") or {}).get("resourceType") == "Patient"
-        }
-        for i, e in enumerate(entries):
-            request = e.get("request") if isinstance(e, dict) else None
-            if not isinstance(request, dict) or not isinstance(request.get("url"), str):
-                continue
-            method = str(request.get("method", "")).upper()
-            rtype = request["url"].lstrip("/").split("/")[0].split("?")[0]
-            if method in ("GET", "HEAD"):
-                if not is_platform(self.principal):
-                    raise Forbidden(
-                        f"Bundle.entry[{i}]: read entries in bundles are for platform callers; "
-                        "use the REST reads and searches"
-                    )
-                self.require_scope(rtype, "read")
-            elif method == "DELETE":
-                self.require_scope(rtype, "delete")
-                parts = request["url"].split("?")[0].split("/")
-                if len(parts) >= 2:
-                    self._require_existing(rtype, parts[1], "delete")
-            elif method in ("POST", "PUT"):
-                self.require_scope(rtype, "create" if method == "POST" else "update")
-                resource = e.get("resource")
-                if isinstance(resource, dict) and rtype != "Patient":
-                    subject = compartment_patient_id(resource, extract_index(resource))
-                    if subject is not None and f"urn:uuid:{subject}" not in created:
-                        self.require_patient(subject, "create")
-                    for ref in walk_references(resource):
-                        if ref["reference"].startswith("Patient?"):
-                            self._require_conditional(ref["reference"][len("Patient?") :])
-                if method == "PUT" and "?" not in request["url"]:
-                    parts = request["url"].split("/")
-                    if len(parts) >= 2:
-                        self._require_existing(rtype, parts[1], "update")
-        self._audit("operation", "success", [], ["Bundle"])
-
-    def _require_conditional(self, query: str) -> None:
-        with self.store.begin() as tx:
-            for pid in self.conditional_matches(tx, "Patient", query):
-                self.require_patient(pid, "create")
 
     # -- reads -------------------------------------------------------------------------
     def read(self, resource_type: str, rid: str) -> StoredResource:
         self.require_scope(resource_type, "read")
+        with self._store.begin() as tx:
+            current = tx.read(resource_type, rid)
+        if current is not None:
+            self._require_visible(current, "read")
+            if current.patient_id is not None:
+                self._keep_glass_open(current.patient_id)
         found = super().read(resource_type, rid)
-        self._require_visible(found, "read")
-        self._audit("read", "success", _patients([found]), [f"{resource_type}/{rid}"])
+        self._record(
+            self._read_action("read"),
+            "success",
+            _patients([found]),
+            [f"{resource_type}/{rid}"],
+            reason=self._glass_reason(),
+        )
         return found
 
     def vread(self, resource_type: str, rid: str, version: str) -> StoredResource:
         self.require_scope(resource_type, "vread")
         found = super().vread(resource_type, rid, version)
-        self._require_visible(found, "vread")
-        self._audit("vread", "success", _patients([found]), [f"{resource_type}/{rid}"])
+        access = self.access
+        if access is not None:
+            with self._store.begin() as tx:
+                shown = tx.visible_version(resource_type, rid, found.version_id, access)
+            if not shown:
+                self._require_visible(found, "vread")
+        self._record(
+            self._read_action("vread"),
+            "success",
+            _patients([found]),
+            [f"{resource_type}/{rid}"],
+            reason=self._glass_reason(),
+        )
         return found
 
     def search(self, query: SearchQuery) -> SearchPage:
         for rtype in [query.resource_type] if query.resource_type else query.types or ["*"]:
             self.require_scope(rtype, "search")
-        query = self._confine(query)
         page = super().search(query)
-        matches = [m for m in page.matches if self.visible(m)]
-        included = [m for m in page.included if self.visible(m)]
-        hidden = len(matches) < len(page.matches)
-        more = None
-        if hidden:  # paging goes on by what the store found, not what the caller may see
-            more = (
-                query.offset + len(page.matches) < page.total
-                if page.total is not None
-                else len(page.matches) == query.count
-            )
-        result = SearchPage(matches, included, None if hidden else page.total, more)
-        self._audit(
-            "search",
+        self._record(
+            self._read_action("search"),
             "success",
-            _patients(matches + included),
+            _patients(page.matches + page.included),
             [],
             query=_describe(query),
+            reason=self._glass_reason(),
         )
-        return result
-
-    def _confine(self, query: SearchQuery) -> SearchQuery:
-        """A citizen's search runs inside their own compartment (nothing else is fetched)."""
-        if self.principal.kind != "citizen" or is_platform(self.principal):
-            return query
-        rtype = query.resource_type
-        own = list(self.principal.patient_ids)
-        if rtype == "Patient":
-            ids = own if query.ids is None else [i for i in query.ids if i in own]
-            return replace(query, ids=ids)
-        if rtype is not None and patient_compartment().get(rtype):
-            current = query.patient_ids
-            allowed = own if current is None else [p for p in current if p in own]
-            confined = replace(query)
-            confined.patient_ids = allowed
-            return confined
-        return query
+        return page
 
     def history(
         self,
@@ -312,16 +437,13 @@ class GuardedRepository(FhirRepository):
     ) -> tuple[list[StoredResource], int]:
         self.require_scope(resource_type or "*", "history")
         if resource_type and rid:
-            with self.store.begin() as tx:
+            with self._store.begin() as tx:
                 current = tx.read(resource_type, rid)
             if current is not None:  # deleted ones too: their history is still the patient's
                 self._require_visible(current, "history")
         found, total = super().history(resource_type, rid, since, count, offset)
-        shown = [r for r in found if self.visible(r)]
-        self._audit("history", "success", _patients(shown), [])
-        # the total stays the store's: paging must go on past a page the guard thinned out
-        # (it counts versions, which names nobody)
-        return shown, total
+        self._record(self._read_action("history"), "success", _patients(found), [])
+        return found, total
 
     def everything(
         self,
@@ -333,39 +455,38 @@ class GuardedRepository(FhirRepository):
         offset: int,
     ) -> tuple[list[StoredResource], int]:
         self.require_scope("Patient", "read")
-        self.require_patient(patient_id, "operation")
+        with self._store.begin() as tx:
+            patient = tx.read("Patient", patient_id)
+        if patient is not None:
+            self._require_visible(patient, "operation")
+            self._keep_glass_open(patient_id)
         found, total = super().everything(
-            patient_id, since=since, types=self._readable(types), count=count, offset=offset
+            patient_id, since=since, types=types, count=count, offset=offset
         )
-        # a restricted sensitive category stays hidden here as in search; the total stays the
-        # store's so paging goes on past a thinned page (that the patient restricted something
-        # is no secret: their Consent is in the same compartment)
-        shown = [r for r in found if self.visible(r)]
-        self._audit("operation", "success", [patient_id], [f"Patient/{patient_id}/$everything"])
-        return shown, total
+        self._record(
+            self._read_action("operation"),
+            "success",
+            [patient_id, *_patients(found)],
+            [f"Patient/{patient_id}/$everything"],
+            reason=self._glass_reason(),
+        )
+        return found, total
 
-    def _readable(self, types: list[str] | None) -> list[str] | None:
-        """The compartment types (of ``types``, or all) the scopes let the caller read: a
-        receptionist's ``$everything`` is the Patient and the visits, not the lab results."""
-        wanted = types if types is not None else ["Patient", *sorted(patient_compartment())]
-        allowed = [t for t in wanted if scopes_allow(self.principal.scopes, t, "read")]
-        if types is None and len(allowed) == len(wanted):
-            return None
-        return allowed or ["Patient"]
+    def stream(self, resource_type: str | None = None) -> Iterator[StoredResource]:
+        """Every current resource (of a type) the caller may see, streamed: the bulk export
+        and the warehouse read the store this way, confined like any search."""
+        yield from self._store.iter_all(resource_type, self.access)
+
+    def readable_compartment_types(self) -> list[str]:
+        """The compartment types the scopes let the caller read (receptionists: visits)."""
+        wanted = ["Patient", *sorted(patient_compartment())]
+        return [t for t in wanted if scopes_allow(self.principal.scopes, t, "read")]
 
     # -- writes ------------------------------------------------------------------------
-    def _require_write(self, resource: Any, resource_type: str, interaction: str) -> None:
-        self.require_scope(resource_type, interaction)
-        if not isinstance(resource, dict) or resource_type == "Patient":
-            return
-        patient = compartment_patient_id(resource, extract_index(resource))
-        if patient is not None:
-            self.require_patient(patient, interaction)
-
     def _require_existing(self, resource_type: str, rid: str, interaction: str) -> None:
-        with self.store.begin() as tx:
+        with self._store.begin() as tx:
             current = tx.read(resource_type, rid)
-        if current is not None and not current.deleted:
+        if current is not None:
             self._require_visible(current, interaction)
 
     def create(
@@ -376,9 +497,18 @@ class GuardedRepository(FhirRepository):
         if_none_exist: str | None = None,
         tx: StoreSession | None = None,
     ) -> Outcome:
-        self._require_write(resource, resource_type, "create")
+        if tx is None:
+            self.require_scope(resource_type, "create")
         outcome = super().create(resource, resource_type, if_none_exist=if_none_exist, tx=tx)
-        self._audit("create", "success", _patients([outcome.resource]), [_ref(outcome)])
+        if not outcome.disclosed:
+            found = outcome.resource
+            self._record(
+                "create",
+                "denied",
+                _patients([found]),
+                [],
+                reason="a conditional create matched a record the caller may not see",
+            )
         return outcome
 
     def update(
@@ -390,53 +520,73 @@ class GuardedRepository(FhirRepository):
         if_match: str | None = None,
         tx: StoreSession | None = None,
     ) -> Outcome:
-        self._require_write(resource, resource_type, "update")
-        self._require_existing(resource_type, rid, "update")
-        outcome = super().update(resource, resource_type, rid, if_match=if_match, tx=tx)
-        self._audit("update", "success", _patients([outcome.resource]), [_ref(outcome)])
-        return outcome
+        if tx is None:
+            self.require_scope(resource_type, "update")
+            self._require_existing(resource_type, rid, "update")
+        return super().update(resource, resource_type, rid, if_match=if_match, tx=tx)
 
     def conditional_update(
         self, resource: Any, resource_type: str, query: str, *, tx: StoreSession | None = None
     ) -> Outcome:
-        self._require_write(resource, resource_type, "update")
-        self.require_scope(resource_type, "search")
-        if not is_platform(self.principal):
-            with self.store.begin() as session:
-                for rid in self.conditional_matches(session, resource_type, query):
-                    self._require_existing(resource_type, rid, "update")
-        outcome = super().conditional_update(resource, resource_type, query, tx=tx)
-        self._audit("update", "success", _patients([outcome.resource]), [_ref(outcome)])
-        return outcome
+        if tx is None:
+            self.require_scope(resource_type, "update")
+            self.require_scope(resource_type, "search")
+        return super().conditional_update(resource, resource_type, query, tx=tx)
 
     def delete(
         self, resource_type: str, rid: str, *, tx: StoreSession | None = None
     ) -> Outcome | None:
-        self.require_scope(resource_type, "delete")
-        self._require_existing(resource_type, rid, "delete")
-        outcome = super().delete(resource_type, rid, tx=tx)
-        self._audit("delete", "success", [], [f"{resource_type}/{rid}"])
-        return outcome
+        if tx is None:
+            self.require_scope(resource_type, "delete")
+            self._require_existing(resource_type, rid, "delete")
+        return super().delete(resource_type, rid, tx=tx)
 
     def conditional_delete(
         self, resource_type: str, query: str, *, tx: StoreSession | None = None
     ) -> Outcome | None:
-        self.require_scope(resource_type, "delete")
-        self.require_scope(resource_type, "search")
-        with self.store.begin() as session:
-            for rid in self.conditional_matches(session, resource_type, query):
-                self._require_existing(resource_type, rid, "delete")
-        outcome = super().conditional_delete(resource_type, query, tx=tx)
-        self._audit("delete", "success", [], [f"{resource_type}?{query}"])
-        return outcome
+        if tx is None:
+            self.require_scope(resource_type, "delete")
+            self.require_scope(resource_type, "search")
+        return super().conditional_delete(resource_type, query, tx=tx)
+
+
+_READS = frozenset({"read", "vread", "search", "history", "operation"})
+
+
+def platform_repository(
+    store: FhirStore,
+    base_url: str,
+    *,
+    name: str = "sokhoe",
+    display: str | None = None,
+    clock: Clock = utc_now,
+    auditor: AuditLog | None = None,
+    audit_reads: bool = False,
+    source: str | None = None,
+    policy: Policy | None = None,
+    owns: frozenset[str] = frozenset(),
+) -> GuardedRepository:
+    """The door for the platform's own jobs (loads, the patient index, the warehouse, tests):
+    a system of the platform with every scope. Its writes are still checked (server-owned
+    content, registries) and audited in their transaction; its reads are audited only when
+    ``audit_reads``, since the jobs that read everything (matching, building the warehouse)
+    are the platform's own processing, not someone opening a record."""
+    principal = system_principal(name, display or name, PLATFORM_SCOPES)
+    return GuardedRepository(
+        store,
+        principal,
+        policy,
+        auditor,
+        base_url=base_url,
+        clock=clock,
+        source=source,
+        audit_reads=audit_reads,
+        owns=owns,
+    )
 
 
 def _patients(resources: Sequence[StoredResource]) -> list[str]:
     return [r.patient_id for r in resources if r.patient_id]
-
-
-def _ref(outcome: Outcome) -> str:
-    return f"{outcome.resource.resource_type}/{outcome.resource.id}"
 
 
 def _describe(query: SearchQuery) -> str:

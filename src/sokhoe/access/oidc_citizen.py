@@ -11,18 +11,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.guardians import with_wards
 from sokhoe.access.oidc import Identity, OidcConfig, subject_of
 from sokhoe.access.otp import CITIZEN_SCOPES, normalise_phone
 from sokhoe.access.principal import Principal
 from sokhoe.errors import Forbidden
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.mpi.identifiers import CCCD, validate_cccd
 
 
-def _living(repo: FhirRepository, pid: str, depth: int = 0) -> str | None:
+def _living(repo: GuardedRepository, pid: str, depth: int = 0) -> str | None:
     """Follow ``Patient.link`` ``replaced-by`` to the record that survived a merge."""
-    with repo.store.begin() as tx:
+    with repo.snapshot() as tx:
         current = tx.read("Patient", pid)
     if current is None or current.deleted or current.content is None or depth > 10:
         return None
@@ -35,12 +35,12 @@ def _living(repo: FhirRepository, pid: str, depth: int = 0) -> str | None:
     return str(current.id)
 
 
-def patient_with_cccd(repo: FhirRepository, cccd: str) -> str:
+def patient_with_cccd(repo: GuardedRepository, cccd: str) -> str:
     """The id of the one living Patient holding this CCCD; Forbidden when there is none or
     several (duplicates a facility has yet to merge: signing in to two records that might
     be two people is worse than asking the citizen to have them merged)."""
     query = repo.parse_query("Patient", [("identifier", f"{CCCD}|{cccd}")], strict=True)
-    with repo.store.begin() as tx:
+    with repo.snapshot() as tx:
         found = tx.search_ids(query, limit=20)
     living = {pid for pid in (_living(repo, f) for f in found) if pid is not None}
     masked = cccd[:3] + "******" + cccd[-3:]
@@ -56,7 +56,7 @@ def patient_with_cccd(repo: FhirRepository, cccd: str) -> str:
     return living.pop()
 
 
-def citizen_for(repo: FhirRepository, config: OidcConfig, identity: Identity) -> Principal:
+def citizen_for(repo: GuardedRepository, config: OidcConfig, identity: Identity) -> Principal:
     """The citizen principal of a verified identity: their Patient by CCCD and, when the
     provider vouches for their phone number (``phone_number_verified``), the children they
     are parent or guardian of (found, as for SMS sign-in, by that phone)."""

@@ -102,18 +102,18 @@ def _audit(
     patient: str | None,
     rule: Retention,
 ) -> None:
-    """Record the purge in the purge's own transaction when the audit log lives in the same
-    database (SQL stores), so the record is never gone without its audit row."""
+    """Record the purge in the purge's own transaction, so the record is never gone without
+    its audit row."""
     details: dict[str, Any] = {
         "patient_ids": [patient] if patient else [],
         "entities": [f"{res.resource_type}/{res.id}"],
         "reason": f"purged after the {rule.years}-year retention ({rule.reason})",
     }
-    conn = getattr(tx, "conn", None)
-    if isinstance(conn, Connection) and conn.engine is audit.engine:
-        audit.record_in(conn, PURGER, "delete", "success", **details)
-    else:
-        audit.record(PURGER, "delete", "success", **details)
+
+    def record(conn: Connection) -> int:
+        return audit.record_in(conn, PURGER, "delete", "success", **details)
+
+    tx.side_tables(record)
 
 
 def purge_expired(

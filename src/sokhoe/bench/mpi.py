@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from sokhoe.access.guard import platform_repository
 from sokhoe.bench.stats import percentiles, table
 from sokhoe.demo.duplicates import DuplicateSet, make_duplicates
 from sokhoe.fhir.repository import FhirRepository
@@ -142,7 +143,7 @@ def run_mpi_bench(
         orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries})
     )
     store = SqlStore(f"sqlite:///{workdir / 'mpi.db'}")
-    repo = FhirRepository(store, "http://bench/fhir")
+    repo = platform_repository(store, "http://bench/fhir", name="bench")
     started = time.perf_counter()
     report = load_paths(repo, [bundle], workers=0)
     load_s = time.perf_counter() - started

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Column, MetaData, String, Table, Text, insert
 
+from sokhoe.access.guard import platform_repository
 from sokhoe.bench.stats import table, timed
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.load import discover, load_paths, ndjson_lines
@@ -103,7 +104,7 @@ def raw_insert_floor(url: str, paths: list[Path]) -> tuple[int, float]:
 
 def _ingest(url: str, paths: list[Path]) -> tuple[SqlStore, FhirRepository, int, float]:
     store = SqlStore(url)
-    repo = FhirRepository(store, "http://bench/fhir")
+    repo = platform_repository(store, "http://bench/fhir", name="bench")
     t0 = time.perf_counter()
     report = load_paths(repo, paths)
     elapsed = time.perf_counter() - t0

@@ -17,9 +17,9 @@ from typing import Any
 
 import duckdb
 
+from sokhoe.access.guard import GuardedRepository, platform_repository
 from sokhoe.bench.stats import percentiles
 from sokhoe.demo import write_demo
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.load import load_paths
 from sokhoe.store.sql import SqlStore
 from sokhoe.warehouse import indicators as ind
@@ -45,13 +45,13 @@ def duckdb_floor(folder: Path) -> tuple[int, float]:
     return rows, time.perf_counter() - started
 
 
-def _change(repo: FhirRepository, share: float, seed: int) -> int:
+def _change(repo: GuardedRepository, share: float, seed: int) -> int:
     """Touch ``share`` of the resources of the warehouse's types (a visible change: a tag)."""
     rng = random.Random(seed)
     types = sorted({v.resource for v in views()})
     changed = 0
     for rtype in types:
-        for res in list(repo.store.iter_all(rtype)):
+        for res in list(repo.stream(rtype)):
             if rng.random() >= share or res.content is None:
                 continue
             content = dict(res.content)
@@ -75,7 +75,7 @@ def run_warehouse_bench(
     data = workdir / "ndjson"
     write_demo(data, patients, seed, "ndjson", progress=True)
     store = SqlStore(f"sqlite:///{workdir / 'record.db'}")
-    repo = FhirRepository(store, "http://bench/fhir")
+    repo = platform_repository(store, "http://bench/fhir", name="bench")
     report = load_paths(repo, [data])
     if report.errors:
         raise RuntimeError(f"bench data failed to load: {report.errors[:3]}")

@@ -17,7 +17,15 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sokhoe.errors import FhirError, InvalidRequest, NotFound, PreconditionFailed
+from sokhoe.errors import (
+    FhirError,
+    Forbidden,
+    InvalidRequest,
+    Issue,
+    NotFound,
+    PreconditionFailed,
+    operation_outcome,
+)
 from sokhoe.fhir.definitions import resource_types
 from sokhoe.fhir.precheck import Checked
 from sokhoe.fhir.references import walk_references
@@ -180,16 +188,19 @@ class TransactionProcessor:
                     existing = self.tx.read(rtype, found)
                     if existing is not None:
                         self._map(e, rtype, found)
-                        responses[e.index] = response_entry(existing, 200, self.repo.base_url)
+                        if self.repo.discloses(self.tx, existing):
+                            answer = response_entry(existing, 200, self.repo.base_url)
+                        else:
+                            answer = undisclosed_entry(rtype)
+                        responses[e.index] = answer
                         return rtype, found, existing.version_id, "POST"
             rid = new_id()
             self._map(e, rtype, rid)
             return rtype, rid, None, "POST"
         if e.method == "PUT":
             if query:
-                found = self._matches(rtype, query, e)
-                body_id = (e.resource or {}).get("id")
-                rid = found or body_id or new_id()
+                # no match: a new id, never the body's (that would overwrite what it names)
+                rid = self._matches(rtype, query, e) or new_id()
             if rid is None:
                 raise InvalidRequest(
                     "PUT needs Type/id or Type?criteria in request.url", f"{e.where}.request.url"
@@ -271,7 +282,7 @@ class TransactionProcessor:
             raise InvalidRequest(
                 f"Conditional reference '{value}' names no known type", f"{e.where}.resource"
             )
-        found = self.repo.conditional_matches(self.tx, rtype, query)
+        found = self.repo.conditional_matches(self.tx, rtype, query, confined=True)
         # resources created earlier in this same bundle are visible only once written
         pending = self._pending_matches(rtype, query)
         candidates = list(dict.fromkeys(found + pending))
@@ -362,8 +373,29 @@ def response_entry(
     return out
 
 
+def undisclosed_entry(rtype: str) -> dict[str, Any]:
+    """The answer to a conditional create whose match the caller may not see: nothing was
+    created, and nothing about the match is shown."""
+    return {
+        "response": {
+            "status": "200 OK",
+            "outcome": operation_outcome([undisclosed_issue(rtype)]),
+        }
+    }
+
+
+def undisclosed_issue(rtype: str) -> Issue:
+    return Issue(
+        "informational",
+        f"A {rtype} matching the condition exists that you may not see; nothing was created. "
+        "To register a patient at your facility use Patient/$check-in",
+        severity="information",
+    )
+
+
 def read_entry(repo: FhirRepository, tx: StoreSession, e: Entry) -> dict[str, Any]:
-    """A GET entry: read, vread or search, answered from inside the bundle's transaction."""
+    """A GET entry: read, vread or search, answered from inside the bundle's transaction
+    with what the caller may see (and audited as any read)."""
     path, _, query = e.url.partition("?")
     parts = [p for p in path.split("/") if p]
     if not parts or parts[0] not in resource_types():
@@ -373,7 +405,8 @@ def read_entry(repo: FhirRepository, tx: StoreSession, e: Entry) -> dict[str, An
     rtype = parts[0]
     if len(parts) == 1:
         q = repo.parse_query(rtype, parse_qsl(query, keep_blank_values=True))
-        page = tx.search(q)
+        page = tx.search(q, repo.access)
+        repo.record_read(tx, "search", [*page.matches, *page.included], f"{rtype}?{query}")
         result = {
             "resourceType": "Bundle",
             "type": "searchset",
@@ -391,10 +424,17 @@ def read_entry(repo: FhirRepository, tx: StoreSession, e: Entry) -> dict[str, An
     rid = parts[1]
     if len(parts) == 4 and parts[2] == "_history":
         found = tx.vread(rtype, rid, int(parts[3])) if parts[3].isdigit() else None
+        access = repo.access
+        if found is not None and access is not None:
+            if not tx.visible_version(rtype, rid, found.version_id, access):
+                raise Forbidden(f"{e.where}: you may not read {rtype}/{rid}")
     else:
         found = tx.read(rtype, rid)
+        if found is not None and not repo.discloses(tx, found):
+            raise Forbidden(f"{e.where}: you may not read {rtype}/{rid}")
     if found is None or found.deleted:
         raise NotFound(f"{e.where}: {rtype}/{rid} is not known")
+    repo.record_read(tx, "read", [found], None)
     return response_entry(found, 200, repo.base_url)
 
 
@@ -404,7 +444,7 @@ def run_transaction(
     btype, entries = parse_entries(bundle)
     if btype != "transaction":
         raise InvalidRequest("Expected a transaction Bundle", "Bundle.type")
-    with repo.store.begin(write=True) as tx:
+    with repo.transaction() as tx:
         responses = TransactionProcessor(repo, tx, repo.clock(), checked).run(entries)
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": responses}
 
@@ -415,7 +455,7 @@ def run_batch(repo: FhirRepository, bundle: Any) -> dict[str, Any]:
     out = []
     for e in entries:
         try:
-            with repo.store.begin(write=e.method != "GET") as tx:
+            with repo.transaction() as tx:
                 if e.method in ("GET", "HEAD"):
                     out.append(read_entry(repo, tx, e))
                 else:

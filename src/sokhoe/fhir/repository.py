@@ -1,14 +1,22 @@
-"""FHIR interactions (create, read, update, delete, search, history) over a :class:`FhirStore`.
+"""FHIR interactions (create, read, update, delete, search, history) over store sessions.
 
 This is where FHIR semantics live — versioning, conditional interactions, optimistic locking,
 no-op updates — once, for every store and every entry point (REST, bundles, HL7, loaders). The
 store only persists what this module decides.
+
+It opens no database itself: a subclass hands it transactions (:meth:`transaction`,
+:meth:`snapshot`) and says what the caller may see (:attr:`access`). The one subclass is the
+access door (``sokhoe.access.guard.GuardedRepository``), whose sessions authorise every write
+on what it writes and audit it in the same transaction; reads that answer a caller are
+confined in the query with :attr:`access`. So nothing outside ``sokhoe.access`` can write a
+record without the door.
 See: https://hl7.org/fhir/R4/http.html
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,11 +36,12 @@ from sokhoe.fhir.profiles import profile_issues
 from sokhoe.fhir.resources import ID_RE, new_id, same_content, with_meta
 from sokhoe.fhir.searchparams import registry
 from sokhoe.fhir.validation import find_issues
+from sokhoe.registry.sensitivity import ACT_CODE, SENSITIVE
 from sokhoe.search.index import compartment_patient_id, extract_index, with_server_rows
 from sokhoe.search.parse import SearchParser
 from sokhoe.search.query import SearchQuery
 from sokhoe.search.rows import IndexRows
-from sokhoe.store.ports import FhirStore, SearchPage, StoredResource, StoreSession, WriteItem
+from sokhoe.store.ports import Confinement, SearchPage, StoredResource, StoreSession, WriteItem
 
 Clock = Callable[[], datetime]
 
@@ -48,6 +57,9 @@ class Outcome:
     resource: StoredResource
     status: int
     """201 created, 200 updated or found, 204 nothing to delete."""
+    disclosed: bool = True
+    """False when a conditional create matched a resource the caller may not see: the answer
+    then says so without the resource."""
 
 
 def check_type(resource_type: str) -> None:
@@ -105,6 +117,20 @@ def validated(
     return resource
 
 
+def sensitive_labels(content: dict[str, Any] | None) -> str | None:
+    """The sensitive categories in ``meta.security`` (``HIV,PSY``), or None."""
+    if content is None:
+        return None
+    found = sorted(
+        {
+            str(s.get("code"))
+            for s in (content.get("meta") or {}).get("security", [])
+            if isinstance(s, dict) and s.get("system") == ACT_CODE and s.get("code") in SENSITIVE
+        }
+    )
+    return ",".join(found) or None
+
+
 def _reroot(expression: str | None, where: str) -> str:
     if not expression:
         return where
@@ -113,22 +139,54 @@ def _reroot(expression: str | None, where: str) -> str:
 
 
 class FhirRepository:
-    """The FHIR interactions, each in its own store transaction unless one is passed in."""
+    """The FHIR interactions, each in its own transaction unless one is passed in."""
 
     def __init__(
         self,
-        store: FhirStore,
         base_url: str,
         *,
         clock: Clock = utc_now,
         default_count: int = 50,
         max_count: int = 1000,
     ) -> None:
-        self.store = store
         self.base_url = base_url.rstrip("/")
         self.clock = clock
         self.default_count = default_count
         self.max_count = max_count
+
+    # -- what a subclass provides ------------------------------------------------------
+    def transaction(self) -> AbstractContextManager[StoreSession]:
+        """A write transaction whose writes are authorised and audited (the access door)."""
+        raise NotImplementedError
+
+    def snapshot(self) -> AbstractContextManager[StoreSession]:
+        """A read transaction."""
+        raise NotImplementedError
+
+    @property
+    def access(self) -> Confinement | None:
+        """What the caller may see (None: everything); every read that answers the caller
+        passes it to the store, which puts it in the query."""
+        return None
+
+    def record_read(
+        self,
+        tx: StoreSession,
+        action: str,
+        resources: Sequence[StoredResource],
+        query: str | None,
+    ) -> None:
+        """Audit a read answered inside ``tx`` (a bundle's GET entries); the door records it
+        in that transaction."""
+
+    def discloses(self, tx: StoreSession, stored: StoredResource) -> bool:
+        """Whether the caller may be shown ``stored`` (a conditional create's match)."""
+        access = self.access
+        if access is None:
+            return True
+        return (stored.resource_type, stored.id) in tx.visible(
+            [(stored.resource_type, stored.id)], access
+        )
 
     # -- helpers shared with bundles ---------------------------------------------------
     def parser(self, *, strict: bool = False) -> SearchParser:
@@ -145,13 +203,21 @@ class FhirRepository:
     ) -> SearchQuery:
         return self.parser(strict=strict).parse(resource_type, params)
 
-    def conditional_matches(self, tx: StoreSession, resource_type: str, query: str) -> list[str]:
-        """Ids matching a conditional (``If-None-Exist``, ``Type?x=y``); at most 2 are needed."""
+    def conditional_matches(
+        self, tx: StoreSession, resource_type: str, query: str, *, confined: bool = False
+    ) -> list[str]:
+        """Ids matching a conditional (``If-None-Exist``, ``Type?x=y``); at most 2 are needed.
+
+        Conditional creates, updates and deletes match everything (a duplicate must not be
+        made because the caller cannot see the original; the door then refuses to show or
+        touch it); a conditional *reference* is ``confined``: one may point only at what one
+        may see.
+        """
         params = parse_qsl(query, keep_blank_values=True)
         if not params:
             raise InvalidRequest(f"Conditional '{resource_type}?{query}' has no criteria")
         q = self.parse_query(resource_type, params, strict=True)
-        return tx.search_ids(q, limit=2)
+        return tx.search_ids(q, 2, self.access if confined else None)
 
     def prepare(
         self,
@@ -184,6 +250,7 @@ class FhirRepository:
             index=index,
             method=method,
             previous_version=previous,
+            labels=sensitive_labels(content),
         )
 
     def deletion(self, current: StoredResource, when: datetime) -> WriteItem:
@@ -197,6 +264,8 @@ class FhirRepository:
             None,
             "DELETE",
             current.version_id,
+            owner=current.owner,
+            labels=current.labels,
         )
 
     @staticmethod
@@ -210,6 +279,8 @@ class FhirRepository:
             item.content,
             item.patient_id,
             item.method,
+            item.owner,
+            item.labels,
         )
 
     # -- create ----------------------------------------------------------------------
@@ -224,7 +295,7 @@ class FhirRepository:
         check_type(resource_type)
         validated(resource, resource_type)
         if tx is None:
-            with self.store.begin(write=True) as session:
+            with self.transaction() as session:
                 return self._create(session, resource, resource_type, if_none_exist)
         return self._create(tx, resource, resource_type, if_none_exist)
 
@@ -245,7 +316,7 @@ class FhirRepository:
                 current = tx.read(resource_type, found[0])
                 if current is None:  # pragma: no cover - search and read share a transaction
                     raise NotFound(f"{resource_type}/{found[0]} vanished")
-                return Outcome(current, 200)
+                return Outcome(current, 200, self.discloses(tx, current))
         item = self.prepare(resource, new_id(), 1, "POST", None, self.clock())
         tx.write([item])
         return Outcome(self.stored(item), 201)
@@ -253,7 +324,7 @@ class FhirRepository:
     # -- read ------------------------------------------------------------------------
     def read(self, resource_type: str, rid: str) -> StoredResource:
         check_type(resource_type)
-        with self.store.begin() as tx:
+        with self.snapshot() as tx:
             current = tx.read(resource_type, rid)
         if current is None:
             raise NotFound(f"{resource_type}/{rid} is not known")
@@ -265,7 +336,7 @@ class FhirRepository:
         check_type(resource_type)
         if not version.isdigit():
             raise NotFound(f"Version '{version}' of {resource_type}/{rid} is not known")
-        with self.store.begin() as tx:
+        with self.snapshot() as tx:
             found = tx.vread(resource_type, rid, int(version))
         if found is None:
             raise NotFound(f"Version {version} of {resource_type}/{rid} is not known")
@@ -293,7 +364,7 @@ class FhirRepository:
             raise InvalidRequest(f"Body id '{body_id}' does not match the URL id '{rid}'", "id")
         expected = parse_if_match(if_match)
         if tx is None:
-            with self.store.begin(write=True) as session:
+            with self.transaction() as session:
                 return self._update(session, resource, resource_type, rid, expected)
         return self._update(tx, resource, resource_type, rid, expected)
 
@@ -328,7 +399,7 @@ class FhirRepository:
         check_type(resource_type)
         validated(resource, resource_type)
         if tx is None:
-            with self.store.begin(write=True) as session:
+            with self.transaction() as session:
                 return self._conditional_update(session, resource, resource_type, query)
         return self._conditional_update(tx, resource, resource_type, query)
 
@@ -347,8 +418,9 @@ class FhirRepository:
                     f"Body id '{body_id}' differs from the matched {resource_type}/{found[0]}", "id"
                 )
             return self._update(tx, {**resource, "id": found[0]}, resource_type, found[0], None)
-        rid = body_id or new_id()
-        check_id(rid)
+        # No match: a new resource with an id of the server's choosing. Taking the body's id
+        # would let a conditional update overwrite any resource it names, matched or not.
+        rid = new_id()
         return self._update(tx, {**resource, "id": rid}, resource_type, rid, None)
 
     # -- delete ----------------------------------------------------------------------
@@ -358,7 +430,7 @@ class FhirRepository:
         """Logical delete: a new version marks the resource deleted; history is kept."""
         check_type(resource_type)
         if tx is None:
-            with self.store.begin(write=True) as session:
+            with self.transaction() as session:
                 return self._delete(session, resource_type, rid)
         return self._delete(tx, resource_type, rid)
 
@@ -375,7 +447,7 @@ class FhirRepository:
     ) -> Outcome | None:
         check_type(resource_type)
         if tx is None:
-            with self.store.begin(write=True) as session:
+            with self.transaction() as session:
                 return self._conditional_delete(session, resource_type, query)
         return self._conditional_delete(tx, resource_type, query)
 
@@ -393,8 +465,8 @@ class FhirRepository:
     def search(self, query: SearchQuery) -> SearchPage:
         if query.resource_type is not None:
             check_type(query.resource_type)
-        with self.store.begin() as tx:
-            return tx.search(widen_to_linked_patients(tx, query))
+        with self.snapshot() as tx:
+            return tx.search(widen_to_linked_patients(tx, query), self.access)
 
     def history(
         self,
@@ -406,10 +478,10 @@ class FhirRepository:
     ) -> tuple[list[StoredResource], int]:
         if resource_type is not None:
             check_type(resource_type)
-        with self.store.begin() as tx:
+        with self.snapshot() as tx:
             if resource_type and rid and tx.read(resource_type, rid) is None:
                 raise NotFound(f"{resource_type}/{rid} is not known")
-            return tx.history(resource_type, rid, since, count, offset)
+            return tx.history(resource_type, rid, since, count, offset, self.access)
 
     def everything(
         self,
@@ -424,7 +496,7 @@ class FhirRepository:
 
         See: https://hl7.org/fhir/R4/patient-operation-everything.html
         """
-        self.read("Patient", patient_id)
-        with self.store.begin() as tx:
+        FhirRepository.read(self, "Patient", patient_id)  # 404/410, not a read to audit
+        with self.snapshot() as tx:
             people = linked_patient_ids(tx, patient_id)
-            return tx.compartment(people, types, since, count, offset)
+            return tx.compartment(people, types, since, count, offset, self.access)

@@ -97,7 +97,7 @@ class NdjsonWriter:
             if value not in self.conditional:
                 rtype, _, query = value.partition("?")
                 check_type(rtype)
-                found = self.repo.conditional_matches(tx, rtype, query)
+                found = self.repo.conditional_matches(tx, rtype, query, confined=True)
                 if len(found) != 1:
                     err = PreconditionFailed if found else NotFound
                     raise err(f"{where}: conditional reference '{value}' matched {len(found)}")
@@ -113,7 +113,7 @@ class NdjsonWriter:
 
         ``checked`` (aligned with ``batch``) holds what worker processes computed ahead.
         """
-        with self.repo.store.begin(write=True) as tx:
+        with self.repo.transaction() as tx:
             by_type: dict[str, list[tuple[str, dict[str, Any], Checked | None]]] = {}
             for n, (where, r) in enumerate(batch):
                 if not isinstance(r, dict) or not isinstance(r.get("id"), str):

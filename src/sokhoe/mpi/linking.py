@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from sokhoe.access.guard import GuardedRepository
 from sokhoe.errors import Conflict
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.mpi.links import MATCHER, by_age, merge, queue_review
 from sokhoe.mpi.matching import CERTAIN, PROBABLE, Matcher
 
@@ -29,7 +29,7 @@ class LinkReport:
 
 
 def link_patient(
-    repo: FhirRepository, matcher: Matcher, patient_id: str, report: LinkReport | None = None
+    repo: GuardedRepository, matcher: Matcher, patient_id: str, report: LinkReport | None = None
 ) -> LinkReport:
     """Match one stored Patient against the others and act on the result."""
     report = report if report is not None else LinkReport()
@@ -63,7 +63,7 @@ def link_patient(
 
 
 def link_all(
-    repo: FhirRepository,
+    repo: GuardedRepository,
     matcher: Matcher,
     patient_ids: Iterable[str],
     progress: Callable[[int], object] | None = None,

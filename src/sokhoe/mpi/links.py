@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sokhoe.access.care import ungroup
+from sokhoe.access.guard import GuardedRepository
 from sokhoe.errors import Conflict, InvalidRequest, NotFound
 from sokhoe.fhir.patient_links import MERGE_LINKS
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import format_instant, new_id
 from sokhoe.store.ports import StoredResource, StoreSession
 
@@ -28,6 +29,11 @@ ACTIVITY = "https://fhir.sokhoe.vn/CodeSystem/mpi-activity"
 """merge | unmerge | link-rejected: what a master-patient-index Provenance records."""
 TASK_CODE = "https://fhir.sokhoe.vn/CodeSystem/mpi-task"
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
+MPI_ROLES = frozenset({"system-admin", "facility-admin", "doctor"})
+"""Staff who may merge, unmerge and decide reviews (connected systems need platform scope,
+or the facility's HL7 interface for ADT^A40 of its own patients)."""
+LINKS = frozenset({"patient-link", "mpi-provenance"})
+"""What only the patient index writes: the links between merged records, its Provenance."""
 
 
 @dataclass(frozen=True)
@@ -81,14 +87,30 @@ def _provenance(
 
 
 def merge(
-    repo: FhirRepository, source_id: str, target_id: str, agent: Agent, reason: str
+    repo: GuardedRepository,
+    source_id: str,
+    target_id: str,
+    agent: Agent,
+    reason: str,
+    *,
+    roles: frozenset[str] | None = MPI_ROLES,
 ) -> dict[str, Any]:
-    """Merge Patient ``source_id`` into ``target_id`` (the survivor); returns the Provenance."""
+    """Merge Patient ``source_id`` into ``target_id`` (the survivor); returns the Provenance.
+
+    The caller must be allowed both records (and hold one of ``roles``). Afterwards the care
+    index spreads over the person: rows proven on either record open both, unproven ones do
+    not (``access/care.py``)."""
     if not reason.strip():
         raise InvalidRequest("A merge needs a reason (who asked, which evidence)", "reason")
     if source_id == target_id:
         raise InvalidRequest("A patient cannot be merged with itself", "source-patient")
-    with repo.store.begin(write=True) as tx:
+    with repo.operation(
+        "merge",
+        interactions=["update"],
+        patients=[source_id, target_id],
+        roles=roles,
+        owns=LINKS,
+    ) as tx:
         source, target = _patient(tx, source_id), _patient(tx, target_id)
         for p in (source, target):
             if any(link.get("type") == "replaced-by" for link in _merge_links(p.content or {})):
@@ -111,23 +133,45 @@ def merge(
         return repo.create(prov, "Provenance", tx=tx).resource.content or {}
 
 
-def unmerge(repo: FhirRepository, source_id: str, agent: Agent, reason: str) -> dict[str, Any]:
-    """Undo the merge of ``source_id``: both records get back their pre-merge content."""
+def _merged_into(tx: StoreSession, source_id: str) -> str:
+    source = _patient(tx, source_id)
+    link = next(
+        (
+            link
+            for link in (source.content or {}).get("link", [])
+            if link.get("type") == "replaced-by"
+        ),
+        None,
+    )
+    if link is None:
+        raise Conflict(f"Patient/{source_id} is not merged into another record")
+    return str(link["other"]["reference"]).split("/", 1)[1]
+
+
+def unmerge(
+    repo: GuardedRepository,
+    source_id: str,
+    agent: Agent,
+    reason: str,
+    *,
+    roles: frozenset[str] | None = MPI_ROLES,
+) -> dict[str, Any]:
+    """Undo the merge of ``source_id``: both records get back their pre-merge content, and
+    the care index stops spreading between them."""
     if not reason.strip():
         raise InvalidRequest("An unmerge needs a reason", "reason")
-    with repo.store.begin(write=True) as tx:
+    with repo.snapshot() as tx:
+        target_id = _merged_into(tx, source_id)
+    with repo.operation(
+        "unmerge",
+        interactions=["update"],
+        patients=[source_id, target_id],
+        roles=roles,
+        owns=LINKS,
+    ) as tx:
+        if _merged_into(tx, source_id) != target_id:
+            raise Conflict(f"Patient/{source_id} was re-linked meanwhile; try again")
         source = _patient(tx, source_id)
-        link = next(
-            (
-                link
-                for link in (source.content or {}).get("link", [])
-                if link.get("type") == "replaced-by"
-            ),
-            None,
-        )
-        if link is None:
-            raise Conflict(f"Patient/{source_id} is not merged into another record")
-        target_id = link["other"]["reference"].split("/", 1)[1]
         target = _patient(tx, target_id)
         before = _versions_before_merge(repo, tx, source, target)
         restored = []
@@ -142,13 +186,14 @@ def unmerge(repo: FhirRepository, source_id: str, agent: Agent, reason: str) -> 
             if meta:
                 content["meta"] = meta
             restored.append(repo.update(content, "Patient", current.id, tx=tx).resource)
+        ungroup(tx, [source_id, target_id])
         when = format_instant(repo.clock())
         prov = _provenance("unmerge", restored, [source, target], agent, reason, when)
         return repo.create(prov, "Provenance", tx=tx).resource.content or {}
 
 
 def _versions_before_merge(
-    repo: FhirRepository, tx: StoreSession, source: StoredResource, target: StoredResource
+    repo: GuardedRepository, tx: StoreSession, source: StoredResource, target: StoredResource
 ) -> dict[str, StoredResource]:
     """The versions the latest merge of ``source`` into ``target`` replaced (from its
     Provenance), so an unmerge restores exactly them."""
@@ -183,11 +228,14 @@ def _versions_before_merge(
 
 
 def queue_review(
-    repo: FhirRepository, patient_id: str, candidate_id: str, probability: float, grade: str
+    repo: GuardedRepository, patient_id: str, candidate_id: str, probability: float, grade: str
 ) -> dict[str, Any] | None:
-    """Ask a person whether two records are one person (once per pair); returns the Task."""
+    """Ask a person whether two records are one person (once per pair); returns the Task.
+
+    Called by the patient index itself (a check-in, an HL7 registration, the linker), never
+    by a client: review Tasks are written by this operation only."""
     pair = sorted([patient_id, candidate_id])
-    with repo.store.begin(write=True) as tx:
+    with repo.operation("queue-review", owns=frozenset({"review-task"})) as tx:
         existing = repo.parse_query(
             "Task",
             [("code", f"{TASK_CODE}|review-match"), ("focus", f"Patient/{pair[0]}")],
@@ -240,24 +288,45 @@ def review_task(
     return task
 
 
-def resolve_review(
-    repo: FhirRepository, task_id: str, accept: bool, agent: Agent, reason: str
-) -> dict[str, Any]:
-    """Accept (merge the newer record into the older) or reject a queued pair."""
-    task = repo.read("Task", task_id)
-    content = dict(task.content or {})
+def _review_pair(tx: StoreSession, task_id: str) -> tuple[dict[str, Any], str, str]:
+    task = tx.read("Task", task_id)
+    if task is None or task.deleted or task.content is None:
+        raise NotFound(f"Task/{task_id} is not known")
+    content = dict(task.content)
     if TASK_CODE not in {c.get("system") for c in content.get("code", {}).get("coding", [])}:
         raise InvalidRequest(f"Task/{task_id} is not a match review")
+    first = str(content["focus"]["reference"]).split("/", 1)[1]
+    second = str(content["for"]["reference"]).split("/", 1)[1]
+    return content, first, second
+
+
+def resolve_review(
+    repo: GuardedRepository,
+    task_id: str,
+    accept: bool,
+    agent: Agent,
+    reason: str,
+    *,
+    roles: frozenset[str] | None = MPI_ROLES,
+) -> dict[str, Any]:
+    """Accept (merge the newer record into the older) or reject a queued pair. The caller
+    must be allowed both records the Task names."""
+    with repo.snapshot() as tx:
+        content, first, second = _review_pair(tx, task_id)
     if content.get("status") != "requested":
         raise Conflict(f"Task/{task_id} was already {content.get('status')}")
-    first = content["focus"]["reference"].split("/", 1)[1]
-    second = content["for"]["reference"].split("/", 1)[1]
     if accept:
         older, newer = by_age(repo, first, second)
-        merge(repo, newer, older, agent, reason)
+        merge(repo, newer, older, agent, reason, roles=roles)
         content["status"] = "completed"
     else:
-        with repo.store.begin(write=True) as tx:
+        with repo.operation(
+            "resolve-review",
+            interactions=["update"],
+            patients=[first, second],
+            roles=roles,
+            owns=LINKS,
+        ) as tx:
             records = [_patient(tx, first), _patient(tx, second)]
             when = format_instant(repo.clock())
             prov = _provenance("link-rejected", records, records, agent, reason, when)
@@ -265,13 +334,19 @@ def resolve_review(
         content["status"] = "rejected"
     content["lastModified"] = format_instant(repo.clock())
     content["note"] = [{"text": f"{agent.display}: {reason}"}]
-    return repo.update(content, "Task", task_id).resource.content or {}
+    with repo.operation(
+        "resolve-review", patients=[first, second], roles=roles, owns=frozenset({"review-task"})
+    ) as tx:
+        return repo.update(content, "Task", task_id, tx=tx).resource.content or {}
 
 
-def by_age(repo: FhirRepository, a: str, b: str) -> tuple[str, str]:
+def by_age(repo: GuardedRepository, a: str, b: str) -> tuple[str, str]:
     """(older, newer) by first version time (then id, so ties are decided the same way every
     time): the record known longest survives a merge."""
-    older, newer = sorted(
-        (a, b), key=lambda pid: (repo.vread("Patient", pid, "1").last_updated, pid)
-    )
+    with repo.snapshot() as tx:
+        first = {pid: tx.vread("Patient", pid, 1) for pid in (a, b)}
+    missing = [pid for pid, v in first.items() if v is None]
+    if missing:
+        raise NotFound(f"Patient/{missing[0]} is not known")
+    older, newer = sorted((a, b), key=lambda pid: (first[pid].last_updated, pid))  # type: ignore[union-attr]
     return older, newer

@@ -10,6 +10,16 @@ number closes the old one (``use: old`` with a period end) and adds the new one.
 
 Everything happens in one write transaction, so two desks scanning the same new card at once
 cannot register the person twice on SQLite (whose writers are serialised).
+
+**Knowing a number is not presence.** Neither the QR text nor a BHYT number is secret, so a
+check-in of someone the facility has no relationship with registers the visit — the facility's
+record number, a care row that lets it write the visit and read back what it writes — and
+answers with what the desk already holds (the card's name, sex and birth date, the record's
+id; ``meta.tag`` SUBSETTED), not the stored record. The history written elsewhere opens with
+proof that the person is there or agrees: the one-time code sent to the phone on record
+(``$presence-code``, ``$confirm-presence``), a share code, or break-the-glass. For the same
+reason the card's numbers do not change a record the facility may not change: differences go
+to a review Task.
 See: https://hl7.org/fhir/R4/operations.html
 """
 
@@ -21,11 +31,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sokhoe.errors import Conflict, InvalidRequest, NotFound
+from sokhoe.access.care import OWN, RECORD, WINDOW, grant
+from sokhoe.access.guard import GuardedRepository
+from sokhoe.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from sokhoe.fhir.parameters import parameters_by_name, string_parameter
 from sokhoe.fhir.patient_links import people_holding, surviving_patient
 from sokhoe.fhir.repository import FhirRepository
-from sokhoe.fhir.resources import new_id
+from sokhoe.fhir.resources import format_instant, new_id
 from sokhoe.mpi.cccd_qr import CccdCard, parse_cccd_qr
 from sokhoe.mpi.identifiers import (
     BHXH,
@@ -37,7 +49,7 @@ from sokhoe.mpi.identifiers import (
     mrn_system,
     validate_bhyt,
 )
-from sokhoe.mpi.links import queue_review
+from sokhoe.mpi.links import queue_review, review_task
 from sokhoe.mpi.matching import CERTAIN, PROBABLE, Candidate, Matcher
 from sokhoe.store.ports import StoredResource, StoreSession
 
@@ -69,14 +81,31 @@ _FACILITY_CODE = re.compile(r"[0-9A-Z]{5}")
 _MRN_NAMESPACE = uuid.UUID("6f1c2d1e-3a53-4e0e-9a43-6d3f2c0b5a11")
 
 
+SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+    "display": "subsetted",
+}
+IDENTITY_TASKS = "https://fhir.sokhoe.vn/CodeSystem/mpi-task"
+CHECK_IN_ROLES = frozenset(
+    {"facility-admin", "doctor", "nurse", "receptionist", "commune-health-worker", "system"}
+)
+
+
 @dataclass(frozen=True)
 class CheckIn:
     patient: StoredResource
     registered: bool
+    disclosed: bool = True
+    """False: the facility had no relationship with the person; ``view`` is its answer."""
+    view: dict[str, Any] | None = None
 
 
 def check_in(
-    repo: FhirRepository, body: Any, matcher: Matcher | None = None, today: date | None = None
+    repo: GuardedRepository,
+    body: Any,
+    matcher: Matcher | None = None,
+    today: date | None = None,
 ) -> CheckIn:
     """Run the operation on a ``Parameters`` body.
 
@@ -107,8 +136,12 @@ def check_in(
             )
     if mrn is not None and facility is None:
         raise InvalidRequest("'mrn' needs the 'facility' whose record number it is", "mrn")
+    own = repo.principal.facility
+    if own is not None and facility not in (None, own):
+        raise Forbidden(f"A caller of facility {own} cannot check in at {facility}")
+    facility = facility or own
     day = today or repo.clock().date()
-    with repo.store.begin() as tx:
+    with repo.snapshot() as tx:
         known = _find(repo, tx, card, bhyt) is not None
     if not known and card is None:
         raise NotFound(f"No person holds BHYT card {bhyt}; scan the CCCD QR to register them")
@@ -120,22 +153,119 @@ def check_in(
         certain = [c.id for c in candidates if c.grade == CERTAIN]
         matched = certain[0] if len(certain) == 1 else None
         review = [c for c in candidates if c.grade == PROBABLE][:3]
-    with repo.store.begin(write=True) as tx:  # decide again on what is committed now
+    owns = frozenset({"review-task"})
+    with repo.operation(
+        "check-in", interactions=["create", "update"], roles=CHECK_IN_ROLES, owns=owns
+    ) as tx:  # decide again on what is committed now
         found = _find(repo, tx, card, bhyt) or (surviving_patient(tx, matched) if matched else None)
         if found is None:
             if card is None:
                 raise NotFound(f"No person holds BHYT card {bhyt}")
             _update_identifiers(patient, card, bhyt, facility, mrn, day)
             result = CheckIn(repo.update(patient, "Patient", patient["id"], tx=tx).resource, True)
-        else:
+        elif _may_change(repo, tx, found.id):
             content = dict(found.content or {})
             content["identifier"] = [dict(i) for i in content.get("identifier", [])]
             _update_identifiers(content, card, bhyt, facility, mrn, day)
             result = CheckIn(repo.update(content, "Patient", found.id, tx=tx).resource, False)
+        else:
+            result = _check_in_unrelated(repo, tx, found, card, bhyt, facility, mrn, day)
     if result.registered:
         for c in review:
             queue_review(repo, result.patient.id, c.id, c.probability, c.grade)
     return result
+
+
+def _may_change(repo: GuardedRepository, tx: StoreSession, patient_id: str) -> bool:
+    """Whether the caller already has a current relationship with the person (or is the
+    platform): then the check-in may update the record as the desk says."""
+    if repo.access is None:
+        return True
+    found = repo.standing(tx, patient_id)
+    return found is not None and found.level == RECORD
+
+
+def _check_in_unrelated(
+    repo: GuardedRepository,
+    tx: StoreSession,
+    found: StoredResource,
+    card: CccdCard | None,
+    bhyt: str | None,
+    facility: str | None,
+    mrn: str | None,
+    day: date,
+) -> CheckIn:
+    """Register the visit of someone the caller has no relationship with (see the module
+    docstring): the facility's record number and a care row, nothing more."""
+    content = dict(found.content or {})
+    ids = [dict(i) for i in content.get("identifier", [])]
+    proposed = [dict(i) for i in ids]
+    _update_identifiers({"id": found.id, "identifier": proposed}, card, bhyt, None, None, day)
+    if _differs(ids, proposed):  # the card says something the record does not: a person decides
+        task = review_task(
+            "review-identifiers",
+            "Review identifiers",
+            f"A check-in at facility {facility} presented identifiers the record does not hold",
+            f"Patient/{found.id}",
+            repo.clock(),
+            [
+                {
+                    "type": {"text": "identifier"},
+                    "valueString": f"{i.get('system')}|{i.get('value')}",
+                }
+                for i in proposed
+                if i not in ids
+            ],
+        )
+        repo.update(task, "Task", task["id"], tx=tx)
+    if facility is not None:
+        content["identifier"] = ids
+        _update_identifiers(content, None, None, facility, mrn, day)
+        found = repo.update(content, "Patient", found.id, tx=tx).resource
+        now = repo.clock()
+        policy = repo.policy
+        level = RECORD if policy.check_in_opens_record else OWN
+        grant(
+            tx,
+            found.id,
+            f"facility:{facility}",
+            "check-in",
+            now,
+            level=level,
+            proven=False,
+            until=now + WINDOW,
+        )
+        if level == RECORD:
+            return CheckIn(found, False)
+    return CheckIn(found, False, False, _desk_view(found, card, bhyt, facility))
+
+
+def _differs(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
+    return sorted(map(repr, before)) != sorted(map(repr, after))
+
+
+def _desk_view(
+    found: StoredResource, card: CccdCard | None, bhyt: str | None, facility: str | None
+) -> dict[str, Any]:
+    """What the desk may be shown: the record's id and what it presented itself."""
+    view: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": found.id,
+        "meta": {"lastUpdated": format_instant(found.last_updated), "tag": [SUBSETTED]},
+        "identifier": [],
+    }
+    if card is not None:
+        view["identifier"].append({"system": CCCD, "value": card.number})
+        view["name"] = [split_vietnamese_name(card.full_name)]
+        view["gender"] = card.sex
+        view["birthDate"] = card.birth_date.isoformat()
+    if bhyt is not None:
+        view["identifier"].append({"system": BHYT, "value": bhyt})
+    if facility is not None:
+        for ident in (found.content or {}).get("identifier", []):
+            if ident.get("system") == mrn_system(facility) and ident.get("use") != "old":
+                view["identifier"].append(dict(ident))
+    return view
 
 
 def _find(
@@ -216,6 +346,11 @@ def _update_identifiers(
         value = mrn or _generated_mrn(facility, patient["id"])
         entry = _put(ids, mrn_system(facility), value, today, use="usual")
         entry["assigner"] = {"identifier": {"system": FACILITY, "value": facility}}
+
+
+def add_record_number(patient: dict[str, Any], facility: str, mrn: str | None, today: date) -> None:
+    """Add (or bring back) ``facility``'s record number to ``patient``, in place."""
+    _update_identifiers(patient, None, None, facility, mrn, today)
 
 
 def _has(ids: list[dict[str, Any]], system: str, value: str) -> bool:

@@ -22,7 +22,6 @@ from sokhoe.errors import Forbidden, InvalidRequest, NotSupported
 from sokhoe.fhir.definitions import resource_types
 from sokhoe.fhir.resources import parse_instant
 from sokhoe.interop.bulk.export import ExportRequest, Kind, group_members
-from sokhoe.store.ports import FhirStore
 
 OUTPUT_FORMATS: Final = frozenset({"application/fhir+ndjson", "application/ndjson", "ndjson"})
 """``_outputFormat`` values meaning NDJSON (the only format served)."""
@@ -133,9 +132,7 @@ def parse_kick_off(
     return ExportRequest(kind=kind, types=types, since=since, group_id=group_id)
 
 
-def authorise_export(
-    guard: GuardedRepository, store: FhirStore, request: ExportRequest
-) -> ExportRequest:
+def authorise_export(guard: GuardedRepository, request: ExportRequest) -> ExportRequest:
     """Refuse callers who may not export and narrow the types to what the caller may read.
 
     Named types need the read scope each (403 otherwise). Without ``_type``, the export holds
@@ -144,14 +141,14 @@ def authorise_export(
     """
     principal = guard.principal
     if principal.kind == "citizen":
-        guard._audit("export", "denied", [], ["$export"], reason="citizen")
+        guard.record_refusal("export", [], "citizen")
         raise Forbidden("Citizens cannot run $export; the health book pages show the record")
     if principal.role in REFUSED_ROLES:
-        guard._audit("export", "denied", [], ["$export"], reason="role")
+        guard.record_refusal("export", [], "role")
         raise Forbidden(f"The {principal.role} role sees aggregates only and cannot $export")
     if request.kind == "group":
         guard.require_scope("Group", "read")
-        group_members(store, request.group_id or "")  # 404 now rather than a failed job
+        group_members(guard, request.group_id or "")  # 404 now rather than a failed job
     if request.types is not None:
         for rtype in request.types:
             guard.require_scope(rtype, "read")

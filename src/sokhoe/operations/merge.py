@@ -1,8 +1,9 @@
 """``Patient/$merge``, ``Patient/$unmerge`` and resolving a queued match review.
 
 The parameter names follow the FHIR R5 ``Patient/$merge`` (``source-patient``,
-``target-patient``); R4 defines no merge operation. Until accounts exist (the access issue),
-the caller names the deciding person in ``performer``; every decision is a Provenance.
+``target-patient``); R4 defines no merge operation. The caller names the deciding person in
+``performer``; every decision is a Provenance. Each id is read the same way (``Patient/x`` or
+a bare ``x``) for the authorisation and for the work: the caller must be allowed both records.
 See: https://hl7.org/fhir/R5/patient-operation-merge.html
 """
 
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sokhoe.access.guard import GuardedRepository
 from sokhoe.errors import InvalidRequest
 from sokhoe.fhir.parameters import parameters_by_name, string_parameter
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.mpi.links import Agent, merge, resolve_review, unmerge
 
 
@@ -74,7 +75,7 @@ def _required(params: dict[str, list[dict[str, Any]]], name: str) -> str:
     return value
 
 
-def run_merge(repo: FhirRepository, body: Any) -> dict[str, Any]:
+def run_merge(repo: GuardedRepository, body: Any) -> dict[str, Any]:
     params = parameters_by_name(body)
     return merge(
         repo,
@@ -85,7 +86,7 @@ def run_merge(repo: FhirRepository, body: Any) -> dict[str, Any]:
     )
 
 
-def run_unmerge(repo: FhirRepository, body: Any) -> dict[str, Any]:
+def run_unmerge(repo: GuardedRepository, body: Any) -> dict[str, Any]:
     params = parameters_by_name(body)
     return unmerge(
         repo,
@@ -95,7 +96,7 @@ def run_unmerge(repo: FhirRepository, body: Any) -> dict[str, Any]:
     )
 
 
-def run_resolve(repo: FhirRepository, task_id: str, body: Any) -> dict[str, Any]:
+def run_resolve(repo: GuardedRepository, task_id: str, body: Any) -> dict[str, Any]:
     """``decision`` = accept | reject, with ``reason`` and ``performer``."""
     params = parameters_by_name(body)
     decision = _required(params, "decision")

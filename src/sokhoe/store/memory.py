@@ -18,21 +18,44 @@ what is stored.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from sqlalchemy import Connection, Engine
 
 from sokhoe.errors import Conflict
 from sokhoe.search.query import SearchQuery
+from sokhoe.store.memory_confine import Judge
 from sokhoe.store.memory_search import Key, Searcher, TypeTable
-from sokhoe.store.ports import SearchPage, StoredResource, WriteItem
+from sokhoe.store.ports import (
+    CareRow,
+    Confinement,
+    Restriction,
+    SearchPage,
+    StoredResource,
+    WriteItem,
+)
 
 Tables = dict[str, TypeTable]
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Access:
+    """The care-relationship index and restrictions, published with the tables."""
+
+    care: dict[tuple[str, str, str, str, str], CareRow] = field(default_factory=dict)
+    restrictions: dict[tuple[str, str, str, str, str], Restriction] = field(default_factory=dict)
+
+    def copy(self) -> Access:
+        return Access(dict(self.care), dict(self.restrictions))
 
 
 def _utc(value: datetime) -> datetime:
@@ -54,14 +77,28 @@ def _out(res: StoredResource) -> StoredResource:
 class MemorySession:
     """One transaction over a snapshot (see :class:`~sokhoe.store.ports.StoreSession`)."""
 
-    def __init__(self, tables: Tables, *, writable: bool) -> None:
+    def __init__(self, tables: Tables, access: Access, *, writable: bool) -> None:
         self.tables = tables
+        self.access = access
         self.writable = writable
         self.changed = False
+        self.access_changed = False
         self._copied: set[str] = set()
+        self.side_work: list[Callable[[Connection], object]] = []
 
-    def _searcher(self) -> Searcher:
-        return Searcher(self.tables)
+    def _judge(self, access: Confinement | None) -> Callable[[StoredResource], bool] | None:
+        if access is None:
+            return None
+        by_patient: dict[str, list[CareRow]] = {}
+        for row in self.access.care.values():
+            by_patient.setdefault(row.patient_id, []).append(row)
+        restricted: dict[str, list[Restriction]] = {}
+        for x in self.access.restrictions.values():
+            restricted.setdefault(x.patient_id, []).append(x)
+        return Judge(access, by_patient, restricted)
+
+    def _searcher(self, access: Confinement | None = None) -> Searcher:
+        return Searcher(self.tables, self._judge(access))
 
     def _current(self, resource_type: str, id: str) -> StoredResource | None:
         table = self.tables.get(resource_type)
@@ -72,13 +109,36 @@ class MemorySession:
         found = self._current(resource_type, id)
         return _out(found) if found else None
 
-    def read_many(self, keys: Sequence[tuple[str, str]]) -> list[StoredResource]:
+    def read_many(
+        self, keys: Sequence[tuple[str, str]], access: Confinement | None = None
+    ) -> list[StoredResource]:
+        judge = self._judge(access)
         out: list[StoredResource] = []
         for rtype, rid in dict.fromkeys(keys):
             found = self._current(rtype, rid)
-            if found is not None and not found.deleted:
+            if found is not None and not found.deleted and (judge is None or judge(found)):
                 out.append(_out(found))
         return out
+
+    def visible(self, keys: Sequence[tuple[str, str]], access: Confinement) -> set[tuple[str, str]]:
+        judge = self._judge(access)
+        assert judge is not None  # noqa: S101 - access is given
+        out: set[tuple[str, str]] = set()
+        for key in keys:
+            found = self._current(*key)
+            if found is not None and judge(found):
+                out.add(key)
+        return out
+
+    def visible_version(
+        self, resource_type: str, id: str, version_id: int, access: Confinement
+    ) -> bool:
+        judge = self._judge(access)
+        table = self.tables.get(resource_type)
+        for version in table.versions.get(id, ()) if table else ():
+            if version.version_id == version_id:
+                return judge is None or judge(version)
+        return False
 
     def current_versions(self, resource_type: str, ids: Sequence[str]) -> dict[str, int]:
         table = self.tables.get(resource_type)
@@ -100,7 +160,9 @@ class MemorySession:
         since: datetime | None,
         count: int,
         offset: int,
+        access: Confinement | None = None,
     ) -> tuple[list[StoredResource], int]:
+        judge = self._judge(access)
         types = [resource_type] if resource_type else list(self.tables)
         found: list[StoredResource] = []
         for rtype in types:
@@ -109,7 +171,11 @@ class MemorySession:
                 continue
             chains = [table.versions.get(id, ())] if id else list(table.versions.values())
             for chain in chains:
-                found += [v for v in chain if since is None or v.last_updated >= since]
+                found += [
+                    v
+                    for v in chain
+                    if (since is None or v.last_updated >= since) and (judge is None or judge(v))
+                ]
         found.sort(key=lambda v: (v.resource_type, v.id, -v.version_id))
         found.sort(key=lambda v: v.last_updated, reverse=True)
         return [_out(v) for v in found[offset : offset + count]], len(found)
@@ -121,7 +187,9 @@ class MemorySession:
         since: datetime | None,
         count: int,
         offset: int,
+        access: Confinement | None = None,
     ) -> tuple[list[StoredResource], int]:
+        judge = self._judge(access)
         patients = set(patient_ids)
         found: list[StoredResource] = []
         for rtype in sorted(set(types) if types else self.tables):
@@ -131,6 +199,8 @@ class MemorySession:
             for rid in sorted(table.current):
                 res = table.current[rid]
                 if res.deleted or res.patient_id not in patients:
+                    continue
+                if judge is not None and not judge(res):
                     continue
                 if since is None or res.last_updated >= since:
                     found.append(res)
@@ -157,12 +227,14 @@ class MemorySession:
         table.index.pop(id, None)
         return len(table.versions.pop(id))
 
-    def search_ids(self, query: SearchQuery, limit: int) -> list[str]:
-        keys = self._searcher().keys(query)
+    def search_ids(
+        self, query: SearchQuery, limit: int, access: Confinement | None = None
+    ) -> list[str]:
+        keys = self._searcher(access).keys(query)
         return [rid for rid, _ in sorted((rid, rtype) for rtype, rid in keys)][:limit]
 
-    def search(self, query: SearchQuery) -> SearchPage:
-        searcher = self._searcher()
+    def search(self, query: SearchQuery, access: Confinement | None = None) -> SearchPage:
+        searcher = self._searcher(access)
         keys = searcher.keys(query)
         total: int | None = None
         if query.total != "none" or query.summary == "count":
@@ -171,10 +243,14 @@ class MemorySession:
             return SearchPage([], [], total)
         page = searcher.ordered(query, keys)[query.offset : query.offset + query.count]
         matches = self.read_many(page)
-        return SearchPage(matches, self._included(searcher, query, matches), total)
+        return SearchPage(matches, self._included(searcher, query, matches, access), total)
 
     def _included(
-        self, searcher: Searcher, query: SearchQuery, matches: list[StoredResource]
+        self,
+        searcher: Searcher,
+        query: SearchQuery,
+        matches: list[StoredResource],
+        access: Confinement | None,
     ) -> list[StoredResource]:
         if not matches or not (query.includes or query.revincludes):
             return []
@@ -193,9 +269,64 @@ class MemorySession:
             if not new:
                 break
             seen.update(new)
-            frontier = self.read_many(new)
+            frontier = self.read_many(new, access)
             out += frontier
         return out
+
+    # -- the care-relationship index ----------------------------------------------------
+    def care(
+        self, patient_ids: Sequence[str], grantees: Sequence[str] | None = None
+    ) -> list[CareRow]:
+        people, who = set(patient_ids), None if grantees is None else set(grantees)
+        found = [
+            r
+            for r in self.access.care.values()
+            if r.patient_id in people and (who is None or r.grantee in who)
+        ]
+        return sorted(found, key=lambda r: (r.patient_id, r.grantee, r.source))
+
+    def _access(self) -> Access:
+        if not self.writable:
+            raise RuntimeError("the care index changes only in begin(write=True)")
+        if not self.access_changed:
+            self.access = self.access.copy()
+            self.access_changed = True
+        return self.access
+
+    def relate(self, rows: Sequence[CareRow]) -> None:
+        if rows:
+            care = self._access().care
+            for row in rows:
+                care[row.key] = row
+
+    def unrelate(self, rows: Sequence[CareRow]) -> None:
+        if rows:
+            care = self._access().care
+            for row in rows:
+                care.pop(row.key, None)
+
+    def restrictions(self, patient_ids: Sequence[str]) -> list[Restriction]:
+        people = set(patient_ids)
+        found = [x for x in self.access.restrictions.values() if x.patient_id in people]
+        return sorted(found, key=lambda x: (x.patient_id, x.label, x.facility))
+
+    def restrict(self, rows: Sequence[Restriction]) -> None:
+        if rows:
+            kept = self._access().restrictions
+            for row in rows:
+                kept[row.key] = row
+
+    def unrestrict(self, rows: Sequence[Restriction]) -> None:
+        if rows:
+            kept = self._access().restrictions
+            for row in rows:
+                kept.pop(row.key, None)
+
+    def side_tables(self, work: Callable[[Connection], T]) -> T | None:
+        if not self.writable:
+            raise RuntimeError("side_tables() needs a session opened with begin(write=True)")
+        self.side_work.append(work)
+        return None
 
     # -- writes ------------------------------------------------------------------------
     def write(self, items: Sequence[WriteItem]) -> None:
@@ -260,6 +391,8 @@ class MemorySession:
             content=_clone(item.content),
             patient_id=item.patient_id,
             method=item.method,
+            owner=item.owner,
+            labels=item.labels,
         )
         table.versions[item.id] = (*table.versions.get(item.id, ()), version)
         table.current[item.id] = replace(version, method="PUT")  # as SQL: no method column
@@ -270,32 +403,79 @@ class MemorySession:
 
 
 class MemoryStore:
-    """A FHIR store in Python dicts: the reference semantics, and the store of fast tests."""
+    """A FHIR store in Python dicts: the reference semantics, and the store of fast tests.
+
+    The access tables (accounts, tokens, the audit chain, receipts) are SQL in every
+    deployment; this store keeps them in a private SQLite file (:attr:`access_engine`) and
+    runs a session's work on them (``side_tables``) in one transaction that commits just
+    before the session's resources are published: a failure there publishes nothing.
+    """
 
     def __init__(self) -> None:
         self._tables: Tables = {}
+        self._access = Access()
         self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._engine_path: str | None = None
+        self._engine_lock = threading.Lock()
+
+    @property
+    def access_engine(self) -> Engine:
+        """The SQLite database of the access tables, created (and migrated) on first use."""
+        with self._engine_lock:
+            if self._engine is None:
+                from sokhoe.store.sql import migrate
+                from sokhoe.store.sql.engine import make_engine
+
+                handle, path = tempfile.mkstemp(prefix="sokhoe-access-", suffix=".db")
+                os.close(handle)
+                self._engine_path = path
+                self._engine = make_engine(f"sqlite:///{path}", write=True)
+                migrate.upgrade(self._engine)
+            return self._engine
 
     @contextmanager
     def begin(self, *, write: bool = False) -> Iterator[MemorySession]:
         if not write:
-            yield MemorySession(self._tables, writable=False)
+            yield MemorySession(self._tables, self._access, writable=False)
             return
         with self._lock:
-            session = MemorySession(self._tables, writable=True)
+            session = MemorySession(self._tables, self._access, writable=True)
             yield session  # an exception propagates from here: the copies are dropped
+            if session.side_work:
+                with self.access_engine.begin() as conn:
+                    for work in session.side_work:
+                        work(conn)
             if session.changed:
                 self._tables = session.tables
+            if session.access_changed:
+                self._access = session.access
 
-    def iter_all(self, resource_type: str | None = None) -> Iterator[StoredResource]:
+    def iter_all(
+        self, resource_type: str | None = None, access: Confinement | None = None
+    ) -> Iterator[StoredResource]:
         """Every current resource (deleted ones excluded), by type then id, of one snapshot."""
-        tables = self._tables
+        session = MemorySession(self._tables, self._access, writable=False)
+        judge = session._judge(access)
+        tables = session.tables
         for rtype in [resource_type] if resource_type else sorted(tables):
             current = tables[rtype].current if rtype in tables else {}
             for rid in sorted(current):
-                if not current[rid].deleted:
-                    yield _out(current[rid])
+                res = current[rid]
+                if not res.deleted and (judge is None or judge(res)):
+                    yield _out(res)
 
     def close(self) -> None:
-        """Nothing to release: the data lives as long as the object (a closed SQL store's
-        database outlives it too)."""
+        """Releases the access tables' file; the records live as long as the object (a
+        closed SQL store's database outlives it too)."""
+        with self._engine_lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+            if self._engine_path is not None:
+                for suffix in ("", "-wal", "-shm"):
+                    try:
+                        os.unlink(self._engine_path + suffix)
+                    except FileNotFoundError:
+                        pass
+                self._engine_path = None

@@ -148,10 +148,19 @@ def row_matches(row: object, modifier: str | None, value: Value) -> bool:
 
 
 class Searcher:
-    """Matches, orders and follows includes over one consistent set of :class:`TypeTable`."""
+    """Matches, orders and follows includes over one consistent set of :class:`TypeTable`.
 
-    def __init__(self, tables: Mapping[str, TypeTable]) -> None:
+    ``judge`` (a caller's confinement, ``store/memory_confine.py``) decides which resources
+    exist for this search at all, chains and ``_has`` included, as the SQL store's ``WHERE``.
+    """
+
+    def __init__(
+        self,
+        tables: Mapping[str, TypeTable],
+        judge: Callable[[StoredResource], bool] | None = None,
+    ) -> None:
         self.tables = tables
+        self.judge = judge
 
     def _index(self, key: Key) -> IndexRows:
         table = self.tables.get(key[0])
@@ -179,6 +188,8 @@ class Searcher:
                 if res.deleted or (ids is not None and rid not in ids):
                     continue
                 if patients is not None and res.patient_id not in patients:
+                    continue
+                if self.judge is not None and not self.judge(res):
                     continue
                 key = (rtype, rid)
                 if all(test(key) for test in tests):

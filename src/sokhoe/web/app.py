@@ -15,12 +15,14 @@ from starlette.responses import HTMLResponse
 from sokhoe import __version__
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.db import access_engine
+from sokhoe.access.guard import PLATFORM_SCOPES, GuardedRepository
+from sokhoe.access.index import ensure_care_index
 from sokhoe.access.policy import Policy
+from sokhoe.access.principal import system_principal
 from sokhoe.access.sms import make_gateway
 from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
 from sokhoe.errors import FhirError
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import format_instant
 from sokhoe.interop.subscriptions import api as subscriptions_api
 from sokhoe.interop.subscriptions.runtime import build_dispatcher, run_with_app
@@ -67,17 +69,22 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     store = store if store is not None else open_store(settings.database_url)
     app.state.settings = settings
     app.state.store = store
-    app.state.repository = FhirRepository(
-        store,
-        settings.fhir_base,
-        default_count=settings.default_page_size,
-        max_count=settings.max_page_size,
-    )
     app.state.started = format_instant(datetime.now(UTC))
     engine = access_engine(store)
     app.state.tokens = TokenService(engine, timedelta(minutes=settings.token_minutes))
-    app.state.policy = Policy(store)
+    app.state.policy = Policy(store, check_in_opens_record=settings.check_in_opens_record)
     app.state.auditor = AuditLog(engine)
+    ensure_care_index(store)
+    app.state.repository = GuardedRepository(
+        store,
+        system_principal("sokhoe-platform", "sokhoe platform", PLATFORM_SCOPES),
+        app.state.policy,
+        app.state.auditor,
+        base_url=settings.fhir_base,
+        default_count=settings.default_page_size,
+        max_count=settings.max_page_size,
+        audit_reads=False,
+    )
     app.state.sms = make_gateway(
         settings.sms_gateway,
         settings.var_dir / "sms-outbox.jsonl",

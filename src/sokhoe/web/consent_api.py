@@ -1,4 +1,5 @@
-"""Share codes: a citizen lets a facility see their record (rules in ``access/consent.py``)."""
+"""Share codes and restrictions: a citizen lets a facility see their record, or keeps a
+sensitive category for the treating facility (rules in ``access/consent.py``)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from sokhoe.access.consent import create_share, redeem_share, restrict_category
-from sokhoe.access.guard import GuardedRepository
-from sokhoe.errors import Forbidden
+from sokhoe.access.guardians import confirm_guardian
 from sokhoe.fhir.parameters import parameters_by_name, string_parameter
-from sokhoe.web.deps import json_body, plain_repository, repository
+from sokhoe.web.deps import json_body, repository
 from sokhoe.web.responses import FhirResponse
 
 router = APIRouter(prefix="/fhir", tags=["Consent"])
@@ -24,11 +24,7 @@ async def share(patient_id: str, request: Request) -> FhirResponse:
         body = await json_body(request)
         for p in parameters_by_name(body).get("days", []):
             days = int(p.get("valueInteger", days))
-    if isinstance(repo, GuardedRepository):
-        if repo.principal.kind != "citizen":
-            raise Forbidden("Only the patient (or their guardian) makes a share code")
-        await run_in_threadpool(repo.require_patient, patient_id, "consent")
-    made = await run_in_threadpool(create_share, plain_repository(request), patient_id, days)
+    made = await run_in_threadpool(create_share, repo, patient_id, days)
     return FhirResponse(
         {
             "resourceType": "Parameters",
@@ -52,13 +48,7 @@ async def restrict(patient_id: str, request: Request) -> FhirResponse:
     params = parameters_by_name(await json_body(request))
     category = string_parameter(params, "category") or ""
     facilities = [str(p.get("valueString", "")) for p in params.get("facility", [])]
-    if isinstance(repo, GuardedRepository):
-        if repo.principal.kind != "citizen":
-            raise Forbidden("Only the patient (or their guardian) restricts their record")
-        await run_in_threadpool(repo.require_patient, patient_id, "consent")
-    consent = await run_in_threadpool(
-        restrict_category, plain_repository(request), patient_id, category, facilities
-    )
+    consent = await run_in_threadpool(restrict_category, repo, patient_id, category, facilities)
     return FhirResponse(consent)
 
 
@@ -67,11 +57,14 @@ async def redeem(request: Request) -> FhirResponse:
     repo = repository(request)
     params = parameters_by_name(await json_body(request))
     code = string_parameter(params, "code") or ""
-    facility = string_parameter(params, "facility")
-    if isinstance(repo, GuardedRepository):
-        repo.authorise_operation("redeem-share", "Patient", ["read"])
-        if repo.principal.facility is None:
-            raise Forbidden("A share code is redeemed for a facility; sign in as its staff")
-        facility = repo.principal.facility
-    consent = await run_in_threadpool(redeem_share, plain_repository(request), code, facility or "")
+    consent = await run_in_threadpool(redeem_share, repo, code)
     return FhirResponse(consent)
+
+
+@router.post(
+    "/RelatedPerson/{related_person_id}/$confirm-guardian",
+    summary="Staff confirm a parent or guardian: the citizen then sees the child's record",
+)
+async def guardian(related_person_id: str, request: Request) -> FhirResponse:
+    repo = repository(request)
+    return FhirResponse(await run_in_threadpool(confirm_guardian, repo, related_person_id))

@@ -13,29 +13,26 @@ from sokhoe.access.principal import Principal
 from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
 from sokhoe.errors import FhirError, InvalidRequest, Issue, Unauthorized
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.web.sessions import session_token
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 
 
-def repository(request: Request) -> FhirRepository:
-    """The repository as this request's caller may use it (the access guard), or the plain
-    one when security is off."""
+def repository(request: Request) -> GuardedRepository:
+    """The repository as this request's caller may use it (the access door); with security
+    off (local experiments only) the platform's own."""
     cached = getattr(request.state, "repository", None)
-    if isinstance(cached, FhirRepository):
+    if isinstance(cached, GuardedRepository):
         return cached
-    plain: FhirRepository = request.app.state.repository
+    platform: GuardedRepository = request.app.state.repository
     if not settings(request).security:
-        request.state.repository = plain
-        return plain
-    guarded = GuardedRepository(
-        plain,
+        request.state.repository = platform
+        return platform
+    guarded = platform.for_caller(
         principal(request),
-        request.app.state.policy,
-        request.app.state.auditor,
         break_glass=_break_glass(request),
         source=request.client.host if request.client else None,
+        audit_reads=True,
     )
     request.state.repository = guarded
     return guarded
@@ -48,9 +45,10 @@ def _break_glass(request: Request) -> str | None:
     return unquote(raw).strip() or None if raw else None
 
 
-def plain_repository(request: Request) -> FhirRepository:
-    """The unguarded repository, for operations that authorise the caller themselves."""
-    repo: FhirRepository = request.app.state.repository
+def platform_repository(request: Request) -> GuardedRepository:
+    """The platform's own door: for the work of the platform itself that a request starts
+    (matching candidates across the population), never to answer a caller with records."""
+    repo: GuardedRepository = request.app.state.repository
     return repo
 
 

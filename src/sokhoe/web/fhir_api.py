@@ -14,15 +14,14 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from sokhoe.access.guard import GuardedRepository
 from sokhoe.errors import InvalidRequest, Issue, operation_outcome
-from sokhoe.fhir.bundles import process_bundle
+from sokhoe.fhir.bundles import process_bundle, undisclosed_issue
 from sokhoe.fhir.capability import capability_statement
 from sokhoe.fhir.repository import FhirRepository, Outcome, check_type
 from sokhoe.fhir.resources import format_instant, http_date, parse_instant, subset
 from sokhoe.search.query import SearchQuery
 from sokhoe.store.ports import SearchPage, StoredResource
-from sokhoe.web.deps import json_body, plain_repository, repository
+from sokhoe.web.deps import json_body, platform_repository, repository
 from sokhoe.web.responses import FhirResponse
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
@@ -70,6 +69,9 @@ def resource_response(
 
 
 def _outcome_response(outcome: Outcome, request: Request, repo: FhirRepository) -> FhirResponse:
+    if not outcome.disclosed:  # a conditional create matched what the caller may not see
+        body = operation_outcome([undisclosed_issue(outcome.resource.resource_type)])
+        return FhirResponse(body, status_code=200)
     return resource_response(outcome.resource, outcome.status, request, repo.base_url)
 
 
@@ -229,7 +231,7 @@ async def _search(
 # -- system level --------------------------------------------------------------------
 @router.get("/metadata", summary="CapabilityStatement")
 async def metadata(request: Request) -> FhirResponse:
-    repo = plain_repository(request)  # public, as SMART clients read it before signing in
+    repo = platform_repository(request)  # public: SMART clients read it before signing in
     published = request.app.state.started
     operations = served_operations(request.app)
     return FhirResponse(capability_statement(repo.base_url, operations, published))
@@ -239,8 +241,6 @@ async def metadata(request: Request) -> FhirResponse:
 async def bundle(request: Request) -> FhirResponse:
     repo = repository(request)
     body = await json_body(request)
-    if isinstance(repo, GuardedRepository):
-        await run_in_threadpool(repo.authorise_bundle, body)
     return FhirResponse(await run_in_threadpool(process_bundle, repo, body))
 
 

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from sokhoe.access.audit import AuditLog
+from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.oidc import (
     FLOW_COOKIE,
     FLOW_LIFETIME,
@@ -36,7 +37,6 @@ from sokhoe.access.principal import Principal
 from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
 from sokhoe.errors import FhirError
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.web.responses import FhirResponse
 from sokhoe.web.sessions import start_session
 
@@ -77,7 +77,7 @@ def router_for(settings: Settings) -> APIRouter:
         try:
             flow = await run_in_threadpool(open_flow, tokens, request.cookies.get(FLOW_COOKIE))
             identity = await run_in_threadpool(party.complete, flow, dict(request.query_params))
-            repo: FhirRepository = request.app.state.repository
+            repo: GuardedRepository = request.app.state.repository
             principal = await run_in_threadpool(citizen_for, repo, config, identity)
         except FhirError as exc:
             who = subject_of(config, identity.subject if identity else None)

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import IO
 
 from sokhoe.access.audit import AuditLog
+from sokhoe.access.guard import platform_repository
 from sokhoe.access.policy import Policy
 from sokhoe.access.principal import system_principal
 from sokhoe.demo import write_demo
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.bulk.export import ExportRequest
 from sokhoe.interop.bulk.jobs import BulkJobs
 from sokhoe.interop.bulk.service import BulkExportService
@@ -86,7 +86,7 @@ def run(patients: int, seed: int, work: Path, repeat: int = 3) -> BulkBenchResul
         write_demo(demo, patients, seed, "ndjson")
     store = SqlStore(f"sqlite:///{db_path}")
     try:
-        repo = FhirRepository(store, "http://bench/fhir")
+        repo = platform_repository(store, "http://bench/fhir", name="bench")
         started = time.perf_counter()
         if not reuse:
             report = load_paths(repo, [demo])

@@ -1,13 +1,13 @@
 """The ``$export`` job runner: stream the requested resources from the store into NDJSON files.
 
-The runner reads the store as a stream (``FhirStore.iter_all`` for system and Patient level,
-``StoreSession.compartment`` pages for a Group), so memory does not grow with the export;
-output files are written through buffered handles, one open file per resource type, and split
-every ``max_per_file`` resources (``Patient.000.ndjson``, ``Patient.001.ndjson`` …).
+The runner reads the store as a stream through the caller's door (``GuardedRepository.stream``
+for system and Patient level, compartment pages for a Group), so memory does not grow with the
+export; output files are written through buffered handles, one open file per resource type,
+and split every ``max_per_file`` resources (``Patient.000.ndjson``, ``Patient.001.ndjson`` …).
 
-Every resource passes the caller's ``visible`` check (the access guard's own rule, the same
-as for a search) before it is written: a facility's export holds only its patients and
-shared resources (organisations, practitioners). The job row is refreshed every
+The reads are confined in the query to what the caller may see, as every search is: a
+facility's export holds only its patients and shared resources (organisations,
+practitioners). The job row is refreshed every
 ``progress_every`` resources; when the row is gone (the client cancelled with DELETE) the
 runner stops and removes what it wrote. One ``export`` AuditEvent per job lists the patients
 whose data left the platform.
@@ -31,12 +31,13 @@ from typing import IO, Any, Final, Literal
 
 import orjson
 
+from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.principal import Principal
 from sokhoe.errors import FhirError, NotFound
 from sokhoe.fhir.patient_links import linked_patient_ids
 from sokhoe.fhir.resources import format_instant, parse_instant
 from sokhoe.interop.bulk.jobs import BulkJobs
-from sokhoe.store.ports import FhirStore, StoredResource
+from sokhoe.store.ports import StoredResource
 
 log = logging.getLogger("sokhoe.bulk")
 
@@ -139,14 +140,14 @@ class NdjsonFiles:
         self.open_files.clear()
 
 
-def group_members(store: FhirStore, group_id: str) -> list[str]:
+def group_members(repo: GuardedRepository, group_id: str) -> list[str]:
     """The Patients a Group names (``Group.member.entity``), with records merged into them.
 
     See: https://hl7.org/fhir/R4/group.html
     """
-    with store.begin() as tx:
+    with repo.snapshot() as tx:
         group = tx.read("Group", group_id)
-        if group is None or group.deleted or group.content is None:
+        if group is None or group.deleted or group.content is None or not repo.discloses(tx, group):
             raise NotFound(f"Group/{group_id} is not known")
         people: list[str] = []
         for member in group.content.get("member", []):
@@ -158,15 +159,15 @@ def group_members(store: FhirStore, group_id: str) -> list[str]:
         return people
 
 
-def select_resources(store: FhirStore, request: ExportRequest) -> Iterator[StoredResource]:
-    """Every current resource the request covers, streamed (before access filtering)."""
+def select_resources(repo: GuardedRepository, request: ExportRequest) -> Iterator[StoredResource]:
+    """Every current resource the request covers that the caller may see, streamed."""
     if request.kind == "group":
-        yield from _group_resources(store, request)
+        yield from _group_resources(repo, request)
         return
     sources = (
-        [store.iter_all()]
+        [repo.stream()]
         if request.types is None
-        else [store.iter_all(t) for t in sorted(request.types)]
+        else [repo.stream(t) for t in sorted(request.types)]
     )
     since = request.since
     for source in sources:
@@ -178,17 +179,19 @@ def select_resources(store: FhirStore, request: ExportRequest) -> Iterator[Store
             yield stored
 
 
-def _group_resources(store: FhirStore, request: ExportRequest) -> Iterator[StoredResource]:
+def _group_resources(repo: GuardedRepository, request: ExportRequest) -> Iterator[StoredResource]:
     if request.group_id is None:  # pragma: no cover - the kick-off always sets it
         raise ValueError("a Group export needs the group id")
-    people = group_members(store, request.group_id)
+    people = group_members(repo, request.group_id)
     types = list(request.types) if request.types is not None else None
     for start in range(0, len(people), GROUP_CHUNK):
         chunk = people[start : start + GROUP_CHUNK]
         offset = 0
         while True:
-            with store.begin() as tx:
-                page, total = tx.compartment(chunk, types, request.since, GROUP_PAGE, offset)
+            with repo.snapshot() as tx:
+                page, total = tx.compartment(
+                    chunk, types, request.since, GROUP_PAGE, offset, repo.access
+                )
             yield from page
             offset += len(page)
             if not page or offset >= total:
@@ -199,13 +202,13 @@ def _group_resources(store: FhirStore, request: ExportRequest) -> Iterator[Store
 class ExportContext:
     """What a job needs besides its row: where to read, who asked, how to check and audit."""
 
-    store: FhirStore
+    repo: GuardedRepository
+    """The caller's door: every read of the job is confined to what the caller may see."""
     jobs: BulkJobs
     folder: Path
     """``var/bulk/{job id}``: created by the runner, removed when the job does not complete."""
     file_url: Callable[[str], str]
     """The download URL of an output file name."""
-    visible: Callable[[StoredResource], bool]
     audit: Callable[[Sequence[str], str, str | None], None]
     """Records the ``export`` event: the patients delivered, the outcome (``success`` or
     ``error``) and why it failed."""
@@ -226,8 +229,8 @@ def run_export(job_id: str, request: ExportRequest, ctx: ExportContext) -> None:
     patients: set[str] = set()
     written = 0
     try:
-        for stored in select_resources(ctx.store, request):
-            if stored.content is None or not ctx.visible(stored):
+        for stored in select_resources(ctx.repo, request):
+            if stored.content is None:
                 continue
             files.write(stored)
             if stored.patient_id is not None:

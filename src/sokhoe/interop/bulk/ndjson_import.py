@@ -20,11 +20,11 @@ Semantics (what a client can rely on):
 - The answer is a ``Parameters`` summary: lines read, resources written (new versions),
   lines unchanged, and one ``error`` part per refused line (line number + OperationOutcome).
 
-Access: the guard decides per line with the same rules as single writes. A Patient line is a
-registration; the Patient lines of a batch are written (in their own transaction) before the
-batch's other lines, so a facility's lines about a patient it registers in the same file are
-allowed once the Patient carrying the facility's record number came in that batch or an
-earlier one. Each write is audited as one ``create`` event listing the patients written.
+Access: the door decides each line in the transaction that writes it, with the same rules as
+single writes (``access/writes.py``). A Patient line is a registration; the Patient lines of a
+batch are written (in their own transaction) before the batch's other lines, so a facility's
+lines about a patient it registers in the same file are allowed. The writes are audited in
+their transaction, naming every patient.
 See: https://hl7.org/fhir/uv/bulkdata/ (NDJSON format) and
 https://hl7.org/fhir/R4/http.html#upsert
 """
@@ -39,11 +39,9 @@ import anyio.to_thread
 import orjson
 
 from sokhoe.access.guard import GuardedRepository
-from sokhoe.access.policy import is_platform
-from sokhoe.access.scopes import scopes_allow
-from sokhoe.errors import FhirError, Forbidden, InvalidRequest, operation_outcome
+from sokhoe.errors import FhirError, InvalidRequest, operation_outcome
 from sokhoe.fhir.precheck import Checked, precheck
-from sokhoe.fhir.repository import FhirRepository, check_id, check_type, validated
+from sokhoe.fhir.repository import check_id, check_type, validated
 from sokhoe.interop.load import NdjsonWriter
 from sokhoe.search.index import compartment_patient_id
 
@@ -95,15 +93,12 @@ class _Line:
 
 
 class NdjsonImporter:
-    """Writes batches of NDJSON lines for one caller (``repo`` is guarded or, with security
-    off, plain)."""
+    """Writes batches of NDJSON lines for one caller, through the caller's door."""
 
-    def __init__(self, repo: FhirRepository) -> None:
+    def __init__(self, repo: GuardedRepository) -> None:
         self.repo = repo
-        plain = repo.inner if isinstance(repo, GuardedRepository) else repo
-        self.writer = NdjsonWriter(plain)
+        self.writer = NdjsonWriter(repo)
         self.report = ImportReport()
-        self._denied_types: dict[tuple[str, str], Forbidden] = {}
 
     # -- one batch ---------------------------------------------------------------------
     def write_batch(self, batch: list[tuple[int, bytes | None]]) -> None:
@@ -115,41 +110,24 @@ class NdjsonImporter:
                 parsed.append(self._parse(number, text))
             except FhirError as exc:
                 self.report.refuse(number, exc)
-        # Patients first: registering one (with the facility's record number) is what lets
-        # a facility's caller write the lines about that patient that follow
+        # Patients first: registering one is what lets a facility's caller write the lines
+        # about that patient that follow
         self._write_checked([x for x in parsed if x.resource["resourceType"] == "Patient"])
         self._write_checked([x for x in parsed if x.resource["resourceType"] != "Patient"])
 
     def _write_checked(self, parsed: list[_Line]) -> None:
-        guard = self._fresh_guard()
-        allowed = self._authorised(guard, parsed)
-        if not allowed:
+        """One transaction for the lines; when the door refuses one (or one is invalid), each
+        line on its own, so the culprits are reported and the rest is written."""
+        if not parsed:
             return
-        written = allowed
         try:
-            self._write(allowed)
+            self._write(parsed)
         except FhirError:
-            written = []
-            for line in allowed:  # find the culprits; the rest is written
+            for line in parsed:
                 try:
                     self._write([line])
                 except FhirError as exc:
                     self.report.refuse(line.number, exc)
-                else:
-                    written.append(line)
-        if guard is not None and written:
-            patients = sorted({x.patient for x in written if x.patient})
-            guard._audit("create", "success", patients, ["$import"])
-
-    def _fresh_guard(self) -> GuardedRepository | None:
-        """A guard per batch: patient decisions are cached per guard, and a Patient written
-        by an earlier batch may have created the relationship a later line needs."""
-        repo = self.repo
-        if not isinstance(repo, GuardedRepository):
-            return None
-        return GuardedRepository(
-            repo.inner, repo.principal, repo.policy, repo.auditor, source=repo.source
-        )
 
     @staticmethod
     def _parse(number: int, text: bytes | None) -> _Line:
@@ -177,49 +155,6 @@ class NdjsonImporter:
         if checked.index is not None:
             patient = compartment_patient_id(resource, checked.index)
         return _Line(number, resource, checked, patient)
-
-    def _authorised(self, guard: GuardedRepository | None, lines: list[_Line]) -> list[_Line]:
-        if guard is None or not lines:
-            return lines
-        by_type: dict[str, list[str]] = {}
-        for line in lines:
-            by_type.setdefault(line.resource["resourceType"], []).append(line.resource["id"])
-        with guard.store.begin() as tx:
-            existing = {
-                (stored.resource_type, stored.id): stored
-                for rtype, ids in by_type.items()
-                for stored in tx.read_many([(rtype, i) for i in ids])
-            }
-        platform = is_platform(guard.principal)
-        allowed: list[_Line] = []
-        for line in lines:
-            rtype, rid = line.resource["resourceType"], line.resource["id"]
-            current = existing.get((rtype, rid))
-            exists = current is not None and not current.deleted
-            try:
-                self._require_scope(guard, rtype, "update" if exists else "create")
-                if not platform:
-                    if current is not None and exists and not guard.visible(current):
-                        raise Forbidden(f"{rtype}/{rid} belongs to a patient not in your care")
-                    if line.patient is not None and rtype != "Patient":
-                        guard.require_patient(line.patient, "create")
-            except Forbidden as exc:
-                self.report.refuse(line.number, exc)
-                continue
-            allowed.append(line)
-        return allowed
-
-    def _require_scope(self, guard: GuardedRepository, rtype: str, interaction: str) -> None:
-        """The scope check, audited once per type and interaction rather than per line."""
-        key = (rtype, interaction)
-        if key in self._denied_types:
-            raise self._denied_types[key]
-        if not scopes_allow(guard.principal.scopes, rtype, interaction):
-            try:
-                guard.require_scope(rtype, interaction)
-            except Forbidden as exc:
-                self._denied_types[key] = exc
-                raise
 
     def _write(self, lines: list[_Line]) -> None:
         batch = [(f"line {x.number}", x.resource) for x in lines]

@@ -16,7 +16,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -24,13 +24,11 @@ from typing import Final
 
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.guard import GuardedRepository
-from sokhoe.access.policy import Policy, is_platform
+from sokhoe.access.policy import Policy
 from sokhoe.access.principal import Principal
 from sokhoe.errors import NotFound
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.bulk.export import ExportContext, ExportOptions, ExportRequest, run_export
 from sokhoe.interop.bulk.jobs import BulkJob, BulkJobs
-from sokhoe.store.ports import StoredResource
 
 log = logging.getLogger("sokhoe.bulk")
 
@@ -39,10 +37,6 @@ ANONYMOUS: Final = "anonymous"
 FILE_NAME: Final = re.compile(r"^[A-Z][A-Za-z]{1,63}\.\d{3,6}\.ndjson$")
 """Output file names (``Patient.000.ndjson``): nothing else is ever served from the folder."""
 JOB_ID: Final = re.compile(r"^[0-9a-f]{32}$")
-
-
-def _everything(_stored: StoredResource) -> bool:
-    return True
 
 
 KEEP_FINISHED = timedelta(hours=24)
@@ -55,7 +49,7 @@ class BulkExportService:
 
     def __init__(
         self,
-        repository: FhirRepository,
+        repository: GuardedRepository,
         jobs: BulkJobs,
         folder: Path,
         *,
@@ -120,14 +114,9 @@ class BulkExportService:
     def _context(
         self, job_id: str, principal: Principal | None, source: str | None
     ) -> ExportContext:
-        visible: Callable[[StoredResource], bool] = _everything
-        if principal is not None and self.policy is not None:
-            guard = GuardedRepository(
-                self.repository, principal, self.policy, self.auditor, source=source
-            )
-            # the platform sees every record (access/policy.py): skip the per-resource check
-            if not is_platform(principal) or principal.role == "insurance-appraiser":
-                visible = guard.visible
+        repo = self.repository
+        if principal is not None:
+            repo = repo.for_caller(principal, source=source)
 
         def audit(patients: Sequence[str], outcome: str, reason: str | None) -> None:
             if self.auditor is not None:
@@ -142,11 +131,10 @@ class BulkExportService:
                 )
 
         return ExportContext(
-            store=self.repository.store,
+            repo=repo,
             jobs=self.jobs,
             folder=self.folder / job_id,
             file_url=lambda name: f"{self.repository.base_url}/bulk/{job_id}/{name}",
-            visible=visible,
             audit=audit,
             principal=principal,
             options=self.options,

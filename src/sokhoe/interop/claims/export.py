@@ -26,7 +26,6 @@ from sokhoe.access.db import access_engine
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.policy import Policy
 from sokhoe.access.principal import system_principal
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.claims.build import Claim, build_claim
 from sokhoe.interop.claims.catalogue import Catalogue, demo_catalogue
 from sokhoe.interop.claims.checks import DEFAULT_WINDOW, overlapping_prescriptions, repeated_tests
@@ -50,10 +49,11 @@ def export_repository(store: FhirStore, base_url: str) -> GuardedRepository:
     """The guarded, audited repository the export reads through (no ``source``: the audit's
     source is a network address, and a local batch job has no peer)."""
     return GuardedRepository(
-        FhirRepository(store, base_url),
+        store,
         EXPORT_PRINCIPAL,
         Policy(store),
         AuditLog(access_engine(store)),
+        base_url=base_url,
     )
 
 

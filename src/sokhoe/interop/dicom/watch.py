@@ -44,11 +44,9 @@ from sqlalchemy import Engine
 
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.db import access_engine
-from sokhoe.access.guard import GuardedRepository
-from sokhoe.access.policy import Policy
+from sokhoe.access.guard import GuardedRepository, platform_repository
 from sokhoe.access.principal import Principal, system_principal
 from sokhoe.errors import FhirError, Forbidden, InvalidResource
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import same_content
 from sokhoe.interop.dicom.imaging import (
     UnusableStudy,
@@ -72,11 +70,14 @@ PACS_SCOPES = frozenset(
         "system/Endpoint.crs",
         "system/Patient.rs",
         "system/Encounter.rs",
+        "system/Organization.rs",
     }
 )
-"""What a PACS may do: find its patients and the visit a study belongs to, upsert their
-imaging studies (a conditional update is a search then a write, hence ``s``), and register
-its own Endpoint."""
+"""What a PACS may do: find its patients and the visit a study belongs to (by the visit's
+facility, an Organization of the registry), upsert their imaging studies (a conditional
+update is a search then a write, hence ``s``), and register its own Endpoint. Every read is
+confined to these types: a search cannot reach a type the token may not read, chains
+included."""
 
 
 def pacs_principal(facility: str, name: str | None = None) -> Principal:
@@ -153,9 +154,9 @@ class PacsWatcher:
         self.principal = pacs_principal(self.facility, name)
         self._source = urlsplit(client.url).hostname or client.url
         """The PACS's address, as the audit records a caller's network address."""
-        self._plain = FhirRepository(store, base_url)
-        self._policy = Policy(store)
-        self._auditor = AuditLog(self.engine)
+        self._door = platform_repository(
+            store, base_url, name="sokhoe-pacs", auditor=AuditLog(self.engine)
+        )
         self.repo = self._guarded()
         self.watermark = _watermark_name(self.facility, client.url)
         self._endpoint_id: str | None = None
@@ -164,9 +165,7 @@ class PacsWatcher:
     def _guarded(self) -> GuardedRepository:
         """A fresh door per poll: the guard remembers its decisions, and a patient refused
         in one poll may have been checked in at the facility by the next."""
-        return GuardedRepository(
-            self._plain, self.principal, self._policy, self._auditor, source=self._source
-        )
+        return self._door.for_caller(self.principal, source=self._source, audit_reads=True)
 
     # -- state -------------------------------------------------------------------------
     def state(self) -> WatchState:

@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sokhoe.fhir.repository import FhirRepository
+from sokhoe.access.guard import platform_repository
 from sokhoe.interop.hl7v2.mllp import AllowList, ListenerLimits, MllpClient, MllpServer
 from sokhoe.interop.hl7v2.processor import Hl7Processor
 from sokhoe.mpi.identifiers import FACILITY
@@ -55,7 +55,7 @@ def oru(i: int) -> bytes:
 
 
 def _prepare(store: SqlStore) -> None:
-    repo = FhirRepository(store, BASE)
+    repo = platform_repository(store, BASE, name="bench")
     org: dict[str, Any] = {
         "resourceType": "Organization",
         "id": "org-79001",

@@ -91,8 +91,8 @@ def load_conceptmap_command(
 
     The same as ``PUT /fhir/ConceptMap/{id}`` by a platform client.
     """
+    from sokhoe.access.guard import platform_repository
     from sokhoe.config import Settings
-    from sokhoe.fhir.repository import FhirRepository
     from sokhoe.store.sql import open_store
 
     settings = Settings()
@@ -103,9 +103,8 @@ def load_conceptmap_command(
         raise typer.BadParameter("the file must hold a ConceptMap with an id")
     store = open_store(settings.database_url)
     try:
-        outcome = FhirRepository(store, settings.fhir_base).update(
-            resource, "ConceptMap", resource["id"]
-        )
+        repo = platform_repository(store, settings.fhir_base, name="sokhoe-hl7")
+        outcome = repo.update(resource, "ConceptMap", resource["id"])
     finally:
         store.close()
     typer.echo(f"ConceptMap/{outcome.resource.id} version {outcome.resource.version_id}")

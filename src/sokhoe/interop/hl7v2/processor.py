@@ -11,11 +11,13 @@ The steps, each of which can end in a NACK that changed nothing:
 4. the message is read into plans (``patient``, ``mapping``): data faults are ``AE`` naming
    the segment and field;
 5. authorisation through the access door (``GuardedRepository``) as the facility's connected
-   system, audited — registering a person and adding the facility's record number runs like
-   ``$check-in`` (an authorised operation on the plain repository), clinical writes need
-   access to the patient unless this very message makes the patient the facility's;
+   system: the message runs as an operation of the door, audited in its transaction.
+   Registering a new person makes the record the facility's; an ADT about a person found by
+   CCCD or BHYT the facility has no relationship with registers the visit as ``$check-in``
+   does (the facility's record number; its demographics go to a review Task, since knowing
+   someone's numbers is not presence); results and orders need a relationship;
 6. one write transaction: the patient is found again on what is committed, every resource is
-   created or updated by its business identifier, and (on a SQL store) the audit rows and the
+   created or updated by its business identifier, and the audit rows and the
    ``hl7_message`` receipt commit with the writes.
 
 ADT^A40 (merge) uses the master patient index's merge, which is its own transaction; the
@@ -30,21 +32,23 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import hl7  # type: ignore[import-untyped]  # python-hl7 ships no type information
+import orjson
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from sokhoe.access.audit import AuditLog
+from sokhoe.access.care import OWN, RECORD, WINDOW, grant
 from sokhoe.access.db import access_engine
-from sokhoe.access.guard import GuardedRepository
+from sokhoe.access.guard import GuardedRepository, platform_repository
 from sokhoe.access.policy import Policy, is_platform
 from sokhoe.access.principal import Principal, system_principal
+from sokhoe.access.session import GuardedSession
 from sokhoe.errors import Conflict, FhirError, Forbidden
 from sokhoe.fhir.patient_links import surviving_patient
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import new_id
 from sokhoe.interop.hl7v2 import mapping
 from sokhoe.interop.hl7v2.ack import Header, build_ack
@@ -71,17 +75,19 @@ from sokhoe.interop.hl7v2.er7 import (
 from sokhoe.interop.hl7v2.patient import PatientData, apply, read_identifiers, read_pid
 from sokhoe.interop.hl7v2.records import RecordWriter, Writes
 from sokhoe.mpi.identifiers import CCCD, FACILITY, mrn_system, validate_facility_code
-from sokhoe.mpi.links import Agent, merge, queue_review
+from sokhoe.mpi.links import Agent, merge, queue_review, review_task
 from sokhoe.mpi.matching import CERTAIN, PROBABLE, Candidate, Matcher
-from sokhoe.store.ports import FhirStore, StoredResource, StoreSession
+from sokhoe.operations.check_in import add_record_number
+from sokhoe.store.ports import FhirStore, StoredResource
 from sokhoe.store.sql.interop_schema import hl7_message
-from sokhoe.store.sql.repository import SqlSession
 
 log = logging.getLogger("sokhoe.hl7v2")
 
 ADT_EVENTS = frozenset({"A01", "A03", "A04", "A08", "A40"})
 SUPPORTED = {"ADT": ADT_EVENTS, "ORU": {"R01"}, "ORM": {"O01"}, "OML": {"O21"}}
 HL7_SCOPES = frozenset({"system/*.cruds"})
+REVIEWS = frozenset({"review-task"})
+"""An ADT from a facility without a relationship queues demographic changes for review."""
 FACILITY_TTL = 60.0
 """Seconds a facility's Organization is remembered between messages."""
 
@@ -119,13 +125,12 @@ class Hl7Processor:
         auditor: AuditLog | None = None,
         match: bool = True,
     ) -> None:
-        self.store = store
-        self.repo = FhirRepository(store, base_url)
         self.engine = engine if engine is not None else access_engine(store)
-        self.policy = policy if policy is not None else Policy(store)
         self.auditor = auditor if auditor is not None else AuditLog(self.engine)
+        self.repo = platform_repository(
+            store, base_url, name="sokhoe-hl7v2", auditor=self.auditor, policy=policy
+        )
         self.matcher = Matcher(self.repo) if match else None
-        self._same_db = getattr(store, "writer", None) is self.engine
         self._facilities: dict[str, tuple[float, StoredResource]] = {}
         self.records = RecordWriter(self.repo)
 
@@ -174,9 +179,7 @@ class Hl7Processor:
             org = self._organization(msg.facility)
             if principal is None:
                 principal = facility_principal(msg.facility, (org.content or {}).get("name"))
-            guard = GuardedRepository(
-                self.repo, principal, self.policy, self.auditor, source=source
-            )
+            guard = self.repo.for_caller(principal, source=source, audit_reads=True)
             return self._dispatch(msg, org, guard, source)
         except Hl7Fault as fault:
             return build_ack(header, fault.ack_code, fault)
@@ -280,7 +283,7 @@ class Hl7Processor:
         query = self.repo.parse_query(
             "Organization", [("identifier", f"{FACILITY}|{facility}")], strict=True
         )
-        with self.store.begin() as tx:
+        with self.repo.snapshot() as tx:
             ids = tx.search_ids(query, limit=1)
             found = tx.read("Organization", ids[0]) if ids else None
         if found is None or found.content is None:
@@ -350,7 +353,7 @@ class Hl7Processor:
         for rtype in (*clinical_types, *(["Encounter"] if encounter else [])):
             guard.require_scope(rtype, "create")
             guard.require_scope(rtype, "update")
-        with self.store.begin() as tx:
+        with self.repo.snapshot() as tx:
             known = self.records.find(tx, data.keys(msg.facility))
         review: list[Candidate] = []
         matched: str | None = None
@@ -370,16 +373,11 @@ class Hl7Processor:
                 location=Location("PID", 1, 3),
             )
         authorised = known.id if known else matched
-        # a registration, or an ADT carrying the facility's own record number, makes the
-        # person the facility's patient (as $check-in does); anything else needs the policy
-        linked_here = adt and (data.mrn is not None or authorised is None)
-        if authorised is not None and not linked_here:
-            guard.require_patient(authorised, "create")
-
+        what = f"hl7v2 {msg.kind}^{msg.event} {msg.header.control_id}"
         writes = Writes()
         ack = build_ack(msg.header, "AA", text="Message applied")
         try:
-            with self.store.begin(write=True) as tx:
+            with guard.operation(f"hl7v2-{msg.event}", owns=REVIEWS, reason=what) as tx:
                 current = self.records.find(tx, data.keys(msg.facility))
                 person = current or (surviving_patient(tx, matched) if matched else None)
                 changed = (person.id if person else None) != authorised
@@ -390,15 +388,29 @@ class Hl7Processor:
                         "The patient's record changed while the message was applied; resend",
                         error_code=INTERNAL_ERROR,
                     )
-                if adt or person is None:
-                    content = apply(
-                        person.content or {} if person else {}, data, msg.facility, _today()
-                    )
-                    patient_id = person.id if person else new_id()
+                standing = guard.standing(tx, person.id) if person is not None else None
+                related = guard.access is None or (
+                    standing is not None and standing.level == RECORD
+                )
+                if person is None:  # a registration: the record is the facility's own
+                    content = apply({}, data, msg.facility, _today())
+                    patient_id = new_id()
                     content["id"] = patient_id
+                    self.records.put(tx, content, "Patient", patient_id, writes, None)
+                elif adt and related:
+                    content = apply(person.content or {}, data, msg.facility, _today())
+                    content["id"] = patient_id = person.id
                     self.records.put(tx, content, "Patient", patient_id, writes, person)
+                elif adt:  # knowing the numbers is not presence: see _register_unrelated
+                    patient_id = person.id
+                    self._register_unrelated(guard, tx, msg, data, person, writes)
                 else:
                     patient_id = person.id
+                    if standing is None and guard.access is not None:
+                        raise Forbidden(
+                            f"Patient/{patient_id} has no current relationship with facility "
+                            f"{msg.facility}; register the visit first (ADT^A04 or $check-in)"
+                        )
                 ids: dict[tuple[str, str], str] = {}
                 encounter_id = None
                 if encounter is not None:
@@ -418,18 +430,67 @@ class Hl7Processor:
                         plan.content["encounter"] = {"reference": f"Encounter/{encounter_id}"}
                     before = existing.get((plan.system, plan.value))
                     self.records.upsert(tx, plan, writes, ids, before)
-                self._finish(tx, msg, ack, writes, patient_id, guard.principal, source)
+                row = self._row(msg, ack)
+                tx.side_tables(lambda conn: conn.execute(insert(hl7_message).values(**row)))
         except IntegrityError:
             stored = self._receipt(msg.facility, msg.header.control_id)
             if stored is None:
                 raise
             return stored  # the same message was applied by another connection meanwhile
-        if not self._same_db:
-            self._finish(None, msg, ack, writes, patient_id, guard.principal, source)
         if adt and not current and review:
             for c in review:
                 queue_review(self.repo, patient_id, c.id, c.probability, c.grade)
         return ack
+
+    def _register_unrelated(
+        self,
+        guard: GuardedRepository,
+        tx: GuardedSession,
+        msg: _Message,
+        data: PatientData,
+        person: StoredResource,
+        writes: Writes,
+    ) -> None:
+        """An ADT about a person the facility has no relationship with (found by CCCD or
+        BHYT, neither secret): as ``$check-in``, the facility's record number and a care row
+        that lets it write the visit; demographics the message would change go to a review
+        Task instead of overwriting what others recorded."""
+        content = dict(person.content or {})
+        proposed = apply(content, data, msg.facility, _today())
+        numbered = dict(content)
+        add_record_number(numbered, msg.facility, data.mrn, date.fromisoformat(_today()))
+        if _demographics(proposed) != _demographics(numbered):
+            task = review_task(
+                "review-demographics",
+                "Review demographics",
+                f"HL7 {msg.kind}^{msg.event} {msg.header.control_id} from facility "
+                f"{msg.facility} would change the record of a patient it has no relationship "
+                "with",
+                f"Patient/{person.id}",
+                guard.clock(),
+                [
+                    {
+                        "type": {"text": "proposed"},
+                        "valueString": orjson.dumps(
+                            _demographics(proposed), option=orjson.OPT_SORT_KEYS
+                        ).decode(),
+                    }
+                ],
+            )
+            guard.update(task, "Task", task["id"], tx=tx)
+        numbered["id"] = person.id
+        self.records.put(tx, numbered, "Patient", person.id, writes, person)
+        now = guard.clock()
+        grant(
+            tx,
+            person.id,
+            f"facility:{msg.facility}",
+            "check-in",
+            now,
+            level=OWN,
+            proven=False,
+            until=now + WINDOW,
+        )
 
     def _merge(self, msg: _Message, data: PatientData, guard: GuardedRepository) -> str:
         """ADT^A40: the record named in MRG-1 is merged into the one PID names."""
@@ -444,7 +505,7 @@ class Hl7Processor:
         old_keys = [(CCCD, cccd)] if cccd else []
         if mrn:
             old_keys.append((mrn_system(msg.facility), mrn))
-        with self.store.begin() as tx:
+        with self.repo.snapshot() as tx:
             target = self.records.find(tx, data.keys(msg.facility))
             source = self.records.find(tx, old_keys, follow=False) if old_keys else None
         if target is None:
@@ -459,15 +520,15 @@ class Hl7Processor:
                 error_code=UNKNOWN_KEY,
                 location=mrg.location(1),
             )
-        guard.authorise_operation("merge", "Patient", ["update"], [source.id, target.id])
         if source.id != target.id:
             try:
                 merge(
-                    self.repo,
+                    guard,
                     source.id,
                     target.id,
                     Agent(guard.principal.display),
                     f"HL7 v2 ADT^A40 {msg.header.control_id} from {msg.facility}",
+                    roles=None,
                 )
             except Conflict:
                 if self._merged_into(source.id) != target.id:
@@ -479,7 +540,7 @@ class Hl7Processor:
 
     # -- receipts and audit ------------------------------------------------------------------
     def _merged_into(self, pid: str) -> str | None:
-        with self.store.begin() as tx:
+        with self.repo.snapshot() as tx:
             survivor = surviving_patient(tx, pid)
         return survivor.id if survivor is not None else None
 
@@ -490,53 +551,6 @@ class Hl7Processor:
             "received": datetime.now(UTC),
             "ack": ack,
         }
-
-    def _finish(
-        self,
-        tx: StoreSession | None,
-        msg: _Message,
-        ack: str,
-        writes: Writes,
-        patient_id: str,
-        principal: Principal,
-        source: str | None,
-    ) -> None:
-        """The receipt and the audit of the writes: inside the write transaction when the
-        access tables share the store's database, after it otherwise (in-memory store)."""
-        events = [
-            (a, refs)
-            for a, refs in (("create", writes.created), ("update", writes.updated))
-            if refs
-        ]
-        what = f"hl7v2 {msg.kind}^{msg.event} {msg.header.control_id}"
-        if tx is not None and isinstance(tx, SqlSession) and self._same_db:
-            tx.conn.execute(insert(hl7_message).values(**self._row(msg, ack)))
-            for action, refs in events:
-                self.auditor.record_in(
-                    tx.conn,
-                    principal,
-                    action,
-                    "success",
-                    patient_ids=[patient_id],
-                    entities=refs,
-                    reason=what,
-                    source=source,
-                )
-            return
-        if tx is not None:
-            return
-        with self.engine.begin() as conn:
-            conn.execute(insert(hl7_message).values(**self._row(msg, ack)))
-        for action, refs in events:
-            self.auditor.record(
-                principal,
-                action,
-                "success",
-                patient_ids=[patient_id],
-                entities=refs,
-                reason=what,
-                source=source,
-            )
 
 
 def _header_of_undecodable(processor: Hl7Processor, raw: bytes) -> Header:
@@ -550,3 +564,14 @@ def _header_of_undecodable(processor: Hl7Processor, raw: bytes) -> Header:
 
 def _today() -> str:
     return datetime.now(VIETNAM_TZ).date().isoformat()
+
+
+def _demographics(patient: dict[str, Any]) -> dict[str, Any]:
+    """What a facility without a relationship may not change by itself."""
+    return {k: patient.get(k) for k in ("name", "birthDate", "gender", "address", "telecom")} | {
+        "identifier": sorted(
+            (str(i.get("system")), str(i.get("value")), str(i.get("use")))
+            for i in patient.get("identifier", [])
+            if not str(i.get("system", "")).startswith(mrn_system(""))
+        )
+    }

@@ -102,12 +102,9 @@ def _run(
     report: Path | None,
     db: str | None,
 ) -> int:
-    from sokhoe.access.audit import AuditLog
-    from sokhoe.access.db import access_engine
-    from sokhoe.access.policy import Policy
+    from sokhoe.access.guard import platform_repository
     from sokhoe.config import Settings
     from sokhoe.errors import FhirError
-    from sokhoe.fhir.repository import FhirRepository
     from sokhoe.interop.legacy.importer import Job, LegacyImporter
     from sokhoe.interop.legacy.mapping import load_mapping
     from sokhoe.store.sql import open_store
@@ -128,13 +125,10 @@ def _run(
         return 2
     store = open_store(db or settings.database_url)
     try:
-        repo = FhirRepository(store, settings.base_url)
-        auditor = AuditLog(access_engine(store))
+        door = platform_repository(store, settings.fhir_base, name="sokhoe-import")
         try:
             importer = LegacyImporter(
-                repo,
-                Policy(store),
-                auditor,
+                door,
                 jobs[0].mapping.facility or "",
                 source=f"sokhoe import {kind}",
             )

@@ -14,20 +14,19 @@ is good. A dry run validates every row exactly as an import would (mapping, pars
 identifier validation, look-ups, access) inside one transaction that is always rolled back,
 so a visit of a patient created earlier in the same dry run is found; nothing is written.
 
-**Access.** The import acts as a connected system of the facility. Registering people and
-adding the facility's record number is what makes them the facility's patients (as
-``$check-in`` does), so the patient import is authorised once as the ``legacy-import``
-operation; a visit needs access to its patient under the usual policy. Because adding the
-record number opens a person's record to the facility, a person found by CCCD alone (first
-seen elsewhere) must agree with the row on birth date and family name: a mistyped ID is
-refused rather than handing over a stranger's record. Access decisions are audited after the
-transaction ends (an audit write inside an open SQLite write transaction would wait on it),
-also for a dry run, whose statuses tell who is registered; each committed row is audited
-with the resources it wrote.
+**Access.** The import acts as a connected system of the facility and runs as the
+``legacy-import`` operation of the access door, audited in its transactions (a dry run's are
+rolled back with it). Registering people makes them the facility's patients; a person found
+by CCCD alone (first seen elsewhere) gains the facility's record number as at a check-in by
+number, which lets the facility write their visits but not read what other facilities wrote
+(knowing a number is not presence), and must still agree with the row on birth date and
+family name. A visit needs a relationship between the facility and its patient.
 
 The Encounter and Conditions of a visit refer to each other, so their ids are resolved (or
-assigned) first, in the row's transaction, and each is then written with a conditional
-update on its identifier, which also refuses a key that has become ambiguous meanwhile.
+assigned) first, in the row's transaction; a new one is then written under the id assigned
+(a conditional update that matches nothing takes an id of the server's choosing), an existing
+one with a conditional update on its identifier, which refuses a key that has become
+ambiguous meanwhile.
 """
 
 from __future__ import annotations
@@ -40,13 +39,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from sokhoe.access.guard import Auditor, GuardedRepository
-from sokhoe.access.policy import Policy
+from sokhoe.access.care import OWN, WINDOW, grant
+from sokhoe.access.guard import GuardedRepository
 from sokhoe.errors import FhirError, InvalidRequest
-from sokhoe.fhir.repository import FhirRepository, Outcome, validated
+from sokhoe.fhir.repository import Outcome, validated
 from sokhoe.fhir.resources import new_id, same_content
 from sokhoe.interop.legacy import lookup, records
-from sokhoe.interop.legacy.access import DeferredAuditor, import_principal
+from sokhoe.interop.legacy.access import import_principal
 from sokhoe.interop.legacy.fields import RowError, RowFields
 from sokhoe.interop.legacy.mapping import BoundMapping, Mapping
 from sokhoe.interop.legacy.reader import Cell, cell_text, open_table
@@ -84,32 +83,28 @@ class LegacyImporter:
 
     def __init__(
         self,
-        repo: FhirRepository,
-        policy: Policy,
-        auditor: Auditor | None,
+        door: GuardedRepository,
         facility: str,
         *,
         today: date | None = None,
         source: str | None = None,
     ) -> None:
-        self.repo = repo
-        self.store = repo.store
         self.facility = facility
-        self.today = today or repo.clock().date()
-        self.audit = DeferredAuditor(auditor)
-        self.organization = self._organization(policy)
+        self.today = today or door.clock().date()
+        self.organization = self._organization(door.for_caller(import_principal(facility)))
         name = (self.organization.content or {}).get("name")
         self.principal = import_principal(facility, name)
-        self.guard = GuardedRepository(repo, self.principal, policy, self.audit, source=source)
+        self.repo = door.for_caller(self.principal, source=source, audit_reads=True)
         self.source = source
         self._created: set[str] = set()
         """Patients created by this importer (also inside a dry run that is rolled back)."""
 
-    def _organization(self, policy: Policy) -> StoredResource:
-        guard = GuardedRepository(
-            self.repo, import_principal(self.facility), policy, None, source=None
-        )
-        query = self.repo.parse_query(
+    def _session(self) -> Any:
+        """One transaction of the import, as its operation of the door."""
+        return self.repo.operation("legacy-import", reason=self.source)
+
+    def _organization(self, guard: GuardedRepository) -> StoredResource:
+        query = guard.parse_query(
             "Organization", [("identifier", f"{FACILITY}|{self.facility}")], strict=True
         )
         found = guard.search(query).matches
@@ -143,27 +138,21 @@ class LegacyImporter:
             for job, report in zip(jobs, reports, strict=True):
                 self._per_row(job, report, show)
             return reports
-        committed: list[_Written] = []
+        for job in jobs:
+            self._authorise(job.mapping.kind)
         try:
-            with self.store.begin(write=True) as tx:
+            with self._session() as tx:
                 for job, report in zip(jobs, reports, strict=True):
-                    for result, written in self._rows(job, report, show, tx):
+                    for result, _written in self._rows(job, report, show, tx):
                         report.rows.append(result)
-                        if written is not None:
-                            committed.append(written)
                 if dry_run or any(r.failed for r in reports):
                     raise _Rollback
         except _Rollback:
-            # the access decisions were made (a dry run also tells who is registered), the
-            # writes were not: the first are audited, the second are not
-            self.audit.flush()
+            # nothing was written, and the audit rows of the writes went with them
             self._created.clear()
             return reports
-        self.audit.flush()
         for report in reports:
             report.committed = True
-        for written in committed:
-            self._audit_write(written)
         return reports
 
     def _per_row(self, job: Job, report: ImportReport, show: Progress) -> None:
@@ -173,14 +162,11 @@ class LegacyImporter:
         bound, rows = opened
         for number, cells in show(rows):
             try:
-                with self.store.begin(write=True) as tx:
-                    result, written = self._row(job.mapping.kind, bound, number, cells, tx)
+                with self._session() as tx:
+                    result, _written = self._row(job.mapping.kind, bound, number, cells, tx)
             except (RowError, FhirError) as exc:
-                result, written = _error(number, bound, cells, exc), None
+                result = _error(number, bound, cells, exc)
             report.rows.append(result)
-            self.audit.flush()
-            if written is not None:
-                self._audit_write(written)
         report.committed = True
 
     def _rows(
@@ -233,12 +219,9 @@ class LegacyImporter:
         return bound, rows()
 
     def _authorise(self, kind: str) -> None:
-        if kind == "patients":
-            self.guard.authorise_operation("legacy-import", "Patient", ["create", "update"])
-        else:
-            for rtype in ("Encounter", "Condition"):
-                self.guard.require_scope(rtype, "create")
-                self.guard.require_scope(rtype, "update")
+        for rtype in ("Patient",) if kind == "patients" else ("Encounter", "Condition"):
+            self.repo.require_scope(rtype, "create")
+            self.repo.require_scope(rtype, "update")
 
     def _row(
         self, kind: str, bound: BoundMapping, number: int, cells: list[Cell], tx: StoreSession
@@ -254,17 +237,6 @@ class LegacyImporter:
             key = vrow.visit_number
         result = RowResult(number, written.status, key, written.resources, [], fields.warnings)
         return result, written
-
-    def _audit_write(self, written: _Written) -> None:
-        if written.status in ("created", "updated") and self.audit.inner is not None:
-            self.audit.inner.record(
-                self.principal,
-                "create" if written.status == "created" else "update",
-                "success",
-                patient_ids=[written.patient_id],
-                entities=written.resources,
-                source=self.source,
-            )
 
     # -- patients ----------------------------------------------------------------------
     def _patient(self, tx: StoreSession, row: records.PatientRow) -> _Written:
@@ -312,6 +284,18 @@ class LegacyImporter:
             self._created.add(outcome.resource.id)
         else:
             outcome = self.repo.update(content, "Patient", found.id, tx=tx)
+            if by_mrn is None and self.repo.standing(tx, found.id) is None:
+                now = self.repo.clock()  # knowing a number is not presence (module docstring)
+                grant(
+                    tx,
+                    found.id,
+                    f"facility:{self.facility}",
+                    "import",
+                    now,
+                    level=OWN,
+                    proven=False,
+                    until=now + WINDOW,
+                )
         status = _status(outcome, found)
         return _Written(status, [f"Patient/{outcome.resource.id}"], outcome.resource.id)
 
@@ -325,8 +309,11 @@ class LegacyImporter:
                     "import the patient list first"
                 ]
             )
-        if patient.id not in self._created:
-            self.guard.require_patient(patient.id, "create")
+        if patient.id not in self._created and self.repo.access is not None:
+            if self.repo.standing(tx, patient.id) is None:
+                raise RowError(
+                    [f"Patient/{patient.id} has no relationship with facility {self.facility}"]
+                )
         visit_sys = records.visit_system(self.facility)
         existing = lookup.find_one(self.repo, tx, "Encounter", visit_sys, row.visit_number)
         if existing is not None:
@@ -395,7 +382,12 @@ class LegacyImporter:
                 continue
             system, value = key.split("|", 1)
             query = urlencode({"identifier": f"{system}|{escape_value(value)}"})
-            outcome = self.repo.conditional_update(content, rtype, query, tx=tx)
+            if before is None:  # new: the id the row's other resources already refer to
+                if self.repo.conditional_matches(tx, rtype, query):
+                    raise RowError([f"{rtype} {value} was recorded meanwhile; import again"])
+                outcome = self.repo.update(content, rtype, content["id"], tx=tx)
+            else:  # refuses a key that has become ambiguous meanwhile
+                outcome = self.repo.conditional_update(content, rtype, query, tx=tx)
             statuses.append(_status(outcome, before))
             refs.append(f"{rtype}/{outcome.resource.id}")
         status: Status = (

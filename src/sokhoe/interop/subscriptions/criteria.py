@@ -18,7 +18,7 @@ from sokhoe.fhir.definitions import resource_types
 from sokhoe.fhir.patient_links import widen_to_linked_patients
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.search.query import SearchQuery
-from sokhoe.store.ports import StoreSession
+from sokhoe.store.ports import Confinement, StoreSession
 
 RESULT_ONLY = frozenset(
     {"_count", "_sort", "_include", "_revinclude", "_summary", "_elements", "_total"}
@@ -68,10 +68,15 @@ def parse_criteria(repo: FhirRepository, text: object) -> Criteria:
 
 
 def matching_ids(
-    repo: FhirRepository, tx: StoreSession, criteria: Criteria, ids: Sequence[str]
+    repo: FhirRepository,
+    tx: StoreSession,
+    criteria: Criteria,
+    ids: Sequence[str],
+    access: Confinement | None = None,
 ) -> set[str]:
     """Which of the resources ``ids`` (of the criteria's type) the criteria find now, in one
-    search. Deleted resources never match: a criteria is a search, and no search finds them."""
+    search confined to ``access`` (the subscriber's). Deleted resources never match: a
+    criteria is a search, and no search finds them."""
     query: SearchQuery = repo.parse_query(criteria.resource_type, criteria.params, strict=True)
     wanted = list(dict.fromkeys(ids))
     if query.ids is not None:
@@ -81,7 +86,7 @@ def matching_ids(
     query = replace(
         query, ids=wanted, includes=[], revincludes=[], sort=[], count=len(wanted), offset=0
     )
-    return set(tx.search_ids(widen_to_linked_patients(tx, query), limit=len(wanted)))
+    return set(tx.search_ids(widen_to_linked_patients(tx, query), len(wanted), access))
 
 
 __all__ = ["Criteria", "matching_ids", "parse_criteria"]

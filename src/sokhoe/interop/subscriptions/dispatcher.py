@@ -45,11 +45,10 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from sokhoe.access.guard import Auditor, GuardedRepository
-from sokhoe.access.policy import Policy
+from sokhoe.access.audit import AuditLog
+from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.scopes import scopes_allow
 from sokhoe.errors import FhirError
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import parse_instant
 from sokhoe.interop.subscriptions import registry
 from sokhoe.interop.subscriptions.criteria import Criteria, matching_ids, parse_criteria
@@ -63,7 +62,7 @@ from sokhoe.interop.subscriptions.delivery import (
 from sokhoe.interop.subscriptions.lease import release_lease, take_lease
 from sokhoe.interop.subscriptions.registry import Registration
 from sokhoe.interop.watermark import read_watermark, save_watermark
-from sokhoe.store.ports import FhirStore, StoredResource
+from sokhoe.store.ports import StoredResource
 from sokhoe.store.sql.subscription_schema import subscription_delivery
 
 log = logging.getLogger(__name__)
@@ -104,11 +103,9 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: FhirStore,
+        repo: GuardedRepository,
         engine: Engine,
-        repo: FhirRepository,
-        policy: Policy,
-        auditor: Auditor,
+        auditor: AuditLog,
         sender: Sender,
         *,
         backoff: Backoff | None = None,
@@ -119,10 +116,8 @@ class Dispatcher:
         rng: random.Random | None = None,
         holder: str | None = None,
     ) -> None:
-        self.store = store
         self.engine = engine
         self.repo = repo
-        self.policy = policy
         self.auditor = auditor
         self.sender = sender
         self.backoff = backoff or Backoff()
@@ -156,7 +151,7 @@ class Dispatcher:
         regs = registry.served(self.engine)
         if not regs:
             return []
-        with self.store.begin() as tx:
+        with self.repo.snapshot() as tx:
             current = {r.id: r for r in tx.read_many([("Subscription", reg.id) for reg in regs])}
         for reg in regs:
             found = current.get(reg.id)
@@ -170,9 +165,7 @@ class Dispatcher:
             except FhirError:
                 log.warning("Subscription/%s criteria no longer parse: not served", reg.id)
                 continue
-            guard = GuardedRepository(
-                self.repo, reg.owner, self.policy, None, source="subscription"
-            )
+            guard = self.repo.for_caller(reg.owner, source="subscription", audit_reads=False)
             out.append(_Served(reg, criteria, guard))
         return out
 
@@ -190,7 +183,7 @@ class Dispatcher:
         for rtype in sorted({s.criteria.resource_type for s in served}):
             offset = 0
             while True:
-                with self.store.begin() as tx:
+                with self.repo.snapshot() as tx:
                     found, total = tx.history(rtype, None, lower, HISTORY_PAGE, offset)
                 for version in found:
                     changed[(version.resource_type, version.id, version.version_id)] = version
@@ -211,10 +204,11 @@ class Dispatcher:
 
     def _evaluate(self, chunk: list[StoredResource], served: list[_Served]) -> int:
         """Queue the deliveries of ``chunk`` (changed versions, oldest first): one criteria
-        search per subscription for the whole chunk, then the subscriber's access check."""
+        search per subscription for the whole chunk, confined to what the subscriber may see
+        (its own access, never more)."""
         live = [v for v in chunk if not v.deleted]
         hits: list[tuple[int, _Served, StoredResource]] = []
-        with self.store.begin() as tx:
+        with self.repo.snapshot() as tx:
             current = {
                 (r.resource_type, r.id): r
                 for r in tx.read_many([(v.resource_type, v.id) for v in live])
@@ -236,14 +230,16 @@ class Dispatcher:
                     if r.resource_type == rtype and r.last_updated >= s.reg.since
                 }
                 if candidates:
-                    for rid in matching_ids(self.repo, tx, s.criteria, list(candidates)):
+                    found = matching_ids(
+                        self.repo, tx, s.criteria, list(candidates), s.guard.access
+                    )
+                    for rid in found:
                         i, resource = candidates[rid]
                         hits.append((i, s, resource))
         hits.sort(key=lambda hit: hit[0])  # queue in the order the changes were made
         queued = 0
         for _, s, resource in hits:
-            if s.guard.visible(resource):  # the subscriber's own access, never more
-                queued += self._enqueue(s.reg, resource)
+            queued += self._enqueue(s.reg, resource)
         return queued
 
     def _enqueue(self, reg: Registration, resource: StoredResource) -> int:
@@ -284,7 +280,7 @@ class Dispatcher:
             ).first()
         if row is None or _aware(row.next_attempt) > now:
             return False
-        with self.store.begin() as tx:
+        with self.repo.snapshot() as tx:
             resource = tx.vread(row.resource_type, row.resource_id, row.version_id)
         if resource is None or resource.content is None:
             self._finish(row.seq, "abandoned", row.attempts, "the resource version was purged")
@@ -362,18 +358,23 @@ class Dispatcher:
 
     def _set_status(self, s: _Served, status: str, error: str | None) -> None:
         """Show the state on the Subscription resource (``status``, ``error``) and the row."""
-        with self.store.begin() as tx:
+        with self.repo.operation(
+            "subscription-status", resource_type="Subscription", owns=frozenset({"subscription"})
+        ) as tx:
             current = tx.read("Subscription", s.reg.id)
-        version = s.reg.version_id
-        if current is not None and current.content is not None:
-            content: dict[str, Any] = dict(current.content)
-            content["status"] = status
-            content.pop("error", None)
-            if error:
-                content["error"] = error[:1000]
-            version = self.repo.update(content, "Subscription", s.reg.id).resource.version_id
-        with self.engine.begin() as conn:
-            registry.set_status(conn, s.reg.id, status, error, version, self.clock())
+            version = s.reg.version_id
+            if current is not None and current.content is not None:
+                content: dict[str, Any] = dict(current.content)
+                content["status"] = status
+                content.pop("error", None)
+                if error:
+                    content["error"] = error[:1000]
+                outcome = self.repo.update(content, "Subscription", s.reg.id, tx=tx)
+                version = outcome.resource.version_id
+            now = self.clock()
+            tx.side_tables(
+                lambda conn: registry.set_status(conn, s.reg.id, status, error, version, now)
+            )
 
     # -- the lease -----------------------------------------------------------------------
     def _take_lease(self) -> bool:

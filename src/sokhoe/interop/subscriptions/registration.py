@@ -27,7 +27,7 @@ from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.policy import is_platform
 from sokhoe.access.principal import Principal
 from sokhoe.errors import Forbidden, InvalidRequest
-from sokhoe.fhir.repository import FhirRepository, Outcome
+from sokhoe.fhir.repository import Outcome
 from sokhoe.interop.subscriptions import registry
 from sokhoe.interop.subscriptions.criteria import parse_criteria
 from sokhoe.interop.subscriptions.registry import OWNER_TAG, Registration
@@ -133,8 +133,12 @@ def _owned(existing: Registration | None, principal: Principal, sid: str) -> Non
         raise Forbidden(f"Subscription/{sid} belongs to another connected system")
 
 
+OWNS = frozenset({"subscription"})
+"""Subscriptions are written by this registration only (``access/writes.py``)."""
+
+
 def register(
-    repo: FhirRepository,
+    repo: GuardedRepository,
     engine: Engine,
     principal: Principal,
     body: Any,
@@ -156,8 +160,7 @@ def register(
             "Subscription.channel.type",
         )
     criteria = parse_criteria(repo, body.get("criteria"))
-    if isinstance(repo, GuardedRepository):  # notifications carry what the caller may read
-        repo.require_scope(criteria.resource_type, "read")
+    repo.require_scope(criteria.resource_type, "read")  # notifications carry what it may read
     endpoint = endpoints.check(channel.get("endpoint"))
     payload = channel.get("payload")
     if payload is not None and payload not in PAYLOADS:
@@ -185,32 +188,35 @@ def register(
     tags.append({"system": OWNER_TAG, "code": owner.subject, "display": owner.display})
     meta["tag"] = tags
     content["meta"] = meta
-    if rid is None:
-        outcome = repo.create(content, "Subscription")
-    else:
-        outcome = repo.update(content, "Subscription", rid, if_match=if_match)
-    stored = outcome.resource
-    since = (
-        existing.since
-        if existing is not None
-        and existing.criteria == criteria.text
-        and existing.status in ("active", "error")
-        else stored.last_updated
-    )
-    reg = Registration(
-        id=stored.id,
-        version_id=stored.version_id,
-        owner=owner,
-        criteria=criteria.text,
-        endpoint=endpoint,
-        payload=payload,
-        headers=headers,
-        status=status,
-        error=None,
-        since=since,
-    )
-    with engine.begin() as conn:
-        registry.save(conn, reg, stored.last_updated)
+    interaction = "create" if rid is None else "update"
+    with repo.operation(
+        "subscribe", resource_type="Subscription", interactions=[interaction], owns=OWNS
+    ) as tx:
+        if rid is None:
+            outcome = repo.create(content, "Subscription", tx=tx)
+        else:
+            outcome = repo.update(content, "Subscription", rid, if_match=if_match, tx=tx)
+        stored = outcome.resource
+        since = (
+            existing.since
+            if existing is not None
+            and existing.criteria == criteria.text
+            and existing.status in ("active", "error")
+            else stored.last_updated
+        )
+        reg = Registration(
+            id=stored.id,
+            version_id=stored.version_id,
+            owner=owner,
+            criteria=criteria.text,
+            endpoint=endpoint,
+            payload=payload,
+            headers=headers,
+            status=status,
+            error=None,
+            since=since,
+        )
+        tx.side_tables(lambda conn: registry.save(conn, reg, stored.last_updated))
     return outcome
 
 
@@ -220,13 +226,15 @@ def _keep(existing: Registration, principal: Principal) -> Principal:
 
 
 def unregister(
-    repo: FhirRepository, engine: Engine, principal: Principal, rid: str
+    repo: GuardedRepository, engine: Engine, principal: Principal, rid: str
 ) -> Outcome | None:
     """Delete the Subscription (logically, through ``repo``) and stop serving it."""
     _owned(registry.find(engine, rid), principal, rid)
-    outcome = repo.delete("Subscription", rid)
-    with engine.begin() as conn:
-        registry.remove(conn, rid)
+    with repo.operation(
+        "unsubscribe", resource_type="Subscription", interactions=["delete"], owns=OWNS
+    ) as tx:
+        outcome = repo.delete("Subscription", rid, tx=tx)
+        tx.side_tables(lambda conn: registry.remove(conn, rid))
     return outcome
 
 

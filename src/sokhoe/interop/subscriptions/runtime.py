@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from sokhoe.access.audit import AuditLog
+from sokhoe.access.guard import platform_repository
 from sokhoe.access.policy import Policy
 from sokhoe.config import Settings
-from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.subscriptions.delivery import Backoff, HttpSender, Sender
 from sokhoe.interop.subscriptions.dispatcher import Dispatcher
 from sokhoe.store.ports import FhirStore
@@ -29,13 +29,14 @@ def build_dispatcher(
     auditor: AuditLog | None = None,
 ) -> Dispatcher:
     """A dispatcher over ``store``; ``engine`` is the access database (``access_engine``)."""
-    repo = FhirRepository(store, settings.fhir_base)
+    audit = auditor or AuditLog(engine)
+    repo = platform_repository(
+        store, settings.fhir_base, name="sokhoe-subscriptions", auditor=audit
+    )
     return Dispatcher(
-        store,
-        engine,
         repo,
-        policy or Policy(store),
-        auditor or AuditLog(engine),
+        engine,
+        audit,
         sender or HttpSender(settings.subscription_timeout),
         backoff=Backoff(
             settings.subscription_backoff_seconds,
@@ -50,16 +51,7 @@ def build_dispatcher(
 
 def run_with_app(app: FastAPI, dispatcher: Dispatcher) -> None:
     """Start ``dispatcher`` when ``app`` starts and stop it when the app shuts down, keeping
-    whatever lifespan the app already has.
-
-    The store must be a SQL one: the in-memory store's access database is one shared SQLite
-    connection, which a background thread and the request threads cannot use at once (run
-    the dispatcher's rounds yourself, ``run_once``, over a memory store).
-    """
-    if getattr(dispatcher.store, "writer", None) is None:
-        raise ValueError(
-            "SOKHOE_SUBSCRIPTIONS needs a SQL store (SQLite or PostgreSQL), not the memory store"
-        )
+    whatever lifespan the app already has."""
     inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
 
     @asynccontextmanager

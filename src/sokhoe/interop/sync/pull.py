@@ -94,7 +94,7 @@ class Puller:
         if synced is not None and synced.upstream_version >= uv:
             self.report.unchanged += 1
             return
-        with self.local.store.begin() as tx:
+        with self.local.snapshot() as tx:
             mine = tx.read(rtype, rid)
         if mine is not None and (synced is None or mine.version_id != synced.local_version):
             # changed here and not yet synchronised (or never synchronised under this id)

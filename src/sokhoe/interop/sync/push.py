@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from sokhoe.access.writes import server_owned
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import same_content
 from sokhoe.interop.sync.client import UpstreamClient
@@ -23,7 +24,7 @@ from sokhoe.interop.sync.report import SyncReport
 from sokhoe.interop.sync.review import TASK_CODE, conflict_task
 from sokhoe.interop.sync.state import SyncState
 from sokhoe.mpi.identifiers import CCCD, mrn_system
-from sokhoe.store.ports import StoredResource
+from sokhoe.store.ports import StoredResource, WriteItem
 
 PAGE = 500
 
@@ -31,18 +32,32 @@ Progress = Callable[[int], None]
 
 
 def pushable(version: StoredResource) -> bool:
-    """Records about a person, except the station's own sync review queue.
+    """Records about a person, except what only the server's own operations write.
 
     Shared resources (NamingSystems, Organizations, Practitioners…) are governed by the
-    registry upstream: a station running an older release must not overwrite them. The
-    sync's review Tasks cite local version numbers and belong to the station's queue.
+    registry upstream: a station running an older release must not overwrite them. Privacy
+    Consents, merge links, review Tasks and the patient index's Provenance are written
+    upstream only by the operations that own them (``access/writes.py``), which a station's
+    client may not impersonate: the citizen shares or restricts with the province through
+    the province's own operations. The sync's review Tasks cite local version numbers and
+    belong to the station's queue anyway.
     """
     if version.patient_id is None:
         return False
-    codes = ((version.content or {}).get("code") or {}).get("coding") or []
-    return not (
-        version.resource_type == "Task" and any(c.get("system") == TASK_CODE for c in codes)
+    item = WriteItem(
+        version.resource_type,
+        version.id,
+        version.version_id,
+        version.last_updated,
+        version.content,
+        version.patient_id,
+        None,
+        version.method,
+        None,
     )
+    codes = ((version.content or {}).get("code") or {}).get("coding") or []
+    sync_task = version.resource_type == "Task" and any(c.get("system") == TASK_CODE for c in codes)
+    return server_owned(item, None) is None and not sync_task
 
 
 def local_changes(local: FhirRepository, since: datetime | None) -> list[StoredResource]:

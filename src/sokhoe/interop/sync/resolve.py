@@ -24,7 +24,7 @@ def resolve_reviewed(
 ) -> None:
     """Apply every decided review; undecided ones stay held."""
     for rtype, rid, task_id in state.conflicts():
-        with local.store.begin() as tx:
+        with local.snapshot() as tx:
             task = tx.read("Task", task_id)
             mine = tx.read(rtype, rid)
         status = ((task.content or {}) if task else {}).get("status")

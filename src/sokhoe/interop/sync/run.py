@@ -17,10 +17,9 @@ from tqdm import tqdm
 
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.db import access_engine
-from sokhoe.access.guard import GuardedRepository
-from sokhoe.access.policy import Policy
+from sokhoe.access.guard import GuardedRepository, platform_repository
 from sokhoe.access.principal import system_principal
-from sokhoe.fhir.repository import FhirRepository
+from sokhoe.access.writes import OWNERS
 from sokhoe.interop.sync.client import UpstreamClient, UpstreamRefused, UpstreamUnreachable
 from sokhoe.interop.sync.pull import Puller, catchment
 from sokhoe.interop.sync.push import Pusher, local_changes
@@ -49,9 +48,18 @@ class SyncTarget:
 
 
 def local_repository(store: FhirStore, base_url: str) -> GuardedRepository:
-    plain = FhirRepository(store, base_url)
-    auditor = AuditLog(access_engine(store))
-    return GuardedRepository(plain, SYNC_PRINCIPAL, Policy(store), auditor, source="sync")
+    """The station's door for the sync: the platform replicating what upstream decided,
+    server-owned content included (consents, merges, review Tasks), audited."""
+    return platform_repository(
+        store,
+        base_url,
+        name=SYNC_PRINCIPAL.subject,
+        display=SYNC_PRINCIPAL.display,
+        auditor=AuditLog(access_engine(store)),
+        audit_reads=True,
+        source="sync",
+        owns=frozenset(OWNERS),
+    )
 
 
 def synchronise(

@@ -95,6 +95,22 @@ auth_otp = Table(
     Index("ix_auth_otp_phone", "phone", "created"),
 )
 
+auth_presence = Table(
+    "auth_presence",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("patient_id", String(64), nullable=False),
+    Column("facility", String(16), nullable=False),
+    Column("code_hash", Text, nullable=False),
+    Column("expires", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("used", Boolean, nullable=False, default=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index("ix_auth_presence_patient", "patient_id", "facility", "created"),
+)
+"""One-time codes sent to a patient's phone so a facility can prove the patient is at its
+desk (``operations/presence.py``); apart from sign-in codes, which must never open a record."""
+
 auth_rate = Table(
     "auth_rate",
     metadata,

@@ -9,10 +9,10 @@ resource they describe.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -31,17 +31,29 @@ from sqlalchemy.exc import IntegrityError
 
 from sokhoe.errors import Conflict
 from sokhoe.search.query import Include, SearchQuery
-from sokhoe.store.ports import SearchPage, StoredResource, WriteItem
+from sokhoe.store.ports import (
+    CareRow,
+    Confinement,
+    Restriction,
+    SearchPage,
+    StoredResource,
+    WriteItem,
+)
 from sokhoe.store.sql import migrate
+from sokhoe.store.sql.confine import confine
 from sokhoe.store.sql.engine import make_engine
 from sokhoe.store.sql.schema import (
     INDEX_TABLES,
+    care_relationship,
+    care_restriction,
     resource,
     resource_history,
     resource_pk_seq,
     sp_reference,
 )
 from sokhoe.store.sql.search import Compiler
+
+T = TypeVar("T")
 
 _COLUMNS = (
     resource.c.resource_type,
@@ -51,6 +63,8 @@ _COLUMNS = (
     resource.c.deleted,
     resource.c.content,
     resource.c.patient_id,
+    resource.c.owner,
+    resource.c.labels,
 )
 
 
@@ -69,6 +83,8 @@ def _row(row: Any, method: str = "PUT") -> StoredResource:
         patient_id=row.patient_id,
         # current rows have no method column; asking getattr would raise inside SQLAlchemy
         method=row.method if "method" in row._fields else method,
+        owner=row.owner,
+        labels=row.labels,
     )
 
 
@@ -81,6 +97,8 @@ _HISTORY_COLUMNS = (
     resource_history.c.content,
     resource_history.c.patient_id,
     resource_history.c.method,
+    resource_history.c.owner,
+    resource_history.c.labels,
 )
 
 
@@ -95,7 +113,6 @@ class SqlSession:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
-        self.compiler = Compiler()
 
     # -- reads -------------------------------------------------------------------------
     def read(self, resource_type: str, id: str) -> StoredResource | None:
@@ -104,20 +121,23 @@ class SqlSession:
         ).first()
         return _row(row) if row else None
 
-    def read_many(self, keys: Sequence[tuple[str, str]]) -> list[StoredResource]:
+    def read_many(
+        self, keys: Sequence[tuple[str, str]], access: Confinement | None = None
+    ) -> list[StoredResource]:
         by_type: dict[str, list[str]] = defaultdict(list)
         for rtype, rid in keys:
             by_type[rtype].append(rid)
         found: dict[tuple[str, str], StoredResource] = {}
         for rtype, ids in by_type.items():
             for chunk in _chunks(sorted(set(ids))):
-                rows = self.conn.execute(
-                    select(*_COLUMNS).where(
-                        resource.c.resource_type == rtype,
-                        resource.c.id.in_(chunk),
-                        resource.c.deleted == false(),
-                    )
+                stmt = select(*_COLUMNS).where(
+                    resource.c.resource_type == rtype,
+                    resource.c.id.in_(chunk),
+                    resource.c.deleted == false(),
                 )
+                if access is not None:
+                    stmt = stmt.where(confine(access, resource.c))
+                rows = self.conn.execute(stmt)
                 for row in rows:
                     found[(row.resource_type, row.id)] = _row(row)
         return [found[k] for k in dict.fromkeys(keys) if k in found]
@@ -142,6 +162,36 @@ class SqlSession:
         ).first()
         return _row(row) if row else None
 
+    def visible(self, keys: Sequence[tuple[str, str]], access: Confinement) -> set[tuple[str, str]]:
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for rtype, rid in keys:
+            by_type[rtype].append(rid)
+        out: set[tuple[str, str]] = set()
+        r = resource.c
+        for rtype, ids in by_type.items():
+            for chunk in _chunks(sorted(set(ids))):
+                rows = self.conn.execute(
+                    select(r.id).where(
+                        r.resource_type == rtype, r.id.in_(chunk), confine(access, r)
+                    )
+                )
+                out.update((rtype, row.id) for row in rows)
+        return out
+
+    def visible_version(
+        self, resource_type: str, id: str, version_id: int, access: Confinement
+    ) -> bool:
+        h = resource_history.c
+        found = self.conn.execute(
+            select(h.version_id).where(
+                h.resource_type == resource_type,
+                h.id == id,
+                h.version_id == version_id,
+                confine(access, h),
+            )
+        ).first()
+        return found is not None
+
     def history(
         self,
         resource_type: str | None,
@@ -149,6 +199,7 @@ class SqlSession:
         since: datetime | None,
         count: int,
         offset: int,
+        access: Confinement | None = None,
     ) -> tuple[list[StoredResource], int]:
         h = resource_history.c
         conds = []
@@ -158,6 +209,8 @@ class SqlSession:
             conds.append(h.id == id)
         if since:
             conds.append(h.last_updated >= since)
+        if access is not None:
+            conds.append(confine(access, h))
         where = and_(True, *conds)
         total = self.conn.execute(select(func.count()).select_from(resource_history).where(where))
         rows = self.conn.execute(
@@ -176,6 +229,7 @@ class SqlSession:
         since: datetime | None,
         count: int,
         offset: int,
+        access: Confinement | None = None,
     ) -> tuple[list[StoredResource], int]:
         r = resource.c
         conds = [r.patient_id.in_(list(patient_ids)), r.deleted == false()]
@@ -183,6 +237,8 @@ class SqlSession:
             conds.append(r.resource_type.in_(list(types)))
         if since:
             conds.append(r.last_updated >= since)
+        if access is not None:
+            conds.append(confine(access, r))
         total = self.conn.execute(select(func.count()).select_from(resource).where(*conds))
         rows = self.conn.execute(
             select(*_COLUMNS)
@@ -216,12 +272,15 @@ class SqlSession:
         ).rowcount
         return int(removed)
 
-    def search_ids(self, query: SearchQuery, limit: int) -> list[str]:
-        stmt = self.compiler.ids(query).order_by(resource.c.id).limit(limit)
+    def search_ids(
+        self, query: SearchQuery, limit: int, access: Confinement | None = None
+    ) -> list[str]:
+        stmt = Compiler(access).ids(query).order_by(resource.c.id).limit(limit)
         return [row[-1] for row in self.conn.execute(stmt)]
 
-    def search(self, query: SearchQuery) -> SearchPage:
-        ids = self.compiler.ids(query).subquery()
+    def search(self, query: SearchQuery, access: Confinement | None = None) -> SearchPage:
+        compiler = Compiler(access)
+        ids = compiler.ids(query).subquery()
         total: int | None = None
         if query.total != "none" or query.summary == "count":
             total = int(self.conn.execute(select(func.count()).select_from(ids)).scalar_one())
@@ -235,15 +294,17 @@ class SqlSession:
         stmt = (
             select(*_COLUMNS)
             .select_from(resource.join(ids, join_on))
-            .order_by(*self.compiler.sort_columns(query))
+            .order_by(*compiler.sort_columns(query))
             .limit(query.count)
             .offset(query.offset)
         )
         matches = [_row(x) for x in self.conn.execute(stmt)]
-        included = self._included(query, matches)
+        included = self._included(query, matches, access)
         return SearchPage(matches, included, total)
 
-    def _included(self, query: SearchQuery, matches: list[StoredResource]) -> list[StoredResource]:
+    def _included(
+        self, query: SearchQuery, matches: list[StoredResource], access: Confinement | None
+    ) -> list[StoredResource]:
         if not matches or not (query.includes or query.revincludes):
             return []
         seen = {(m.resource_type, m.id) for m in matches}
@@ -263,7 +324,7 @@ class SqlSession:
             if not new:
                 break
             seen.update(new)
-            frontier = self.read_many(new)
+            frontier = self.read_many(new, access)
             out += frontier
         return out
 
@@ -312,6 +373,137 @@ class SqlSession:
                 )
                 keys += [(r.resource_type, r.id) for r in self.conn.execute(stmt)]
         return keys
+
+    # -- the care-relationship index ----------------------------------------------------
+    def care(
+        self, patient_ids: Sequence[str], grantees: Sequence[str] | None = None
+    ) -> list[CareRow]:
+        c = care_relationship.c
+        out: list[CareRow] = []
+        for chunk in _chunks(sorted(set(patient_ids))):
+            stmt = select(care_relationship).where(c.patient_id.in_(chunk))
+            if grantees is not None:
+                stmt = stmt.where(c.grantee.in_(list(grantees)))
+            for row in self.conn.execute(stmt.order_by(c.patient_id, c.grantee, c.source)):
+                out.append(
+                    CareRow(
+                        row.patient_id,
+                        row.grantee,
+                        row.level,
+                        bool(row.proven),
+                        row.source,
+                        row.source_ref,
+                        row.via,
+                        _utc(row.since),
+                        _utc(row.until) if row.until is not None else None,
+                        bool(row.all_labels),
+                    )
+                )
+        return out
+
+    def relate(self, rows: Sequence[CareRow]) -> None:
+        if not rows:
+            return
+        latest = {r.key: r for r in rows}
+        self.unrelate(list(latest.values()))
+        self.conn.execute(
+            insert(care_relationship),
+            [
+                {
+                    "patient_id": r.patient_id,
+                    "grantee": r.grantee,
+                    "source": r.source,
+                    "source_ref": r.source_ref,
+                    "via": r.via,
+                    "level": r.level,
+                    "proven": r.proven,
+                    "since": r.since,
+                    "until": r.until,
+                    "all_labels": r.all_labels,
+                }
+                for r in latest.values()
+            ],
+        )
+
+    def unrelate(self, rows: Sequence[CareRow]) -> None:
+        c = care_relationship.c
+        stmt = delete(care_relationship).where(
+            c.patient_id == bindparam("k_patient"),
+            c.grantee == bindparam("k_grantee"),
+            c.source == bindparam("k_source"),
+            c.source_ref == bindparam("k_ref"),
+            c.via == bindparam("k_via"),
+        )
+        params = [
+            {
+                "k_patient": r.patient_id,
+                "k_grantee": r.grantee,
+                "k_source": r.source,
+                "k_ref": r.source_ref,
+                "k_via": r.via,
+            }
+            for r in rows
+        ]
+        if params:
+            self.conn.execute(stmt, params)
+
+    def restrictions(self, patient_ids: Sequence[str]) -> list[Restriction]:
+        x = care_restriction.c
+        out: list[Restriction] = []
+        for chunk in _chunks(sorted(set(patient_ids))):
+            rows = self.conn.execute(
+                select(care_restriction)
+                .where(x.patient_id.in_(chunk))
+                .order_by(x.patient_id, x.label, x.facility)
+            )
+            out += [
+                Restriction(r.patient_id, r.label, r.facility, r.source_ref, r.via) for r in rows
+            ]
+        return out
+
+    def restrict(self, rows: Sequence[Restriction]) -> None:
+        if not rows:
+            return
+        latest = {r.key: r for r in rows}
+        self.unrestrict(list(latest.values()))
+        self.conn.execute(
+            insert(care_restriction),
+            [
+                {
+                    "patient_id": r.patient_id,
+                    "label": r.label,
+                    "facility": r.facility,
+                    "source_ref": r.source_ref,
+                    "via": r.via,
+                }
+                for r in latest.values()
+            ],
+        )
+
+    def unrestrict(self, rows: Sequence[Restriction]) -> None:
+        x = care_restriction.c
+        stmt = delete(care_restriction).where(
+            x.patient_id == bindparam("k_patient"),
+            x.label == bindparam("k_label"),
+            x.facility == bindparam("k_facility"),
+            x.source_ref == bindparam("k_ref"),
+            x.via == bindparam("k_via"),
+        )
+        params = [
+            {
+                "k_patient": r.patient_id,
+                "k_label": r.label,
+                "k_facility": r.facility,
+                "k_ref": r.source_ref,
+                "k_via": r.via,
+            }
+            for r in rows
+        ]
+        if params:
+            self.conn.execute(stmt, params)
+
+    def side_tables(self, work: Callable[[Connection], T]) -> T | None:
+        return work(self.conn)
 
     # -- writes ------------------------------------------------------------------------
     def write(self, items: Sequence[WriteItem]) -> None:
@@ -370,6 +562,8 @@ class SqlSession:
             "deleted": item.content is None,
             "patient_id": item.patient_id,
             "content": item.content,
+            "owner": item.owner,
+            "labels": item.labels,
         }
 
     def _pks(self, items: Sequence[WriteItem]) -> dict[tuple[str, str], int]:
@@ -401,6 +595,8 @@ class SqlSession:
                 deleted=bindparam("deleted"),
                 patient_id=bindparam("patient_id"),
                 content=bindparam("content", type_=resource.c.content.type),
+                owner=bindparam("owner"),
+                labels=bindparam("labels"),
             )
         )
         params = [
@@ -413,6 +609,8 @@ class SqlSession:
                 "deleted": i.content is None,
                 "patient_id": i.patient_id,
                 "content": i.content,
+                "owner": i.owner,
+                "labels": i.labels,
             }
             for i in items
         ]
@@ -457,8 +655,15 @@ class SqlStore:
     def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
         self.url = url
         self.writer: Engine = make_engine(url, write=True)
+        in_memory = self.writer.dialect.name == "sqlite" and self.writer.url.database in (
+            None,
+            "",
+            ":memory:",
+        )  # an in-memory SQLite is one connection's own: a second engine would see nothing
         self.reader: Engine = (
-            make_engine(url, write=False) if self.writer.dialect.name == "sqlite" else self.writer
+            make_engine(url, write=False)
+            if self.writer.dialect.name == "sqlite" and not in_memory
+            else self.writer
         )
         self.dialect = self.writer.dialect.name
         if migrate_schema:
@@ -470,12 +675,16 @@ class SqlStore:
         with engine.begin() as conn:
             yield SqlSession(conn)
 
-    def iter_all(self, resource_type: str | None = None) -> Iterator[StoredResource]:
+    def iter_all(
+        self, resource_type: str | None = None, access: Confinement | None = None
+    ) -> Iterator[StoredResource]:
         """Every current resource (deleted ones excluded), in a stable order, streamed."""
         r = resource.c
         stmt = select(*_COLUMNS).where(r.deleted == false()).order_by(r.resource_type, r.id)
         if resource_type:
             stmt = stmt.where(r.resource_type == resource_type)
+        if access is not None:
+            stmt = stmt.where(confine(access, r))
         with self.reader.connect() as conn:
             result = conn.execution_options(yield_per=1000).execute(stmt)
             for row in result:

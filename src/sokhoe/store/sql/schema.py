@@ -48,10 +48,16 @@ resource = Table(
     Column("patient_id", String(ID)),
     Column("content", JsonDoc),
     Column("pk", Pk, nullable=False),
+    Column("owner", String(16)),
+    Column("labels", String(64)),
     Index("ux_resource_pk", "pk", unique=True),
     Index("ix_resource_patient", "patient_id", "resource_type"),
     Index("ix_resource_updated", "last_updated"),
+    Index("ix_resource_owner", "owner", "resource_type"),
 )
+"""``owner``: the facility whose caller created the resource (what it may always read back);
+``labels``: the sensitive categories of the current version (``HIV,PSY``), so a patient's
+restriction is part of the SQL of every read (``store/sql/confine.py``)."""
 
 resource_history = Table(
     "resource_history",
@@ -64,6 +70,8 @@ resource_history = Table(
     Column("method", String(8), nullable=False),
     Column("patient_id", String(ID)),
     Column("content", JsonDoc),
+    Column("owner", String(16)),
+    Column("labels", String(64)),
     Index("ix_history_updated", "last_updated"),
     Index("ix_history_type_updated", "resource_type", "last_updated"),
 )
@@ -161,3 +169,33 @@ PARAM_TYPE_TABLES = {
     "uri": sp_uri,
 }
 """Search parameter type -> the table its values are in."""
+
+care_relationship = Table(
+    "care_relationship",
+    metadata,
+    Column("patient_id", String(ID), primary_key=True),
+    Column("grantee", String(160), primary_key=True),
+    Column("source", String(16), primary_key=True),
+    Column("source_ref", String(140), primary_key=True),
+    Column("via", String(ID), primary_key=True),
+    Column("level", String(8), nullable=False),
+    Column("proven", Boolean, nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("until", DateTime(timezone=True)),
+    Column("all_labels", Boolean, nullable=False, default=False),
+    Index("ix_care_grantee", "grantee", "level", "patient_id"),
+)
+"""The care-relationship index (``sokhoe.access.care``): who may see or write into which
+patient's compartment, and why. Rows carry ``patient_id`` like every other table, so they
+shard with the records they open."""
+
+care_restriction = Table(
+    "care_restriction",
+    metadata,
+    Column("patient_id", String(ID), primary_key=True),
+    Column("label", String(8), primary_key=True),
+    Column("facility", String(16), primary_key=True),
+    Column("source_ref", String(140), primary_key=True),
+    Column("via", String(ID), primary_key=True),
+)
+"""A patient's restrictions of sensitive categories (from their ``$restrict`` Consents)."""

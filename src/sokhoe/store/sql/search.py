@@ -36,6 +36,8 @@ from sokhoe.search.query import (
     Value,
 )
 from sokhoe.search.ranges import range_condition
+from sokhoe.store.ports import Confinement
+from sokhoe.store.sql.confine import confine
 from sokhoe.store.sql.schema import PARAM_TYPE_TABLES, resource, sp_reference
 
 MAX_CHAR = "\U0010ffff"
@@ -132,7 +134,14 @@ def _selective(crit: Criterion) -> bool:
 
 
 class Compiler:
-    """Builds the id-selecting SQL of one query (and its chains) for one resource type."""
+    """Builds the id-selecting SQL of one query (and its chains) for one resource type.
+
+    With a :class:`~sokhoe.store.ports.Confinement` every ``SELECT`` it builds, chains and
+    ``_has`` included, finds only what that caller may see.
+    """
+
+    def __init__(self, access: Confinement | None = None) -> None:
+        self.access = access
 
     def ids(self, query: SearchQuery) -> Select[Any]:
         """``SELECT id`` (typed) or ``SELECT resource_type, id`` (system level) of matches."""
@@ -157,6 +166,8 @@ class Compiler:
             if query.types:
                 stmt = stmt.where(r.resource_type.in_(query.types))
         stmt = stmt.where(r.deleted == false())
+        if self.access is not None:
+            stmt = stmt.where(confine(self.access, r))
         if query.ids is not None:
             stmt = stmt.where(r.id.in_(query.ids))
         if query.patient_ids is not None:
