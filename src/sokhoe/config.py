@@ -56,8 +56,11 @@ class Settings(BaseSettings):
     hl7_allowed_sources: dict[str, list[str]] = {}
     """HL7 v2 over MLLP: facility code (MSH-4) → IP addresses or CIDR blocks its interface
     engine sends from (``SOKHOE_HL7_ALLOWED_SOURCES='{"79001": ["10.20.0.0/24"]}'``)."""
-    hl7_allow_loopback: bool = True
-    """Trust any MSH-4 from this machine (development, a local interface engine)."""
+    hl7_allow_loopback: bool = False
+    """Trust any MSH-4 from this machine. Off by default: any local process (another user's,
+    a compromised service) could otherwise speak for every facility. Turn it on only for
+    development, or list loopback for the one facility whose engine runs on this machine
+    (``{"79001": ["127.0.0.1/32"]}``)."""
     hl7_max_message_bytes: int = 1024 * 1024
     hl7_idle_timeout: float = 300.0
     hl7_read_timeout: float = 30.0

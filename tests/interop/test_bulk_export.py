@@ -21,7 +21,13 @@ from sokhoe.access.policy import Policy
 from sokhoe.access.principal import Principal
 from sokhoe.config import Settings
 from sokhoe.errors import Forbidden
-from sokhoe.interop.bulk.export import ExportContext, ExportOptions, ExportRequest, run_export
+from sokhoe.interop.bulk.export import (
+    ExportContext,
+    ExportOptions,
+    ExportRequest,
+    run_export,
+    select_resources,
+)
 from sokhoe.interop.bulk.jobs import STALE_AFTER, BulkJobs
 from sokhoe.interop.bulk.service import BulkExportService
 from sokhoe.interop.load import load_paths
@@ -442,11 +448,59 @@ def test_without_type_the_export_narrows_to_readable_types() -> None:
         authorise_export(guard, ExportRequest("system", ("Condition",)))
 
 
-def test_request_round_trips_through_the_job_row() -> None:
+def _condition(pid: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "subject": {"reference": f"Patient/{pid}"},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10"}]},
+    }
+
+
+def test_request_round_trips_through_the_job_row(store: FhirStore) -> None:
+    """The worker runs the request it reads back from the job row, so what it selects must be
+    what was asked: with ``_since`` on a millisecond, a resource updated a millisecond before is
+    left out and one updated at that instant is in (Bulk Data: "resources modified on or after");
+    the Group export keeps to its members, and both keep to ``_type``.
+
+    See: https://hl7.org/fhir/uv/bulkdata/STU2/export.html#query-parameters
+    """
     since = datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)
-    wanted = ExportRequest("group", ("Condition", "Patient"), since, "g1")
-    assert ExportRequest.from_json(orjson.loads(orjson.dumps(wanted.to_json()))) == wanted
-    assert since - timedelta(0) == since
+    ms = timedelta(milliseconds=1)
+    clock = [since - timedelta(days=30)]
+    repo = platform_repository(store, f"{BASE}/fhir", clock=lambda: clock[0])
+
+    def made(resource: dict[str, Any], at: datetime) -> Key:
+        clock[0] = at
+        stored = repo.create(resource, resource["resourceType"]).resource
+        return stored.resource_type, stored.id
+
+    _, member = made({"resourceType": "Patient", "gender": "female"}, since - ms)
+    _, other = made({"resourceType": "Patient", "gender": "male"}, since + ms)
+    _, group = made(
+        {
+            "resourceType": "Group",
+            "type": "person",
+            "actual": True,
+            "member": [{"entity": {"reference": f"Patient/{member}"}}],
+        },
+        since - ms,
+    )
+    made(_condition(member), since - ms)  # a millisecond too early
+    at_since = made(_condition(member), since)
+    after = made(_condition(member), since + ms)
+    made(observation(member), since + ms)  # a type not asked for
+    others = made(_condition(other), since + ms)  # not a member of the group
+
+    types = ("Condition", "Patient")
+    cases = [
+        (ExportRequest("group", types, since, group), {at_since, after}),
+        (ExportRequest("system", types, since), {at_since, after, others, ("Patient", other)}),
+    ]
+    for wanted, expected in cases:
+        row = ExportRequest.from_json(orjson.loads(orjson.dumps(wanted.to_json())))
+        assert row == wanted
+        got = {(r.resource_type, r.id) for r in select_resources(repo, row)}
+        assert got == expected, wanted.kind
 
 
 def test_status_of_a_running_job_is_202_with_progress(memory_api: TestClient) -> None:

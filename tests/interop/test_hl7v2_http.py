@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import orjson
 from fastapi.testclient import TestClient
 
+from sokhoe.access.accounts import create_user
 from sokhoe.access.clients import authenticate_client, create_client
+from sokhoe.access.otp import link_citizen
 from sokhoe.access.tokens import TokenService
+from sokhoe.config import Settings
+from sokhoe.mpi.identifiers import mrn_system
 from sokhoe.store.ports import FhirStore
-from tests.interop.test_hl7v2_mapping import msa, prepare, sample, versions
+from sokhoe.web.app import create_app
+from tests.conftest import BASE
+from tests.interop.test_hl7v2_mapping import err, msa, patients_by, prepare, sample, versions
 
 ER7 = {"content-type": "x-application/hl7-v2+er7"}
+PASSWORD = "mật-khẩu-dài-2026"
 
 
 def facility_token(client: TestClient, facility: str) -> str:
@@ -57,3 +68,66 @@ def test_no_token_no_message(store: FhirStore, client: TestClient) -> None:
     wrong_type = client.post("/hl7/v2", content=sample("adt_a04"))
     assert wrong_type.status_code == 400
     assert versions(store) == before
+
+
+Snapshot = tuple[list[tuple[str, str, int, bytes]], int]
+
+
+def snapshot(store: FhirStore) -> Snapshot:
+    """Every current resource (type, id, version, content) and the count of all versions."""
+    current = sorted(
+        (r.resource_type, r.id, r.version_id, orjson.dumps(r.content, option=orjson.OPT_SORT_KEYS))
+        for r in store.iter_all()
+    )
+    return current, versions(store)
+
+
+def _staff_token(api: TestClient, username: str, role: str, facility: str) -> str:
+    tokens: TokenService = api.app.state.tokens  # type: ignore[attr-defined]
+    create_user(tokens.engine, username, PASSWORD, role, username, facility=facility)
+    r = api.post("/auth/staff/sign-in", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+def _citizen_token(api: TestClient, var: Path, phone: str, patient_id: str) -> str:
+    tokens: TokenService = api.app.state.tokens  # type: ignore[attr-defined]
+    link_citizen(tokens.engine, phone, patient_id)
+    assert api.post("/auth/citizen/code", json={"phone": phone}).status_code == 202
+    sms = json.loads((var / "sms-outbox.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    code = next(w for w in sms["text"].split() if w.isdigit() and len(w) == 6)
+    r = api.post("/auth/citizen/verify", json={"phone": phone, "code": code})
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+def test_staff_and_citizen_tokens_may_not_send_and_change_nothing(
+    store: FhirStore, tmp_path: Path
+) -> None:
+    """A receptionist of the very facility in MSH-4, and the citizen the ADT is about: both are
+    refused (403, an AR NACK echoing MSH-10) and the store is exactly as before. The same ADT
+    from the facility's connected system then applies, so the refusals left no receipt."""
+    repo = prepare(store)
+    settings = Settings(base_url=BASE, database_url="sqlite://", var_dir=tmp_path)
+    with TestClient(create_app(settings, store), base_url=BASE) as api:
+        his = {**ER7, "authorization": f"Bearer {facility_token(api, '79001')}"}
+        assert msa(api.post("/hl7/v2", content=sample("adt_a04"), headers=his).text)[1] == "AA"
+        [patient] = patients_by(repo, mrn_system("79001"), "BN-100234")
+        callers = {
+            "staff": _staff_token(api, "le.tan", "receptionist", "79001"),
+            "citizen": _citizen_token(api, tmp_path, "0903123456", patient["id"]),
+        }
+        before = snapshot(store)
+        for kind, token in callers.items():
+            headers = {**ER7, "authorization": f"Bearer {token}"}
+            refused = api.post("/hl7/v2", content=sample("adt_a08"), headers=headers)
+            assert refused.status_code == 403, (kind, refused.text)
+            assert refused.headers["content-type"].startswith("x-application/hl7-v2+er7")
+            assert msa(refused.text)[1:3] == ["AR", "A08-0001"], kind
+            assert f"Only a connected system's token may send HL7 v2 messages, not a {kind}'s" in (
+                err(refused.text)
+            )
+        assert snapshot(store) == before
+        applied = api.post("/hl7/v2", content=sample("adt_a08"), headers=his)
+        assert msa(applied.text)[1] == "AA", applied.text
+        assert snapshot(store) != before

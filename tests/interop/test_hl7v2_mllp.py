@@ -11,15 +11,26 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sokhoe.access.guard import platform_repository
-from sokhoe.interop.hl7v2.mllp import AllowList, ListenerLimits, MllpServer, frame, send
+from sokhoe.config import Settings
+from sokhoe.interop.hl7v2.mllp import AllowList, ListenerLimits, MllpServer, as_bytes, frame, send
 from sokhoe.interop.hl7v2.processor import Hl7Processor
-from sokhoe.mpi.identifiers import CCCD
+from sokhoe.mpi.identifiers import CCCD, FACILITY
 from sokhoe.store.sql import SqlStore
-from tests.interop.test_hl7v2_mapping import BASE, msa, patients_by, prepare, sample, versions
+from tests.interop.test_hl7v2_mapping import (
+    BASE,
+    SAMPLES,
+    err,
+    msa,
+    patients_by,
+    prepare,
+    sample,
+    versions,
+)
 
 
 class Listener:
@@ -111,6 +122,63 @@ def test_a_facility_not_allowed_from_this_address_is_refused(sqlite_store: SqlSt
         assert versions(sqlite_store) == before
 
 
+OTHER_CCCD = "079185009999"
+
+
+def _from_01001(name: str) -> bytes:
+    """A sample as facility 01001 would send it (MSH-4, record numbers, ward), about a person
+    the other samples do not name."""
+    text = (SAMPLES / f"{name}.hl7").read_text(encoding="utf-8")
+    return as_bytes(text.replace("79001", "01001").replace("079185001234", OTHER_CCCD))
+
+
+def _add_facility(store: SqlStore, code: str) -> None:
+    organization: dict[str, Any] = {
+        "resourceType": "Organization",
+        "id": f"org-{code}",
+        "name": f"Bệnh viện {code}",
+        "identifier": [{"use": "official", "system": FACILITY, "value": code}],
+    }
+    platform_repository(store, BASE).update(organization, "Organization", organization["id"])
+
+
+def test_by_default_loopback_speaks_only_for_the_facilities_that_list_it(
+    sqlite_store: SqlStore,
+) -> None:
+    """Strict default (``hl7_allow_loopback`` off): listed for 79001, a loopback sender is
+    refused for 01001, a facility the platform knows that does not list it (AR naming MSH-4,
+    nothing written), and accepted for 79001."""
+    assert Settings.model_fields["hl7_allow_loopback"].default is False
+    settings = Settings(hl7_allowed_sources={"79001": ["127.0.0.1/32"]})
+    allow = AllowList.from_settings(settings.hl7_allowed_sources, settings.hl7_allow_loopback)
+    _add_facility(sqlite_store, "01001")
+    for running in _listener(sqlite_store, allow):
+        before = versions(sqlite_store)
+        refused = send([_from_01001("adt_a04")], "127.0.0.1", running.port)[0]
+        assert msa(refused)[1:3] == ["AR", "A04-0001"]
+        assert err(refused).split("|")[2] == "MSH^1^4"
+        assert "MSH-4 facility 01001 may not send from 127.0.0.1" in refused
+        assert versions(sqlite_store) == before
+        accepted = send([sample("adt_a04")], "127.0.0.1", running.port)[0]
+        assert msa(accepted)[1:3] == ["AA", "A04-0001"]
+        assert versions(sqlite_store) > before
+    repo = platform_repository(sqlite_store, BASE)
+    assert patients_by(repo, CCCD, OTHER_CCCD) == []
+    assert len(patients_by(repo, CCCD, "079185001234")) == 1
+
+
+def test_by_default_a_loopback_sender_no_facility_lists_is_disconnected(
+    sqlite_store: SqlStore,
+) -> None:
+    settings = Settings(hl7_allowed_sources={})
+    allow = AllowList.from_settings(settings.hl7_allowed_sources, settings.hl7_allow_loopback)
+    for running in _listener(sqlite_store, allow):
+        before = versions(sqlite_store)
+        with pytest.raises(ConnectionError):
+            send([sample("adt_a04")], "127.0.0.1", running.port)
+        assert versions(sqlite_store) == before
+
+
 def _raw_exchange(port: int, data: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(data)
@@ -155,15 +223,21 @@ def test_the_cli_sends_files(sqlite_store: SqlStore, listener: Listener) -> None
 
 
 def test_sokhoe_hl7_listen_serves_a_database(tmp_path: Path) -> None:
-    """The command of the contract (DESIGN.md), as a separate process."""
+    """The command of the contract (DESIGN.md), as a separate process, with the strict default:
+    loopback is listed for 79001 only, so it is refused for 01001 (a known facility)."""
     url = f"sqlite:///{tmp_path / 'listen.db'}"
     store = SqlStore(url)
     prepare(store)
+    _add_facility(store, "01001")
     store.close()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "SOKHOE_VAR_DIR": str(tmp_path)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOKHOE_HL7_")}
+    env |= {
+        "SOKHOE_VAR_DIR": str(tmp_path),
+        "SOKHOE_HL7_ALLOWED_SOURCES": '{"79001": ["127.0.0.1/32"]}',
+    }
     command = [sys.executable, "-c", "from sokhoe.cli import main; main()"]
     proc = subprocess.Popen(
         [*command, "hl7", "listen", "--port", str(port), "--db", url],
@@ -182,6 +256,8 @@ def test_sokhoe_hl7_listen_serves_a_database(tmp_path: Path) -> None:
                     raise
                 time.sleep(0.2)
         assert [msa(a)[1] for a in acks] == ["AA", "AA"]
+        refused = send([_from_01001("adt_a04")], "127.0.0.1", port)[0]
+        assert msa(refused)[1] == "AR" and err(refused).split("|")[2] == "MSH^1^4"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -191,5 +267,6 @@ def test_sokhoe_hl7_listen_serves_a_database(tmp_path: Path) -> None:
     try:
         repo = platform_repository(reopened, BASE)
         assert len(patients_by(repo, CCCD, "079185001234")) == 1
+        assert patients_by(repo, CCCD, OTHER_CCCD) == []
     finally:
         reopened.close()

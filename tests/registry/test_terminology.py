@@ -3,6 +3,8 @@ write-time ICD-10 check over real data (Synthea bundles and a generated demo pop
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from sokhoe.registry.facilities import LEVELS
 from sokhoe.registry.practitioners import ROLES
 from sokhoe.registry.terminology import (
     CODE_SYSTEMS,
+    DIAGNOSIS_TYPES,
     ICD10_VALUE_SET,
     MAX_EXPANSION,
     VALUE_SETS,
@@ -36,6 +39,7 @@ from tests.conftest import SHARED_DATA
 
 LOINC = "http://loinc.org"
 CVX = "http://hl7.org/fhir/sid/cvx"
+SNOMED = "http://snomed.info/sct"
 DRUG = "https://fhir.sokhoe.vn/CodeSystem/drug"
 LEVEL = "https://fhir.sokhoe.vn/CodeSystem/facility-level"
 
@@ -264,23 +268,76 @@ def test_diagnosis_issues_ignores_other_resources() -> None:
     ]
 
 
-def test_synthea_has_no_icd10_issues() -> None:
-    files = sorted((SHARED_DATA / "synthea").glob("*.json"))
-    assert files
-    checked = 0
-    for path in files:
+def test_synthea_snomed_diagnoses_are_left_alone() -> None:
+    """Synthea codes its diagnoses in SNOMED CT and carries no ICD-10 coding at all, so this is
+    only the check's promise to leave other systems alone; the ICD-10 cases run on the demo
+    population below."""
+    snomed = 0
+    for path in sorted((SHARED_DATA / "synthea").glob("*.json")):
         for entry in orjson.loads(path.read_bytes()).get("entry", []):
-            assert diagnosis_issues(entry["resource"]) == []
-            checked += 1
-    assert checked > 1000
+            resource = entry["resource"]
+            if resource["resourceType"] not in DIAGNOSIS_TYPES:
+                continue
+            codings = [c for c in _all_codings(resource) if c.get("system") == SNOMED]
+            assert not any(c.get("system") == ICD10_SYSTEM for c in _all_codings(resource))
+            snomed += len(codings)
+            assert diagnosis_issues(resource) == [], resource.get("id")
+    assert snomed > 1000  # a check that refused foreign systems would have failed here
 
 
-def test_demo_population_has_no_icd10_issues(tmp_path: Path) -> None:
-    write_demo(tmp_path, 50, 11, "ndjson")
-    icd_codings = 0
+def _all_codings(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if "system" in node and "code" in node:
+            yield node
+        for value in node.values():
+            yield from _all_codings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _all_codings(item)
+
+
+def _demo_icd10_codings(resource: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(FHIRPath, Coding) of each ICD-10 coding where the demo writes them (``demo.clinical``):
+    ``Condition.code`` and ``Encounter.reasonCode``. Spelled out here rather than taken from the
+    module's own walker, so the expected paths do not come from the code under test."""
+    rtype = resource["resourceType"]
+    concepts: list[tuple[str, dict[str, Any]]] = []
+    if rtype == "Condition":
+        concepts = [("Condition.code", resource["code"])]
+    elif rtype == "Encounter":
+        concepts = [
+            (f"Encounter.reasonCode[{i}]", c) for i, c in enumerate(resource.get("reasonCode", []))
+        ]
+    return [
+        (f"{where}.coding[{j}].code", coding)
+        for where, concept in concepts
+        for j, coding in enumerate(concept.get("coding", []))
+        if coding.get("system") == ICD10_SYSTEM
+    ]
+
+
+# A block (classifies diagnoses, is not one), a code one digit too deep, and a made-up code.
+_NOT_DIAGNOSES = ["J00-J06", "E11.99", "Q99.99"]
+
+
+def test_demo_icd10_diagnoses_pass_and_a_wrong_one_is_named(tmp_path: Path) -> None:
+    """The write-time check over a generated population that does hold ICD-10 diagnoses: every
+    code the demo writes passes, and the same resource with one of them replaced by a
+    non-diagnosis is refused with the path of that coding."""
+    write_demo(tmp_path, 30, 11, "ndjson")
+    found: Counter[str] = Counter()
     for path in sorted(tmp_path.glob("*.ndjson")):
         for line in path.read_bytes().splitlines():
             resource = orjson.loads(line)
             assert diagnosis_issues(resource) == [], resource.get("id")
-            icd_codings += line.count(ICD10_SYSTEM.encode())
-    assert icd_codings > 50  # the demo does write ICD-10 diagnoses, so the check did run
+            for where, coding in _demo_icd10_codings(resource):
+                found[resource["resourceType"]] += 1
+                valid = coding["code"]
+                wrong = _NOT_DIAGNOSES[found.total() % len(_NOT_DIAGNOSES)]
+                coding["code"] = wrong
+                issues = diagnosis_issues(resource)
+                coding["code"] = valid
+                assert [(i.code, i.expression) for i in issues] == [("code-invalid", where)]
+                assert wrong in issues[0].diagnostics
+    # The data holds the case: ICD-10 diagnoses on Conditions and Encounters, many of each.
+    assert found["Condition"] >= 30 and found["Encounter"] >= 30, found

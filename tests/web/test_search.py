@@ -20,6 +20,15 @@ def _ids(bundle: dict[str, Any], mode: str = "match") -> list[str]:
     return [e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == mode]
 
 
+PEOPLE = {
+    "an": ("Nguyễn", ["Văn", "An"], "male", "1990-05-17", "001090012345"),
+    "binh": ("Trần", ["Thị", "Bình"], "female", "1985-11-02", "079185000111"),
+    "cuong": ("Nguyen", ["Cuong"], "male", "2001-01-01", "001201999999"),
+    "dung": ("Lê", ["Dũng"], "male", "1990", "036090123456"),
+}
+"""The Patients of the ``people`` fixture: family, given, gender, birth date, CCCD."""
+
+
 @pytest.fixture
 def people(client: TestClient) -> dict[str, str]:
     org = _post(
@@ -30,14 +39,8 @@ def people(client: TestClient) -> dict[str, str]:
             "identifier": [{"system": "urn:csk", "value": "79001"}],
         },
     )
-    data = {
-        "an": ("Nguyễn", ["Văn", "An"], "male", "1990-05-17", "001090012345"),
-        "binh": ("Trần", ["Thị", "Bình"], "female", "1985-11-02", "079185000111"),
-        "cuong": ("Nguyen", ["Cuong"], "male", "2001-01-01", "001201999999"),
-        "dung": ("Lê", ["Dũng"], "male", "1990", "036090123456"),
-    }
     ids = {"org": org}
-    for key, (family, given, gender, birth, cccd) in data.items():
+    for key, (family, given, gender, birth, cccd) in PEOPLE.items():
         ids[key] = _post(
             client,
             {
@@ -183,7 +186,10 @@ def test_sort_paging_summary_elements(client: TestClient, people: dict[str, str]
     multi = client.get("/fhir/Patient", params={"_sort": "gender,-family"}).json()
     assert _ids(multi)[0] == people["binh"]
     count = client.get("/fhir/Patient", params={"_summary": "count"}).json()
-    assert (count["total"] == 4 and "entry" not in count) or count["entry"] == []
+    assert count["total"] == len(PEOPLE) and count.get("entry", []) == []
+    men = client.get("/fhir/Patient", params={"_summary": "count", "gender": "male"}).json()
+    assert men["total"] == sum(1 for p in PEOPLE.values() if p[2] == "male")  # 3 of 4
+    assert men.get("entry", []) == []
     el = client.get("/fhir/Patient", params={"_elements": "gender", "_id": people["an"]}).json()
     res = el["entry"][0]["resource"]
     assert set(res) == {"resourceType", "id", "meta", "gender"}

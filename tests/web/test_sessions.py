@@ -67,9 +67,31 @@ def test_a_cookie_session_reads_and_writes_only_with_its_csrf_token(browser: Tes
     assert _count(browser) == before + 1
 
 
+CSRF_REFUSAL = (
+    "This request uses the session cookie but lacks a valid X-CSRF-Token header "
+    "(cross-site request forgery protection)"
+)
+
+
 def test_bearer_callers_need_no_csrf_token(browser: TestClient) -> None:
+    """The CSRF check guards the cookie, not the bearer token. The client holds a signed-in
+    session cookie, so the check is live: the cookie alone is refused by it, the same request
+    with the session's X-CSRF-Token passes, and a bearer token is not asked for one (another
+    site cannot set the Authorization header) even with the cookie beside it."""
+    csrf = _sign_in(browser)
+    assert browser.cookies.get(SESSION_COOKIE)  # every request below carries the session
+    before = _count(browser)
+    refused = browser.post("/fhir/Patient", json=PATIENT)
+    assert refused.status_code == 403
+    issues = refused.json()["issue"]
+    assert [(i["code"], i["diagnostics"]) for i in issues] == [("forbidden", CSRF_REFUSAL)]
+    assert _count(browser) == before
+    with_csrf = browser.post("/fhir/Patient", json=PATIENT, headers={"X-CSRF-Token": csrf})
+    assert with_csrf.status_code == 201, with_csrf.text
     platform = {"Authorization": f"Bearer {platform_token(browser.app)}"}  # type: ignore[arg-type]
-    assert browser.post("/fhir/Patient", json=PATIENT, headers=platform).status_code == 201
+    bearer = browser.post("/fhir/Patient", json=PATIENT, headers=platform)
+    assert bearer.status_code == 201, bearer.text
+    assert _count(browser) == before + 2
 
 
 def test_sign_out_revokes_the_session(browser: TestClient) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sokhoe.interop.hl7v2.er7 import ERROR_NAMES, VIETNAM_TZ, Hl7Fault
+from sokhoe.interop.hl7v2.er7 import ERROR_NAMES, VIETNAM_TZ, Hl7Fault, first, parse
 
 SEPARATORS = "|^~\\&"
 
@@ -30,6 +30,29 @@ class Header:
     trigger: str = ""
     processing_id: str = "P"
     version: str = "2.5"
+
+
+def read_header(raw: bytes) -> Header:
+    """The MSH fields an acknowledgement needs, read leniently from a message that will not
+    be processed (a refused sender): MSA-2 must still echo MSH-10 so the sender can match the
+    reject to what it sent. Empty fields where MSH cannot be read."""
+    try:
+        message = parse(raw.decode("utf-8", errors="replace"))
+    except Hl7Fault:
+        return Header()
+    msh = first(message, "MSH")
+    if msh is None:  # pragma: no cover - parse() requires the message to start with MSH
+        return Header()
+    return Header(
+        sending_application=msh.get(3),
+        sending_facility=msh.get(4),
+        receiving_application=msh.get(5),
+        receiving_facility=msh.get(6),
+        control_id=msh.get(10).strip(),
+        trigger=msh.get(9, 2).strip().upper(),
+        processing_id=msh.get(11).strip() or "P",
+        version=msh.get(12).strip() or "2.5",
+    )
 
 
 def escape(text: str) -> str:

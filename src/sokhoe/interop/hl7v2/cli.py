@@ -26,8 +26,9 @@ def listen_command(
 ) -> None:
     """Receive HL7 v2 messages over MLLP and answer each with an ACK or NACK.
 
-    Who may send for which facility: SOKHOE_HL7_ALLOWED_SOURCES (loopback always, unless
-    SOKHOE_HL7_ALLOW_LOOPBACK=false).
+    Who may send for which facility: SOKHOE_HL7_ALLOWED_SOURCES, e.g.
+    '{"79001": ["10.20.0.0/24"]}' (list 127.0.0.1/32 for an engine on this machine). Loopback
+    speaks for every facility only with SOKHOE_HL7_ALLOW_LOOPBACK=true (development).
     """
     from sokhoe.config import Settings
     from sokhoe.interop.hl7v2.mllp import AllowList, ListenerLimits, MllpServer
@@ -42,6 +43,12 @@ def listen_command(
         allow = AllowList.from_settings(settings.hl7_allowed_sources, settings.hl7_allow_loopback)
     except ValueError as exc:
         raise typer.BadParameter(f"SOKHOE_HL7_ALLOWED_SOURCES: {exc}") from exc
+    if not allow.networks and not allow.loopback:
+        typer.echo(
+            "warning: no facility may send: set SOKHOE_HL7_ALLOWED_SOURCES (or, for "
+            "development, SOKHOE_HL7_ALLOW_LOOPBACK=true)",
+            err=True,
+        )
     limits = ListenerLimits(
         settings.hl7_max_message_bytes, settings.hl7_idle_timeout, settings.hl7_read_timeout
     )

@@ -3,8 +3,11 @@
 Framing (HL7 v2.5.1 Appendix C, MLLP release 2): ``0x0B`` message ``0x1C 0x0D``. MLLP carries
 no credentials, so the listener decides who may speak for a facility by the peer address:
 ``Settings.hl7_allowed_sources`` maps a facility code (MSH-4) to the addresses or CIDR blocks
-its interface engine sends from; loopback is trusted unless ``hl7_allow_loopback`` is off.
-A connection from an address no facility lists is closed at once. Each message is then checked
+its interface engine sends from; loopback is trusted for every facility only when
+``hl7_allow_loopback`` is on (off by default), otherwise it is an address like any other and
+speaks for the facilities that list it. A connection from an address no facility lists is
+closed at once; a listed address sending for a facility that does not list it gets an ``AR``
+NACK naming MSH-4. Each message is then checked
 against its own MSH-4 and applied as that facility (``Hl7Processor``).
 
 The framing is done here rather than with ``hl7.mllp`` because the listener must bound the
@@ -48,7 +51,8 @@ class AllowList:
     """Which peer addresses may speak for which facility."""
 
     networks: Mapping[str, tuple[Network, ...]]
-    loopback: bool = True
+    loopback: bool = False
+    """Trust loopback for every facility (``Settings.hl7_allow_loopback``)."""
 
     @classmethod
     def from_settings(cls, sources: Mapping[str, Iterable[str]], loopback: bool) -> AllowList:
