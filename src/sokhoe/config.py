@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +28,11 @@ class Settings(BaseSettings):
     """Require a bearer token on /fhir and apply the access policy (off only for local
     experiments; the tests run with it on)."""
     token_minutes: int = 15
+    key_encryption_key: SecretStr | None = None
+    """Seals the token-signing keys stored in the database: 32 random bytes in base64
+    (``openssl rand -base64 32``), kept out of the database and its backups. Unset: made once
+    in ``var/key-encryption.key`` (development). A database moved to a server with another key
+    keeps working, but its old tokens are refused (everyone signs in again)."""
     cors_origins: list[str] = []
     """Web origins allowed to call the API from a browser (none by default; exact origins
     such as ``https://portal.example.vn``, never ``*`` with credentials)."""

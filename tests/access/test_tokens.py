@@ -8,6 +8,7 @@ import jwt
 import pytest
 
 from sokhoe.access.db import access_engine
+from sokhoe.access.kek import KeyEncryptionKey
 from sokhoe.access.principal import Principal
 from sokhoe.access.scopes import parse_scope, scopes_allow
 from sokhoe.access.tokens import TokenService
@@ -26,7 +27,7 @@ WHO = Principal(
 
 @pytest.fixture
 def tokens(store: FhirStore) -> TokenService:
-    return TokenService(access_engine(store))
+    return TokenService(access_engine(store), kek=KeyEncryptionKey.generate())
 
 
 def test_rotation_keeps_old_tokens_valid(tokens: TokenService) -> None:

@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse
 from sokhoe import __version__
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.db import access_engine
+from sokhoe.access.kek import load_key_encryption_key
 from sokhoe.access.policy import Policy
 from sokhoe.access.sms import make_gateway
 from sokhoe.access.tokens import TokenService
@@ -75,7 +76,11 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     )
     app.state.started = format_instant(datetime.now(UTC))
     engine = access_engine(store)
-    app.state.tokens = TokenService(engine, timedelta(minutes=settings.token_minutes))
+    configured_kek = settings.key_encryption_key
+    kek = load_key_encryption_key(
+        settings.var_dir, configured_kek.get_secret_value() if configured_kek else None
+    )
+    app.state.tokens = TokenService(engine, timedelta(minutes=settings.token_minutes), kek=kek)
     app.state.policy = Policy(store)
     app.state.auditor = AuditLog(engine)
     app.state.sms = make_gateway(
