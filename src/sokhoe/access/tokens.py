@@ -9,6 +9,10 @@ The rows hold each key sealed with the key-encryption key, never in plain text, 
 of the database cannot mint tokens (:mod:`sokhoe.access.signing_keys`). A database restored
 where that key differs cannot open its signing keys: tokens they signed are refused (401) and
 a new signing key is made.
+
+A token of a staff account or connected system is accepted only while that account is active:
+verification reads the account's row, so deactivating it ends its tokens at once in every
+server process.
 See: https://www.rfc-editor.org/rfc/rfc7519 and https://www.rfc-editor.org/rfc/rfc6749#section-4.4
 """
 
@@ -23,13 +27,13 @@ from functools import cache
 from typing import Any
 
 import jwt
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from sokhoe.access.kek import KeyEncryptionKey
 from sokhoe.access.principal import Principal
 from sokhoe.access.signing_keys import SigningKeys
 from sokhoe.errors import Unauthorized
-from sokhoe.store.sql.access_schema import auth_revoked_token
+from sokhoe.store.sql.access_schema import auth_client, auth_revoked_token, auth_user
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,21 @@ def _process_kek() -> KeyEncryptionKey:
         "key that lives only in this process, so its tokens end with it"
     )
     return KeyEncryptionKey.generate()
+
+
+def _account_active(conn: Connection, kind: object, subject: str) -> bool:
+    """Whether the staff account or connected system a token names exists and is active.
+    Citizens have no deactivation (their phone is the account)."""
+    if kind == "citizen":
+        return True
+    if kind == "staff":
+        query = select(auth_user.c.active).where(auth_user.c.username == subject)
+    elif kind == "client":
+        query = select(auth_client.c.active).where(auth_client.c.client_id == subject)
+    else:
+        return False
+    active = conn.execute(query).scalar()
+    return bool(active)
 
 
 class TokenService:
@@ -139,8 +158,11 @@ class TokenService:
             revoked = conn.execute(
                 select(auth_revoked_token.c.jti).where(auth_revoked_token.c.jti == claims["jti"])
             ).first()
+            active = revoked is None and _account_active(conn, claims.get("kind"), claims["sub"])
         if revoked is not None:
             raise Unauthorized("The access token was revoked")
+        if not active:
+            raise Unauthorized("The account this access token was issued to is not active")
         return Principal(
             kind=claims["kind"],
             subject=claims["sub"],
