@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     """Web origins allowed to call the API from a browser (none by default; exact origins
     such as ``https://portal.example.vn``, never ``*`` with credentials)."""
     sms_gateway: str = "outbox"
-    """``outbox`` (development: messages go to ``var/sms-outbox.jsonl`` and the log) or
+    """``outbox`` (development: messages go to ``var/sms-outbox.jsonl``, never the log) or
     ``http`` (a carrier's HTTP API at ``sms_url`` with ``sms_token``)."""
     sms_url: str | None = None
     sms_token: str | None = None
