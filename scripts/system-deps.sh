@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: a PostgreSQL server, Orthanc with DICOMweb (the PACS),
-# dcmtk (storescu), Chromium (browser tests) and a Java runtime (Spark local mode). Installs them when missing and we
-# are root; otherwise says what to install. Idempotent and quiet when everything is there.
+# dcmtk (storescu), Chromium (browser tests), a Java runtime (Spark local mode) and Node.js with
+# npm (the OpenID provider of tests/access/test_oidc.py, which installs its own npm package).
+# Installs them when missing and we are root; otherwise says what to install. Idempotent and
+# quiet when everything is there.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
@@ -10,12 +12,28 @@ ls /usr/share/orthanc/plugins/libOrthancDicomWeb.so >/dev/null 2>&1 || need+=(or
 command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
-if [ ${#need[@]} -eq 0 ]; then exit 0; fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "Missing Debian packages: ${need[*]} (run: sudo apt-get install ${need[*]})" >&2
+# by command, not by package: NodeSource's nodejs package bundles npm and conflicts with Debian's
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "Missing Debian packages: ${need[*]} (run: sudo apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  echo "Installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# oidc-provider needs Node.js 20.19 or newer (engines in tests/access/oidc_provider/package.json):
+# Debian 12's nodejs is 18, too old
+version=$(node --version)
+version=${version#v}
+major=${version%%.*}
+minor=${version#*.}
+minor=${minor%%.*}
+if [ "$major" -lt 20 ] || { [ "$major" -eq 20 ] && [ "$minor" -lt 19 ]; }; then
+  echo "Node.js $version is too old for the OpenID provider tests: 20.19 or newer is needed" \
+    "(Debian 12 ships 18: install Node.js 20 or 22 from https://nodejs.org or NodeSource)" >&2
   exit 1
 fi
-echo "Installing Debian packages: ${need[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -213,6 +213,20 @@ def client_create(
     print(json.dumps({"client_id": new.client_id, "client_secret": new.client_secret}))
 
 
+@client_app.command("deactivate")
+def client_deactivate(client_id: str, db: DbOption = None) -> None:
+    """Stop a system signing in; the tokens it holds are refused at once."""
+    from sokhoe.access.clients import deactivate_client
+
+    with _opened(db) as store:
+        try:
+            deactivate_client(store.writer, client_id)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from exc
+    print(f"deactivated {client_id}")
+
+
 user_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
@@ -246,6 +260,20 @@ def user_totp(username: str, db: DbOption = None) -> None:
 
     with _opened(db) as store:
         print(enable_totp(store.writer, username))
+
+
+@user_app.command("deactivate")
+def user_deactivate(username: str, db: DbOption = None) -> None:
+    """Stop a staff member signing in; the tokens they hold are refused at once."""
+    from sokhoe.access.accounts import set_active
+
+    with _opened(db) as store:
+        try:
+            set_active(store.writer, username, False)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from exc
+    print(f"deactivated {username}")
 
 
 mpi_app = typer.Typer(help="Master patient index: match, link, review.", no_args_is_help=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,11 +32,16 @@ class Settings(BaseSettings):
     other facilities. Strict by default: the history opens with the patient's presence or
     consent (the one-time code sent to their phone, a share code) or break-the-glass."""
     token_minutes: int = 15
+    key_encryption_key: SecretStr | None = None
+    """Seals the token-signing keys stored in the database: 32 random bytes in base64
+    (``openssl rand -base64 32``), kept out of the database and its backups. Unset: made once
+    in ``var/key-encryption.key`` (development). A database moved to a server with another key
+    keeps working, but its old tokens are refused (everyone signs in again)."""
     cors_origins: list[str] = []
     """Web origins allowed to call the API from a browser (none by default; exact origins
     such as ``https://portal.example.vn``, never ``*`` with credentials)."""
     sms_gateway: str = "outbox"
-    """``outbox`` (development: messages go to ``var/sms-outbox.jsonl`` and the log) or
+    """``outbox`` (development: messages go to ``var/sms-outbox.jsonl``, never the log) or
     ``http`` (a carrier's HTTP API at ``sms_url`` with ``sms_token``)."""
     sms_url: str | None = None
     sms_token: str | None = None

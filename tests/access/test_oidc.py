@@ -9,6 +9,8 @@ FHIR API. The app runs on a real SQLite file.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import re
 import shutil
 import socket
@@ -82,22 +84,41 @@ def _free_port() -> int:
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise RuntimeError(f"'{name}' (Node.js 20+) is needed to run the test OpenID provider")
+        raise RuntimeError(
+            f"'{name}' (Node.js 20.19+) is needed to run the test OpenID provider; "
+            "`make system-deps` installs it"
+        )
     return path
+
+
+def _install_provider() -> None:
+    """``npm ci`` from the lock file when the installed provider is missing (a clean checkout)
+    or not the locked version (the lock was updated since), one process at a time (workers
+    of ``pytest -n`` without ``--dist loadgroup`` ignore the xdist group)."""
+    lock_file = PROVIDER_DIR / "package-lock.json"
+    wanted = json.loads(lock_file.read_text())["packages"]["node_modules/oidc-provider"]["version"]
+    installed = PROVIDER_DIR / "node_modules" / "oidc-provider" / "package.json"
+    with lock_file.open() as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if installed.is_file() and json.loads(installed.read_text())["version"] == wanted:
+            return
+        done = subprocess.run(
+            [_tool("npm"), "ci", "--no-audit", "--no-fund"],
+            cwd=PROVIDER_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"npm ci in {PROVIDER_DIR} failed: {done.stderr[-3000:]}")
 
 
 @contextmanager
 def _provider(*flags: str) -> Iterator[str]:
     """Run server.mjs on a free port (installing it from the lock file on a clean checkout,
     as ``make test`` does); its issuer URL."""
-    if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
-        subprocess.run(
-            [_tool("npm"), "ci", "--no-audit", "--no-fund"],
-            cwd=PROVIDER_DIR,
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+    _install_provider()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:

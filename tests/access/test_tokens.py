@@ -1,4 +1,5 @@
-"""Tokens: signing-key rotation without downtime, revocation, expiry, tampering."""
+"""Tokens: signing-key rotation without downtime, revocation, expiry, tampering, and the end
+of a deactivated account's tokens."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from datetime import timedelta
 import jwt
 import pytest
 
+from sokhoe.access.accounts import create_user, set_active
+from sokhoe.access.clients import authenticate_client, create_client, deactivate_client
 from sokhoe.access.db import access_engine
+from sokhoe.access.kek import KeyEncryptionKey
 from sokhoe.access.principal import Principal
 from sokhoe.access.scopes import parse_scope, scopes_allow
 from sokhoe.access.tokens import TokenService
@@ -26,7 +30,9 @@ WHO = Principal(
 
 @pytest.fixture
 def tokens(store: FhirStore) -> TokenService:
-    return TokenService(access_engine(store))
+    engine = access_engine(store)
+    create_user(engine, WHO.subject, "mật-khẩu-dài-2026", "doctor", WHO.display, WHO.facility)
+    return TokenService(engine, kek=KeyEncryptionKey.generate())
 
 
 def test_rotation_keeps_old_tokens_valid(tokens: TokenService) -> None:
@@ -60,6 +66,27 @@ def test_revoked_expired_and_tampered_tokens_are_refused(tokens: TokenService) -
         tokens.verify(forged)
     with pytest.raises(Unauthorized):
         tokens.verify(f"{header}.{payload}.{signature[::-1]}")
+
+
+def test_a_deactivated_account_s_tokens_are_refused(tokens: TokenService) -> None:
+    doctor, _ = tokens.issue(WHO)
+    new = create_client(tokens.engine, "HIS A", ["system/*.cruds"], "79001")
+    system, _ = tokens.issue(authenticate_client(tokens.engine, new.client_id, new.client_secret))
+    ghost, _ = tokens.issue(Principal(kind="staff", subject="no.such.user", display="?"))
+    assert tokens.verify(doctor).subject == WHO.subject
+    assert tokens.verify(system).subject == new.client_id
+    with pytest.raises(Unauthorized, match="not active"):
+        tokens.verify(ghost)  # an account that does not exist is not active either
+
+    set_active(tokens.engine, WHO.subject, False)
+    with pytest.raises(Unauthorized, match="not active"):
+        tokens.verify(doctor)
+    assert tokens.verify(system).subject == new.client_id  # only that account's tokens end
+    deactivate_client(tokens.engine, new.client_id)
+    with pytest.raises(Unauthorized, match="not active"):
+        tokens.verify(system)
+    with pytest.raises(ValueError, match="No connected system"):
+        deactivate_client(tokens.engine, "c-unknown")
 
 
 def test_smart_scopes() -> None:

@@ -20,7 +20,7 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from sokhoe.access.accounts import ROLE_SCOPES
+from sokhoe.access.accounts import ROLE_SCOPES, create_user
 from sokhoe.access.clients import authenticate_client, create_client
 from sokhoe.access.otp import citizen_principal
 from sokhoe.access.principal import Principal
@@ -225,10 +225,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
         def staff(
             role: str, facility: str | None = A, commune: str | None = None
         ) -> dict[str, str]:
+            username = f"{role}.{facility}"  # tokens are good only while the account is active
+            create_user(tokens.engine, username, "mật-khẩu-dài-2026", role, role, facility, commune)
             return bearer(
                 Principal(
                     kind="staff",
-                    subject=f"{role}.{facility}",
+                    subject=username,
                     display=role,
                     role=role,
                     facility=facility,

@@ -160,7 +160,10 @@ def set_password(engine: Engine, username: str, password: str) -> None:
 
 
 def set_active(engine: Engine, username: str, active: bool) -> None:
-    """Disable or re-enable an account; a disabled account cannot sign in."""
+    """Disable or re-enable an account. A disabled account cannot sign in, and its tokens are
+    refused from then on, since every verification reads this row. Re-enabling it makes its
+    unexpired tokens (15 minutes at most) good again: change the password first if one may
+    have leaked."""
     with engine.begin() as conn:
         done = conn.execute(
             update(auth_user).where(auth_user.c.username == username).values(active=active)

@@ -92,7 +92,11 @@ def authenticate_client(
 
 
 def deactivate_client(engine: Engine, client_id: str) -> None:
+    """Stop a system signing in; the tokens it holds are refused from now on, since every
+    verification reads this row (:mod:`sokhoe.access.tokens`). ValueError for an unknown id."""
     with engine.begin() as conn:
-        conn.execute(
+        done = conn.execute(
             update(auth_client).where(auth_client.c.client_id == client_id).values(active=False)
         )
+    if done.rowcount == 0:
+        raise ValueError(f"No connected system {client_id!r}")

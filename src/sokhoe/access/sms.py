@@ -3,8 +3,11 @@
 Vietnamese carriers are reached through an aggregator's HTTP API (a *brandname SMS* provider);
 which one is a deployment decision, so the code depends only on :class:`SmsGateway`. Three
 implementations: :class:`MemoryGateway` for tests, :class:`OutboxGateway` for development and
-the demo (the code is read from a file and the log instead of a phone), and
-:class:`HttpGateway` for a real provider.
+the demo (the code is read from a file instead of a phone), and :class:`HttpGateway` for a real
+provider.
+
+No gateway logs a message's text: it carries a one-time code, and logs are read by more people,
+kept longer and shipped further than the code may be.
 """
 
 from __future__ import annotations
@@ -48,10 +51,11 @@ class MemoryGateway:
 
 
 class OutboxGateway:
-    """Appends each message as a JSON line ``{"to", "text", "at"}`` and logs it at INFO.
+    """Appends each message as a JSON line ``{"to", "text", "at"}``; the log says only that
+    a message was written, and where.
 
     The default in development: nothing leaves the machine, and the demo tells a tester to
-    read their code from this file. Never configure it in production — the log holds codes.
+    read their code from this file. Never configure it in production — the file holds codes.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -62,7 +66,7 @@ class OutboxGateway:
         line = {"to": phone, "text": text, "at": datetime.now(UTC).isoformat()}
         with self.path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
-        log.info("SMS to %s: %s", phone, text)
+        log.info("SMS to %s written to %s", phone, self.path)
 
     def messages(self, phone: str | None = None) -> list[dict[str, Any]]:
         """The messages written so far, oldest first, optionally only those to ``phone``."""

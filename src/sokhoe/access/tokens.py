@@ -4,6 +4,15 @@ Tokens are JWTs (HS256) naming the key that signed them (``kid``). Several keys 
 once: ``rotate()`` adds a new signing key and retires the old one for signing only, so tokens it
 signed stay valid until they expire and no server process needs a restart. Keys, like
 revocations, are rows, so every process behind a load balancer agrees.
+
+The rows hold each key sealed with the key-encryption key, never in plain text, so a backup
+of the database cannot mint tokens (:mod:`sokhoe.access.signing_keys`). A database restored
+where that key differs cannot open its signing keys: tokens they signed are refused (401) and
+a new signing key is made.
+
+A token of a staff account or connected system is accepted only while that account is active:
+verification reads the account's row, so deactivating it ends its tokens at once in every
+server process.
 See: https://www.rfc-editor.org/rfc/rfc7519 and https://www.rfc-editor.org/rfc/rfc6749#section-4.4
 """
 
@@ -11,22 +20,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import jwt
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select
 
+from sokhoe.access.kek import KeyEncryptionKey
 from sokhoe.access.principal import Principal
+from sokhoe.access.signing_keys import SigningKeys
 from sokhoe.errors import Unauthorized
-from sokhoe.store.sql.access_schema import auth_revoked_token, auth_signing_key
+from sokhoe.store.sql.access_schema import auth_client, auth_revoked_token, auth_user
+
+log = logging.getLogger(__name__)
 
 ISSUER = "sokhoe"
 DEFAULT_TTL = timedelta(minutes=15)
-KEY_LIFETIME = timedelta(days=30)
-"""A retired key still verifies tokens for this long after it stopped signing."""
 
 
 def _derive(secret: str, purpose: bytes) -> bytes:
@@ -37,70 +49,71 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class TokenService:
-    """Issue, verify and revoke access tokens over the access database."""
+@cache
+def _process_kek() -> KeyEncryptionKey:
+    log.warning(
+        "TokenService made without a key-encryption key: its signing keys are sealed with a "
+        "key that lives only in this process, so its tokens end with it"
+    )
+    return KeyEncryptionKey.generate()
 
-    def __init__(self, engine: Engine, ttl: timedelta = DEFAULT_TTL) -> None:
+
+def _account_active(conn: Connection, kind: object, subject: str) -> bool:
+    """Whether the staff account or connected system a token names exists and is active.
+    Citizens have no deactivation (their phone is the account)."""
+    if kind == "citizen":
+        return True
+    if kind == "staff":
+        query = select(auth_user.c.active).where(auth_user.c.username == subject)
+    elif kind == "client":
+        query = select(auth_client.c.active).where(auth_client.c.client_id == subject)
+    else:
+        return False
+    active = conn.execute(query).scalar()
+    return bool(active)
+
+
+class TokenService:
+    """Issue, verify and revoke access tokens over the access database.
+
+    ``kek`` seals the signing keys in the database; the application passes the configured
+    one (``create_app``). Without it a key that lives only in this process is used, so tokens
+    do not outlive the process: fine for a test, wrong for a server.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        ttl: timedelta = DEFAULT_TTL,
+        *,
+        kek: KeyEncryptionKey | None = None,
+    ) -> None:
         self.engine = engine
         self.ttl = ttl
+        self.kek = kek if kek is not None else _process_kek()
+        self.keys = SigningKeys(engine, self.kek)
 
     # -- keys ----------------------------------------------------------------------
-    def _signing_key(self) -> tuple[str, str]:
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                select(auth_signing_key.c.kid, auth_signing_key.c.secret)
-                .where(auth_signing_key.c.retired.is_(None))
-                .order_by(auth_signing_key.c.created.desc())
-            ).first()
-            if row is not None:
-                return str(row.kid), str(row.secret)
-        return self.rotate()
-
     def rotate(self) -> tuple[str, str]:
         """Start signing with a new key; the previous one keeps verifying its tokens."""
-        kid, secret = uuid.uuid4().hex, secrets.token_urlsafe(48)
-        now = _now()
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(auth_signing_key)
-                .where(auth_signing_key.c.retired.is_(None))
-                .values(retired=now)
-            )
-            conn.execute(insert(auth_signing_key).values(kid=kid, secret=secret, created=now))
-        return kid, secret
-
-    def _verifying_key(self, kid: str) -> str | None:
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                select(auth_signing_key.c.secret, auth_signing_key.c.retired).where(
-                    auth_signing_key.c.kid == kid
-                )
-            ).first()
-        if row is None:
-            return None
-        retired = row.retired
-        if retired is not None:
-            retired = retired if retired.tzinfo else retired.replace(tzinfo=UTC)
-            if retired + KEY_LIFETIME < _now():
-                return None
-        return str(row.secret)
+        return self.keys.rotate()
 
     def derived_signing_key(self, purpose: bytes) -> tuple[str, bytes]:
         """(kid, key) for signing something other than an access token (an OIDC flow cookie):
         an HMAC of the current signing key with ``purpose``, so the two can never be taken
         for each other and key rotation covers both."""
-        kid, secret = self._signing_key()
+        kid, secret = self.keys.current()
         return kid, _derive(secret, purpose)
 
     def derived_verifying_key(self, kid: str, purpose: bytes) -> bytes | None:
         """The key :meth:`derived_signing_key` gave under ``kid``, while that key verifies."""
-        secret = self._verifying_key(kid)
+        secret = self.keys.verifying(kid)
         return None if secret is None else _derive(secret, purpose)
 
     # -- tokens --------------------------------------------------------------------
     def issue(self, principal: Principal, ttl: timedelta | None = None) -> tuple[str, int]:
         """A signed token for ``principal`` and its lifetime in seconds."""
-        kid, secret = self._signing_key()
+        kid, secret = self.keys.current()
         lifetime = ttl or self.ttl
         now = _now()
         claims: dict[str, Any] = {
@@ -126,7 +139,7 @@ class TokenService:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as exc:
             raise Unauthorized("The access token is malformed") from exc
-        secret = self._verifying_key(kid) if isinstance(kid, str) else None
+        secret = self.keys.verifying(kid) if isinstance(kid, str) else None
         if secret is None:
             raise Unauthorized("The access token was signed by an unknown or expired key")
         try:
@@ -145,8 +158,11 @@ class TokenService:
             revoked = conn.execute(
                 select(auth_revoked_token.c.jti).where(auth_revoked_token.c.jti == claims["jti"])
             ).first()
+            active = revoked is None and _account_active(conn, claims.get("kind"), claims["sub"])
         if revoked is not None:
             raise Unauthorized("The access token was revoked")
+        if not active:
+            raise Unauthorized("The account this access token was issued to is not active")
         return Principal(
             kind=claims["kind"],
             subject=claims["sub"],

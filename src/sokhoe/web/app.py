@@ -17,6 +17,7 @@ from sokhoe.access.audit import AuditLog
 from sokhoe.access.db import access_engine
 from sokhoe.access.guard import PLATFORM_SCOPES, GuardedRepository
 from sokhoe.access.index import ensure_care_index
+from sokhoe.access.kek import load_key_encryption_key
 from sokhoe.access.policy import Policy
 from sokhoe.access.principal import system_principal
 from sokhoe.access.sms import make_gateway
@@ -71,7 +72,11 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.state.store = store
     app.state.started = format_instant(datetime.now(UTC))
     engine = access_engine(store)
-    app.state.tokens = TokenService(engine, timedelta(minutes=settings.token_minutes))
+    configured_kek = settings.key_encryption_key
+    kek = load_key_encryption_key(
+        settings.var_dir, configured_kek.get_secret_value() if configured_kek else None
+    )
+    app.state.tokens = TokenService(engine, timedelta(minutes=settings.token_minutes), kek=kek)
     app.state.policy = Policy(store, check_in_opens_record=settings.check_in_opens_record)
     app.state.auditor = AuditLog(engine)
     ensure_care_index(store)

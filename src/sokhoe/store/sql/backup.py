@@ -17,6 +17,10 @@ schema (Alembic) revision, the row count of every table and the file's SHA-256. 
 refuses to overwrite a database that holds data unless told to (the record is precious), and
 afterwards checks the restored database against the manifest.
 
+A backup holds the token-signing keys only sealed: the key-encryption key that opens them is
+never in the database (``sokhoe.access.kek``). Restored on a server with another such key, the
+record is whole, but tokens issued before are refused and everyone signs in again.
+
 A SQLite restore writes into the target file through the same backup API: the target must not
 be open by a running server (stop ``sokhoe serve`` first), since its connections would keep
 pages of the old database in memory.
