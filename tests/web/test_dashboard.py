@@ -1,17 +1,21 @@
 """The health department's dashboard: who may see it, what each page shows, downloads that
 parse with hidden cells marked ``x``, filters that narrow, a clear page when the warehouse is
 not built; an analyst who requests every area and period and subtracts gets no hidden count
-back. Over a real SQLite store, a real DuckDB warehouse and the real app."""
+back; coverage against a denominator the test chooses. Over a real SQLite store, a real DuckDB
+warehouse and the real app."""
 
 from __future__ import annotations
 
 import csv
 import io
 import math
+import random
 import re
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +37,7 @@ from sokhoe.config import Settings
 from sokhoe.demo import write_demo
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.load import load_paths
-from sokhoe.registry.places import provinces
+from sokhoe.registry.places import province_by_code, provinces
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.access_schema import audit_event
 from sokhoe.warehouse import indicators as ind
@@ -379,18 +383,121 @@ def test_an_unbuilt_warehouse_gets_a_page_saying_what_to_run(
         assert d.status_code == 503 and "not been built" in d.json()["issue"][0]["diagnostics"]
 
 
-# -- the demo's synthetic denominator --------------------------------------------------------
-def test_the_demo_population_puts_every_province_between_80_and_100_percent(
-    dashboard: Dashboard,
+# -- coverage against a denominator the test chooses -----------------------------------------
+def residents(demo: Path) -> Counter[tuple[str, str]]:
+    """Living people per (province code, commune code), counted from the generated NDJSON: the
+    home address (``use`` home or absent, the first), named as the registry names the units."""
+    province_codes = {p.name: p.code for p in provinces()}
+    ward_codes = {(p.code, w.name): w.code for p in provinces() for w in p.wards}
+    found: Counter[tuple[str, str]] = Counter()
+    for line in (demo / "Patient.ndjson").read_bytes().splitlines():
+        patient = orjson.loads(line)
+        if patient.get("deceasedBoolean") or "deceasedDateTime" in patient:
+            continue
+        homes = [a for a in patient.get("address", []) if a.get("use", "home") == "home"]
+        if homes:
+            province = province_codes[homes[0]["state"]]
+            found[(province, ward_codes[(province, homes[0]["city"])])] += 1
+    return found
+
+
+def percent(part: int, whole: int) -> float:
+    """``100 * part / whole`` to one decimal, halves away from zero (as published)."""
+    exact = Decimal(100 * part) / Decimal(whole)
+    return float(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def test_coverage_is_counted_against_a_denominator_the_test_chooses(
+    dashboard: Dashboard, tmp_path: Path
 ) -> None:
-    with ind.open_warehouse(dashboard.settings.warehouse_dir) as con:
-        result = ind.run(con, ind.indicator("ehr_coverage"), suppress_below=1)
-        population = con.execute("SELECT sum(population) FROM population").fetchone()
-    rows = result.rows
-    assert rows and all(r["population"] >= r["people_with_record"] for r in rows)
-    big = [r for r in rows if r["people_with_record"] >= 20]
-    assert big and all(79.5 <= r["coverage_pct"] <= 99.5 for r in big)
-    assert population and population[0] > sum(r["people_with_record"] for r in rows)
+    """A population table of the test's own (coverage from 100% down to a few percent, and a
+    commune per province with residents but nobody with a record), the warehouse rebuilt with
+    it: every published coverage is the test's count of residents from the NDJSON over the
+    test's population, small counts are hidden, and so is a second commune wherever one is."""
+    have = residents(dashboard.demo)
+    rng = random.Random(2026)  # the test's own numbers, unrelated to the demo's
+    population = {area: n + rng.choice([0, 1, 3, 10, 40, 200]) for area, n in sorted(have.items())}
+    for code in sorted({p for p, _ in have}):
+        spare = next(w for w in province_by_code(code).wards if (code, w.code) not in have)
+        population[(code, spare.code)] = 25
+    table_csv = tmp_path / "population.csv"
+    table_csv.write_text(
+        "province_code,commune_code,population\n"
+        + "".join(f"{p},{c},{n}\n" for (p, c), n in sorted(population.items())),
+        encoding="utf-8",
+    )
+    settings = dashboard.settings.model_copy(update={"var_dir": tmp_path / "var"})
+    Warehouse(settings.warehouse_dir, warehouse_key(settings.var_dir)).build(
+        dashboard.store, population=table_csv
+    )
+    counted = Counter[str]()
+    for (p, _), n in have.items():
+        counted[p] += n
+    residents_of = Counter[str]()
+    for (p, _), n in population.items():
+        residents_of[p] += n
+
+    with TestClient(create_app(settings, dashboard.store), base_url=BASE) as c:
+        sign_in(c, "phantich")
+        rows = download_csv(c, "/dashboard/download/ehr_coverage.csv")
+        assert {r["province_code"] for r in rows} == set(counted)
+        shown = []
+        for row in rows:
+            code, n = row["province_code"], counted[row["province_code"]]
+            assert int(row["population"]) == residents_of[code]
+            if n < ind.SUPPRESS_BELOW:
+                assert row["people_with_record"] == row["coverage_pct"] == MARK
+            if row["people_with_record"] == MARK:
+                assert row["coverage_pct"] == MARK
+                continue
+            assert int(row["people_with_record"]) == n
+            assert float(row["coverage_pct"]) == percent(n, residents_of[code])
+            shown.append(code)
+            communes = download_csv(
+                c, f"/dashboard/download/ehr_coverage_commune.csv?province={code}"
+            )
+            mine = {commune: k for (p, commune), k in have.items() if p == code}
+            assert {r["commune_code"] for r in communes} == set(mine)
+            hidden = [mine[r["commune_code"]] for r in communes if r["people_with_record"] == MARK]
+            for r in communes:
+                assert int(r["population"]) == population[(code, r["commune_code"])]
+                if r["people_with_record"] != MARK:
+                    assert int(r["people_with_record"]) == mine[r["commune_code"]]
+                    assert float(r["coverage_pct"]) == percent(
+                        mine[r["commune_code"]], population[(code, r["commune_code"])]
+                    )
+            # the province is published: the communes hidden under it are not one alone, hold
+            # at least 5 people, and more than one each (else each would be exactly one)
+            assert len(hidden) != 1
+            assert not hidden or (sum(hidden) >= ind.SUPPRESS_BELOW and sum(hidden) > len(hidden))
+        assert len(shown) >= 5, "the demo should publish some provinces' coverage"
+        small = {p for (p, _), n in have.items() if n < ind.SUPPRESS_BELOW}
+        for code in sorted(small):
+            listed = download_csv(
+                c, f"/dashboard/download/ehr_coverage_commune.csv?province={code}"
+            )
+            for r in listed:
+                if have[(code, r["commune_code"])] < ind.SUPPRESS_BELOW:
+                    assert r["people_with_record"] == r["coverage_pct"] == MARK
+
+        page = c.get("/dashboard/coverage").text
+        assert table(page, "ehr_coverage") == [
+            as_row(ind.indicator("ehr_coverage"), r) for r in rows
+        ]
+        drawn = charts(page)["chart-ehr_coverage"]["data"][0]["y"]
+        assert drawn == [float(r["coverage_pct"]) for r in rows if r["coverage_pct"] != MARK]
+        index = c.get("/dashboard").text
+        summary = re.search(r'id="summary-coverage">([\d.]+)% of residents', index)
+        share = 100 * sum(counted[p] for p in shown) / sum(residents_of[p] for p in shown)
+        assert summary and summary.group(1) == f"{share:.1f}"
+    with ind.open_warehouse(settings.warehouse_dir) as con:  # the hidden rates are right too
+        for code in sorted(counted):
+            raw = ind.run(
+                con, ind.indicator("ehr_coverage_commune"), province=code, suppress_below=1
+            )
+            for cell in raw.rows:
+                key = (cell["province_code"], cell["commune_code"])
+                assert cell["coverage_pct"] == percent(have[key], population[key])
 
 
 def test_the_demo_population_is_deterministic(dashboard: Dashboard, tmp_path: Path) -> None:
