@@ -1,24 +1,32 @@
 """The health department's dashboard: who may see it, what each page shows, downloads that
-parse with small cells marked ``<5``, filters that narrow, and a clear page when the warehouse
-is not built. Over a real SQLite store, a real DuckDB warehouse and the real app."""
+parse with hidden cells marked ``x``, filters that narrow, a clear page when the warehouse is
+not built; an analyst who requests every area and period and subtracts gets no hidden count
+back; coverage against a denominator the test chooses. Over a real SQLite store, a real DuckDB
+warehouse and the real app."""
 
 from __future__ import annotations
 
 import csv
 import io
+import math
+import random
 import re
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import orjson
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
+from scipy.optimize import linprog  # type: ignore[import-untyped]
 from sqlalchemy import select
 
 from sokhoe.access.accounts import create_user
@@ -29,6 +37,7 @@ from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
 from sokhoe.demo import write_demo
 from sokhoe.interop.load import load_paths
+from sokhoe.registry.places import province_by_code, provinces
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.access_schema import audit_event
 from sokhoe.warehouse import indicators as ind
@@ -39,6 +48,8 @@ from sokhoe.web.sessions import CSRF_COOKIE
 from tests.conftest import BASE, platform_token
 
 PASSWORD = "mật-khẩu-dài-2026"
+MARK = "x"
+"""How a hidden cell reads (typed here, not imported: the pages are checked against it)."""
 PEOPLE = 300
 SEED = 7
 
@@ -49,6 +60,8 @@ class Dashboard:
 
     settings: Settings
     store: SqlStore
+    demo: Path
+    """The generated NDJSON the store was loaded from."""
 
     def app(self) -> FastAPI:
         return create_app(self.settings, self.store)
@@ -68,7 +81,7 @@ def make_dashboard(folder: Path, people: int = PEOPLE, seed: int = SEED) -> Dash
     engine = create_app(settings, store).state.tokens.engine
     create_user(engine, "phantich", PASSWORD, "analyst", "Phân tích viên")
     create_user(engine, "bacsi", PASSWORD, "doctor", "BS. Demo", facility="79001")
-    return Dashboard(settings, store)
+    return Dashboard(settings, store, folder / "demo")
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +144,32 @@ def download_csv(c: TestClient, url: str) -> list[dict[str, str]]:
     assert r.headers["content-type"].startswith("text/csv")
     assert r.headers["content-disposition"].startswith("attachment;")
     return list(csv.DictReader(io.StringIO(r.text)))
+
+
+def plain(value: object) -> object:
+    """A cell from a CSV or a workbook, comparable across both (Excel keeps 100.0 as 100)."""
+    if value is None or value == "":
+        return ""
+    try:
+        return float(str(value))
+    except ValueError:
+        return str(value)
+
+
+def as_row(indicator: ind.Indicator, row: dict[str, str]) -> list[str]:
+    """A downloaded row as the page's table prints it."""
+    words = {"True": "yes", "False": "no"}
+    cube = indicator.cube
+    names = {c for tier in cube.tiers for c in (*tier.key, *tier.labels)}
+    names |= {*cube.dimensions, cube.period or ""}
+    return [words[v] if v in words else v if k in names else as_shown(v) for k, v in row.items()]
+
+
+def as_shown(text: str) -> str:
+    """A number from a CSV as the page's table prints it (thousands separators, one decimal)."""
+    if text == MARK or not text:
+        return text
+    return f"{float(text):,.1f}" if "." in text else f"{int(text):,}"
 
 
 def largest_province(dashboard: Dashboard) -> str:
@@ -210,7 +249,9 @@ def test_the_index_sums_up_every_family(analyst: TestClient) -> None:
         assert f'href="/dashboard/{family}"' in r.text
         assert f'id="summary-{family}"' in r.text
     coverage = re.search(
-        r'id="summary-coverage">([\d.]+)% of residents have a record \((\d+) provinces\)', r.text
+        r'id="summary-coverage">([\d.]+)% of residents have a record '
+        r"\(the (\d+) provinces whose counts are shown\)",
+        r.text,
     )
     assert coverage and 80 <= float(coverage.group(1)) <= 100
     assert int(coverage.group(2)) <= 34  # the by-commune breakdown is not counted again
@@ -246,14 +287,12 @@ def test_charts_and_tables_are_drawn_where_the_demo_has_data(analyst: TestClient
     assert {t["name"] for t in emr["data"]} >= {"public", "private"}
 
 
-def test_small_cells_read_less_than_five_on_the_page_and_in_both_downloads(
-    analyst: TestClient,
-) -> None:
+def test_hidden_cells_read_x_on_the_page_and_in_both_downloads(analyst: TestClient) -> None:
     rows = table(analyst.get("/dashboard/diseases").text, "disease_chapters")
-    assert any(r[2] == "<5" for r in rows) and any(r[2] != "<5" for r in rows)
+    assert any(r[2] == MARK for r in rows) and any(r[2] != MARK for r in rows)
     published = download_csv(analyst, "/dashboard/download/disease_chapters.csv")
     assert [r["people"] for r in published] == [r[2] for r in rows]
-    marked = [r for r in published if r["people"] == "<5"]
+    marked = [r for r in published if r["people"] == MARK]
     assert marked and all(
         int(r["people"]) >= ind.SUPPRESS_BELOW for r in published if r not in marked
     )
@@ -316,7 +355,8 @@ def test_unknown_families_and_indicators_are_404(analyst: TestClient) -> None:
 def test_the_about_page_names_the_build_and_the_rule(analyst: TestClient) -> None:
     r = analyst.get("/dashboard/about")
     assert r.status_code == 200
-    assert "Small-cell suppression" in r.text and "&lt;5" in r.text
+    assert "Small-cell suppression" in r.text and f"“{MARK}”" in r.text
+    assert "complementary suppression" in r.text
     assert re.search(r"last built on\s+<strong>\d{4}-\d\d-\d\d \d\d:\d\d</strong>", r.text)
     assert "sokhoe warehouse build" in r.text
 
@@ -345,18 +385,121 @@ def test_an_unbuilt_warehouse_gets_a_page_saying_what_to_run(
         assert d.status_code == 503 and "not been built" in d.json()["issue"][0]["diagnostics"]
 
 
-# -- the demo's synthetic denominator --------------------------------------------------------
-def test_the_demo_population_puts_every_province_between_80_and_100_percent(
-    dashboard: Dashboard,
+# -- coverage against a denominator the test chooses -----------------------------------------
+def residents(demo: Path) -> Counter[tuple[str, str]]:
+    """Living people per (province code, commune code), counted from the generated NDJSON: the
+    home address (``use`` home or absent, the first), named as the registry names the units."""
+    province_codes = {p.name: p.code for p in provinces()}
+    ward_codes = {(p.code, w.name): w.code for p in provinces() for w in p.wards}
+    found: Counter[tuple[str, str]] = Counter()
+    for line in (demo / "Patient.ndjson").read_bytes().splitlines():
+        patient = orjson.loads(line)
+        if patient.get("deceasedBoolean") or "deceasedDateTime" in patient:
+            continue
+        homes = [a for a in patient.get("address", []) if a.get("use", "home") == "home"]
+        if homes:
+            province = province_codes[homes[0]["state"]]
+            found[(province, ward_codes[(province, homes[0]["city"])])] += 1
+    return found
+
+
+def percent(part: int, whole: int) -> float:
+    """``100 * part / whole`` to one decimal, halves away from zero (as published)."""
+    exact = Decimal(100 * part) / Decimal(whole)
+    return float(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def test_coverage_is_counted_against_a_denominator_the_test_chooses(
+    dashboard: Dashboard, tmp_path: Path
 ) -> None:
-    with ind.open_warehouse(dashboard.settings.warehouse_dir) as con:
-        result = ind.run(con, ind.indicator("ehr_coverage"), suppress_below=1)
-        population = con.execute("SELECT sum(population) FROM population").fetchone()
-    rows = result.rows
-    assert rows and all(r["population"] >= r["people_with_record"] for r in rows)
-    big = [r for r in rows if r["people_with_record"] >= 20]
-    assert big and all(79.5 <= r["coverage_pct"] <= 99.5 for r in big)
-    assert population and population[0] > sum(r["people_with_record"] for r in rows)
+    """A population table of the test's own (coverage from 100% down to a few percent, and a
+    commune per province with residents but nobody with a record), the warehouse rebuilt with
+    it: every published coverage is the test's count of residents from the NDJSON over the
+    test's population, small counts are hidden, and so is a second commune wherever one is."""
+    have = residents(dashboard.demo)
+    rng = random.Random(2026)  # the test's own numbers, unrelated to the demo's
+    population = {area: n + rng.choice([0, 1, 3, 10, 40, 200]) for area, n in sorted(have.items())}
+    for code in sorted({p for p, _ in have}):
+        spare = next(w for w in province_by_code(code).wards if (code, w.code) not in have)
+        population[(code, spare.code)] = 25
+    table_csv = tmp_path / "population.csv"
+    table_csv.write_text(
+        "province_code,commune_code,population\n"
+        + "".join(f"{p},{c},{n}\n" for (p, c), n in sorted(population.items())),
+        encoding="utf-8",
+    )
+    settings = dashboard.settings.model_copy(update={"var_dir": tmp_path / "var"})
+    Warehouse(settings.warehouse_dir, warehouse_key(settings.var_dir)).build(
+        dashboard.store, population=table_csv
+    )
+    counted = Counter[str]()
+    for (p, _), n in have.items():
+        counted[p] += n
+    residents_of = Counter[str]()
+    for (p, _), n in population.items():
+        residents_of[p] += n
+
+    with TestClient(create_app(settings, dashboard.store), base_url=BASE) as c:
+        sign_in(c, "phantich")
+        rows = download_csv(c, "/dashboard/download/ehr_coverage.csv")
+        assert {r["province_code"] for r in rows} == set(counted)
+        shown = []
+        for row in rows:
+            code, n = row["province_code"], counted[row["province_code"]]
+            assert int(row["population"]) == residents_of[code]
+            if n < ind.SUPPRESS_BELOW:
+                assert row["people_with_record"] == row["coverage_pct"] == MARK
+            if row["people_with_record"] == MARK:
+                assert row["coverage_pct"] == MARK
+                continue
+            assert int(row["people_with_record"]) == n
+            assert float(row["coverage_pct"]) == percent(n, residents_of[code])
+            shown.append(code)
+            communes = download_csv(
+                c, f"/dashboard/download/ehr_coverage_commune.csv?province={code}"
+            )
+            mine = {commune: k for (p, commune), k in have.items() if p == code}
+            assert {r["commune_code"] for r in communes} == set(mine)
+            hidden = [mine[r["commune_code"]] for r in communes if r["people_with_record"] == MARK]
+            for r in communes:
+                assert int(r["population"]) == population[(code, r["commune_code"])]
+                if r["people_with_record"] != MARK:
+                    assert int(r["people_with_record"]) == mine[r["commune_code"]]
+                    assert float(r["coverage_pct"]) == percent(
+                        mine[r["commune_code"]], population[(code, r["commune_code"])]
+                    )
+            # the province is published: the communes hidden under it are not one alone, hold
+            # at least 5 people, and more than one each (else each would be exactly one)
+            assert len(hidden) != 1
+            assert not hidden or (sum(hidden) >= ind.SUPPRESS_BELOW and sum(hidden) > len(hidden))
+        assert len(shown) >= 5, "the demo should publish some provinces' coverage"
+        small = {p for (p, _), n in have.items() if n < ind.SUPPRESS_BELOW}
+        for code in sorted(small):
+            listed = download_csv(
+                c, f"/dashboard/download/ehr_coverage_commune.csv?province={code}"
+            )
+            for r in listed:
+                if have[(code, r["commune_code"])] < ind.SUPPRESS_BELOW:
+                    assert r["people_with_record"] == r["coverage_pct"] == MARK
+
+        page = c.get("/dashboard/coverage").text
+        assert table(page, "ehr_coverage") == [
+            as_row(ind.indicator("ehr_coverage"), r) for r in rows
+        ]
+        drawn = charts(page)["chart-ehr_coverage"]["data"][0]["y"]
+        assert drawn == [float(r["coverage_pct"]) for r in rows if r["coverage_pct"] != MARK]
+        index = c.get("/dashboard").text
+        summary = re.search(r'id="summary-coverage">([\d.]+)% of residents', index)
+        share = 100 * sum(counted[p] for p in shown) / sum(residents_of[p] for p in shown)
+        assert summary and summary.group(1) == f"{share:.1f}"
+    with ind.open_warehouse(settings.warehouse_dir) as con:  # the hidden rates are right too
+        for code in sorted(counted):
+            raw = ind.run(
+                con, ind.indicator("ehr_coverage_commune"), province=code, suppress_below=1
+            )
+            for cell in raw.rows:
+                key = (cell["province_code"], cell["commune_code"])
+                assert cell["coverage_pct"] == percent(have[key], population[key])
 
 
 def test_the_demo_population_is_deterministic(dashboard: Dashboard, tmp_path: Path) -> None:
@@ -422,3 +565,211 @@ def test_a_build_in_progress_gets_a_try_again_page(dashboard: Dashboard, tmp_pat
         assert r.status_code == 503 and "being rebuilt" in r.text
         assert c.get("/dashboard/download/ehr_coverage.csv").status_code == 503
         building.execute("ROLLBACK")
+
+
+# -- an analyst who subtracts -----------------------------------------------------------------
+Cells = dict[tuple[str, ...], dict[str, str]]
+"""Published cells: (indicator, area, its other columns...) -> count column -> value as
+downloaded. The area is the filter for indicators whose rows are the chosen area's own cells,
+``-`` for those listing areas (their rows name them)."""
+
+
+def measures(indicator: ind.Indicator) -> list[str]:
+    return [*indicator.cube.measures, *(r.name for r in indicator.cube.rates)]
+
+
+def dimensions(indicator: ind.Indicator) -> list[str]:
+    return [c for c in indicator.columns if c not in measures(indicator)]
+
+
+def collect(
+    c: TestClient, indicator: ind.Indicator, area: str, query: str, into: Cells
+) -> list[tuple[str, ...]]:
+    """Download ``indicator`` for an area and a query, add its cells to ``into`` (asserting a
+    cell downloaded twice reads the same both times) and return the cells' keys."""
+    suffix = "&".join(q for q in (f"province={area}" if area != "nation" else "", query) if q)
+    rows = download_csv(c, f"/dashboard/download/{indicator.name}.csv?{suffix}")
+    keys = []
+    for row in rows:
+        where = area if indicator.by == "area" else "-"
+        key = (indicator.name, where, *(row[d] for d in dimensions(indicator)))
+        counts = {m: row[m] for m in indicator.people}
+        assert into.setdefault(key, counts) == counts, f"{key} changed with the filters"
+        keys.append(key)
+    return keys
+
+
+def attack(
+    parent: dict[str, str] | None,
+    children: list[dict[str, str]],
+    counts: list[str],
+    parts: list[tuple[str, str]],
+) -> list[str]:
+    """What subtraction gives away in one group (parent = sum of children, for every count,
+    and each part at most its total): the hidden counts pinned to one positive value, found by
+    a linear program over the group with every hidden row counting at least one person.
+    Absent parent (nothing published at all) pins nothing."""
+    if parent is None:
+        return []
+    cells = [parent, *children]
+    unknowns = [(i, col) for i, cell in enumerate(cells) for col in counts if cell[col] == MARK]
+    if not unknowns:
+        return []
+    index = {u: j for j, u in enumerate(unknowns)}
+    a_eq, b_eq = [], []
+    for col in counts:
+        row, rhs = np.zeros(len(unknowns)), 0.0
+        for i, cell in enumerate(cells):
+            sign = -1.0 if i == 0 else 1.0
+            if (i, col) in index:
+                row[index[(i, col)]] += sign
+            else:
+                rhs -= sign * int(cell[col])
+        if row.any():
+            a_eq.append(row)
+            b_eq.append(rhs)
+    a_ub, b_ub = [], []  # part - total <= 0, per row
+    for total, part in parts:
+        for i, cell in enumerate(cells):
+            row, rhs = np.zeros(len(unknowns)), 0.0
+            for col, sign in ((part, 1.0), (total, -1.0)):
+                if (i, col) in index:
+                    row[index[(i, col)]] += sign
+                else:
+                    rhs -= sign * int(cell[col])
+            if row.any():
+                a_ub.append(row)
+                b_ub.append(rhs)
+    bounds = [(1 if col == counts[0] else 0, None) for _, col in unknowns]
+    leaks = []
+    objectives = [(f"{col}#{i}", {(i, col): 1.0}) for i, col in unknowns]
+    objectives += [
+        (f"{total}-{part}#{i}", {(i, total): 1.0, (i, part): -1.0})
+        for total, part in parts
+        for i in range(len(cells))
+        if (i, total) in index or (i, part) in index
+    ]
+    for name, terms in objectives:
+        goal, constant = np.zeros(len(unknowns)), 0.0
+        for (i, col), weight in terms.items():
+            if (i, col) in index:
+                goal[index[(i, col)]] = weight
+            else:
+                constant += weight * int(cells[i][col])
+        ranges = []
+        for sign in (1.0, -1.0):
+            found = linprog(
+                sign * goal,
+                A_eq=np.array(a_eq) if a_eq else None,
+                b_eq=np.array(b_eq) if b_eq else None,
+                A_ub=np.array(a_ub) if a_ub else None,
+                b_ub=np.array(b_ub) if b_ub else None,
+                bounds=bounds,
+                method="highs",
+            )
+            assert found.status in (0, 3), found.message  # the truth is feasible
+            ranges.append(None if found.status == 3 else sign * found.fun + constant)
+        least, most = ranges
+        if least is not None and most is not None:
+            low, high = math.ceil(least - 1e-6), math.floor(most + 1e-6)
+            if low == high and low > 0:
+                leaks.append(name)
+    return leaks
+
+
+def test_no_combination_of_areas_and_periods_gives_a_hidden_count_back(
+    analyst: TestClient, dashboard: Dashboard
+) -> None:
+    """Every indicator, for the nation and every province (the coverage by commune under each
+    province), over the whole period and over overlapping ranges (years, a year without its
+    last month, that month alone, the middle of a year); then, for every group the pages
+    publish (the nation and its provinces, a province and its communes), nothing published
+    minus the rest pins a hidden count, and no row's count minus its own part is small."""
+    codes = [p.code for p in provinces()]
+    over_time = {"nation", codes[0], largest_province(dashboard)}
+    cells: Cells = {}
+    for indicator in ind.INDICATORS:
+        if not indicator.people:
+            continue
+        for area in ["nation", *codes]:
+            everything = collect(analyst, indicator, area, "", cells)
+            if indicator.period is None or area not in over_time:
+                continue
+            periods = {key[2 + dimensions(indicator).index(indicator.period)] for key in everything}
+            years = sorted({p[:4] for p in periods})
+            ranges = [(f"{y}-01", f"{y}-12") for y in years]
+            ranges += [(f"{y}-01", f"{y}-11") for y in years] + [
+                (f"{y}-12", f"{y}-12") for y in years
+            ]
+            ranges += [(f"{y}-04", f"{y}-09") for y in years]
+            for start, end in ranges:
+                some = collect(analyst, indicator, area, f"from={start}&to={end}", cells)
+                # the filter only picks the area's own cells: nothing new to subtract
+                assert set(some) <= set(everything)
+
+    groups: list[tuple[dict[str, str] | None, list[dict[str, str]], ind.Indicator]] = []
+    for indicator in ind.INDICATORS:
+        if indicator.by != "area" or not indicator.people:
+            continue
+        slices: dict[tuple[str, ...], list[dict[str, str]]] = {}
+        for (name, area, *columns), values in cells.items():
+            if name == indicator.name:
+                kids = slices.setdefault(tuple(columns), [])
+                if area != "nation":
+                    kids.append(values)
+        for columns_, children in slices.items():
+            parent = cells.get((indicator.name, "nation", *columns_))
+            groups.append((parent, children, indicator))
+    communes = ind.indicator("ehr_coverage_commune")
+    for code in codes:
+        province = next(
+            (v for (name, _, p, *_), v in cells.items() if name == "ehr_coverage" and p == code),
+            None,
+        )
+        mine = [v for (name, _, p, *_), v in cells.items() if name == communes.name and p == code]
+        if province or mine:
+            groups.append((province, mine, communes))
+    assert len(groups) > 100
+    hidden_somewhere = 0
+    for parent, children, indicator in groups:
+        protected = list(indicator.people)
+        column = protected[0]
+        hidden = [c for c in children if c[column] == MARK]
+        hidden_somewhere += len(hidden)
+        if parent is not None and parent[column] != MARK:
+            # the plainest attack: the published total minus the published cells
+            assert len(hidden) != 1, (indicator.name, parent, children)
+        if parent is not None and parent[column] == MARK:
+            assert hidden, f"{indicator.name}: a hidden total is the sum of published cells"
+        leaks = attack(parent, children, protected, list(indicator.cube.parts))
+        assert not leaks, (indicator.name, leaks, parent, children)
+    assert hidden_somewhere > 100  # the demo is small: the attack had plenty to work on
+    for (name, *_), values in cells.items():  # a row's total minus its part
+        for total, part in ind.indicator(name).cube.parts:
+            if MARK not in (values[total], values[part]):
+                left = int(values[total]) - int(values[part])
+                assert left == 0 or left >= ind.SUPPRESS_BELOW, (name, values)
+
+
+def test_every_route_publishes_the_same_cells(analyst: TestClient, dashboard: Dashboard) -> None:
+    """The page's table, its chart data, the CSV and the Excel download of each indicator hold
+    the same cells, hidden ones marked the same way; the chart never draws a hidden one."""
+    code = largest_province(dashboard)
+    for indicator in ind.INDICATORS:
+        for query in ("", f"?province={code}"):
+            csv_rows = download_csv(analyst, f"/dashboard/download/{indicator.name}.csv{query}")
+            page = analyst.get(f"/dashboard/{indicator.family}{query}").text
+            if csv_rows:
+                assert table(page, indicator.name) == [as_row(indicator, r) for r in csv_rows]
+            x = analyst.get(f"/dashboard/download/{indicator.name}.xlsx{query}")
+            sheet = load_workbook(io.BytesIO(x.content)).active
+            assert sheet is not None
+            values = [
+                [plain(v) for v in row] for row in sheet.iter_rows(min_row=2, values_only=True)
+            ]
+            assert values == [[plain(v) for v in r.values()] for r in csv_rows]
+            figure = charts(page).get(f"chart-{indicator.name}")
+            if figure and indicator.y:
+                shown = sorted(float(r[indicator.y]) for r in csv_rows if r[indicator.y] != MARK)
+                drawn = sorted(float(y) for trace in figure["data"] for y in trace["y"])
+                assert drawn == shown

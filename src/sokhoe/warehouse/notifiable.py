@@ -7,6 +7,12 @@ Farrington where a series has three years of history, EARS C2 otherwise. Detecti
 true counts and the weeks before those it judges, and each Farrington week costs two GLM fits,
 so it runs once per build over the last :data:`ALERT_WEEKS` weeks rather than per dashboard
 request; the ``notifiable_weekly`` indicator only reads the table (and suppresses small cells).
+
+The expected count and the threshold of a week are computed from the counts of earlier weeks,
+hidden ones included (EARS C2's expected value is the mean of seven of them: a reader who
+knows six recovers the seventh). So each row also keeps ``smallest_week``, the smallest
+non-zero weekly count in its whole series, and the indicator shows the expected count and the
+threshold only for series where that is not a small count.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import duckdb
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
-from sokhoe.warehouse.indicators import VISITS
+from sokhoe.warehouse.catalogue import VISITS
 from sokhoe.warehouse.surveillance import ears_series, farrington_series, series_table
 
 ALERT_WEEKS: Final = 52
@@ -45,7 +51,7 @@ WEEKLY_COUNTS: Final = f"""
 
 _COLUMNS: Final = (
     "week VARCHAR, province_code VARCHAR, province VARCHAR, disease VARCHAR, people BIGINT, "
-    "expected DOUBLE, threshold DOUBLE, alarm BOOLEAN"
+    "expected DOUBLE, threshold DOUBLE, alarm BOOLEAN, smallest_week BIGINT"
 )
 
 
@@ -105,11 +111,27 @@ def refresh_alerts(con: duckdb.DuckDBPyConnection, weeks: int = ALERT_WEEKS) -> 
     if found.empty:
         return 0
     found["week"] = found["week"].dt.strftime("%Y-%m-%d")
-    merged = found.merge(
-        counted.rename(columns={"province_code": "area"}), on=["area", "disease", "week"]
+    series = counted.rename(columns={"province_code": "area"})
+    smallest = (
+        series.groupby(["area", "disease"], as_index=False)["people"]
+        .min()
+        .rename(columns={"people": "smallest_week"})
+    )
+    merged = found.merge(series, on=["area", "disease", "week"]).merge(
+        smallest, on=["area", "disease"]
     )
     table = merged.rename(columns={"area": "province_code"})[
-        ["week", "province_code", "province", "disease", "people", "expected", "threshold", "alarm"]
+        [
+            "week",
+            "province_code",
+            "province",
+            "disease",
+            "people",
+            "expected",
+            "threshold",
+            "alarm",
+            "smallest_week",
+        ]
     ]
     con.register("_alerts", table)
     try:

@@ -1,8 +1,10 @@
 """An indicator result as the department receives it: CSV, Excel, or a Plotly chart.
 
 Only results of :func:`sokhoe.warehouse.indicators.run` come here, so every cell is already an
-aggregate with small counts suppressed; a suppressed cell is written as ``<5`` (the reader
-must see it was hidden, not that it was zero).
+aggregate, suppressed together with everything else the dashboard publishes
+(``warehouse/suppression.py``). A hidden cell holds :data:`~sokhoe.warehouse.cells.SUPPRESSED`
+and is written as :data:`SUPPRESSED_MARK` (the reader must see it was hidden, not that it was
+zero); charts leave it out rather than draw it as zero.
 """
 
 from __future__ import annotations
@@ -15,17 +17,19 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from sokhoe.warehouse.cells import SUPPRESSED, SUPPRESSED_MARK
 from sokhoe.warehouse.indicators import SUPPRESS_BELOW, Result
 
-SUPPRESSED_MARK = f"<{SUPPRESS_BELOW}"
+SUPPRESSION_NOTE = (
+    f"'{SUPPRESSED_MARK}': hidden, either a count of 1 to {SUPPRESS_BELOW - 1} people or a count "
+    "hidden with it so that it cannot be worked out from totals (and every rate computed from it)"
+)
 
 
-def _cell(result: Result, row: dict[str, Any], column: str) -> Any:
+def cell(row: dict[str, Any], column: str) -> Any:
+    """A cell as published: a hidden one reads :data:`SUPPRESSED_MARK`."""
     value = row.get(column)
-    hidden = (*result.indicator.people, *result.indicator.derived)
-    if value is None and row.get("suppressed") and column in hidden:
-        return SUPPRESSED_MARK
-    return value
+    return SUPPRESSED_MARK if value is SUPPRESSED else value
 
 
 def _columns(result: Result) -> list[str]:
@@ -37,7 +41,7 @@ def write_csv(result: Result, out: IO[str]) -> None:
     columns = _columns(result)
     writer.writerow(columns)
     for row in result.rows:
-        writer.writerow(["" if (v := _cell(result, row, c)) is None else v for c in columns])
+        writer.writerow(["" if (v := cell(row, c)) is None else v for c in columns])
 
 
 def to_csv(result: Result) -> str:
@@ -54,19 +58,17 @@ def to_xlsx(result: Result) -> bytes:
     sheet.title = result.indicator.name[:31]
     columns = _columns(result)
     sheet.append(columns)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
+    for heading in sheet[1]:
+        heading.font = Font(bold=True)
     for row in result.rows:
-        sheet.append([_cell(result, row, c) for c in columns])
+        sheet.append([cell(row, c) for c in columns])
     about = book.create_sheet("about")
     about.append(["indicator", result.indicator.title])
     about.append(["note", result.indicator.note])
     for key, value in result.filters.items():
         about.append([key, "" if value is None else str(value)])
     about.append(["suppressed rows", result.suppressed])
-    about.append(
-        ["suppression", f"counts of people under {SUPPRESS_BELOW} are shown as '{SUPPRESSED_MARK}'"]
-    )
+    about.append(["suppression", SUPPRESSION_NOTE])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -74,20 +76,26 @@ def to_xlsx(result: Result) -> bytes:
 
 def figure(result: Result) -> dict[str, Any]:
     """A Plotly figure (as JSON-ready dict) of the indicator's chart; suppressed cells are
-    left out of the bars, not drawn as zero."""
+    left out of the bars, not drawn as zero. When the rows span several of the indicator's
+    periods and the period is not the x axis, each bar is labelled with its period too (bars
+    of two years are never stacked into one)."""
     ind = result.indicator
     x, y, color = ind.x, ind.y, ind.color
     fig = go.Figure()
     if x is None or y is None:
         return dict(fig.to_plotly_json())
+    period = ind.period if ind.period and ind.period != x else None
+    several = period is not None and len({r.get(period) for r in result.rows}) > 1
     groups: dict[str, tuple[list[Any], list[Any]]] = {}
     for row in result.rows:
-        if row.get(y) is None:
+        value = row.get(y)
+        if value is None or value is SUPPRESSED:
             continue
         key = str(row.get(color)) if color else ind.title
         xs, ys = groups.setdefault(key, ([], []))
-        xs.append(str(row.get(x)))
-        ys.append(row.get(y))
+        label = str(row.get(x))
+        xs.append(f"{row.get(period)} · {label}" if several and period else label)
+        ys.append(value)
     for name, (xs, ys) in groups.items():
         fig.add_trace(go.Bar(name=name, x=xs, y=ys))
     fig.update_layout(
@@ -101,4 +109,12 @@ def figure(result: Result) -> dict[str, Any]:
     return dict(fig.to_plotly_json())
 
 
-__all__ = ["SUPPRESSED_MARK", "figure", "to_csv", "to_xlsx", "write_csv"]
+__all__ = [
+    "SUPPRESSED_MARK",
+    "SUPPRESSION_NOTE",
+    "cell",
+    "figure",
+    "to_csv",
+    "to_xlsx",
+    "write_csv",
+]

@@ -1,11 +1,14 @@
 """``/dashboard``: the health department's pages over the de-identified warehouse.
 
-One page per indicator family (``warehouse/indicators.py``): each indicator as an interactive
+One page per indicator family (``warehouse/catalogue.py``): each indicator as an interactive
 chart drawn in the browser by Plotly from the figure JSON embedded in the page, its table, and
 CSV/Excel downloads, all filtered by area (province) and period (months) through GET query
 parameters, so a filtered view is a link that can be shared. Only aggregates reach this
-module, already small-cell suppressed by :func:`sokhoe.warehouse.indicators.run`; no page ever
-reads a record.
+module, already suppressed by :func:`sokhoe.warehouse.indicators.run`; no page ever reads a
+record. Every route (the pages, their embedded chart JSON, the index summaries, CSV and Excel)
+takes its numbers from that one call, and the filters only choose among the indicator's fixed
+cells (``warehouse/cells.py``): no page adds up a reader's selection, so no combination of
+requests yields a number the suppression did not account for.
 
 Who may look: staff with the ``analyst`` or ``system-admin`` role (the cookie session of
 ``web/sessions.py``, or a bearer token), and the platform's own connected systems (no
@@ -40,8 +43,8 @@ from sokhoe.access.principal import Principal
 from sokhoe.errors import FhirError, Forbidden, InvalidRequest, Issue, NotFound, Unauthorized
 from sokhoe.registry.places import provinces
 from sokhoe.warehouse import indicators
-from sokhoe.warehouse.indicators import FAMILIES, Indicator, Result
-from sokhoe.warehouse.publish import SUPPRESSED_MARK, figure, to_csv, to_xlsx
+from sokhoe.warehouse.indicators import FAMILIES, SUPPRESSED, Indicator, Result
+from sokhoe.warehouse.publish import SUPPRESSED_MARK, cell, figure, to_csv, to_xlsx
 from sokhoe.web import deps
 from sokhoe.web.dashboard_summaries import summary
 from sokhoe.web.sessions import SESSION_COOKIE
@@ -224,16 +227,6 @@ def build_info(con: duckdb.DuckDBPyConnection) -> BuildInfo:
     return BuildInfo(built, until, int(row[2]))
 
 
-def cell(result: Result, row: dict[str, Any], column: str) -> Any:
-    """A table cell as published: a suppressed count or rate shows as ``<5`` (the reader must
-    see it was hidden, not that it was zero), like the downloads of ``warehouse/publish.py``."""
-    value = row.get(column)
-    hidden = (*result.indicator.people, *result.indicator.derived)
-    if value is None and row.get("suppressed") and column in hidden:
-        return SUPPRESSED_MARK
-    return value
-
-
 def _json_script(data: Any) -> Markup:
     """JSON safe inside ``<script type="application/json">`` (no ``</script>`` can close it)."""
     text = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY, default=str).decode()
@@ -243,9 +236,15 @@ def _json_script(data: Any) -> Markup:
 
 
 def follows_period(ind: Indicator) -> bool:
-    """Whether the period filter applies: the SQL uses a month bound, or the indicator's
-    post-processing does (outbreak alerts); coverage and facilities are snapshots."""
-    return "$start" in ind.sql or "$end" in ind.sql or getattr(ind, "post", None) is not None
+    """Whether the period filter applies: the indicator has cells per month, week or year;
+    coverage, facilities, disease management and immunisation are snapshots."""
+    return ind.period is not None
+
+
+PERIOD_NOTES: Final = {
+    "week": "Counted per ISO week: the period filter picks the weeks starting in its months.",
+    "year": "Counted per calendar year: the period filter picks the years it touches.",
+}
 
 
 @dataclass(frozen=True)
@@ -268,9 +267,9 @@ def _panel(con: duckdb.DuckDBPyConnection, ind: Indicator, filters: Filters) -> 
     except OutdatedWarehouse as exc:
         return Panel(ind, Result(ind, [], []), [], [], None, follows_period(ind), str(exc))
     columns = [c for c in result.columns if c != "suppressed"]
-    rows = [[cell(result, row, c) for c in columns] for row in result.rows]
+    rows = [[cell(row, c) for c in columns] for row in result.rows]
     y = result.indicator.y
-    drawn = y is not None and any(row.get(y) is not None for row in result.rows)
+    drawn = y is not None and any(row.get(y) not in (None, SUPPRESSED) for row in result.rows)
     return Panel(
         indicator=result.indicator,
         result=result,
@@ -400,8 +399,8 @@ def download(
     start: FromQuery = None,
     end: ToQuery = None,
 ) -> Response:
-    """``{indicator}.csv`` or ``{indicator}.xlsx`` under the same filters as the page; small
-    cells read ``<5``. Errors are OperationOutcomes (this is also an API)."""
+    """``{indicator}.csv`` or ``{indicator}.xlsx`` under the same filters as the page; hidden
+    cells read ``x``. Errors are OperationOutcomes (this is also an API)."""
     who = _viewer(request)
     name, _, extension = filename.rpartition(".")
     if extension not in ("csv", "xlsx"):
@@ -458,6 +457,7 @@ def family_page(
             panels=panels,
             family=family,
             mark=SUPPRESSED_MARK,
+            period_notes=PERIOD_NOTES,
         )
 
     return _page(request, body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Final
 
-from sokhoe.warehouse.indicators import Result
+from sokhoe.warehouse.indicators import SUPPRESSED, Result
 
 _HEADLINE: Final = {"coverage": "ehr_coverage", "emr": "emr_deployment"}
 """Families whose summary comes from one indicator: adding the by-commune coverage or the
@@ -13,13 +13,13 @@ visits per facility to the headline would count the same people twice."""
 
 
 def _total(rows: list[dict[str, Any]], column: str) -> float:
-    return float(sum(r[column] for r in rows if r.get(column) is not None))
+    return float(sum(r[column] for r in rows if r.get(column) not in (None, SUPPRESSED)))
 
 
 def summary(family: str, results: list[Result]) -> str:
-    """One line per family for the index page, added up from the **published** rows only:
-    adding the suppressed cells back into a total would let a reader subtract the visible
-    rows and recover them."""
+    """One line per family for the index page, added up from the **published** cells only
+    (and saying so): adding the hidden cells back into a total would let a reader subtract the
+    published ones and recover them, so every figure here can be recomputed from the pages."""
     if family in _HEADLINE:  # one indicator speaks for the family (others break it down)
         results = [r for r in results if r.indicator.name == _HEADLINE[family]]
     rows = [r for result in results for r in result.rows if not r.get("suppressed")]
@@ -31,10 +31,11 @@ def summary(family: str, results: list[Result]) -> str:
         counted = [r for r in rows if r.get("population")]
         if not counted:
             have = _total(rows, "people_with_record")
-            return f"{have:,.0f} people with a record; no population table loaded."
+            return f"{have:,.0f} people with a record shown; no population table loaded."
         have, population = _total(counted, "people_with_record"), _total(counted, "population")
         return (
-            f"{100 * have / population:.1f}% of residents have a record ({len(counted)} provinces)."
+            f"{100 * have / population:.1f}% of residents have a record "
+            f"(the {len(counted)} provinces whose counts are shown)."
         )
     if family == "emr":
         live, facilities = _total(rows, "emr_live"), _total(rows, "facilities")
@@ -54,17 +55,23 @@ def summary(family: str, results: list[Result]) -> str:
             people = _total(mine, "people")
             if people:
                 parts.append(f"{disease} {100 * _total(mine, 'controlled') / people:.0f}%")
-        return "Controlled: " + ", ".join(parts) + "." if parts else "No patients shown."
+        shown = "Controlled, in the provinces shown: "
+        return shown + ", ".join(parts) + "." if parts else "No patients shown."
     if family == "repeats":
         tests, cost = _total(rows, "repeated_tests"), _total(rows, "cost_vnd")
-        return f"{tests:,.0f} tests repeated elsewhere within 30 days, {cost:,.0f} VND."
+        return (
+            f"{tests:,.0f} tests repeated elsewhere within 30 days, {cost:,.0f} VND "
+            "(in the cells shown)."
+        )
     if family == "surveillance":
         alerts = sum(1 for r in rows if r.get("alarm"))
         cases = _total(rows, "people")
         return f"{cases:,.0f} notified cases shown; {alerts} outbreak alert(s) raised."
     if family == "immunisation":
         children, given = _total(rows, "children"), _total(rows, "vaccinated")
-        return f"{100 * given / children:.1f}% of scheduled vaccines given." if children else ""
+        if not children:
+            return ""
+        return f"{100 * given / children:.1f}% of scheduled vaccines given (in the cells shown)."
     return ""
 
 
