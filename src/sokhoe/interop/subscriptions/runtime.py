@@ -16,6 +16,7 @@ from sokhoe.config import Settings
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.subscriptions.delivery import Backoff, HttpSender, Sender
 from sokhoe.interop.subscriptions.dispatcher import Dispatcher
+from sokhoe.interop.subscriptions.endpoints import EndpointPolicy
 from sokhoe.store.ports import FhirStore
 
 
@@ -36,7 +37,7 @@ def build_dispatcher(
         repo,
         policy or Policy(store),
         auditor or AuditLog(engine),
-        sender or HttpSender(settings.subscription_timeout),
+        sender or HttpSender(EndpointPolicy.from_settings(settings), settings.subscription_timeout),
         backoff=Backoff(
             settings.subscription_backoff_seconds,
             settings.subscription_max_backoff_seconds,
