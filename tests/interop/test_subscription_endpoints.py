@@ -11,6 +11,7 @@ as ``his.test`` resolve nowhere and rebinding needs a DNS that changes its answe
 from __future__ import annotations
 
 import dataclasses
+import json
 import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
 from sokhoe.interop.subscriptions import allowlist
 from sokhoe.store import FhirStore, MemoryStore
+from sokhoe.store.sql.access_schema import auth_client
 from sokhoe.store.sql.subscription_schema import subscription, subscription_delivery
 from tests.conftest import BASE
 from tests.interop.subscription_world import (
@@ -524,3 +526,64 @@ def test_a_subscription_owned_by_a_person_is_not_sent(
     assert p.dispatcher().run_once().failed == 1
     assert receiver.connections == 0
     assert "owned by a staff account" in _delivery(p, sid).last_error
+
+
+# -- the operator's commands ------------------------------------------------------------------
+def test_cli_manages_a_systems_endpoints(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sokhoe.cli import app as cli
+    from sokhoe.store.sql import SqlStore
+
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    run = CliRunner().invoke
+    create = ["client", "create", "--scope", "system/Patient.rs", "--db", db, "--name"]
+    made = run(
+        cli,
+        [
+            *create,
+            "HIS Chợ Rẫy",
+            "--endpoint",
+            "https://HIS.bvcr.vn:443",
+            "--endpoint",
+            "10.20.0.0/24",
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    created = json.loads(made.stdout)
+    cid = created["client_id"]
+    assert created["endpoints"] == ["10.20.0.0/24", "https://his.bvcr.vn"]
+
+    def endpoints(*args: str) -> Any:
+        return run(cli, ["client", "endpoints", cid, *args, "--db", db])
+
+    added = endpoints("--add", "10.20.1.7", "--add", "https://his.bvcr.vn:8443")
+    assert added.exit_code == 0, added.output
+    assert added.stdout.split() == [
+        "10.20.0.0/24",
+        "10.20.1.7/32",
+        "https://his.bvcr.vn",
+        "https://his.bvcr.vn:8443",
+    ]
+    removed = endpoints("--remove", "10.20.0.0/24", "--remove", "https://his.bvcr.vn:443")
+    assert removed.stdout.split() == ["10.20.1.7/32", "https://his.bvcr.vn:8443"]
+    for bad in (
+        ["--add", "0.0.0.0/0"],
+        ["--add", "https://his.bvcr.vn/fhir"],
+        ["--add", "10.20.0.1/24"],
+        ["--add", "10.9.9.9", "--add", "ftp://x"],  # nothing added when one is bad
+        ["--remove", "10.99.0.0/16"],
+    ):
+        refused = endpoints(*bad)
+        assert refused.exit_code == 2, (bad, refused.output)
+    assert endpoints().stdout.split() == ["10.20.1.7/32", "https://his.bvcr.vn:8443"]
+    assert run(cli, ["client", "endpoints", "c-nobody", "--db", db]).exit_code == 2
+
+    bad_create = run(cli, [*create, "x", "--endpoint", "169.254.0.0/16", "--endpoint", "224.0.0.1"])
+    assert bad_create.exit_code == 2
+    store = SqlStore(db)
+    try:
+        with store.writer.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(auth_client)).scalar_one() == 1
+    finally:
+        store.close()
