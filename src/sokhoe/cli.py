@@ -192,25 +192,87 @@ client_app = typer.Typer(help="Connected systems (OAuth client credentials).", n
 app.add_typer(client_app, name="client")
 
 
+EndpointOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--endpoint",
+        help="Where its Subscription notifications may go (repeatable): an origin "
+        "(https://his.bvcr.vn, https://his.bvcr.vn:8443) or, for a private network, a CIDR "
+        "block or address (10.20.0.0/24)",
+    ),
+]
+
+
 @client_app.command("create")
 def client_create(
     name: Annotated[str, typer.Option(help="What the system is, e.g. 'HIS Bệnh viện A'")],
     scope: Annotated[list[str], typer.Option(help="SMART scope, e.g. system/Patient.rs")],
     facility: Annotated[str | None, typer.Option(help="Facility code it acts for")] = None,
+    endpoint: EndpointOption = None,
     db: DbOption = None,
 ) -> None:
-    """Register a system; prints {"client_id", "client_secret"} (the secret is shown once)."""
+    """Register a system; prints {"client_id", "client_secret", "endpoints"} (the secret is
+    shown once; endpoints: its allow-list of notification endpoints, normalised)."""
     import json
 
     from sokhoe.access.clients import create_client
+    from sokhoe.interop.subscriptions import allowlist
 
     with _opened(db) as store:
         try:
+            for entry in endpoint or []:  # all checked before the client exists
+                allowlist.normalise_entry(entry)
             new = create_client(store.writer, name, scope, facility)
+            listed = allowlist.add(store.writer, new.client_id, endpoint or [])
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(2) from exc
-    print(json.dumps({"client_id": new.client_id, "client_secret": new.client_secret}))
+    print(
+        json.dumps(
+            {"client_id": new.client_id, "client_secret": new.client_secret, "endpoints": listed}
+        )
+    )
+
+
+@client_app.command("endpoints")
+def client_endpoints(
+    client_id: Annotated[str, typer.Argument(help="The client_id of the system")],
+    add: Annotated[
+        list[str] | None,
+        typer.Option("--add", help="Allow an origin or network (repeatable)"),
+    ] = None,
+    remove: Annotated[
+        list[str] | None,
+        typer.Option("--remove", help="Withdraw a listed origin or network (repeatable)"),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """List (no option), add to or remove from the allow-list of a system's notification
+    endpoints; prints the list after, one entry a line. A removal applies to Subscriptions
+    already registered: their next notification is not sent."""
+    from sqlalchemy import select
+
+    from sokhoe.interop.subscriptions import allowlist
+    from sokhoe.store.sql.access_schema import auth_client
+
+    with _opened(db) as store:
+        with store.writer.connect() as conn:
+            known = conn.execute(
+                select(auth_client.c.client_id).where(auth_client.c.client_id == client_id)
+            ).first()
+        try:
+            if known is None:
+                raise ValueError(f"no client {client_id}")
+            for entry in add or []:  # all checked before anything changes
+                allowlist.normalise_entry(entry)
+            if remove:
+                allowlist.remove(store.writer, client_id, remove)
+            listed = allowlist.add(store.writer, client_id, add or [])
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from exc
+    for entry in listed:
+        print(entry)
 
 
 @client_app.command("deactivate")

@@ -91,9 +91,13 @@ class Settings(BaseSettings):
     subscription_max_backoff_seconds: float = 3600.0
     subscription_timeout: float = 10.0
     subscription_http_hosts: list[str] = []
-    """Hosts a rest-hook may reach over plain http (development); loopback always may,
-    unless ``subscription_allow_loopback`` is false. Every other endpoint must be https."""
-    subscription_allow_loopback: bool = True
+    """Hosts a rest-hook may reach over plain http (development). Otherwise plain http goes
+    only to a non-public address the connected system's allow-list names (a hospital network);
+    every other endpoint must be https. The allow-list and address rules still apply."""
+    subscription_allow_loopback: bool = False
+    """Development override: any connected system may notify this machine (127.0.0.0/8, ::1,
+    ``localhost``), over plain http, without listing it. Off (strict): loopback is reached
+    only by a system whose allow-list names it (``127.0.0.1/32``)."""
 
     @property
     def warehouse_dir(self) -> Path:

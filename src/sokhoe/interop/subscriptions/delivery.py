@@ -10,19 +10,21 @@ See: https://hl7.org/fhir/R4/subscription.html#2.46.7.1
 
 from __future__ import annotations
 
-import ipaddress
 import random
-import socket
+import ssl
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx2
 import orjson
 
 from sokhoe.fhir.resources import format_instant
+from sokhoe.interop.subscriptions.addresses import Address
+from sokhoe.interop.subscriptions.allowlist import AllowList
+from sokhoe.interop.subscriptions.endpoints import EndpointPolicy, EndpointRefused, Target
 from sokhoe.store.ports import StoredResource
 
 
@@ -74,62 +76,103 @@ class Attempt:
     error: str | None = None
 
 
-Sender = Callable[[str, bytes | None, Sequence[str], str | None], Attempt]
-"""``(endpoint, body or None, headers, content type) -> Attempt``: injectable for tests that
-need a network failure a real receiver cannot produce."""
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One notification to send: the endpoint, what to send, and the owner's allow-list as
+    it is at this delivery (a list that no longer covers the endpoint stops the send)."""
+
+    endpoint: str
+    body: bytes | None
+    headers: Sequence[str]
+    content_type: str | None
+    allowed: AllowList
 
 
-def forbidden_address(host: str) -> str | None:
-    """Why ``host`` must not be notified, or None. Resolved at each delivery (DNS may change
-    after registration): link-local (cloud metadata at 169.254.169.254), multicast, reserved
-    and unspecified addresses are refused, so a Subscription cannot make the server probe
-    them (server-side request forgery). Private networks stay allowed: hospital systems that
-    receive notifications live on them."""
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except OSError as exc:
-        return f"cannot resolve {host}: {exc}"
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if (
-            address.is_link_local
-            or address.is_multicast
-            or address.is_reserved
-            or address.is_unspecified
-        ):
-            return f"{host} resolves to {address}, which notifications may not reach"
-    return None
+Sender = Callable[[Notification], Attempt]
+"""Sends one notification: injectable for tests that need a network failure a real receiver
+cannot produce."""
 
 
 class HttpSender:
     """POSTs notifications with a timeout; any 2xx answer is a delivery. Redirects are not
-    followed and the endpoint's addresses are checked first (:func:`forbidden_address`)."""
+    followed (a 3xx is a failure: it would lead past the checks).
 
-    def __init__(self, timeout: float = 10.0) -> None:
-        self._http = httpx2.Client(timeout=httpx2.Timeout(timeout), follow_redirects=False)
+    Before each send the endpoint is checked by ``endpoints`` (allow-list, one DNS lookup,
+    every address) and the connection goes to a checked address, never to a fresh lookup:
+    the URL is rewritten to the address while TLS still sends the host name as SNI
+    (``sni_hostname``, so the certificate is verified against the name) and ``Host`` stays
+    the name. Connections are reused only for the same name and the same address (one
+    client each, a few kept), so a TLS session verified for one name never carries another
+    name's notifications. Proxies from the environment are not used: a proxy would resolve
+    the name itself.
+    """
 
-    def __call__(
-        self, endpoint: str, body: bytes | None, headers: Sequence[str], content_type: str | None
-    ) -> Attempt:
-        sent: dict[str, str] = {}
-        for header in headers:
-            name, _, value = header.partition(":")
-            sent[name.strip()] = value.strip()
-        if body is not None and content_type:
-            sent["Content-Type"] = content_type
-        refused = forbidden_address(urlsplit(endpoint).hostname or "")
-        if refused is not None:
-            return Attempt(False, refused)
+    def __init__(
+        self,
+        endpoints: EndpointPolicy,
+        timeout: float = 10.0,
+        *,
+        verify: ssl.SSLContext | None = None,
+        keep: int = 16,
+    ) -> None:
+        self.endpoints = endpoints
+        self._timeout = httpx2.Timeout(timeout)
+        self._verify = verify if verify is not None else httpx2.create_ssl_context()
+        self._keep = keep
+        self._clients: OrderedDict[tuple[str, str, str], httpx2.Client] = OrderedDict()
+
+    def __call__(self, notification: Notification) -> Attempt:
         try:
-            response = self._http.post(endpoint, content=body or b"", headers=sent)
-        except httpx2.HTTPError as exc:
-            return Attempt(False, f"{type(exc).__name__}: {exc}"[:500])
-        if 200 <= response.status_code < 300:
-            return Attempt(True)
-        return Attempt(False, f"HTTP {response.status_code}: {response.text[:300]}")
+            target = self.endpoints.target(notification.endpoint, notification.allowed)
+        except EndpointRefused as exc:
+            return Attempt(False, f"not sent: {exc.reason}")
+        headers = httpx2.Headers()
+        for header in notification.headers:
+            name, _, value = header.partition(":")
+            headers[name.strip()] = value.strip()
+        if notification.body is not None and notification.content_type:
+            headers["Content-Type"] = notification.content_type
+        headers["Host"] = target.host_header  # the name, whatever channel.header said
+        extensions = {"sni_hostname": target.host} if target.named else {}
+        failure = "no address"
+        for address in target.addresses:  # every one checked; the next only if one is down
+            try:
+                response = self._client(target, address).post(
+                    target.at(address),
+                    content=notification.body or b"",
+                    headers=headers,
+                    extensions=extensions,
+                )
+            except httpx2.ConnectError as exc:
+                failure = f"ConnectError to {address}: {exc}"
+                continue
+            except httpx2.HTTPError as exc:
+                return Attempt(False, f"{type(exc).__name__}: {exc}"[:500])
+            if 200 <= response.status_code < 300:
+                return Attempt(True)
+            return Attempt(False, f"HTTP {response.status_code}: {response.text[:300]}")
+        return Attempt(False, failure[:500])
+
+    def _client(self, target: Target, address: Address) -> httpx2.Client:
+        key = (target.url.scheme, target.host_header, str(address))
+        client = self._clients.pop(key, None)
+        if client is None:
+            client = httpx2.Client(
+                transport=httpx2.HTTPTransport(verify=self._verify),
+                timeout=self._timeout,
+                follow_redirects=False,
+                trust_env=False,
+            )
+        self._clients[key] = client  # most recently used last
+        while len(self._clients) > self._keep:
+            _, oldest = self._clients.popitem(last=False)
+            oldest.close()
+        return client
 
     def close(self) -> None:
-        self._http.close()
+        while self._clients:
+            _, client = self._clients.popitem()
+            client.close()
 
 
 def encode(bundle: dict[str, Any]) -> bytes:
@@ -140,8 +183,8 @@ __all__ = [
     "Attempt",
     "Backoff",
     "HttpSender",
+    "Notification",
     "Sender",
     "encode",
-    "forbidden_address",
     "notification_bundle",
 ]

@@ -20,10 +20,13 @@ Each round:
    (its scopes and the access policy, as if it searched itself: a facility hears only about
    its own patients, or those who granted it access); queues a delivery when both hold;
 3. sends, per subscription, the oldest due delivery, then the next, stopping at the first
-   failure, which is retried with exponential back-off and jitter; after
-   ``max_attempts`` the delivery is abandoned and the Subscription is set to ``error`` with
-   the reason (a later success sets it ``active`` again). Each attempt is audited as an
-   ``export`` of the patient's data to the subscriber.
+   failure, which is retried with exponential back-off and jitter; after ``max_attempts``
+   the delivery is abandoned and the Subscription is set to ``error`` with the reason (a
+   later success sets it ``active`` again). Each attempt is audited as an ``export`` of the
+   patient's data to the subscriber. Before each send the endpoint rule is applied again
+   with the owner's allow-list as it is then and a fresh DNS answer
+   (:mod:`~sokhoe.interop.subscriptions.endpoints`): a refusal is a failed attempt that
+   says why, and nothing leaves.
 
 Deletions notify nobody (R4 criteria are searches, and no search finds a deleted resource).
 See: https://hl7.org/fhir/R4/subscription.html
@@ -50,11 +53,12 @@ from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.scopes import scopes_allow
 from sokhoe.errors import FhirError
 from sokhoe.fhir.resources import parse_instant
-from sokhoe.interop.subscriptions import registry
+from sokhoe.interop.subscriptions import allowlist, registry
 from sokhoe.interop.subscriptions.criteria import Criteria, matching_ids, parse_criteria
 from sokhoe.interop.subscriptions.delivery import (
     Attempt,
     Backoff,
+    Notification,
     Sender,
     encode,
     notification_bundle,
@@ -333,8 +337,24 @@ class Dispatcher:
         return False
 
     def _send(self, reg: Registration, body: bytes | None) -> Attempt:
+        """Send through ``sender`` with the owner's allow-list as it is now (an operator may
+        have narrowed it since registration); a Subscription owned by a person (registered
+        before only connected systems could) is not sent."""
+        if reg.owner.kind != "client":
+            return Attempt(
+                False,
+                f"not sent: Subscription/{reg.id} is owned by a {reg.owner.kind} account; only "
+                "connected systems receive notifications",
+            )
+        notification = Notification(
+            reg.endpoint,
+            body,
+            reg.headers,
+            reg.payload,
+            allowlist.allowed(self.engine, reg.owner.subject),
+        )
         try:
-            return self.sender(reg.endpoint, body, reg.headers, reg.payload)
+            return self.sender(notification)
         except Exception as exc:  # a broken sender must not stop the other subscriptions
             log.exception("Sending to %s failed", reg.endpoint)
             return Attempt(False, f"{type(exc).__name__}: {exc}")

@@ -1,11 +1,17 @@
 """Creating, changing and removing a Subscription: check it, activate it, remember its owner.
 
 A connected system POSTs a Subscription with ``status: requested``; the server checks the
-criteria (a search it understands), the channel (``rest-hook`` to an https endpoint) and the
-payload, then stores it ``active`` through the caller's guarded repository (scopes, audit) and
+criteria (a search it understands), the payload and the channel: ``rest-hook`` to an endpoint
+on the owner's allow-list whose addresses notifications may reach (the rule of
+:mod:`~sokhoe.interop.subscriptions.endpoints`, applied again before every notification).
+Then it stores it ``active`` through the caller's guarded repository (scopes, audit) and
 registers it for the dispatcher with the caller as owner: notifications then carry only what
 that caller may see. Everything is checked before anything is written, so a refused
 Subscription changes nothing.
+
+Only connected systems (``Principal.kind == "client"``, the platform's too) create, change or
+delete Subscriptions; staff and citizens are refused (403): an endpoint is a machine an
+operator vouched for, not an address a person typed in.
 
 ``channel.header`` is write-only here: the values (typically the receiver's credential) are
 kept in the registration row and left out of the stored resource, which other clients may
@@ -16,10 +22,7 @@ See: https://hl7.org/fhir/R4/subscription.html
 from __future__ import annotations
 
 import copy
-import ipaddress
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
@@ -28,67 +31,13 @@ from sokhoe.access.policy import is_platform
 from sokhoe.access.principal import Principal
 from sokhoe.errors import Forbidden, InvalidRequest
 from sokhoe.fhir.repository import Outcome
-from sokhoe.interop.subscriptions import registry
+from sokhoe.interop.subscriptions import allowlist, registry
 from sokhoe.interop.subscriptions.criteria import parse_criteria
+from sokhoe.interop.subscriptions.endpoints import EndpointPolicy
 from sokhoe.interop.subscriptions.registry import OWNER_TAG, Registration
 
 PAYLOADS = frozenset({"application/fhir+json", "application/json"})
 """Payload MIME types we send (JSON only, as the whole API); absent means empty notifications."""
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointPolicy:
-    """Where a rest-hook may point: https anywhere, plain http only to loopback (when allowed)
-    and to the hosts of a development allow-list."""
-
-    http_hosts: frozenset[str] = frozenset()
-    allow_loopback: bool = True
-
-    def check(self, endpoint: object) -> str:
-        where = "Subscription.channel.endpoint"
-        if not isinstance(endpoint, str) or not endpoint.strip():
-            raise InvalidRequest("A rest-hook Subscription needs channel.endpoint", where)
-        url = endpoint.strip()
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if not host or parts.scheme not in ("http", "https"):
-            raise InvalidRequest(f"channel.endpoint '{url}' is not an http(s) URL", where)
-        if parts.username or parts.password:
-            raise InvalidRequest(
-                "channel.endpoint must not carry credentials; use channel.header", where
-            )
-        try:
-            literal = ipaddress.ip_address(host)
-        except ValueError:
-            literal = None
-        if literal is not None and (
-            literal.is_link_local
-            or literal.is_multicast
-            or literal.is_reserved
-            or literal.is_unspecified
-        ):
-            raise InvalidRequest(
-                f"channel.endpoint '{url}' points at an address notifications may not reach",
-                where,
-            )
-        if parts.scheme == "http" and not (
-            host in self.http_hosts or (self.allow_loopback and _loopback(host))
-        ):
-            raise InvalidRequest(
-                f"channel.endpoint '{url}' must use https (plain http only to loopback or "
-                "the hosts in SOKHOE_SUBSCRIPTION_HTTP_HOSTS)",
-                where,
-            )
-        return url
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _headers(channel: dict[str, Any]) -> tuple[str, ...] | None:
@@ -126,6 +75,16 @@ def _status(body: dict[str, Any]) -> str:
     )
 
 
+def _only_systems(principal: Principal) -> None:
+    """Subscriptions belong to connected systems: a notification goes to a machine endpoint
+    an operator allowed for that system, never to one a person typed in."""
+    if principal.kind != "client":
+        raise Forbidden(
+            "Only connected systems (OAuth clients) may create, change or delete a "
+            f"Subscription; a {principal.kind} account may not"
+        )
+
+
 def _owned(existing: Registration | None, principal: Principal, sid: str) -> None:
     if existing is None or is_platform(principal):
         return
@@ -149,6 +108,7 @@ def register(
 ) -> Outcome:
     """Create (``rid`` None) or update a Subscription for ``principal`` through ``repo`` (the
     caller's guarded repository) and register it; see the module docstring."""
+    _only_systems(principal)
     if not isinstance(body, dict) or body.get("resourceType") != "Subscription":
         raise InvalidRequest("The body must be a Subscription resource", "resourceType")
     channel = body.get("channel")
@@ -161,7 +121,6 @@ def register(
         )
     criteria = parse_criteria(repo, body.get("criteria"))
     repo.require_scope(criteria.resource_type, "read")  # notifications carry what it may read
-    endpoint = endpoints.check(channel.get("endpoint"))
     payload = channel.get("payload")
     if payload is not None and payload not in PAYLOADS:
         raise InvalidRequest(
@@ -177,6 +136,12 @@ def register(
     if headers is None:
         headers = existing.headers if existing is not None else ()
     owner = principal if existing is None else _keep(existing, principal)
+    if owner.kind != "client":  # registered before only connected systems could
+        raise Forbidden(
+            f"Subscription/{rid} is owned by a {owner.kind} account, which may no longer own "
+            "one: delete it and register it again from the connected system"
+        )
+    endpoint = endpoints.check(channel.get("endpoint"), allowlist.allowed(engine, owner.subject))
 
     content = copy.deepcopy(body)
     content["status"] = "active" if status == "active" else "off"
@@ -229,6 +194,7 @@ def unregister(
     repo: GuardedRepository, engine: Engine, principal: Principal, rid: str
 ) -> Outcome | None:
     """Delete the Subscription (logically, through ``repo``) and stop serving it."""
+    _only_systems(principal)
     _owned(registry.find(engine, rid), principal, rid)
     with repo.operation(
         "unsubscribe", resource_type="Subscription", interactions=["delete"], owns=OWNS
@@ -238,4 +204,4 @@ def unregister(
     return outcome
 
 
-__all__ = ["PAYLOADS", "EndpointPolicy", "register", "unregister"]
+__all__ = ["PAYLOADS", "register", "unregister"]

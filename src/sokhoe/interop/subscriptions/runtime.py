@@ -16,6 +16,7 @@ from sokhoe.access.policy import Policy
 from sokhoe.config import Settings
 from sokhoe.interop.subscriptions.delivery import Backoff, HttpSender, Sender
 from sokhoe.interop.subscriptions.dispatcher import Dispatcher
+from sokhoe.interop.subscriptions.endpoints import EndpointPolicy
 from sokhoe.store.ports import FhirStore
 
 
@@ -37,7 +38,7 @@ def build_dispatcher(
         repo,
         engine,
         audit,
-        sender or HttpSender(settings.subscription_timeout),
+        sender or HttpSender(EndpointPolicy.from_settings(settings), settings.subscription_timeout),
         backoff=Backoff(
             settings.subscription_backoff_seconds,
             settings.subscription_max_backoff_seconds,

@@ -92,3 +92,15 @@ subscription_lease = Table(
 )
 """Which dispatcher process may deliver now (a lease renewed each round, taken over when it
 expires): one sender per deployment keeps each subscription's notifications in order."""
+
+subscription_endpoint = Table(
+    "subscription_endpoint",
+    metadata,
+    Column("client_id", String(64), primary_key=True),  # auth_client.client_id
+    # normalised: an origin (https://his.bvcr.vn:8443) or a network (10.20.0.0/24)
+    Column("entry", String(300), primary_key=True),
+    Column("added", DateTime(timezone=True), nullable=False),
+)
+"""Each connected system's allow-list of notification endpoints: a Subscription is accepted,
+and each notification sent, only to what its owner's rows allow (set by an operator with
+``sokhoe client create --endpoint`` and ``sokhoe client endpoints``)."""
