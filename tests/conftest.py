@@ -46,16 +46,21 @@ BACKENDS = ["memory", "sqlite", "postgres"]
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
+def pg_server() -> Iterator[PostgresServer]:
     server = PostgresServer()
     server.start()
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    url = server.create_database(f"sokhoe_test_{worker}")
-    SqlStore(url).close()  # run migrations once
     try:
-        yield url
+        yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: PostgresServer) -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    url = pg_server.create_database(f"sokhoe_test_{worker}")
+    SqlStore(url).close()  # run migrations once
+    return url
 
 
 def _truncate(store: SqlStore) -> None:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select, update
 
-from sokhoe.access.accounts import ROLE_SCOPES
+from sokhoe.access.accounts import ROLE_SCOPES, create_user
 from sokhoe.access.otp import citizen_principal
 from sokhoe.access.principal import Principal
 from sokhoe.access.tokens import TokenService
@@ -116,6 +116,7 @@ def test_staff_and_citizens_cannot_create_change_or_delete_subscriptions(
     p = platform
     pid = patient(p, "An", [FACILITY_A])
     tokens: TokenService = p.app.state.tokens
+    create_user(tokens.engine, "bs.lan", "mật-khẩu-dài-2026", "doctor", "BS. Lan", FACILITY_A)
     doctor = Principal(
         kind="staff",
         subject="bs.lan",

@@ -22,7 +22,6 @@ from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
 from sokhoe.store import FhirStore
 from sokhoe.store.sql.subscription_schema import subscription, subscription_delivery
-from sokhoe.web.app import create_app
 from tests.conftest import BASE
 from tests.interop.subscription_world import (
     FACILITY_A,
@@ -234,11 +233,9 @@ def test_a_new_dispatcher_continues_from_the_watermark(
 def test_the_server_runs_the_dispatcher_when_configured(
     store: FhirStore, settings: Settings, receiver: Receiver
 ) -> None:
+    """On every store, the memory one included: its access tables are a SQLite file of its
+    own, which the dispatcher's thread and the requests share like any database."""
     on = settings.model_copy(update={"subscriptions": True, "subscription_poll_seconds": 0.05})
-    if not hasattr(store, "writer"):
-        with pytest.raises(ValueError, match="SQL store"):
-            create_app(on, store)
-        return
     with open_platform(store, on) as platform:
         app = platform.app
         pid = patient(platform, "Khoa", [FACILITY_A, FACILITY_B])
@@ -282,11 +279,13 @@ def test_writes_by_any_path_are_seen_and_edits_outside_registration_are_not_serv
             {"resource": sub, "request": {"method": "PUT", "url": f"Subscription/{sub['id']}"}}
         ],
     }
-    assert p.api.post("/fhir", json=edit, headers=p.as_("platform")).status_code == 200
+    refused = p.api.post("/fhir", json=edit, headers=p.as_("platform"))
+    assert refused.status_code == 403  # only the registration writes a Subscription
+    assert "registration" in refused.json()["issue"][0]["diagnostics"]
     lab(p, "B", pid, 8.0)
     report = dispatcher.run_once()
-    assert report.queued == 0 and report.delivered == 0
-    assert len(receiver.received) == 1
+    assert report.delivered == 1  # still to the endpoint that was checked and registered
+    assert len(receiver.received) == 2
 
 
 def test_cli_runs_one_round(tmp_path: Any, receiver: Receiver) -> None:

@@ -40,7 +40,7 @@ TOTP_ISSUER = "sokhoe"
 MAX_FAILURES = 5
 LOCK_DURATION = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 10
-TOTP_REQUIRED_ROLES = frozenset({"system-admin", "facility-admin"})
+TOTP_REQUIRED_ROLES = frozenset({"system-admin", "facility-admin", "registry-admin"})
 """Administrators can create accounts and change who sees what, so one password is not enough."""
 
 FACILITY_ROLES = frozenset({"facility-admin", "doctor", "nurse", "receptionist", "pharmacist"})
@@ -67,6 +67,29 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "analyst": frozenset(),
     "insurance-appraiser": frozenset(
         {"user/Claim.rs", "user/ExplanationOfBenefit.rs", "user/Coverage.rs"}
+    ),
+    # keeps the shared registries (facilities, places, practitioners, catalogues): no records
+    "registry-admin": frozenset(
+        {
+            f"user/{t}.cruds"
+            for t in (
+                "Organization",
+                "Location",
+                "Practitioner",
+                "PractitionerRole",
+                "HealthcareService",
+                "NamingSystem",
+                "CodeSystem",
+                "ValueSet",
+                "ConceptMap",
+                "Medication",
+                "MedicationKnowledge",
+                "ChargeItemDefinition",
+                "ActivityDefinition",
+                "PlanDefinition",
+                "Questionnaire",
+            )
+        }
     ),
 }
 """The widest record access each role may have; the policy narrows it per patient."""

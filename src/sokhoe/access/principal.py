@@ -18,6 +18,7 @@ STAFF_ROLES = frozenset(
         "commune-health-worker",
         "analyst",
         "insurance-appraiser",
+        "registry-admin",
     }
 )
 """Staff roles (issue: accounts and sign-in)."""
