@@ -22,7 +22,7 @@ run: install
 	$(BIN)/sokhoe serve --demo $(PATIENTS)
 
 test: install system-deps
-	$(BIN)/pytest -n 2 --dist loadgroup -q
+	$(BIN)/pytest -n 2 --dist loadfile -q
 
 lint: install
 	$(BIN)/ruff check src tests scripts

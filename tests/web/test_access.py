@@ -494,7 +494,7 @@ def _pages(api: TestClient, url: str, auth: dict[str, str]) -> tuple[set[str], i
 def test_a_facility_s_pages_and_totals_hold_only_its_patients(
     api: TestClient, world: dict[str, Any]
 ) -> None:
-    """The caller's rights are part of the query: a facility with 3 patients among many gets
+    """The caller's rights are part of the query: a facility with 3 patients among 43 gets
     full pages, an exact total and a count of only what it may see (no page is empty while a
     later one has results)."""
     hcm, hanoi = world["hcm"], world["hanoi"]
@@ -505,6 +505,21 @@ def test_a_facility_s_pages_and_totals_hold_only_its_patients(
     for i in range(2):
         qr = f"07919500{i:04d}|Người Sài Gòn {i}|01011995|Nữ|TP Hồ Chí Minh|01012020"
         mine.add(_check_in(api, hcm, qr))
+    platform = {"Authorization": f"Bearer {platform_token(api.app)}"}  # type: ignore[arg-type]
+    others = [
+        {
+            "resource": {
+                "resourceType": "Patient",
+                "name": [{"family": "Khác", "given": [str(i)]}],
+            },
+            "request": {"method": "POST", "url": "Patient"},
+        }
+        for i in range(33)
+    ]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": others}
+    assert api.post("/fhir", json=bundle, headers=platform).status_code == 200
+    everyone = api.get("/fhir/Patient", params={"_count": "0"}, headers=platform).json()
+    assert everyone["total"] == 43  # the facility's 3 among 43
     first = api.get("/fhir/Patient", params={"_count": "2"}, headers=hcm).json()
     assert len(first["entry"]) == 2 and first["total"] == 3
     found, pages = _pages(api, "/fhir/Patient?_count=2", hcm)
@@ -515,5 +530,3 @@ def test_a_facility_s_pages_and_totals_hold_only_its_patients(
     assert zero["total"] == 3
     history, _ = _pages(api, "/fhir/Patient/_history?_count=2", hcm)
     assert history == mine
-    platform = {"Authorization": f"Bearer {platform_token(api.app)}"}  # type: ignore[arg-type]
-    assert api.get("/fhir/Patient", params={"_count": "0"}, headers=platform).json()["total"] == 10
