@@ -99,3 +99,35 @@ def test_smart_scopes() -> None:
     for bad in ("system/Nope.r", "system/Patient.x", "Patient.read", "system/Patient.sr"):
         with pytest.raises(ValueError):
             parse_scope(bad)
+
+
+def test_client_secrets_are_kept_as_digests_and_older_argon2_hashes_still_verify(
+    tokens: TokenService,
+) -> None:
+    """A client secret is 256 random bits: kept as its SHA-256 (never the secret), checked
+    in constant time; a row hashed with Argon2 by an earlier release still signs in."""
+    from argon2 import PasswordHasher
+    from sqlalchemy import select, update
+
+    from sokhoe.store.sql.access_schema import auth_client
+
+    engine = tokens.engine
+    new = create_client(engine, "HIS", ["system/Patient.rs"], "79001")
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(auth_client.c.secret_hash).where(auth_client.c.client_id == new.client_id)
+        ).scalar_one()
+    assert stored.startswith("sha256$") and new.client_secret not in stored
+    assert authenticate_client(engine, new.client_id, new.client_secret).facility == "79001"
+    with pytest.raises(Unauthorized):
+        authenticate_client(engine, new.client_id, new.client_secret + "x")
+    legacy = "an older release's secret, hashed with Argon2"
+    with engine.begin() as conn:
+        conn.execute(
+            update(auth_client)
+            .where(auth_client.c.client_id == new.client_id)
+            .values(secret_hash=PasswordHasher().hash(legacy))
+        )
+    assert authenticate_client(engine, new.client_id, legacy).subject == new.client_id
+    with pytest.raises(Unauthorized):
+        authenticate_client(engine, new.client_id, new.client_secret)

@@ -118,11 +118,17 @@ def api(store: FhirStore, tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
-@pytest.fixture
-def memory_api(tmp_path: Path) -> Iterator[TestClient]:
+@pytest.fixture(scope="module")
+def bulk_10() -> MemoryStore:
+    """The bulk sample loaded once; each test forks it (copy-on-write, nothing is shared)."""
     store = MemoryStore()
     load_bulk_10(store)
-    with make_api(store, tmp_path) as c:
+    return store
+
+
+@pytest.fixture
+def memory_api(bulk_10: MemoryStore, tmp_path: Path) -> Iterator[TestClient]:
+    with make_api(bulk_10.fork(), tmp_path) as c:
         yield c
 
 

@@ -67,6 +67,19 @@ def strict() -> Settings:
 
 
 @pytest.fixture
+def store(tmp_path: Path) -> Iterator[FhirStore]:
+    """SQLite only: where a notification may go does not depend on the store (the
+    dispatcher's own tests, ``test_subscriptions.py``, run on every store)."""
+    from sokhoe.store.sql import SqlStore
+
+    made = SqlStore(f"sqlite:///{tmp_path / 'endpoints.db'}")
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+@pytest.fixture
 def platform(store: FhirStore, strict: Settings) -> Iterator[Platform]:
     with open_platform(store, strict) as p:
         yield p

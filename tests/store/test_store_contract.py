@@ -330,3 +330,22 @@ def test_compartment_pages_by_type_then_id(store: FhirStore, repo: FhirRepositor
     assert ids(only_obs) == ["o0", "o1", "o3", "o4"] and total == 4
     assert ids(late) == ["o3", "o4"] and late_total == 2
     assert ids(both[0]) == ["p", "q"] and both[1] == 2
+
+
+def test_a_forked_memory_store_goes_its_own_way() -> None:
+    """``MemoryStore.fork`` shares committed state without copying: a write to either side
+    is not seen by the other."""
+    from sokhoe.store import MemoryStore
+
+    base = MemoryStore()
+    repo = platform_repository(base, f"{BASE}/fhir")
+    write(base, item(repo, patient("p1", "Nguyễn"), 1))
+    fork = base.fork()
+    write(fork, item(repo, patient("p2", "Trần"), 1))
+    write(base, item(repo, patient("p1", "Lê"), 2, at=1))
+    with base.begin() as tx:
+        assert tx.read("Patient", "p2") is None
+        assert (tx.read("Patient", "p1").content or {})["name"][0]["family"] == "Lê"  # type: ignore[union-attr]
+    with fork.begin() as tx:
+        assert tx.read("Patient", "p2") is not None
+        assert (tx.read("Patient", "p1").content or {})["name"][0]["family"] == "Nguyễn"  # type: ignore[union-attr]

@@ -419,6 +419,14 @@ class MemoryStore:
         self._engine_path: str | None = None
         self._engine_lock = threading.Lock()
 
+    def fork(self) -> MemoryStore:
+        """A new store starting from this one's committed records and care index: nothing is
+        copied (committed state is never mutated), and each goes its own way after. Its
+        access tables are its own, empty."""
+        other = MemoryStore()
+        other._tables, other._access = self._tables, self._access
+        return other
+
     @property
     def access_engine(self) -> Engine:
         """The SQLite database of the access tables, created (and migrated) on first use."""
