@@ -3,6 +3,7 @@ rebuild, on the memory and SQLite stores; indicators with small-cell suppression
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,31 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def templates(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[MemoryStore, Path]:
+    """The demo loaded once into each kind of store; every test gets its own copy."""
+    memory = MemoryStore()
+    file = tmp_path_factory.mktemp("template") / "w.db"
+    sqlite = SqlStore(f"sqlite:///{file}")
+    for store in (memory, sqlite):
+        report = load_paths(platform_repository(store, "http://test/fhir"), [demo_dir], workers=0)
+        assert report.errors == []
+    sqlite.close()  # checkpoints the write-ahead log into the file
+    return memory, file
+
+
 @pytest.fixture(params=["memory", "sqlite"])
-def loaded(request: pytest.FixtureRequest, demo_dir: Path, tmp_path: Path) -> Iterator[FhirStore]:
-    store: FhirStore = (
-        MemoryStore() if request.param == "memory" else SqlStore(f"sqlite:///{tmp_path / 'w.db'}")
-    )
-    report = load_paths(platform_repository(store, "http://test/fhir"), [demo_dir], workers=0)
-    assert report.errors == []
+def loaded(
+    request: pytest.FixtureRequest, templates: tuple[MemoryStore, Path], tmp_path: Path
+) -> Iterator[FhirStore]:
+    memory, file = templates
+    store: FhirStore
+    if request.param == "memory":
+        store = memory.fork()
+    else:
+        copy = tmp_path / "w.db"
+        shutil.copyfile(file, copy)
+        store = SqlStore(f"sqlite:///{copy}")
     try:
         yield store
     finally:

@@ -8,6 +8,8 @@ from:
 - **registration**: a facility that creates a new Patient record;
 - **visits**: an Encounter whose ``serviceProvider`` is the facility's Organization (from its
   start until :data:`WINDOW` after its end);
+- **referrals**: a ServiceRequest of category referral from a facility that may read the
+  record, naming the receiving facility's Organization as performer;
 - **consents**: a citizen's share code, redeemed by a facility (until the consent ends), and
   their restrictions of sensitive categories (the ``care_restriction`` rows);
 - **presence**: a one-time code the patient read out at the desk, a share code, a confirmed
@@ -30,53 +32,45 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sokhoe.fhir.patient_links import MERGE_LINKS
+from sokhoe.access.levels import (
+    BREAK_GLASS_WINDOW,
+    OWN,
+    RECORD,
+    WINDOW,
+    Standing,
+    current,
+    standing,
+)
+from sokhoe.access.merged import group_of, regroup, regroup_if_linked, ungroup
 from sokhoe.mpi.identifiers import FACILITY, mrn_system
 from sokhoe.registry.places import find_ward, resolve_province
 from sokhoe.registry.sensitivity import ACT_CODE, SENSITIVE
 from sokhoe.store.ports import CareRow, Restriction, StoredResource, StoreSession, WriteItem
 
-WINDOW = timedelta(days=365)
-"""How long after a visit (or a confirmed presence) the facility keeps access."""
-BREAK_GLASS_WINDOW = timedelta(hours=8)
-"""How long a broken glass keeps a record open to the clinician who broke it (a shift)."""
+__all__ = [
+    "BREAK_GLASS_WINDOW",
+    "OWN",
+    "RECORD",
+    "WINDOW",
+    "Maintainer",
+    "Standing",
+    "Writer",
+    "current",
+    "grant",
+    "group_of",
+    "rebuild",
+    "regroup",
+    "regroup_if_linked",
+    "standing",
+    "ungroup",
+]
+
 MRN_PREFIX = mrn_system("")
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
-RECORD, OWN = "record", "own"
-
-
-@dataclass(frozen=True, slots=True)
-class Standing:
-    """A grantee's best current row on a patient."""
-
-    level: str
-    proven: bool
-
-    def at_least(self, other: Standing | None) -> bool:
-        if other is None:
-            return True
-        rank = {OWN: 0, RECORD: 1}
-        return (rank[self.level], self.proven) >= (rank[other.level], other.proven)
-
-
-def current(row: CareRow, now: datetime) -> bool:
-    return row.since <= now and (row.until is None or row.until > now)
-
-
-def standing(rows: Iterable[CareRow], grantees: Sequence[str], now: datetime) -> Standing | None:
-    """The best current standing any of ``grantees`` has in ``rows``."""
-    best: Standing | None = None
-    names = set(grantees)
-    for row in rows:
-        if row.grantee in names and current(row, now):
-            found = Standing(row.level, row.proven)
-            if best is None or found.at_least(best):
-                best = found
-    return best
 
 
 @dataclass
@@ -163,19 +157,17 @@ class Maintainer:
         restrict: list[Restriction] = []
         unrestrict: list[Restriction] = []
         patients = [i.id for i in items if i.resource_type == "Patient"]
-        consents = [i for i in items if i.resource_type == "Consent"]
-        encounters = [i for i in items if i.resource_type == "Encounter"]
+        others = [i for i in items if i.resource_type in ("Consent", "Encounter", REFERRAL)]
         existing = self._rows_by_patient(
-            [
-                *patients,
-                *(p for i in [*consents, *encounters] for p in self._patients(i, before)),
-            ]
+            [*patients, *(p for i in others for p in self._patients(i, before))]
         )
         for item in items:
             if item.resource_type == "Patient":
                 a, d = self._patient(item, before.get((item.resource_type, item.id)), existing)
             elif item.resource_type == "Encounter":
                 a, d = self._encounter(item, before, existing)
+            elif item.resource_type == REFERRAL:
+                a, d = self._referral(item, before, existing)
             elif item.resource_type == "Consent":
                 a, d, r, u = self._consent(item, before)
                 restrict += r
@@ -214,8 +206,8 @@ class Maintainer:
         wanted = {
             ref.split("/", 1)[1]
             for i in items
-            if i.resource_type == "Encounter" and i.content is not None
-            for ref in [str((i.content.get("serviceProvider") or {}).get("reference", ""))]
+            if i.content is not None
+            for ref in _organisations(i)
             if ref.startswith("Organization/")
         } - set(self._orgs)
         if not wanted:
@@ -321,6 +313,48 @@ class Maintainer:
         )
         return [row], [r for r in drop if r.key != row.key]
 
+    def _referral(
+        self,
+        item: WriteItem,
+        before: dict[tuple[str, str], StoredResource | None],
+        existing: dict[str, list[CareRow]],
+    ) -> tuple[list[CareRow], list[CareRow]]:
+        """A referral (giấy chuyển tuyến) opens the record to the facility it names, for as
+        long as the referring facility could pass on: its own standing, never more."""
+        ref = f"{REFERRAL}/{item.id}"
+        drop = [
+            r
+            for p in self._patients(item, before)
+            for r in existing.get(p, [])
+            if r.source == "referral" and r.source_ref == ref
+        ]
+        content, pid = item.content, item.patient_id
+        if content is None or pid is None or not _is_referral(content):
+            return [], drop
+        if content.get("status") not in ("active", "completed"):
+            return [], drop  # revoked or entered in error: the door closes again
+        if self.writer.platform:
+            standing: Standing | None = Standing(RECORD, True)
+        elif pid in self.writer.created:
+            standing = Standing(RECORD, False)
+        else:
+            standing = self.writer.standing(pid)
+        if standing is None or standing.level != RECORD:
+            return [], drop  # one cannot refer on what one may not read
+        add: list[CareRow] = []
+        authored = _moment(content.get("authoredOn")) or self.now
+        period = content.get("occurrencePeriod") or {}
+        until = (_moment(period.get("end"), end=True) or max(authored, self.now)) + WINDOW
+        for org in _organisations(item):
+            facility = self._orgs.get(org.split("/", 1)[1]) if "/" in org else None
+            if facility is not None and facility != self.writer.facility:
+                row = self._row(
+                    pid, f"facility:{facility}", standing, "referral", ref, self.now, until
+                )
+                add.append(row)
+        keep = {r.key for r in add}
+        return add, [r for r in drop if r.key not in keep]
+
     def _consent(
         self, item: WriteItem, before: dict[tuple[str, str], StoredResource | None]
     ) -> tuple[list[CareRow], list[CareRow], list[Restriction], list[Restriction]]:
@@ -376,6 +410,31 @@ class Maintainer:
         )
 
 
+REFERRAL = "ServiceRequest"
+REFERRAL_CODES = frozenset({"3457005", "306206005", "306237005"})
+"""SNOMED CT patient referral (and referral to a service / to a hospital) in a ServiceRequest's
+``category``: what makes one a referral to another facility."""
+
+
+def _is_referral(content: dict[str, Any]) -> bool:
+    return any(
+        c.get("code") in REFERRAL_CODES
+        for cat in content.get("category", [])
+        for c in (cat.get("coding") or [])
+    )
+
+
+def _organisations(item: WriteItem) -> list[str]:
+    """The Organizations a write names as where care happens: an Encounter's
+    ``serviceProvider``, a referral's ``performer``."""
+    content = item.content or {}
+    if item.resource_type == "Encounter":
+        return [str((content.get("serviceProvider") or {}).get("reference", ""))]
+    if item.resource_type == REFERRAL and _is_referral(content):
+        return [str(p.get("reference", "")) for p in content.get("performer", [])]
+    return []
+
+
 def _privacy(consent: dict[str, Any]) -> bool:
     return any(
         c.get("system") == CONSENT_SCOPE and c.get("code") == "patient-privacy"
@@ -390,93 +449,6 @@ def _actor_facilities(provision: dict[str, Any]) -> list[str]:
         if ident.get("system") == FACILITY and ident.get("value"):
             out.append(str(ident["value"]))
     return out
-
-
-# -- merged records --------------------------------------------------------------------------
-
-
-def _merge_neighbours(tx: StoreSession, patient_ids: Sequence[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for person in tx.read_many([("Patient", p) for p in patient_ids]):
-        others = [
-            str(link["other"]["reference"]).split("/", 1)[1]
-            for link in (person.content or {}).get("link", [])
-            if link.get("type") in MERGE_LINKS
-            and str((link.get("other") or {}).get("reference", "")).startswith("Patient/")
-        ]
-        out[person.id] = others
-    return out
-
-
-def group_of(tx: StoreSession, patient_id: str, limit: int = 50) -> list[str]:
-    """``patient_id`` and every record merged with it (``fhir.patient_links`` in one pass per
-    generation)."""
-    seen = [patient_id]
-    frontier = [patient_id]
-    while frontier and len(seen) < limit:
-        nxt: list[str] = []
-        for others in _merge_neighbours(tx, frontier).values():
-            for other in others:
-                if other not in seen:
-                    seen.append(other)
-                    nxt.append(other)
-        frontier = nxt
-    return seen
-
-
-def regroup_if_linked(tx: StoreSession, patient_ids: Sequence[str]) -> None:
-    """Re-spread the rows of every merged person among ``patient_ids``."""
-    linked = [p for p, others in _merge_neighbours(tx, patient_ids).items() if others]
-    done: set[str] = set()
-    for pid in linked:
-        if pid not in done:
-            group = group_of(tx, pid)
-            done.update(group)
-            regroup(tx, group)
-
-
-def regroup(tx: StoreSession, group: Sequence[str]) -> None:
-    """Make the rows of one person's records agree after a merge, an unmerge or a write.
-
-    Every record keeps the rows granted on it (``via`` itself); it also receives a copy of
-    each row granted on another record of the group: a proven row as it is, an unproven one
-    only as ``own`` (write into the compartment, read what one wrote). Restrictions apply to
-    the whole person. Copies that no longer belong (after an unmerge) are removed.
-    """
-    members = list(dict.fromkeys(group))
-    rows = tx.care(members)
-    originals = [r for r in rows if r.via == r.patient_id]
-    copies = [r for r in rows if r.via != r.patient_id]
-    wanted: dict[tuple[str, str, str, str, str], CareRow] = {}
-    for row in originals:
-        for member in members:
-            if member == row.patient_id:
-                continue
-            level = row.level if row.proven else OWN
-            copy = replace(row, patient_id=member, level=level)
-            wanted[copy.key] = copy
-    tx.unrelate([r for r in copies if r.key not in wanted or wanted[r.key] != r])
-    tx.relate([r for k, r in wanted.items() if k not in {c.key for c in copies} or r not in copies])
-    held = tx.restrictions(members)
-    own = [x for x in held if x.via == x.patient_id]
-    spread = {
-        replace(x, patient_id=m).key: replace(x, patient_id=m)
-        for x in own
-        for m in members
-        if m != x.patient_id
-    }
-    stale = [x for x in held if x.via != x.patient_id and x.key not in spread]
-    tx.unrestrict(stale)
-    tx.restrict([x for k, x in spread.items() if k not in {h.key for h in held}])
-
-
-def ungroup(tx: StoreSession, patient_ids: Sequence[str]) -> None:
-    """Remove the copies among records that are no longer one person (after an unmerge),
-    then re-spread what still belongs together."""
-    members = list(dict.fromkeys(patient_ids))
-    tx.unrelate([r for r in tx.care(members) if r.via != r.patient_id])
-    tx.unrestrict([x for x in tx.restrictions(members) if x.via != x.patient_id])
-    regroup_if_linked(tx, members)
 
 
 # -- rows written by the operations that check presence or consent ------------------------------

@@ -26,8 +26,9 @@ from datetime import datetime
 from typing import Any
 
 from sokhoe.access.audit import AuditLog
-from sokhoe.access.care import BREAK_GLASS_WINDOW, Standing, grant, group_of, standing
+from sokhoe.access.care import Standing, group_of, standing
 from sokhoe.access.db import access_engine
+from sokhoe.access.glass import open_glass
 from sokhoe.access.policy import Decision, Policy
 from sokhoe.access.principal import Principal, system_principal
 from sokhoe.access.rights import (
@@ -36,13 +37,11 @@ from sokhoe.access.rights import (
     confinement,
     grantees,
     is_platform,
-    user_grantee,
 )
 from sokhoe.access.scopes import scopes_allow
 from sokhoe.access.session import GuardedSession
 from sokhoe.access.writes import Rules
 from sokhoe.errors import Forbidden
-from sokhoe.fhir.definitions import patient_compartment
 from sokhoe.fhir.repository import Clock, FhirRepository, Outcome, utc_now
 from sokhoe.search.query import SearchQuery
 from sokhoe.store.ports import Confinement, FhirStore, SearchPage, StoredResource, StoreSession
@@ -193,30 +192,7 @@ class GuardedRepository(FhirRepository):
         return found
 
     def _open_glass(self, tx: StoreSession, patient_id: str, now: datetime) -> None:
-        """Open ``patient_id`` to this clinician for a shift, audited with the reason."""
-        grant(
-            tx,
-            patient_id,
-            user_grantee(self.principal),
-            "break-glass",
-            now,
-            until=now + BREAK_GLASS_WINDOW,
-            all_labels=True,
-        )
-        reason = f"break-the-glass: {self.break_glass}"
-
-        def record(conn: Any) -> int:
-            return self.auditor.record_in(
-                conn,
-                self.principal,
-                "break-the-glass",
-                "success",
-                patient_ids=[patient_id],
-                reason=reason,
-                source=self.source,
-            )
-
-        tx.side_tables(record)
+        open_glass(self, tx, patient_id, now)
 
     def break_glass_for(self, patient_id: str) -> None:
         """Open one record to a clinician who gave an emergency reason (a read of it)."""
@@ -325,16 +301,6 @@ class GuardedRepository(FhirRepository):
             raise Forbidden(reason)
         if decision.break_glass:
             self.break_glass_for(patient_id)
-
-    def visible(self, stored: StoredResource) -> bool:
-        """Whether the caller may see ``stored`` (one resource; searches confine in SQL)."""
-        access = self.access
-        if access is None:
-            return True
-        with self._store.begin() as tx:
-            return (stored.resource_type, stored.id) in tx.visible(
-                [(stored.resource_type, stored.id)], access
-            )
 
     def _require_visible(self, stored: StoredResource, interaction: str) -> None:
         access = self.access
@@ -476,11 +442,6 @@ class GuardedRepository(FhirRepository):
         """Every current resource (of a type) the caller may see, streamed: the bulk export
         and the warehouse read the store this way, confined like any search."""
         yield from self._store.iter_all(resource_type, self.access)
-
-    def readable_compartment_types(self) -> list[str]:
-        """The compartment types the scopes let the caller read (receptionists: visits)."""
-        wanted = ["Patient", *sorted(patient_compartment())]
-        return [t for t in wanted if scopes_allow(self.principal.scopes, t, "read")]
 
     # -- writes ------------------------------------------------------------------------
     def _require_existing(self, resource_type: str, rid: str, interaction: str) -> None:
