@@ -63,6 +63,17 @@ def pg_url(pg_server: PostgresServer) -> str:
     return url
 
 
+def module_store(request: pytest.FixtureRequest, folder: Path, name: str) -> SqlStore:
+    """A store of its own for a module-scoped world (``request.param``: sqlite or postgres):
+    a SQLite file in ``folder``, or a database of its own on the session's PostgreSQL server
+    (the ``store`` fixture empties the shared one before every test)."""
+    if request.param == "sqlite":
+        return SqlStore(f"sqlite:///{folder / f'{name}.db'}")
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return SqlStore(server.create_database(f"sokhoe_{name}_{worker}"))
+
+
 def _truncate(store: SqlStore) -> None:
     with store.writer.begin() as conn:
         names = ", ".join(t.name for t in metadata.sorted_tables)

@@ -10,7 +10,6 @@ SQLite and on a real PostgreSQL.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +31,7 @@ from sokhoe.mpi.identifiers import CCCD, FACILITY
 from sokhoe.mpi.links import TASK_CODE, queue_review
 from sokhoe.store.sql import SqlStore
 from sokhoe.web.app import create_app
-from tests.conftest import BASE
-from tests.pg_server import PostgresServer
+from tests.conftest import BASE, module_store
 
 pytestmark = pytest.mark.xdist_group("attacks")
 
@@ -114,12 +112,7 @@ def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
     tmp: Path = tmp_path_factory.mktemp("attacks")
-    if request.param == "sqlite":
-        store = SqlStore(f"sqlite:///{tmp / 'attacks.db'}")
-    else:
-        server: PostgresServer = request.getfixturevalue("pg_server")
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        store = SqlStore(server.create_database(f"sokhoe_attacks_{worker}"))
+    store = module_store(request, tmp, "attacks")
     settings = Settings(base_url=BASE, database_url="sqlite://", var_dir=tmp)
     app = create_app(settings, store)
     with TestClient(app, base_url=BASE) as api:

@@ -9,7 +9,6 @@ answer, and a transaction that touches them in any entry is refused whole.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +24,7 @@ from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
 from sokhoe.store.sql import SqlStore
 from sokhoe.web.app import create_app
-from tests.conftest import BASE
-from tests.pg_server import PostgresServer
+from tests.conftest import BASE, module_store
 
 pytestmark = pytest.mark.xdist_group("bundle-property")
 
@@ -76,12 +74,7 @@ def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
     tmp: Path = tmp_path_factory.mktemp("bundles")
-    if request.param == "sqlite":
-        store = SqlStore(f"sqlite:///{tmp / 'bundles.db'}")
-    else:
-        server: PostgresServer = request.getfixturevalue("pg_server")
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        store = SqlStore(server.create_database(f"sokhoe_bundles_{worker}"))
+    store = module_store(request, tmp, "bundles")
     app = create_app(Settings(base_url=BASE, database_url="sqlite://", var_dir=tmp), store)
     with TestClient(app, base_url=BASE) as api:
         tokens: TokenService = app.state.tokens

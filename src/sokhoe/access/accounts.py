@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sokhoe.access.principal import STAFF_ROLES, Principal
 from sokhoe.access.ratelimit import local_hhmm, utc
+from sokhoe.access.writes import REGISTRY_TYPES
 from sokhoe.errors import Unauthorized
 from sokhoe.mpi.identifiers import validate_facility_code
 from sokhoe.store.sql.access_schema import auth_user
@@ -69,28 +70,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
         {"user/Claim.rs", "user/ExplanationOfBenefit.rs", "user/Coverage.rs"}
     ),
     # keeps the shared registries (facilities, places, practitioners, catalogues): no records
-    "registry-admin": frozenset(
-        {
-            f"user/{t}.cruds"
-            for t in (
-                "Organization",
-                "Location",
-                "Practitioner",
-                "PractitionerRole",
-                "HealthcareService",
-                "NamingSystem",
-                "CodeSystem",
-                "ValueSet",
-                "ConceptMap",
-                "Medication",
-                "MedicationKnowledge",
-                "ChargeItemDefinition",
-                "ActivityDefinition",
-                "PlanDefinition",
-                "Questionnaire",
-            )
-        }
-    ),
+    "registry-admin": frozenset(f"user/{t}.cruds" for t in sorted(REGISTRY_TYPES)),
 }
 """The widest record access each role may have; the policy narrows it per patient."""
 

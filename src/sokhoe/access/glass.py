@@ -10,11 +10,12 @@ without repeating the reason at every click, and nobody else at the facility gai
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sokhoe.access.care import grant
 from sokhoe.access.levels import BREAK_GLASS_WINDOW
 from sokhoe.access.rights import user_grantee
+from sokhoe.access.session import GuardedSession
 from sokhoe.store.ports import StoreSession
 
 if TYPE_CHECKING:
@@ -32,17 +33,7 @@ def open_glass(door: GuardedRepository, tx: StoreSession, patient_id: str, now: 
         until=now + BREAK_GLASS_WINDOW,
         all_labels=True,
     )
-    reason = f"break-the-glass: {door.break_glass}"
-
-    def record(conn: Any) -> int:
-        return door.auditor.record_in(
-            conn,
-            door.principal,
-            "break-the-glass",
-            "success",
-            patient_ids=[patient_id],
-            reason=reason,
-            source=door.source,
-        )
-
-    tx.side_tables(record)
+    session = GuardedSession(tx, door, None, now)
+    session.audit(
+        "break-the-glass", "success", [patient_id], reason=f"break-the-glass: {door.break_glass}"
+    )

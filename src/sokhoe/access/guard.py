@@ -222,23 +222,11 @@ class GuardedRepository(FhirRepository):
         """One audit event in its own short transaction (reads, refusals)."""
         if outcome == "success" and not self.audit_reads and action in _READS:
             return
-        principal, source, auditor = self.principal, self.source, self.auditor
-
-        def record(conn: Any) -> int:
-            return auditor.record_in(
-                conn,
-                principal,
-                action,
-                outcome,
-                patient_ids=sorted(set(patients)),
-                entities=list(entities),
-                reason=reason,
-                query=query,
-                source=source,
-            )
-
         with self._store.begin(write=True) as tx:
-            tx.side_tables(record)
+            session = GuardedSession(tx, self, None, self.clock())
+            session.audit(
+                action, outcome, patients, entities=list(entities), reason=reason, query=query
+            )
 
     def record_access(
         self,
@@ -306,9 +294,8 @@ class GuardedRepository(FhirRepository):
         access = self.access
         if access is None:
             return
-        with self._store.begin() as tx:
-            key = (stored.resource_type, stored.id)
-            if key in tx.visible([key], access):
+        with self.snapshot() as tx:
+            if self.discloses(tx, stored):
                 return
         if stored.patient_id is not None and self.principal.role not in ("insurance-appraiser",):
             self.require_patient(stored.patient_id, interaction)  # says why (or breaks glass)

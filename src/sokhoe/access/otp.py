@@ -68,6 +68,19 @@ def _hash(code: str, salt: str) -> str:
     return hashlib.sha256(f"{salt}:{code}".encode()).hexdigest()
 
 
+def new_code() -> tuple[str, str]:
+    """A fresh six-digit code and what is stored of it (``salt$sha256``, never the code)."""
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    salt = secrets.token_hex(16)
+    return code, f"{salt}${_hash(code, salt)}"
+
+
+def code_matches(stored: str, guess: str) -> bool:
+    """Whether ``guess`` is the code ``stored`` was made from (constant time)."""
+    salt, _, digest = stored.partition("$")
+    return hmac.compare_digest(_hash(guess.strip(), salt), digest)
+
+
 def request_code(
     engine: Engine,
     gateway: SmsGateway,
@@ -85,8 +98,7 @@ def request_code(
     at = utc(now)
     hit(engine, f"otp:addr:{address}", ADDRESS_LIMIT[0], ADDRESS_LIMIT[1], now=at)
     hit(engine, f"otp:phone:{number}", PHONE_LIMIT[0], PHONE_LIMIT[1], now=at)
-    code = f"{secrets.randbelow(1_000_000):06d}"
-    salt = secrets.token_hex(16)
+    code, stored = new_code()
     challenge = secrets.token_urlsafe(16)
     with engine.begin() as conn:
         conn.execute(
@@ -98,7 +110,7 @@ def request_code(
             auth_otp.insert().values(
                 id=challenge,
                 phone=number,
-                code_hash=f"{salt}${_hash(code, salt)}",
+                code_hash=stored,
                 expires=at + CODE_LIFETIME,
                 attempts=0,
                 used=False,
@@ -143,8 +155,7 @@ def verify_code(
             raise Unauthorized("Too many attempts, request a new code")
         if utc(row.expires) <= at:
             raise Unauthorized("The code has expired; request a new code")
-        salt, _, digest = str(row.code_hash).partition("$")
-        ok = hmac.compare_digest(_hash(guess, salt), digest)
+        ok = code_matches(str(row.code_hash), guess)
         if not ok:
             conn.execute(
                 update(auth_otp)

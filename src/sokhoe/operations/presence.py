@@ -12,8 +12,6 @@ patient and facility, and are not sign-in codes: one can never be used for the o
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -22,7 +20,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from sokhoe.access.care import WINDOW, grant
 from sokhoe.access.guard import GuardedRepository
-from sokhoe.access.otp import normalise_phone
+from sokhoe.access.otp import code_matches, new_code, normalise_phone
 from sokhoe.access.ratelimit import hit
 from sokhoe.access.sms import SmsGateway
 from sokhoe.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
@@ -37,10 +35,6 @@ MESSAGE = (
     "Mã xác nhận sokhoe: {code}. Chỉ đọc mã này cho nhân viên cơ sở {facility} nơi bạn đang "
     "khám; mã mở hồ sơ sức khỏe của bạn cho cơ sở đó (hết hạn sau 5 phút)."
 )
-
-
-def _hash(code: str, salt: str) -> str:
-    return hashlib.sha256(f"{salt}:{code}".encode()).hexdigest()
 
 
 def _mask(phone: str) -> str:
@@ -90,8 +84,7 @@ def send_presence_code(repo: GuardedRepository, sms: SmsGateway, patient_id: str
     engine = access_engine_of(repo)
     now = repo.clock()
     hit(engine, f"presence:{patient_id}:{facility}", LIMIT[0], LIMIT[1], now=now)
-    code = f"{secrets.randbelow(1_000_000):06d}"
-    salt = secrets.token_hex(16)
+    code, stored = new_code()
     challenge = secrets.token_urlsafe(16)
     with engine.begin() as conn:
         conn.execute(
@@ -108,7 +101,7 @@ def send_presence_code(repo: GuardedRepository, sms: SmsGateway, patient_id: str
                 id=challenge,
                 patient_id=patient_id,
                 facility=facility,
-                code_hash=f"{salt}${_hash(code, salt)}",
+                code_hash=stored,
                 expires=now + CODE_LIFETIME,
                 attempts=0,
                 used=False,
@@ -149,8 +142,7 @@ def _check(conn: Connection, patient_id: str, facility: str, code: str, now: Any
     expires = row.expires if row.expires.tzinfo else row.expires.replace(tzinfo=now.tzinfo)
     if row.attempts >= MAX_ATTEMPTS or expires <= now:
         raise Unauthorized("The code has expired or was guessed too often; send a new code")
-    salt, _, digest = str(row.code_hash).partition("$")
-    if hmac.compare_digest(_hash(code.strip(), salt), digest):
+    if code_matches(str(row.code_hash), code):
         conn.execute(update(auth_presence).where(auth_presence.c.id == row.id).values(used=True))
         return str(row.id)
     conn.execute(

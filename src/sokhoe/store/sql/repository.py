@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
     Engine,
+    Table,
     and_,
     bindparam,
     delete,
@@ -402,50 +404,26 @@ class SqlSession:
         return out
 
     def relate(self, rows: Sequence[CareRow]) -> None:
+        self._replace_rows(care_relationship, rows)
+
+    def unrelate(self, rows: Sequence[CareRow]) -> None:
+        self._delete_rows(care_relationship, rows)
+
+    def _replace_rows(self, table: Table, rows: Sequence[CareRow | Restriction]) -> None:
+        """Insert ``rows`` (dataclasses named like the table's columns); a row with the same
+        primary key is replaced."""
         if not rows:
             return
         latest = {r.key: r for r in rows}
-        self.unrelate(list(latest.values()))
-        self.conn.execute(
-            insert(care_relationship),
-            [
-                {
-                    "patient_id": r.patient_id,
-                    "grantee": r.grantee,
-                    "source": r.source,
-                    "source_ref": r.source_ref,
-                    "via": r.via,
-                    "level": r.level,
-                    "proven": r.proven,
-                    "since": r.since,
-                    "until": r.until,
-                    "all_labels": r.all_labels,
-                }
-                for r in latest.values()
-            ],
-        )
+        self._delete_rows(table, list(latest.values()))
+        self.conn.execute(insert(table), [asdict(r) for r in latest.values()])
 
-    def unrelate(self, rows: Sequence[CareRow]) -> None:
-        c = care_relationship.c
-        stmt = delete(care_relationship).where(
-            c.patient_id == bindparam("k_patient"),
-            c.grantee == bindparam("k_grantee"),
-            c.source == bindparam("k_source"),
-            c.source_ref == bindparam("k_ref"),
-            c.via == bindparam("k_via"),
-        )
-        params = [
-            {
-                "k_patient": r.patient_id,
-                "k_grantee": r.grantee,
-                "k_source": r.source,
-                "k_ref": r.source_ref,
-                "k_via": r.via,
-            }
-            for r in rows
-        ]
-        if params:
-            self.conn.execute(stmt, params)
+    def _delete_rows(self, table: Table, rows: Sequence[CareRow | Restriction]) -> None:
+        if not rows:
+            return
+        keys = [c.name for c in table.primary_key.columns]
+        stmt = delete(table).where(*(table.c[k] == bindparam(f"k_{k}") for k in keys))
+        self.conn.execute(stmt, [{f"k_{k}": getattr(r, k) for k in keys} for r in rows])
 
     def restrictions(self, patient_ids: Sequence[str]) -> list[Restriction]:
         x = care_restriction.c
@@ -462,45 +440,10 @@ class SqlSession:
         return out
 
     def restrict(self, rows: Sequence[Restriction]) -> None:
-        if not rows:
-            return
-        latest = {r.key: r for r in rows}
-        self.unrestrict(list(latest.values()))
-        self.conn.execute(
-            insert(care_restriction),
-            [
-                {
-                    "patient_id": r.patient_id,
-                    "label": r.label,
-                    "facility": r.facility,
-                    "source_ref": r.source_ref,
-                    "via": r.via,
-                }
-                for r in latest.values()
-            ],
-        )
+        self._replace_rows(care_restriction, rows)
 
     def unrestrict(self, rows: Sequence[Restriction]) -> None:
-        x = care_restriction.c
-        stmt = delete(care_restriction).where(
-            x.patient_id == bindparam("k_patient"),
-            x.label == bindparam("k_label"),
-            x.facility == bindparam("k_facility"),
-            x.source_ref == bindparam("k_ref"),
-            x.via == bindparam("k_via"),
-        )
-        params = [
-            {
-                "k_patient": r.patient_id,
-                "k_label": r.label,
-                "k_facility": r.facility,
-                "k_ref": r.source_ref,
-                "k_via": r.via,
-            }
-            for r in rows
-        ]
-        if params:
-            self.conn.execute(stmt, params)
+        self._delete_rows(care_restriction, rows)
 
     def side_tables(self, work: Callable[[Connection], T]) -> T | None:
         return work(self.conn)
