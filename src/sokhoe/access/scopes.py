@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sokhoe.fhir.definitions import resource_types
 
@@ -56,9 +57,15 @@ def parse_scopes(texts: str | list[str] | frozenset[str]) -> list[Scope]:
     return [parse_scope(t) for t in items if t.strip()]
 
 
+@lru_cache(maxsize=1024)
+def _granted(scopes: frozenset[str]) -> tuple[Scope, ...]:
+    """A token's scopes, parsed once (every write of a bundle asks again)."""
+    return tuple(parse_scopes(scopes))
+
+
 def scopes_allow(scopes: frozenset[str], resource_type: str, interaction: str) -> bool:
     """Whether any granted scope permits ``interaction`` on ``resource_type``."""
     letter = INTERACTION_LETTER.get(interaction)
     if letter is None:
         return False
-    return any(s.allows(resource_type, letter) for s in parse_scopes(scopes))
+    return any(s.allows(resource_type, letter) for s in _granted(frozenset(scopes)))
