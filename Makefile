@@ -13,7 +13,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+ASSETS := src/sokhoe/web/static/vendor/.installed-stamp
+
+# the pages' browser libraries (htmx, jsQR) and axe-core, from the npm registry, pinned by the lock
+$(ASSETS): package.json package-lock.json scripts/vendor_assets.sh
+	bash scripts/vendor_assets.sh
+	touch $(ASSETS)
+
+install: $(STAMP) $(ASSETS)
 
 system-deps:
 	bash scripts/system-deps.sh
@@ -21,7 +28,7 @@ system-deps:
 run: install
 	$(BIN)/sokhoe serve --demo $(PATIENTS)
 
-test: install system-deps
+test: system-deps install
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 lint: install

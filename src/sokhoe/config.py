@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     other facilities. Strict by default: the history opens with the patient's presence or
     consent (the one-time code sent to their phone, a share code) or break-the-glass."""
     token_minutes: int = 15
+    page_session_minutes: int = 30
+    """Idle time-out of a sign-in to the pages (``/clinic``): each page used in the second
+    half of the session renews it, so a clinician at work stays signed in and an unattended
+    screen signs itself out."""
     key_encryption_key: SecretStr | None = None
     """Seals the token-signing keys stored in the database: 32 random bytes in base64
     (``openssl rand -base64 32``), kept out of the database and its backups. Unset: made once

@@ -48,6 +48,7 @@ from sokhoe.mpi.identifiers import (
     bhxh_of_bhyt,
     mrn_system,
     validate_bhyt,
+    validate_cccd,
 )
 from sokhoe.mpi.links import queue_review, review_task
 from sokhoe.mpi.matching import CERTAIN, PROBABLE, Candidate, Matcher
@@ -117,11 +118,19 @@ def check_in(
     params = parameters_by_name(body)
     qr = string_parameter(params, "qr")
     bhyt = string_parameter(params, "bhyt")
+    cccd = string_parameter(params, "cccd")
     facility = string_parameter(params, "facility")
     mrn = string_parameter(params, "mrn")
-    if qr is None and bhyt is None:
-        raise InvalidRequest("$check-in needs a 'qr' (CCCD QR text) or a 'bhyt' parameter")
+    if qr is None and bhyt is None and cccd is None:
+        raise InvalidRequest(
+            "$check-in needs a 'qr' (CCCD QR text), a 'cccd' (12-digit ID) or a 'bhyt' parameter"
+        )
     card = parse_cccd_qr(qr) if qr is not None else None
+    if cccd is not None:
+        try:
+            cccd = validate_cccd(cccd)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), "cccd") from exc
     if bhyt is not None:
         try:
             bhyt = validate_bhyt(bhyt)
@@ -142,9 +151,10 @@ def check_in(
     facility = facility or own
     day = today or repo.clock().date()
     with repo.snapshot() as tx:
-        known = _find(repo, tx, card, bhyt) is not None
+        known = _find(repo, tx, card, bhyt, cccd) is not None
     if not known and card is None:
-        raise NotFound(f"No person holds BHYT card {bhyt}; scan the CCCD QR to register them")
+        number = f"BHYT card {bhyt}" if bhyt is not None else f"ID {cccd}"
+        raise NotFound(f"No person holds {number}; scan the CCCD QR to register them")
     matched: str | None = None
     review: list[Candidate] = []
     patient = _patient_from_card(card, new_id()) if card is not None else {}
@@ -157,10 +167,12 @@ def check_in(
     with repo.operation(
         "check-in", interactions=["create", "update"], roles=CHECK_IN_ROLES, owns=owns
     ) as tx:  # decide again on what is committed now
-        found = _find(repo, tx, card, bhyt) or (surviving_patient(tx, matched) if matched else None)
+        found = _find(repo, tx, card, bhyt, cccd) or (
+            surviving_patient(tx, matched) if matched else None
+        )
         if found is None:
             if card is None:
-                raise NotFound(f"No person holds BHYT card {bhyt}")
+                raise NotFound("No person holds this number; scan the CCCD QR to register them")
             _update_identifiers(patient, card, bhyt, facility, mrn, day)
             result = CheckIn(repo.update(patient, "Patient", patient["id"], tx=tx).resource, True)
         elif _may_change(repo, tx, found.id):
@@ -269,10 +281,14 @@ def _desk_view(
 
 
 def _find(
-    repo: FhirRepository, tx: StoreSession, card: CccdCard | None, bhyt: str | None
+    repo: FhirRepository,
+    tx: StoreSession,
+    card: CccdCard | None,
+    bhyt: str | None,
+    cccd: str | None = None,
 ) -> StoredResource | None:
     """The one living person the card's identifiers point to (after following merges)."""
-    keys: list[tuple[str, str]] = []
+    keys: list[tuple[str, str]] = [(CCCD, cccd)] if cccd is not None else []
     if card is not None:
         keys.append((CCCD, card.number))
         if card.old_number:

@@ -7,6 +7,7 @@ from importlib import resources
 
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -43,6 +44,7 @@ from sokhoe.web import (
     oidc_api,
     terminology_api,
 )
+from sokhoe.web.pages import clinic as clinic_pages
 from sokhoe.web.responses import (
     fhir_error_handler,
     http_error_handler,
@@ -119,6 +121,15 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.include_router(fhir_api.router, dependencies=signed_in)
     app.include_router(hl7_api.router, dependencies=signed_in)
     app.include_router(dashboard_api.router)  # pages: signs in itself, aggregates only
+    app.include_router(clinic_pages.router)  # pages: cookie sign-in, through the same door
+    static = resources.files("sokhoe.web") / "static"
+    # the pages' own assets, and the browser libraries `make install` copies from npm
+    app.mount("/clinic/static", StaticFiles(directory=str(static / "clinic")), name="clinic")
+    app.mount(
+        "/static/vendor",
+        StaticFiles(directory=str(static / "vendor"), check_dir=False),
+        name="vendor",
+    )
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home(request: Request) -> HTMLResponse:

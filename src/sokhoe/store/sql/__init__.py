@@ -3,6 +3,7 @@
 from sokhoe.store.sql import (  # noqa: F401  (tables on metadata)
     access_schema,
     bulk_schema,
+    clinic_schema,
     interop_schema,
     subscription_schema,
     sync_schema,

@@ -7,6 +7,7 @@ from alembic import context
 from sokhoe.store.sql import (
     access_schema,
     bulk_schema,
+    clinic_schema,
     interop_schema,
     subscription_schema,
     sync_schema,

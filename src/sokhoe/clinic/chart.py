@@ -1,0 +1,205 @@
+"""The patient chart: banner, summary and timeline, from what the caller may see.
+
+Every section is one search through the door, so a facility sees the history written elsewhere
+only when the policy opens it (a record-level relationship, consent, proof of presence or
+break-the-glass), and the chart says how many facilities the visible record comes from rather
+than pretending to be complete. Nothing is filtered here: what the door answers is shown.
+See: https://hl7.org/fhir/R4/patient.html (banner) and OpenMRS 3's patient chart (layout).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Final
+
+from sokhoe.access.guard import GuardedRepository
+from sokhoe.clinic.records import codings, find, read, ref_id, text_of
+from sokhoe.clinic.vitals import read_back
+from sokhoe.mpi.identifiers import BHYT, CCCD
+
+ACTIVE: Final = "active"
+
+
+@dataclass(frozen=True)
+class Card:
+    """The health-insurance card as the banner shows it."""
+
+    number: str
+    valid_from: str | None
+    valid_to: str | None
+
+    def valid_on(self, day: date) -> bool:
+        start, end = self.valid_from, self.valid_to
+        return (start is None or start[:10] <= day.isoformat()) and (
+            end is None or day.isoformat() <= end[:10]
+        )
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    encounter_id: str
+    start: str | None
+    facility: str
+    own: bool
+    """Written by the caller's facility."""
+    status: str
+    reason: str
+    diagnoses: list[str]
+
+
+@dataclass
+class Chart:
+    patient_id: str
+    patient: dict[str, Any] | None
+    """None: the caller may not read the record (only what the desk registered)."""
+    name: str = ""
+    gender: str | None = None
+    birth_date: str | None = None
+    cccd: str | None = None
+    card: Card | None = None
+    allergies: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    medications: list[str] = field(default_factory=list)
+    immunizations: list[str] = field(default_factory=list)
+    appointments: list[dict[str, Any]] = field(default_factory=list)
+    vitals: dict[str, Decimal] = field(default_factory=dict)
+    vitals_when: str | None = None
+    trend: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)
+    """(when, systolic, diastolic), oldest first: the blood-pressure trend."""
+    timeline: list[TimelineItem] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    imaging: list[dict[str, Any]] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    facilities: int = 0
+
+    def age(self, today: date) -> int | None:
+        if not self.birth_date or len(self.birth_date) < 4:
+            return None
+        born = date.fromisoformat(self.birth_date) if len(self.birth_date) == 10 else None
+        if born is None:
+            return today.year - int(self.birth_date[:4])
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def display_name(patient: dict[str, Any]) -> str:
+    """Family name first, as Vietnamese names are written."""
+    for name in patient.get("name", []):
+        if name.get("text"):
+            return str(name["text"])
+        parts = [name.get("family", ""), *name.get("given", [])]
+        text = " ".join(p for p in parts if p)
+        if text:
+            return text
+    return ""
+
+
+def _identifier(patient: dict[str, Any], system: str) -> dict[str, Any] | None:
+    for ident in patient.get("identifier", []):
+        if ident.get("system") == system and ident.get("use") != "old":
+            return dict(ident)
+    return None
+
+
+def build(repo: GuardedRepository, patient_id: str, facility_org: str | None) -> Chart:
+    """The chart of ``patient_id`` as the caller may see it; ``facility_org`` is the caller's
+    facility Organization id (to mark its own visits)."""
+    patient = read(repo, "Patient", patient_id)
+    chart = Chart(patient_id, patient)
+    if patient is None:
+        return chart
+    chart.name = display_name(patient)
+    chart.gender = patient.get("gender")
+    chart.birth_date = patient.get("birthDate")
+    cccd = _identifier(patient, CCCD)
+    chart.cccd = cccd.get("value") if cccd else None
+    card = _identifier(patient, BHYT)
+    if card:
+        period = card.get("period") or {}
+        chart.card = Card(str(card.get("value")), period.get("start"), period.get("end"))
+    subject = [("patient", f"Patient/{patient_id}")]
+    chart.allergies = [
+        text_of(a.get("code"))
+        for a in find(repo, "AllergyIntolerance", subject, 20)
+        if not _inactive(a.get("clinicalStatus"))
+    ]
+    chart.problems = [
+        text_of(c.get("code"))
+        for c in find(repo, "Condition", [*subject, ("_sort", "-recorded-date")], 30)
+        if not _inactive(c.get("clinicalStatus"))
+    ]
+    chart.medications = [
+        text_of(m.get("medicationCodeableConcept"))
+        for m in find(repo, "MedicationRequest", [*subject, ("status", "active")], 20)
+    ]
+    chart.immunizations = [
+        f"{text_of(i.get('vaccineCode'))} ({str(i.get('occurrenceDateTime', ''))[:10]})"
+        for i in find(repo, "Immunization", [*subject, ("_sort", "-date")], 20)
+    ]
+    chart.appointments = find(
+        repo, "Appointment", [*subject, ("status", "booked"), ("_sort", "date")], 10
+    )
+    _vitals(repo, chart, subject)
+    _timeline(repo, chart, subject, facility_org)
+    chart.results = find(
+        repo, "Observation", [*subject, ("category", "laboratory"), ("_sort", "-date")], 20
+    )
+    chart.imaging = find(repo, "ImagingStudy", [*subject, ("_sort", "-started")], 10)
+    chart.documents = find(repo, "DocumentReference", [*subject, ("_sort", "-date")], 10)
+    return chart
+
+
+def _inactive(status: Any) -> bool:
+    return any(c.get("code") in ("inactive", "resolved", "remission") for c in codings(status))
+
+
+def _vitals(repo: GuardedRepository, chart: Chart, subject: list[tuple[str, str]]) -> None:
+    found = find(
+        repo, "Observation", [*subject, ("category", "vital-signs"), ("_sort", "-date")], 100
+    )
+    for obs in found:
+        when = obs.get("effectiveDateTime")
+        values = read_back(obs)
+        if chart.vitals_when is None:
+            chart.vitals_when = when
+        if when == chart.vitals_when:
+            chart.vitals.update(values)
+        if "systolic" in values and "diastolic" in values and when:
+            chart.trend.append((str(when), values["systolic"], values["diastolic"]))
+    chart.trend.reverse()
+    chart.trend = chart.trend[-12:]
+
+
+def _timeline(
+    repo: GuardedRepository,
+    chart: Chart,
+    subject: list[tuple[str, str]],
+    facility_org: str | None,
+) -> None:
+    encounters = find(repo, "Encounter", [*subject, ("_sort", "-date")], 100)
+    conditions = {
+        str(c["id"]): text_of(c.get("code")) for c in find(repo, "Condition", subject, 200)
+    }
+    providers: set[str] = set()
+    for enc in encounters:
+        org = ref_id(enc.get("serviceProvider"), "Organization")
+        providers.add(org or "")
+        chart.timeline.append(
+            TimelineItem(
+                encounter_id=str(enc["id"]),
+                start=(enc.get("period") or {}).get("start"),
+                facility=str((enc.get("serviceProvider") or {}).get("display") or ""),
+                own=org is not None and org == facility_org,
+                status=str(enc.get("status", "")),
+                reason=text_of((enc.get("reasonCode") or [{}])[0]),
+                diagnoses=[
+                    conditions.get(ref_id(d.get("condition"), "Condition") or "", "")
+                    for d in enc.get("diagnosis", [])
+                ],
+            )
+        )
+    chart.facilities = len(providers - {""})
+
+
+__all__ = ["Card", "Chart", "TimelineItem", "build", "display_name"]

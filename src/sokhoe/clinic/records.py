@@ -1,0 +1,60 @@
+"""Reading the record for a page: one search, confined by the door, as plain resources."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sokhoe.access.guard import GuardedRepository
+from sokhoe.errors import Forbidden, NotFound
+
+
+def find(
+    repo: GuardedRepository,
+    resource_type: str,
+    params: Sequence[tuple[str, str]],
+    count: int = 50,
+) -> list[dict[str, Any]]:
+    """The first ``count`` matches the caller may see (the door puts its rights in the query,
+    so the page is full whenever more exist)."""
+    query = repo.parse_query(resource_type, [*params, ("_count", str(count))], strict=True)
+    return [m.content for m in repo.search(query).matches if m.content is not None]
+
+
+def read(repo: GuardedRepository, resource_type: str, rid: str) -> dict[str, Any] | None:
+    """The resource, or None when it does not exist or the caller may not see it (a page shows
+    the same either way, as the API does)."""
+    try:
+        found = repo.read(resource_type, rid)
+    except (NotFound, Forbidden):
+        return None
+    return found.content
+
+
+def ref_id(reference: Any, resource_type: str) -> str | None:
+    """``Patient/abc`` in a Reference → ``abc`` (None for another type or no reference)."""
+    ref = reference.get("reference") if isinstance(reference, dict) else None
+    if isinstance(ref, str) and ref.startswith(f"{resource_type}/"):
+        return ref.split("/")[1]
+    return None
+
+
+def codings(concept: Any) -> list[dict[str, Any]]:
+    if isinstance(concept, list):
+        return [c for item in concept for c in codings(item)]
+    if isinstance(concept, dict):
+        return [c for c in concept.get("coding", []) if isinstance(c, dict)]
+    return []
+
+
+def text_of(concept: Any) -> str:
+    """What a person reads for a CodeableConcept: its text, else the first display, else code."""
+    if isinstance(concept, dict) and concept.get("text"):
+        return str(concept["text"])
+    for coding in codings(concept):
+        if coding.get("display"):
+            return str(coding["display"])
+    for coding in codings(concept):
+        if coding.get("code"):
+            return str(coding["code"])
+    return ""

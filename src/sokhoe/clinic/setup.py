@@ -1,0 +1,59 @@
+"""Setting a facility up for the clinic pages: its examination rooms and its staff accounts.
+
+Rooms are ``Location`` resources of the shared registry (``physicalType`` room, managed by the
+facility's Organization, part of its building), so only registry administrators — or the
+platform, for the demo — write them; the desk only chooses among them.
+See: https://hl7.org/fhir/R4/location.html
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Engine
+
+from sokhoe.access.accounts import create_user
+from sokhoe.access.guard import GuardedRepository
+from sokhoe.clinic.visits import ROOM_TYPE
+from sokhoe.interop.claims.sources import find_facility
+
+
+def room(org_id: str, name: str) -> dict[str, Any]:
+    """A room of the facility whose Organization is ``org_id`` (id derived: re-running the
+    setup changes nothing)."""
+    return {
+        "resourceType": "Location",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sokhoe:room:{org_id}:{name}")),
+        "status": "active",
+        "name": name,
+        "mode": "instance",
+        "physicalType": {"coding": [{**ROOM_TYPE, "display": "Room"}]},
+        "managingOrganization": {"reference": f"Organization/{org_id}"},
+    }
+
+
+def add_rooms(registry: GuardedRepository, facility_code: str, names: list[str]) -> list[str]:
+    """Write the rooms (by the registry's door); their ids."""
+    org = find_facility(registry, facility_code)
+    ids = []
+    for name in names:
+        resource = room(org.id, name)
+        registry.update(resource, "Location", resource["id"])
+        ids.append(str(resource["id"]))
+    return ids
+
+
+def add_staff(
+    engine: Engine, facility_code: str, password: str, people: list[tuple[str, str, str]]
+) -> None:
+    """Staff accounts ``(username, role, display name)`` at the facility; existing ones are
+    left as they are."""
+    for username, role, display in people:
+        try:
+            create_user(engine, username, password, role, display, facility=facility_code)
+        except ValueError:
+            pass  # made on an earlier start
+
+
+__all__ = ["add_rooms", "add_staff", "room"]

@@ -1,0 +1,97 @@
+"""Sign-in to the clinic pages: password and, for those who enrolled (administrators must),
+the authenticator code; the session lives in an HttpOnly cookie (``web/sessions.py``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from sokhoe.access.accounts import sign_in as check_password
+from sokhoe.access.audit import AuditLog
+from sokhoe.access.principal import Principal
+from sokhoe.access.tokens import TokenService
+from sokhoe.errors import FhirError
+from sokhoe.web import deps
+from sokhoe.web.pages import common
+from sokhoe.web.pages.clinic.base import CLINIC_ROLES, form_text
+from sokhoe.web.sessions import end_session, start_session
+
+router = APIRouter()
+
+
+def _safe_next(target: str) -> str:
+    """Only our own clinic pages: never an open redirect to another site."""
+    return target if target.startswith("/clinic") and not target.startswith("//") else "/clinic"
+
+
+def _audit(request: Request, who: Principal, action: str, outcome: str) -> None:
+    auditor: AuditLog = request.app.state.auditor
+    auditor.record(who, action, outcome, source=request.client.host if request.client else None)
+
+
+@router.get("/sign-in")
+async def sign_in_page(request: Request, next: str = "/clinic") -> Response:
+    return common.render(
+        request,
+        "clinic/signin.html",
+        who=None,
+        next=_safe_next(next),
+        title="Sign in",
+        problem=None,
+        username="",
+    )
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    form = await request.form()
+    username, password = form_text(form, "username"), form_text(form, "password")
+    code = form_text(form, "totp") or None
+    target = _safe_next(form_text(form, "next") or "/clinic")
+    tokens: TokenService = request.app.state.tokens
+    try:
+        who = await run_in_threadpool(check_password, tokens.engine, username, password, code)
+    except FhirError:
+        failed = Principal(kind="staff", subject=username, display=username)
+        await run_in_threadpool(_audit, request, failed, "login-failed", "denied")
+        return common.render(
+            request,
+            "clinic/signin.html",
+            401,
+            who=None,
+            next=target,
+            title="Sign in",
+            username=username,
+            problem=common.gettext(request, "Wrong username, password or code."),
+        )
+    if who.role not in CLINIC_ROLES or who.facility is None:
+        return common.render(
+            request,
+            "clinic/signin.html",
+            403,
+            who=None,
+            next=target,
+            title="Sign in",
+            username=username,
+            problem=common.gettext(request, "These pages are for the staff of a facility."),
+        )
+    minutes = deps.settings(request).page_session_minutes
+    token, lifetime = tokens.issue(who, timedelta(minutes=minutes))
+    await run_in_threadpool(_audit, request, who, "login", "success")
+    response = common.redirect(request, target)
+    start_session(response, token, lifetime, common.secure(request))
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    who = await common.caller(request)  # checks the form's CSRF token
+    tokens: TokenService = request.app.state.tokens
+    if who is not None and who.session:
+        await run_in_threadpool(tokens.revoke, who.session)
+    response = common.redirect(request, "/clinic/sign-in")
+    end_session(response, common.secure(request))
+    return response

@@ -1,0 +1,173 @@
+"""The visit (``/clinic/visits/{id}``): one keyboard-first page with reason, vital signs,
+examination, diagnoses (ICD-10 typeahead), orders with the repeated-test alert, follow-up and
+the 4-part summary. What is typed is saved as a draft on the server as the clinician types;
+"close the visit" writes it into the record (``clinic/visit.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from sokhoe.access.db import access_engine
+from sokhoe.access.guard import GuardedRepository
+from sokhoe.access.principal import Principal
+from sokhoe.clinic import drafts, orders, visits
+from sokhoe.clinic import visit as closing
+from sokhoe.clinic.vitals import VITALS
+from sokhoe.errors import FhirError
+from sokhoe.interop.claims.catalogue import demo_catalogue
+from sokhoe.web.pages import common
+from sokhoe.web.pages.clinic.base import form_text, now, page
+
+router = APIRouter()
+SUMMARY_KEYS = [key for key, *_ in closing.SUMMARY_SECTIONS]
+
+
+def _engine(request: Request) -> Engine:
+    return access_engine(request.app.state.store)
+
+
+def _author(who: Principal) -> dict[str, Any]:
+    return {"display": who.display, "identifier": {"value": who.subject}}
+
+
+def draft_from(form: Any) -> dict[str, Any]:
+    """The draft as the form holds it (every field optional until the visit is closed)."""
+    return {
+        "reason": form_text(form, "reason"),
+        "vitals": {v.key: form_text(form, v.key) for v in VITALS},
+        "confirmed": form_text(form, "confirmed") == "yes",
+        "notes": form_text(form, "notes"),
+        "diagnoses": [c for c in (form_text(form, f"dx{n}") for n in range(6)) if c],
+        "follow_up": form_text(form, "follow_up"),
+        "summary": {k: form_text(form, k) for k in SUMMARY_KEYS},
+    }
+
+
+def _render(
+    request: Request,
+    who: Principal,
+    repo: GuardedRepository,
+    encounter_id: str,
+    status: int = 200,
+    **context: Any,
+) -> Response:
+    visit = drafts.own_visit(repo, encounter_id)
+    draft = context.pop("draft", None) or drafts.load(_engine(request), repo, encounter_id)
+    return common.render(
+        request,
+        "clinic/visit.html",
+        status,
+        who=who,
+        title="Visit",
+        visit=visit,
+        draft=draft,
+        vitals=VITALS,
+        services=orders.services(demo_catalogue()),
+        placed=orders.of_visit(repo, visit),
+        summary_sections=closing.SUMMARY_SECTIONS,
+        **{"problems": [], "alert": None, **context},
+    )
+
+
+@router.get("/visits/{encounter_id}")
+async def visit_page(request: Request, encounter_id: str) -> Response:
+    async def body(who: Principal, repo: GuardedRepository) -> Response:
+        def work() -> Response:
+            visit = drafts.own_visit(repo, encounter_id)
+            if visit.encounter.get("status") in ("arrived", "planned"):
+                visits.set_status(repo, encounter_id, "in-progress", now(repo))
+            return _render(request, who, repo, encounter_id)
+
+        return await run_in_threadpool(work)
+
+    return await page(request, body)
+
+
+@router.post("/visits/{encounter_id}/draft")
+async def save_draft(request: Request, encounter_id: str) -> Response:
+    """Autosave (htmx, as the clinician types) and the form's own "save" button."""
+
+    async def body(who: Principal, repo: GuardedRepository) -> Response:
+        draft = draft_from(await request.form())
+        moment = now(repo)
+        await run_in_threadpool(drafts.save, _engine(request), repo, encounter_id, draft, moment)
+        if request.headers.get("hx-request"):
+            return common.render(request, "clinic/saved.html", who=who, when=moment)
+        return common.redirect(request, f"/clinic/visits/{encounter_id}")
+
+    return await page(request, body)
+
+
+@router.get("/icd10")
+async def icd10(request: Request, q: str = "", slot: int = 0) -> Response:
+    """The diagnosis typeahead's choices (a fragment)."""
+    q = q or request.query_params.get(f"dx{slot}", "")
+
+    async def body(who: Principal, repo: GuardedRepository) -> Response:
+        choices = closing.diagnosis_choices(q)
+        return common.render(request, "clinic/icd10.html", who=who, choices=choices, slot=slot, q=q)
+
+    return await page(request, body)
+
+
+@router.post("/visits/{encounter_id}/orders")
+async def order(request: Request, encounter_id: str) -> Response:
+    """Place an order; the first post of a test done in the last 30 days answers the alert
+    instead, and the order is placed when the doctor confirms it with a reason."""
+
+    async def body(who: Principal, repo: GuardedRepository) -> Response:
+        form = await request.form()
+        draft = draft_from(form)
+
+        def work() -> Response:
+            visit = drafts.own_visit(repo, encounter_id)
+            drafts.save(_engine(request), repo, encounter_id, draft, now(repo))
+            chosen = orders.service(demo_catalogue(), form_text(form, "service"))
+            reason = form_text(form, "repeat_reason")
+            found = orders.earlier(repo, visit.patient_id, chosen, now(repo))
+            if found and not reason:
+                return _render(
+                    request,
+                    who,
+                    repo,
+                    encounter_id,
+                    draft=draft,
+                    alert={"service": chosen, "earlier": found},
+                )
+            orders.place(repo, visit, chosen, now(repo), _author(who), reason or None)
+            return common.redirect(request, f"/clinic/visits/{encounter_id}#orders")
+
+        return await run_in_threadpool(work)
+
+    return await page(request, body)
+
+
+@router.post("/visits/{encounter_id}/close")
+async def close(request: Request, encounter_id: str) -> Response:
+    async def body(who: Principal, repo: GuardedRepository) -> Response:
+        draft = draft_from(await request.form())
+
+        def work() -> Response:
+            visit = drafts.own_visit(repo, encounter_id)
+            engine = _engine(request)
+            drafts.save(engine, repo, encounter_id, draft, now(repo))
+            checked = closing.check(draft)
+            if checked.problems:
+                return _render(
+                    request, who, repo, encounter_id, 422, draft=draft, problems=checked.problems
+                )
+            closing.close(repo, visit, draft, now(repo), _author(who))
+            drafts.discard(engine, visit.facility, encounter_id)
+            return common.redirect(request, f"/clinic/patients/{visit.patient_id}")
+
+        try:
+            return await run_in_threadpool(work)
+        except FhirError:
+            raise
+
+    return await page(request, body)

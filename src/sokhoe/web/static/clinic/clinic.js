@@ -1,0 +1,86 @@
+// The clinic pages' small script: CSRF header for htmx, keyboard shortcuts, the diagnosis
+// typeahead's choices, and the scanner box. Every page works without it; it only makes the
+// work faster.
+(function () {
+  "use strict";
+  var token = document.querySelector('meta[name="csrf-token"]');
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    if (token && token.content) { event.detail.headers["X-CSRF-Token"] = token.content; }
+  });
+
+  function typing(target) {
+    var tag = target && target.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
+    var dialog = document.getElementById("shortcuts");
+    if (event.key === "?") {
+      if (dialog && dialog.showModal) { dialog.showModal(); event.preventDefault(); }
+      return;
+    }
+    var target = document.querySelector('[data-shortcut="' + event.key + '"]');
+    if (!target) { return; }
+    event.preventDefault();
+    if (target.tagName === "A") { target.click(); return; }
+    if (event.key === "s" && target.tagName === "BUTTON") { target.focus(); return; }
+    target.focus();
+    if (target.scrollIntoView) { target.scrollIntoView({block: "center"}); }
+  });
+
+  var help = document.getElementById("shortcuts-button");
+  if (help) {
+    help.addEventListener("click", function () {
+      var dialog = document.getElementById("shortcuts");
+      if (dialog && dialog.showModal) { dialog.showModal(); }
+    });
+  }
+
+  // Diagnosis choices: click or Enter on a choice puts its code in the field.
+  function choose(option) {
+    var input = document.getElementById("dx" + option.getAttribute("data-slot"));
+    if (!input) { return; }
+    input.value = option.getAttribute("data-code");
+    var box = document.getElementById(input.id + "-choices");
+    if (box) { box.innerHTML = ""; }
+    input.setAttribute("aria-expanded", "false");
+    input.dispatchEvent(new Event("change", {bubbles: true}));
+    input.focus();
+  }
+  document.addEventListener("click", function (event) {
+    var option = event.target.closest && event.target.closest("[data-code]");
+    if (option) { choose(option); }
+  });
+  document.addEventListener("keydown", function (event) {
+    var t = event.target;
+    if (t && t.getAttribute && t.getAttribute("data-code") && event.key === "Enter") {
+      event.preventDefault(); choose(t); return;
+    }
+    if (t && t.getAttribute && t.getAttribute("role") === "combobox") {
+      var box = document.getElementById(t.id + "-choices");
+      var first = box && box.querySelector("[data-code]");
+      if (event.key === "ArrowDown" && first) { event.preventDefault(); first.focus(); }
+      if (event.key === "Enter" && first) { event.preventDefault(); choose(first); }
+    }
+    if (t && t.getAttribute && t.getAttribute("data-code")) {
+      if (event.key === "ArrowDown" && t.nextElementSibling) { event.preventDefault(); t.nextElementSibling.focus(); }
+      if (event.key === "ArrowUp") {
+        event.preventDefault();
+        if (t.previousElementSibling) { t.previousElementSibling.focus(); }
+        else { document.getElementById("dx" + t.getAttribute("data-slot")).focus(); }
+      }
+    }
+  });
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    var box = event.detail.target;
+    if (box && box.classList.contains("choices-box")) {
+      var input = document.getElementById(box.id.replace("-choices", ""));
+      if (input) { input.setAttribute("aria-expanded", box.querySelector("[data-code]") ? "true" : "false"); }
+    }
+  });
+
+  // Problems after a refused close: move focus to the summary so it is read first.
+  var problems = document.getElementById("problems");
+  if (problems) { problems.focus(); }
+})();

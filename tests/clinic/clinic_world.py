@@ -1,0 +1,118 @@
+"""A small world for the clinic pages' tests: two facilities with rooms and staff, and a person
+with a blood glucose measured at the other facility nine days ago."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from sokhoe.access.guard import GuardedRepository
+from sokhoe.clinic.setup import add_rooms, add_staff
+from sokhoe.config import Settings
+from sokhoe.fhir.resources import format_instant
+from sokhoe.mpi.identifiers import CCCD, FACILITY
+from sokhoe.store.sql import SqlStore
+from sokhoe.web.app import create_app
+
+A, B = "01001", "01002"
+PASSWORD = "clinic-test-pass-1"
+CCCD_NUMBER = "001085012345"
+QR = (
+    f"{CCCD_NUMBER}|012345678|Nguyễn Văn An|15031985|Nam|"
+    "Số 12, Phường Hoàn Kiếm, Thành phố Hà Nội|01022021"
+)
+PHONE = "0912345678"
+
+
+@dataclass
+class World:
+    app: FastAPI
+    settings: Settings
+    patient_id: str
+    rooms: list[str]
+
+    @property
+    def platform(self) -> GuardedRepository:
+        repo: GuardedRepository = self.app.state.repository
+        return repo
+
+
+def _org(code: str, name: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Organization",
+        "id": f"org-{code}",
+        "identifier": [{"system": FACILITY, "value": code}],
+        "name": name,
+    }
+
+
+def make_world(folder: Path, base_url: str) -> World:
+    db = f"sqlite:///{folder / 'clinic.db'}"
+    settings = Settings(base_url=base_url, database_url=db, var_dir=folder)
+    app = create_app(settings, SqlStore(db))
+    repo: GuardedRepository = app.state.repository
+    for code, name in ((A, "Trạm Y tế Phường Hoàn Kiếm"), (B, "Bệnh viện Đa khoa Đống Đa")):
+        repo.update(_org(code, name), "Organization", f"org-{code}")
+    rooms = add_rooms(repo, A, ["Phòng khám 1", "Phòng khám 2"])
+    add_rooms(repo, B, ["Phòng khám B"])
+    engine = app.state.tokens.engine
+    add_staff(
+        engine,
+        A,
+        PASSWORD,
+        [("bs.an", "doctor", "BS. Trần Thị Bình"), ("tieptan", "receptionist", "Lê Văn Cường")],
+    )
+    add_staff(engine, B, PASSWORD, [("bs.b", "doctor", "BS. Phạm Văn Dũng")])
+    # the person, known at B, with a glucose there nine days ago
+    patient = {
+        "resourceType": "Patient",
+        "id": "p-an",
+        "identifier": [{"system": CCCD, "value": CCCD_NUMBER}],
+        "name": [{"family": "Nguyễn", "given": ["Văn", "An"]}],
+        "gender": "male",
+        "birthDate": "1985-03-15",
+        "telecom": [{"system": "phone", "value": PHONE, "use": "mobile"}],
+    }
+    repo.update(patient, "Patient", "p-an")
+    then = datetime.now(UTC) - timedelta(days=9)
+    enc = {
+        "resourceType": "Encounter",
+        "id": "enc-b",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": "Patient/p-an"},
+        "period": {"start": format_instant(then), "end": format_instant(then)},
+        "serviceProvider": {
+            "reference": f"Organization/org-{B}",
+            "display": "Bệnh viện Đa khoa Đống Đa",
+        },
+    }
+    repo.update(enc, "Encounter", "enc-b")
+    glucose = {
+        "resourceType": "Observation",
+        "id": "glu-b",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
+        "code": {
+            "coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]
+        },
+        "subject": {"reference": "Patient/p-an"},
+        "encounter": {"reference": "Encounter/enc-b"},
+        "effectiveDateTime": format_instant(then),
+        "valueQuantity": {"value": 7.8, "unit": "mmol/L"},
+    }
+    repo.update(glucose, "Observation", "glu-b")
+    return World(app, settings, "p-an", rooms)

@@ -1,0 +1,152 @@
+"""The clinic pages over HTTP (no browser): sign-in, the desk, the chart, the visit, and what
+staff of another facility cannot reach through them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.api_helpers import sms_code
+from tests.clinic.clinic_world import PASSWORD, QR, World, make_world
+from tests.conftest import BASE
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return make_world(tmp_path, BASE)
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+def signed_in(world: World, username: str) -> TestClient:
+    c = TestClient(world.app, base_url=BASE)
+    r = c.post(
+        "/clinic/sign-in", data={"username": username, "password": PASSWORD}, follow_redirects=False
+    )
+    assert r.status_code == 303, r.text
+    return c
+
+
+@pytest.fixture
+def doctor(world: World) -> Iterator[TestClient]:
+    with signed_in(world, "bs.an") as c:
+        yield c
+
+
+def test_pages_are_vietnamese_unless_english_is_chosen(world: World, doctor: TestClient) -> None:
+    page = doctor.get("/clinic", headers={"Accept-Language": "en-US,en"})
+    assert page.status_code == 200
+    assert '<html lang="vi">' in page.text and "Tiếp nhận" in page.text
+    english = doctor.get("/clinic?lang=en")
+    assert '<html lang="en">' in english.text and "Check in" in english.text
+    assert doctor.get("/clinic").text.count('<html lang="en">') == 1  # remembered in a cookie
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(world: World) -> None:
+    with TestClient(world.app, base_url=BASE) as c:
+        r = c.get("/clinic", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/clinic/sign-in")
+        bad = c.post("/clinic/sign-in", data={"username": "bs.an", "password": "wrong-password"})
+        assert bad.status_code == 401 and "Sai tên đăng nhập" in bad.text
+
+
+def test_a_form_without_the_csrf_token_changes_nothing(world: World, doctor: TestClient) -> None:
+    r = doctor.post("/clinic/check-in", data={"q": QR})
+    assert r.status_code == 403
+    assert doctor.get("/clinic").text.count("Nguyễn Văn An") == 0
+
+
+def test_a_whole_visit_through_the_pages(world: World, doctor: TestClient) -> None:
+    csrf = _csrf(doctor.get("/clinic").text)
+    found = doctor.post("/clinic/check-in", data={"q": QR, "csrf": csrf})
+    assert found.status_code == 200 and "Nguyễn Văn An" in found.text
+    assert "mở khi người bệnh xác nhận" in found.text  # not disclosed: another facility's person
+    start = doctor.post(
+        "/clinic/visits",
+        data={
+            "csrf": csrf,
+            "patient": world.patient_id,
+            "name": "Nguyễn Văn An",
+            "payer": "insurance",
+            "room": world.rooms[0],
+        },
+        follow_redirects=False,
+    )
+    assert start.status_code == 303
+    queue = doctor.get("/clinic").text
+    encounter = re.search(r'href="/clinic/visits/([^"]+)"', queue)
+    assert encounter is not None
+    eid = encounter.group(1)
+    # the history is closed until the patient reads out the code sent to their phone
+    chart = doctor.get(f"/clinic/patients/{world.patient_id}").text
+    assert "Bệnh viện Đa khoa Đống Đa" not in chart
+    sent = doctor.post(f"/clinic/patients/{world.patient_id}/presence-code", data={"csrf": csrf})
+    assert sent.status_code == 200, sent.text
+    code = sms_code(doctor)
+    doctor.post(
+        f"/clinic/patients/{world.patient_id}/confirm-presence", data={"csrf": csrf, "code": code}
+    )
+    chart = doctor.get(f"/clinic/patients/{world.patient_id}").text
+    assert "Bệnh viện Đa khoa Đống Đa" in chart
+    # the visit: typeahead, the repeated-test alert, implausible values questioned
+    visit = doctor.get(f"/clinic/visits/{eid}")
+    assert visit.status_code == 200
+    dx = doctor.get("/clinic/icd10", params={"slot": 0, "dx0": "tang huyet ap"})
+    assert "I10" in dx.text and "Tăng huyết áp" in dx.text
+    alert = doctor.post(
+        f"/clinic/visits/{eid}/orders", data={"csrf": csrf, "service": "lab:2345-7"}
+    )
+    assert "7.8 mmol/L" in alert.text and "Bệnh viện Đa khoa Đống Đa" in alert.text
+    form = {
+        "csrf": csrf,
+        "reason": "Đau đầu",
+        "systolic": "150",
+        "diastolic": "95",
+        "pulse": "720",
+        "dx0": "I10",
+    }
+    refused = doctor.post(f"/clinic/visits/{eid}/close", data=form)
+    assert refused.status_code == 422 and 'id="pulse-error"' in refused.text
+    form["pulse"] = "88"
+    closed = doctor.post(f"/clinic/visits/{eid}/close", data=form, follow_redirects=False)
+    assert closed.status_code == 303, closed.text
+    repo = world.platform
+    enc = repo.read("Encounter", eid).content or {}
+    assert enc["status"] == "finished" and len(enc["diagnosis"]) == 1
+    condition = repo.read("Condition", enc["diagnosis"][0]["condition"]["reference"].split("/")[1])
+    assert (condition.content or {})["code"]["coding"][0]["code"] == "I10"
+
+
+def test_another_facility_sees_neither_the_queue_nor_the_visit(
+    world: World, doctor: TestClient
+) -> None:
+    csrf = _csrf(doctor.get("/clinic").text)
+    doctor.post("/clinic/check-in", data={"q": QR, "csrf": csrf})
+    doctor.post(
+        "/clinic/visits",
+        data={
+            "csrf": csrf,
+            "patient": world.patient_id,
+            "name": "Nguyễn Văn An",
+            "payer": "insurance",
+            "room": world.rooms[0],
+        },
+    )
+    eid = re.search(r'href="/clinic/visits/([^"]+)"', doctor.get("/clinic").text).group(1)  # type: ignore[union-attr]
+    doctor.post(f"/clinic/visits/{eid}/draft", data={"csrf": csrf, "notes": "bí mật của trạm A"})
+    with signed_in(world, "bs.b") as other:
+        assert "Nguyễn Văn An" not in other.get("/clinic").text
+        page = other.get(f"/clinic/visits/{eid}")
+        assert page.status_code == 404 and "bí mật" not in page.text
+        other_csrf = _csrf(other.get("/clinic").text)
+        r = other.post(f"/clinic/visits/{eid}/draft", data={"csrf": other_csrf, "notes": "x"})
+        assert r.status_code == 404
+    assert "bí mật của trạm A" in doctor.get(f"/clinic/visits/{eid}").text
