@@ -14,6 +14,7 @@
   }
 
   document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && typing(event.target)) { event.target.blur(); return; }
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
     var dialog = document.getElementById("shortcuts");
     if (event.key === "?") {
