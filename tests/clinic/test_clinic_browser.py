@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.clinic.clinic_world import PASSWORD, QR, World, make_world
-from tests.web.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, _free_port
+from tests.web.test_dashboard_browser import _free_port, chromium  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -49,18 +49,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, st
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 def axe_violations(page: Page) -> list[dict[str, Any]]:
     """Serious and critical accessibility violations axe-core finds on the page."""
     page.add_script_tag(path=str(AXE))
@@ -79,7 +67,7 @@ def _shoot(page: Page, name: str) -> None:
 
 
 def test_a_morning_at_the_desk_and_in_the_room_from_the_keyboard(
-    served: tuple[World, str], chromium: Browser
+    served: tuple[World, str], chromium: Browser  # noqa: F811 (the fixture)
 ) -> None:
     world, base = served
     context = chromium.new_context(viewport={"width": 1366, "height": 800}, locale="en-US")
