@@ -2,58 +2,32 @@
 
     python scripts/i18n_catalogue.py clinic
 
-extracts the messages (``babel.cfg``), merges them into
+merges the messages ``sokhoe.web.catalogues.extract`` finds into
 ``src/sokhoe/web/locales/vi/LC_MESSAGES/<domain>.po`` (keeping every translation already made,
 and the messages of the code that templates translate by value: labels, problems, roles), and
-lists what still has no translation; the test ``tests/web/test_catalogues.py`` fails while any
-message lacks one.
+lists what still has no translation; ``tests/web/test_catalogues.py`` fails while any message
+lacks one.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
-from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
-ROOT = Path(__file__).resolve().parents[1]
+from sokhoe.web.catalogues import extract
+from sokhoe.web.i18n import po_path
 
 
 def main(domain: str) -> int:
-    pot = ROOT / "var" / f"{domain}.pot"
-    pot.parent.mkdir(exist_ok=True)
-    subprocess.run(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "babel.messages.frontend",
-            "extract",
-            "-F",
-            "babel.cfg",
-            "-o",
-            str(pot),
-            "--no-location",
-            "-k",
-            "_",
-            "-k",
-            "gettext:2",
-            ".",
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    path = ROOT / "src" / "sokhoe" / "web" / "locales" / "vi" / "LC_MESSAGES" / f"{domain}.po"
-    with pot.open("rb") as f:
-        template = read_po(f)
+    path = po_path(domain)
     catalog = Catalog(locale="vi", domain=domain, project="sokhoe")
     if path.exists():
         with path.open("rb") as f:
             catalog = read_po(f, locale="vi", domain=domain)
     known = {m.id for m in catalog if m.id}
-    for message in template:
+    for message in extract(domain):
         if message.id and message.id not in known:
             catalog.add(message.id, string=("", "") if isinstance(message.id, tuple) else "")
     with path.open("wb") as f:

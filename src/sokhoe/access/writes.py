@@ -30,6 +30,7 @@ from sokhoe.access.rights import NO_RECORD_ROLES, is_platform, keeps_registries
 from sokhoe.access.scopes import scopes_allow
 from sokhoe.errors import Forbidden
 from sokhoe.fhir.patient_links import MERGE_LINKS
+from sokhoe.fhir.references import codings
 from sokhoe.store.ports import StoredResource, WriteItem
 
 REGISTRY_TYPES = frozenset(
@@ -77,28 +78,20 @@ OWNERS = {
 """Server-owned content -> what alone writes it (said in the refusal)."""
 
 
-def _codings(value: Any) -> list[dict[str, Any]]:
-    if isinstance(value, dict):
-        return [c for c in value.get("coding", []) if isinstance(c, dict)]
-    if isinstance(value, list):
-        return [c for v in value for c in _codings(v)]
-    return []
-
-
 def _kind_of(rtype: str, content: dict[str, Any] | None) -> str | None:
     if content is None:
         return None
     if rtype == "Consent":
-        if any(c.get("system") == CONSENT_SCOPE for c in _codings(content.get("scope"))):
-            if any(c.get("code") == "patient-privacy" for c in _codings(content.get("scope"))):
+        if any(c.get("system") == CONSENT_SCOPE for c in codings(content.get("scope"))):
+            if any(c.get("code") == "patient-privacy" for c in codings(content.get("scope"))):
                 return "privacy-consent"
-        if any(c.get("code") == "59284-0" for c in _codings(content.get("category"))):
+        if any(c.get("code") == "59284-0" for c in codings(content.get("category"))):
             return "privacy-consent"
     if rtype == "Task":  # the sync's conflict Tasks are decided by people: not in here
-        if any(c.get("system") == MPI_TASKS for c in _codings(content.get("code"))):
+        if any(c.get("system") == MPI_TASKS for c in codings(content.get("code"))):
             return "review-task"
     if rtype == "Provenance":
-        if any(c.get("system") == MPI_ACTIVITY for c in _codings(content.get("activity"))):
+        if any(c.get("system") == MPI_ACTIVITY for c in codings(content.get("activity"))):
             return "mpi-provenance"
     if rtype == "Subscription":
         return "subscription"

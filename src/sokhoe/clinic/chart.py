@@ -15,8 +15,10 @@ from decimal import Decimal
 from typing import Any, Final
 
 from sokhoe.access.guard import GuardedRepository
-from sokhoe.clinic.records import codings, find, read, ref_id, text_of
+from sokhoe.clinic.records import find, read, text_of
 from sokhoe.clinic.vitals import read_back
+from sokhoe.fhir.references import codings, reference_id
+from sokhoe.interop.claims.formats import identifiers, name_text
 from sokhoe.mpi.identifiers import BHYT, CCCD
 
 ACTIVE: Final = "active"
@@ -83,25 +85,6 @@ class Chart:
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-def display_name(patient: dict[str, Any]) -> str:
-    """Family name first, as Vietnamese names are written."""
-    for name in patient.get("name", []):
-        if name.get("text"):
-            return str(name["text"])
-        parts = [name.get("family", ""), *name.get("given", [])]
-        text = " ".join(p for p in parts if p)
-        if text:
-            return text
-    return ""
-
-
-def _identifier(patient: dict[str, Any], system: str) -> dict[str, Any] | None:
-    for ident in patient.get("identifier", []):
-        if ident.get("system") == system and ident.get("use") != "old":
-            return dict(ident)
-    return None
-
-
 def build(repo: GuardedRepository, patient_id: str, facility_org: str | None) -> Chart:
     """The chart of ``patient_id`` as the caller may see it; ``facility_org`` is the caller's
     facility Organization id (to mark its own visits)."""
@@ -109,12 +92,12 @@ def build(repo: GuardedRepository, patient_id: str, facility_org: str | None) ->
     chart = Chart(patient_id, patient)
     if patient is None:
         return chart
-    chart.name = display_name(patient)
+    chart.name = name_text(patient)
     chart.gender = patient.get("gender")
     chart.birth_date = patient.get("birthDate")
-    cccd = _identifier(patient, CCCD)
+    cccd = next(iter(identifiers(patient, CCCD)), None)
     chart.cccd = cccd.get("value") if cccd else None
-    card = _identifier(patient, BHYT)
+    card = next(iter(identifiers(patient, BHYT)), None)
     if card:
         period = card.get("period") or {}
         chart.card = Card(str(card.get("value")), period.get("start"), period.get("end"))
@@ -183,7 +166,7 @@ def _timeline(
     }
     providers: set[str] = set()
     for enc in encounters:
-        org = ref_id(enc.get("serviceProvider"), "Organization")
+        org = reference_id(enc.get("serviceProvider"), "Organization")
         providers.add(org or "")
         chart.timeline.append(
             TimelineItem(
@@ -194,7 +177,7 @@ def _timeline(
                 status=str(enc.get("status", "")),
                 reason=text_of((enc.get("reasonCode") or [{}])[0]),
                 diagnoses=[
-                    conditions.get(ref_id(d.get("condition"), "Condition") or "", "")
+                    conditions.get(reference_id(d.get("condition"), "Condition") or "", "")
                     for d in enc.get("diagnosis", [])
                 ],
             )
@@ -202,4 +185,4 @@ def _timeline(
     chart.facilities = len(providers - {""})
 
 
-__all__ = ["Card", "Chart", "TimelineItem", "build", "display_name"]
+__all__ = ["Card", "Chart", "TimelineItem", "build"]

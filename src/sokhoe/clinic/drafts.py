@@ -19,8 +19,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sokhoe.access.guard import GuardedRepository
-from sokhoe.clinic.records import read, ref_id
+from sokhoe.clinic.records import read
 from sokhoe.errors import NotFound
+from sokhoe.fhir.references import reference_id
 from sokhoe.interop.claims.sources import find_facility
 from sokhoe.store.sql.clinic_schema import clinic_draft
 
@@ -46,15 +47,14 @@ def own_visit(repo: GuardedRepository, encounter_id: str) -> Visit:
     if enc is None or facility is None:
         raise NotFound(f"Encounter/{encounter_id} is not a visit of your facility")
     org = find_facility(repo, facility)
-    patient = ref_id(enc.get("subject"), "Patient")
-    if ref_id(enc.get("serviceProvider"), "Organization") != org.id or patient is None:
+    patient = reference_id(enc.get("subject"), "Patient")
+    if reference_id(enc.get("serviceProvider"), "Organization") != org.id or patient is None:
         raise NotFound(f"Encounter/{encounter_id} is not a visit of your facility")
     return Visit(enc, patient, facility)
 
 
-def load(engine: Engine, repo: GuardedRepository, encounter_id: str) -> dict[str, Any]:
-    """The draft of the caller's facility's visit (empty when none was saved)."""
-    visit = own_visit(repo, encounter_id)
+def load(engine: Engine, visit: Visit) -> dict[str, Any]:
+    """The draft of ``visit`` (from :func:`own_visit`; empty when none was saved)."""
     with engine.connect() as conn:
         row = conn.execute(
             select(clinic_draft.c.content).where(
@@ -65,20 +65,14 @@ def load(engine: Engine, repo: GuardedRepository, encounter_id: str) -> dict[str
     return dict(row[0]) if row is not None else {}
 
 
-def save(
-    engine: Engine,
-    repo: GuardedRepository,
-    encounter_id: str,
-    content: dict[str, Any],
-    now: datetime,
-) -> None:
-    """Keep ``content`` as the visit's draft (replacing the previous one)."""
-    visit = own_visit(repo, encounter_id)
+def save(engine: Engine, visit: Visit, author: str, content: dict[str, Any], now: datetime) -> None:
+    """Keep ``content`` as the draft of ``visit`` (from :func:`own_visit`), replacing the
+    previous one."""
     values = {
         "encounter_id": visit.id,
         "facility": visit.facility,
         "patient_id": visit.patient_id,
-        "author": repo.principal.subject,
+        "author": author,
         "content": content,
         "updated": now,
     }

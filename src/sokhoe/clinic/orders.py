@@ -19,8 +19,9 @@ from typing import Any, Final
 
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.clinic.drafts import Visit
-from sokhoe.clinic.records import find, ref_id, text_of
+from sokhoe.clinic.records import find, text_of
 from sokhoe.errors import InvalidRequest
+from sokhoe.fhir.references import reference_id
 from sokhoe.fhir.resources import format_instant
 from sokhoe.interop.claims.catalogue import Catalogue, PriceItem
 
@@ -120,7 +121,7 @@ def earlier(
 
 def _where(repo: GuardedRepository, resource: dict[str, Any]) -> str:
     """The facility the result comes from (its Encounter's provider), for the alert."""
-    enc_id = ref_id(resource.get("encounter"), "Encounter")
+    enc_id = reference_id(resource.get("encounter"), "Encounter")
     if enc_id is None:
         return ""
     found = find(repo, "Encounter", [("_id", enc_id)], 1)

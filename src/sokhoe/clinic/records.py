@@ -7,6 +7,7 @@ from typing import Any
 
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.errors import Forbidden, NotFound
+from sokhoe.fhir.references import codings
 
 
 def find(
@@ -29,22 +30,6 @@ def read(repo: GuardedRepository, resource_type: str, rid: str) -> dict[str, Any
     except (NotFound, Forbidden):
         return None
     return found.content
-
-
-def ref_id(reference: Any, resource_type: str) -> str | None:
-    """``Patient/abc`` in a Reference → ``abc`` (None for another type or no reference)."""
-    ref = reference.get("reference") if isinstance(reference, dict) else None
-    if isinstance(ref, str) and ref.startswith(f"{resource_type}/"):
-        return ref.split("/")[1]
-    return None
-
-
-def codings(concept: Any) -> list[dict[str, Any]]:
-    if isinstance(concept, list):
-        return [c for item in concept for c in codings(item)]
-    if isinstance(concept, dict):
-        return [c for c in concept.get("coding", []) if isinstance(c, dict)]
-    return []
 
 
 def text_of(concept: Any) -> str:

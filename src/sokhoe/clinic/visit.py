@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from html import escape
 from typing import Any, Final
 
 from sokhoe.access.guard import GuardedRepository
@@ -173,8 +174,6 @@ def _summary(
 
 
 def _div(text: str) -> str:
-    from html import escape
-
     return f'<div xmlns="http://www.w3.org/1999/xhtml">{escape(text)}</div>'
 
 
@@ -202,12 +201,13 @@ def close(
     repo: GuardedRepository,
     visit: Visit,
     draft: dict[str, Any],
+    closing: Closing,
     now: datetime,
     author: dict[str, Any],
 ) -> list[str]:
-    """Write the draft into the record and finish the visit; returns ``Type/id`` of what was
-    written (the Encounter first). :class:`UnprocessableEntity` lists every problem."""
-    closing = check(draft)
+    """Write the draft, as :func:`check` found it (``closing``), into the record and finish the
+    visit; returns ``Type/id`` of what was written (the Encounter first).
+    :class:`InvalidResource` lists every problem when ``closing`` has any."""
     if closing.problems:
         raise InvalidResource([Issue("invariant", p.message, p.field) for p in closing.problems])
     when = format_instant(now)

@@ -27,8 +27,9 @@ from datetime import date, datetime
 from typing import Any, Final, Literal
 
 from sokhoe.access.guard import GuardedRepository
-from sokhoe.clinic.records import codings, find, ref_id
+from sokhoe.clinic.records import find
 from sokhoe.errors import Conflict, InvalidRequest
+from sokhoe.fhir.references import codings, reference_id
 from sokhoe.fhir.resources import format_instant
 from sokhoe.interop.claims.sources import FacilityRef, encounters_on, find_facility
 from sokhoe.store.ports import StoredResource
@@ -119,9 +120,9 @@ def queue(
     facility = find_facility(repo, facility_code)
     entries = []
     for number, enc in enumerate(encounters_on(repo, facility, day), start=1):
-        patient = ref_id(enc.get("subject"), "Patient") or ""
+        patient = reference_id(enc.get("subject"), "Patient") or ""
         room = next(
-            (ref_id(loc.get("location"), "Location") for loc in enc.get("location", [])), None
+            (reference_id(loc.get("location"), "Location") for loc in enc.get("location", [])), None
         )
         entries.append(
             QueueEntry(
@@ -161,7 +162,7 @@ def start_visit(
     if room_id is not None and room_id not in {r.id for r in rooms(repo, facility)}:
         raise InvalidRequest("Choose one of the facility's rooms", "room")
     for enc in encounters_on(repo, facility, now.date()):
-        if ref_id(enc.get("subject"), "Patient") == patient_id and enc.get("status") in (
+        if reference_id(enc.get("subject"), "Patient") == patient_id and enc.get("status") in (
             "arrived",
             "planned",
             "in-progress",

@@ -20,6 +20,7 @@ from datetime import date, datetime
 from functools import cache
 from importlib import resources
 from io import BytesIO
+from pathlib import Path
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
@@ -55,13 +56,19 @@ def remember(request: Request, response: Response, lang: Lang) -> None:
         response.set_cookie(COOKIE, lang, max_age=_ONE_YEAR, path="/", samesite="lax")
 
 
+def po_path(domain: str, lang: str = "vi") -> Path:
+    """The ``.po`` file of ``domain`` in ``lang``: the catalogue's source."""
+    return (
+        Path(str(resources.files("sokhoe.web"))) / "locales" / lang / "LC_MESSAGES" / f"{domain}.po"
+    )
+
+
 @cache
 def catalogue(lang: str, domain: str) -> NullTranslations:
     """The compiled translations of ``domain`` into ``lang`` (English is the source)."""
     if lang == "en":
         return NullTranslations()
-    path = resources.files("sokhoe.web") / "locales" / lang / "LC_MESSAGES" / f"{domain}.po"
-    with path.open("rb") as po:
+    with po_path(domain, lang).open("rb") as po:
         messages = read_po(po, locale=lang, domain=domain)
     buffer = BytesIO()
     write_mo(buffer, messages)
@@ -172,5 +179,6 @@ __all__ = [
     "format_time",
     "gettext",
     "ngettext",
+    "po_path",
     "remember",
 ]

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sokhoe.errors import NotFound
+from sokhoe.fhir.references import reference_id
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.mpi.identifiers import FACILITY
 from sokhoe.search.index import DEFAULT_TZ
@@ -108,13 +109,6 @@ def encounters_on(repo: FhirRepository, facility: FacilityRef, day: date) -> lis
     return sorted(found, key=lambda e: (e["period"]["start"], e["id"]))
 
 
-def _ref_id(reference: Any, resource_type: str) -> str | None:
-    ref = reference.get("reference") if isinstance(reference, dict) else None
-    if isinstance(ref, str) and ref.startswith(f"{resource_type}/"):
-        return ref.split("/", 1)[1]
-    return None
-
-
 def _read(repo: FhirRepository, resource_type: str, rid: str) -> dict[str, Any] | None:
     try:
         return repo.read(resource_type, rid).content
@@ -126,11 +120,11 @@ def gather(
     repo: FhirRepository, facility: FacilityRef, encounter: dict[str, Any]
 ) -> EncounterRecord:
     """Read the patient, diagnoses, orders, results and people of one encounter."""
-    patient_id = _ref_id(encounter.get("subject"), "Patient")
+    patient_id = reference_id(encounter.get("subject"), "Patient")
     patient = _read(repo, "Patient", patient_id) if patient_id else None
     record = EncounterRecord(facility, encounter, patient or {})
     for dx in encounter.get("diagnosis", []):
-        cid = _ref_id(dx.get("condition"), "Condition")
+        cid = reference_id(dx.get("condition"), "Condition")
         if cid and cid not in record.conditions:
             condition = _read(repo, "Condition", cid)
             if condition is not None:
@@ -143,13 +137,13 @@ def gather(
     people = [p.get("individual") for p in encounter.get("participant", [])]
     people += [m.get("requester") for m in record.medications]
     for ref in people:
-        pid = _ref_id(ref, "Practitioner")
+        pid = reference_id(ref, "Practitioner")
         if pid and pid not in record.practitioners:
             practitioner = _read(repo, "Practitioner", pid)
             if practitioner is not None:
                 record.practitioners[pid] = practitioner
     for ident in record.patient.get("identifier", []):
-        oid = _ref_id(ident.get("assigner"), "Organization")
+        oid = reference_id(ident.get("assigner"), "Organization")
         if oid and oid not in record.facility_codes:
             org = _read(repo, "Organization", oid) or {}
             for org_ident in org.get("identifier", []):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from datetime import timedelta
 from typing import Any, Final
 
 import jwt
@@ -68,8 +69,6 @@ def _renew_if_old(request: Request, tokens: TokenService, token: str, who: Princ
     expires = jwt.decode(token, options={"verify_signature": False}).get("exp", 0)
     if expires - time.time() > minutes * 30:
         return
-    from datetime import timedelta
-
     fresh, lifetime = tokens.issue(who, timedelta(minutes=minutes))
     tokens.revoke(token)
     request.state.renewed = (fresh, lifetime)

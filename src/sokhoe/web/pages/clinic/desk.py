@@ -12,8 +12,8 @@ from starlette.responses import Response
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.principal import Principal
 from sokhoe.clinic import intake, visits
-from sokhoe.clinic.chart import display_name
 from sokhoe.errors import FhirError
+from sokhoe.interop.claims.formats import name_text
 from sokhoe.web.mpi_api import matcher
 from sokhoe.web.pages import common
 from sokhoe.web.pages.clinic.base import form_text, now, page
@@ -72,7 +72,7 @@ async def check_in(request: Request) -> Response:
                 repo,
                 typed=typed,
                 found=found,
-                found_name=display_name(found.patient or {}),
+                found_name=name_text(found.patient or {}),
             )
         )
 

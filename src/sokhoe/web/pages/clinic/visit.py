@@ -5,6 +5,7 @@ the 4-part summary. What is typed is saved as a draft on the server as the clini
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,7 +19,6 @@ from sokhoe.access.principal import Principal
 from sokhoe.clinic import drafts, orders, visits
 from sokhoe.clinic import visit as closing
 from sokhoe.clinic.vitals import VITALS
-from sokhoe.errors import FhirError
 from sokhoe.interop.claims.catalogue import demo_catalogue
 from sokhoe.web.pages import common
 from sokhoe.web.pages.clinic.base import form_text, now, page
@@ -52,12 +52,11 @@ def _render(
     request: Request,
     who: Principal,
     repo: GuardedRepository,
-    encounter_id: str,
+    visit: drafts.Visit,
     status: int = 200,
     **context: Any,
 ) -> Response:
-    visit = drafts.own_visit(repo, encounter_id)
-    draft = context.pop("draft", None) or drafts.load(_engine(request), repo, encounter_id)
+    draft = context.pop("draft", None) or drafts.load(_engine(request), visit)
     return common.render(
         request,
         "clinic/visit.html",
@@ -80,8 +79,9 @@ async def visit_page(request: Request, encounter_id: str) -> Response:
         def work() -> Response:
             visit = drafts.own_visit(repo, encounter_id)
             if visit.encounter.get("status") in ("arrived", "planned"):
-                visits.set_status(repo, encounter_id, "in-progress", now(repo))
-            return _render(request, who, repo, encounter_id)
+                started = visits.set_status(repo, encounter_id, "in-progress", now(repo))
+                visit = replace(visit, encounter=started)
+            return _render(request, who, repo, visit)
 
         return await run_in_threadpool(work)
 
@@ -95,7 +95,12 @@ async def save_draft(request: Request, encounter_id: str) -> Response:
     async def body(who: Principal, repo: GuardedRepository) -> Response:
         draft = draft_from(await request.form())
         moment = now(repo)
-        await run_in_threadpool(drafts.save, _engine(request), repo, encounter_id, draft, moment)
+
+        def work() -> None:
+            visit = drafts.own_visit(repo, encounter_id)
+            drafts.save(_engine(request), visit, who.subject, draft, moment)
+
+        await run_in_threadpool(work)
         if request.headers.get("hx-request"):
             return common.render(request, "clinic/saved.html", who=who, when=moment)
         return common.redirect(request, f"/clinic/visits/{encounter_id}")
@@ -126,7 +131,7 @@ async def order(request: Request, encounter_id: str) -> Response:
 
         def work() -> Response:
             visit = drafts.own_visit(repo, encounter_id)
-            drafts.save(_engine(request), repo, encounter_id, draft, now(repo))
+            drafts.save(_engine(request), visit, who.subject, draft, now(repo))
             chosen = orders.service(demo_catalogue(), form_text(form, "service"))
             reason = form_text(form, "repeat_reason")
             found = orders.earlier(repo, visit.patient_id, chosen, now(repo))
@@ -135,7 +140,7 @@ async def order(request: Request, encounter_id: str) -> Response:
                     request,
                     who,
                     repo,
-                    encounter_id,
+                    visit,
                     draft=draft,
                     alert={"service": chosen, "earlier": found},
                 )
@@ -155,19 +160,16 @@ async def close(request: Request, encounter_id: str) -> Response:
         def work() -> Response:
             visit = drafts.own_visit(repo, encounter_id)
             engine = _engine(request)
-            drafts.save(engine, repo, encounter_id, draft, now(repo))
+            drafts.save(engine, visit, who.subject, draft, now(repo))
             checked = closing.check(draft)
             if checked.problems:
                 return _render(
-                    request, who, repo, encounter_id, 422, draft=draft, problems=checked.problems
+                    request, who, repo, visit, 422, draft=draft, problems=checked.problems
                 )
-            closing.close(repo, visit, draft, now(repo), _author(who))
+            closing.close(repo, visit, draft, checked, now(repo), _author(who))
             drafts.discard(engine, visit.facility, encounter_id)
             return common.redirect(request, f"/clinic/patients/{visit.patient_id}")
 
-        try:
-            return await run_in_threadpool(work)
-        except FhirError:
-            raise
+        return await run_in_threadpool(work)
 
     return await page(request, body)

@@ -1,0 +1,42 @@
+"""Keeping the pages' message catalogues in step with their templates and code.
+
+Which files hold an area's messages (one Babel domain per area, see ``web/i18n.py``), and the
+extraction itself, in one place: ``scripts/i18n_catalogue.py`` merges what is found into the
+Vietnamese ``.po`` file, and ``tests/web/test_catalogues.py`` fails while any found message has
+no translation. ``gettext`` of the code takes the request first (``common.gettext(request,
+message)``), hence its message is the second argument.
+See: https://babel.pocoo.org/en/latest/messages.html
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Final
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+
+SOURCES: Final = {
+    "clinic": [
+        ("clinic/**.py", "python"),
+        ("web/pages/**.py", "python"),
+        ("web/templates/clinic/**.html", "jinja2.ext:babel_extract"),
+    ],
+}
+"""Per domain: glob patterns under the ``sokhoe`` package and their extraction method."""
+KEYWORDS: Final = {**DEFAULT_KEYWORDS, "gettext": (2,)}
+
+
+def extract(domain: str) -> Catalog:
+    """Every message the area's templates and code translate."""
+    root = Path(str(resources.files("sokhoe")))
+    catalog = Catalog(domain=domain)
+    options = {"**.html": {"extensions": "jinja2.ext.i18n"}}
+    found = extract_from_dir(str(root), SOURCES[domain], options, KEYWORDS)
+    for filename, lineno, message, comments, context in found:
+        catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    return catalog
+
+
+__all__ = ["SOURCES", "extract"]
