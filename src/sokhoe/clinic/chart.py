@@ -107,10 +107,9 @@ def build(repo: GuardedRepository, patient_id: str, facility_org: str | None) ->
         for a in find(repo, "AllergyIntolerance", subject, 20)
         if not _inactive(a.get("clinicalStatus"))
     ]
+    conditions = find(repo, "Condition", [*subject, ("_sort", "-recorded-date")], 200)
     chart.problems = [
-        text_of(c.get("code"))
-        for c in find(repo, "Condition", [*subject, ("_sort", "-recorded-date")], 30)
-        if not _inactive(c.get("clinicalStatus"))
+        text_of(c.get("code")) for c in conditions[:30] if not _inactive(c.get("clinicalStatus"))
     ]
     chart.medications = [
         text_of(m.get("medicationCodeableConcept"))
@@ -124,7 +123,7 @@ def build(repo: GuardedRepository, patient_id: str, facility_org: str | None) ->
         repo, "Appointment", [*subject, ("status", "booked"), ("_sort", "date")], 10
     )
     _vitals(repo, chart, subject)
-    _timeline(repo, chart, subject, facility_org)
+    _timeline(repo, chart, subject, facility_org, conditions)
     chart.results = find(
         repo, "Observation", [*subject, ("category", "laboratory"), ("_sort", "-date")], 20
     )
@@ -159,11 +158,11 @@ def _timeline(
     chart: Chart,
     subject: list[tuple[str, str]],
     facility_org: str | None,
+    found: list[dict[str, Any]],
 ) -> None:
+    """The visits, newest first, with the diagnoses among ``found`` (the chart's Conditions)."""
     encounters = find(repo, "Encounter", [*subject, ("_sort", "-date")], 100)
-    conditions = {
-        str(c["id"]): text_of(c.get("code")) for c in find(repo, "Condition", subject, 200)
-    }
+    conditions = {str(c["id"]): text_of(c.get("code")) for c in found}
     providers: set[str] = set()
     for enc in encounters:
         org = reference_id(enc.get("serviceProvider"), "Organization")
