@@ -28,7 +28,7 @@ from sokhoe.clinic.signing import (
     sign_visit,
 )
 from sokhoe.clinic.verify import Verification, verify, verify_signature
-from sokhoe.clinic.visit import Visit, load_visit
+from sokhoe.clinic.signed_visit import SignedVisit, load_visit
 
 __all__ = [
     "Amendment",
@@ -38,7 +38,7 @@ __all__ = [
     "Signer",
     "TotpConfirmation",
     "Verification",
-    "Visit",
+    "SignedVisit",
     "amend",
     "canonical_form",
     "load_pkcs12",

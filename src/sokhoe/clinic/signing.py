@@ -40,7 +40,7 @@ from sokhoe.access.signed import AMENDMENT, signatures_of
 from sokhoe.clinic.canonical import Canonical, canonical_form
 from sokhoe.clinic.certificates import SigningCredential, common_name, load_pkcs12
 from sokhoe.clinic.provenance import Agent, signature_provenance
-from sokhoe.clinic.visit import Visit, load_visit, require_signer
+from sokhoe.clinic.signed_visit import SignedVisit, load_visit, require_signer
 from sokhoe.errors import Conflict, Forbidden, Gone, InvalidRequest, NotFound, Unauthorized
 from sokhoe.fhir.repository import check_id, check_type, validated
 from sokhoe.fhir.resources import format_instant, same_content, with_meta
@@ -157,7 +157,7 @@ class Amendment:
     provenance: dict[str, Any]
 
 
-def _authorise(repo: GuardedRepository, visit: Visit, signer: Signer, name: str) -> None:
+def _authorise(repo: GuardedRepository, visit: SignedVisit, signer: Signer, name: str) -> None:
     """Everything checked before anyone is asked to sign: role, record, facility, account."""
     repo.authorise_operation(name, "Encounter", ["read"], [visit.patient_id], SIGN_ROLES)
     principal = repo.principal
@@ -171,7 +171,11 @@ def _authorise(repo: GuardedRepository, visit: Visit, signer: Signer, name: str)
 
 
 def _signed(
-    repo: GuardedRepository, visit: Visit, signer: Signer, canonical: Canonical, when: datetime
+    repo: GuardedRepository,
+    visit: SignedVisit,
+    signer: Signer,
+    canonical: Canonical,
+    when: datetime,
 ) -> Evidence:
     try:
         return signer.sign(canonical.digest, when)

@@ -49,7 +49,7 @@ MAX_PARTS = 5000
 
 
 @dataclass(frozen=True)
-class Visit:
+class SignedVisit:
     """The current versions of one visit's record."""
 
     encounter: StoredResource
@@ -81,7 +81,7 @@ def facility_code(tx: StoreSession, reference: dict[str, Any] | None) -> str | N
     return None
 
 
-def load_visit(repo: GuardedRepository, tx: StoreSession, encounter_id: str) -> Visit:
+def load_visit(repo: GuardedRepository, tx: StoreSession, encounter_id: str) -> SignedVisit:
     """The visit of ``Encounter/encounter_id`` as stored now, read in ``tx``."""
     encounter = tx.read("Encounter", encounter_id)
     if encounter is None:
@@ -113,10 +113,10 @@ def load_visit(repo: GuardedRepository, tx: StoreSession, encounter_id: str) -> 
         and r.patient_id == encounter.patient_id
         and r.owner in hands
     ]
-    return Visit(encounter, encounter.patient_id, facility, (encounter, *parts))
+    return SignedVisit(encounter, encounter.patient_id, facility, (encounter, *parts))
 
 
-def require_signer(repo: GuardedRepository, visit: Visit) -> None:
+def require_signer(repo: GuardedRepository, visit: SignedVisit) -> None:
     """Only the facility a visit belongs to signs it (the platform may too): a doctor of
     another facility, even one that may read the patient's record, never signs it."""
     principal = repo.principal
