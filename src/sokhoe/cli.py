@@ -506,6 +506,7 @@ def restore_command(
 
 def _register_sub_commands() -> None:
     """Each domain owns its own sub-command module; they are mounted here."""
+    from sokhoe.clinic.cli import signature_app
     from sokhoe.interop.claims.cli import claims_app
     from sokhoe.interop.dicom.cli import pacs_app
     from sokhoe.interop.hl7v2.cli import hl7_app
@@ -522,6 +523,7 @@ def _register_sub_commands() -> None:
     app.add_typer(subscriptions_app, name="subscriptions")
     app.add_typer(view_app, name="view")
     app.add_typer(warehouse_app, name="warehouse")
+    app.add_typer(signature_app, name="signature")
 
 
 _register_sub_commands()

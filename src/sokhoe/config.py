@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     hl7_idle_timeout: float = 300.0
     hl7_read_timeout: float = 30.0
 
+    signing_p12_dir: Path | None = None
+    """Where ``Encounter/$sign`` with method ``pkcs12`` finds each clinician's certificate and
+    key: ``<dir>/<username>.p12`` (``sokhoe signature dev-cert`` makes development ones).
+    Unset: only the TOTP confirmation is offered."""
+    signing_p12_password: SecretStr | None = None
+    """The password of those PKCS#12 files (``SOKHOE_SIGNING_P12_PASSWORD``)."""
+
     warehouse_key: str | None = None
     """Key of the warehouse's pseudonyms (HMAC); default: ``var/warehouse.key``, made once.
     Keep it secret: with it, pseudonyms can be linked back to records."""

@@ -67,7 +67,8 @@ def _shoot(page: Page, name: str) -> None:
 
 
 def test_a_morning_at_the_desk_and_in_the_room_from_the_keyboard(
-    served: tuple[World, str], chromium: Browser  # noqa: F811 (the fixture)
+    served: tuple[World, str],
+    chromium: Browser,  # noqa: F811 (the fixture)
 ) -> None:
     world, base = served
     context = chromium.new_context(viewport={"width": 1366, "height": 800}, locale="en-US")

@@ -245,6 +245,75 @@ def _totp_step(secret: str, code: str, at: datetime) -> int | None:
     return None
 
 
+_REPLAYED = "This authenticator code was already used; wait for the next one"
+
+
+def _check_totp(engine: Engine, username: str, secret: str, code: str | None, at: datetime) -> int:
+    """The time step of a right ``code``; a wrong one counts as a failed attempt (and may
+    lock the account), so a 6-digit code cannot be guessed by trying them all."""
+    code = (code or "").strip().replace(" ", "")
+    if not code:
+        raise Unauthorized("Enter the 6-digit code from your authenticator app")
+    step = _totp_step(secret, code, at)
+    if step is None:
+        until = _record_failure(engine, username, at)
+        if until is not None:
+            raise _locked(until)
+        raise Unauthorized("Wrong authenticator code")
+    return step
+
+
+def _spend(engine: Engine, username: str, step: int | None) -> bool:
+    """Clear the failures and, with a TOTP ``step``, spend it; True when it was spent before.
+
+    A code is good once: someone who watched it typed cannot use it again within its
+    90-second window (RFC 6238 §5.2). The step is compared and written in one statement, so
+    two requests racing with the same code cannot both pass.
+    """
+    with engine.begin() as conn:
+        stmt = update(auth_user).where(auth_user.c.username == username)
+        if step is not None:
+            stmt = stmt.where(
+                or_(auth_user.c.totp_last_step.is_(None), auth_user.c.totp_last_step < step)
+            ).values(totp_last_step=step)
+        return conn.execute(stmt.values(failed_attempts=0, locked_until=None)).rowcount == 0
+
+
+def confirm_totp(engine: Engine, username: str, code: str, now: datetime | None = None) -> int:
+    """Check a TOTP code of an active staff account and spend its time step; returns the step.
+
+    The electronic confirmation of a signature (``clinic/signing.py``) asks the clinician for
+    the same authenticator code as the sign-in, under the same rules: a wrong code counts
+    toward the lock-out, and a step already used (to sign in or to confirm) is refused.
+    :class:`Unauthorized` says why otherwise.
+    See: https://www.rfc-editor.org/rfc/rfc6238#section-5.2
+    """
+    at = utc(now)
+    with engine.begin() as conn:
+        row = conn.execute(select(auth_user).where(auth_user.c.username == username)).first()
+    if row is None or not row.active:
+        raise Unauthorized(f"No active staff account {username!r}")
+    if row.locked_until is not None and utc(row.locked_until) > at:
+        raise _locked(utc(row.locked_until))
+    if row.totp_secret is None:
+        raise Unauthorized(
+            f"{username} has no authenticator app enrolled (sokhoe user totp {username})"
+        )
+    step = _check_totp(engine, username, str(row.totp_secret), code, at)
+    if _spend(engine, username, step):
+        raise Unauthorized(_REPLAYED)
+    return step
+
+
+def practitioner_of(engine: Engine, username: str) -> str | None:
+    """The id of the Practitioner resource a staff account is, when it was linked."""
+    with engine.begin() as conn:
+        found = conn.execute(
+            select(auth_user.c.practitioner_id).where(auth_user.c.username == username)
+        ).first()
+    return None if found is None or found.practitioner_id is None else str(found.practitioner_id)
+
+
 def principal_for(row: Row[Any]) -> Principal:
     """The principal of an ``auth_user`` row."""
     role = str(row.role)
@@ -296,28 +365,9 @@ def sign_in(
             f"A {row.role} must use a second factor: enrol an authenticator app first "
             f"(sokhoe user totp {username})"
         )
-    step: int | None = None
-    if secret is not None:
-        code = (totp_code or "").strip().replace(" ", "")
-        if not code:
-            raise Unauthorized("Enter the 6-digit code from your authenticator app")
-        step = _totp_step(secret, code, at)
-        if step is None:
-            until = _record_failure(engine, username, at)
-            if until is not None:
-                raise _locked(until)
-            raise Unauthorized("Wrong authenticator code")
-    with engine.begin() as conn:
-        stmt = update(auth_user).where(auth_user.c.username == username)
-        if step is not None:
-            # a code is good once: someone who watched it typed cannot sign in with it
-            # again within its 90-second window (RFC 6238 §5.2)
-            stmt = stmt.where(
-                or_(auth_user.c.totp_last_step.is_(None), auth_user.c.totp_last_step < step)
-            ).values(totp_last_step=step)
-        replayed = conn.execute(stmt.values(failed_attempts=0, locked_until=None)).rowcount == 0
-    if replayed:
-        raise Unauthorized("This authenticator code was already used; wait for the next one")
+    step = _check_totp(engine, username, secret, totp_code, at) if secret is not None else None
+    if _spend(engine, username, step):
+        raise Unauthorized(_REPLAYED)
     if _HASHER.check_needs_rehash(row.password_hash):
         with engine.begin() as conn:
             conn.execute(

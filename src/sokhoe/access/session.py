@@ -6,6 +6,8 @@ write goes through :meth:`GuardedSession.write`, which, inside the transaction:
 
 1. decides each new version on what it is (``access/writes.py``) — its compartment, and the
    compartment and owner of the version it replaces — and refuses the whole write otherwise;
+   a version a signature targets is replaced or deleted by nobody but an amendment
+   (``access/signed.py``: one search in this transaction for the writes that replace one);
 2. stamps the owner (the facility that created the resource; later versions keep it);
 3. writes, then keeps the care-relationship index in step (``access/care.py``);
 4. records the audit rows naming every patient the write touched, in the same transaction:
@@ -24,6 +26,7 @@ from sqlalchemy import Connection
 
 from sokhoe.access.care import Maintainer, Writer
 from sokhoe.access.rights import is_platform
+from sokhoe.access.signed import AMENDMENT, FROZEN, signed_versions
 from sokhoe.access.writes import Rules, authorise, interaction_of
 from sokhoe.errors import Forbidden
 from sokhoe.search.query import SearchQuery
@@ -201,10 +204,18 @@ class GuardedSession:
                 before[key] = self.inner.read(*key) if item.previous_version is not None else None
         principal = self.door.principal
         stamp = None if principal.kind == "citizen" else principal.facility
+        signed = self._signed(before) if AMENDMENT not in rules.owns else {}
         for item in items:
             current = before[(item.resource_type, item.id)]
             try:
                 authorise(item, current, rules)
+                if current is not None:
+                    rtype, rid, version = current.resource_type, current.id, current.version_id
+                    if (rtype, rid, version) in signed:
+                        raise Forbidden(
+                            f"{rtype}/{rid}/_history/{version} was signed "
+                            f"(Provenance/{signed[(rtype, rid, version)]}): {FROZEN}"
+                        )
             except Forbidden as refused:
                 self._deny(item, current, str(refused))
                 raise
@@ -218,6 +229,19 @@ class GuardedSession:
         )
         Maintainer(self.inner, writer, self.now).apply(items, before)
         self._audit_writes(items, before)
+
+    def _signed(
+        self, before: dict[tuple[str, str], StoredResource | None]
+    ) -> dict[tuple[str, str, int], str]:
+        """The versions about to be replaced or deleted that a signature targets."""
+        replaced = [
+            (r.resource_type, r.id, r.version_id)
+            for r in before.values()
+            if r is not None and not r.deleted
+        ]
+        if not replaced:
+            return {}
+        return signed_versions(self.inner, self.door.parse_query, replaced)
 
     def _deny(self, item: WriteItem, current: StoredResource | None, reason: str) -> None:
         patients = {p for p in (item.patient_id, current.patient_id if current else None) if p}

@@ -11,8 +11,9 @@ Some content belongs to the server and is written only by the operation that own
 operation session names what it owns): privacy Consents (the consent operations), the links
 between merged records and the patient index's Provenance (``$merge``, ``$unmerge``), the
 patient index's review Tasks (decided by ``$resolve-review``), Subscriptions (their
-registration, which keeps the owner and checks the endpoint) and AuditEvents (the audit log is
-not a resource anyone writes). The
+registration, which keeps the owner and checks the endpoint), AuditEvents (the audit log is
+not a resource anyone writes) and signature Provenances (the signing operations; the versions
+they sign are frozen, ``access/signed.py``). The
 shared registries (facilities, places, practitioners, code systems, catalogues) are written by
 registry administrators only: a facility that could edit another's Organization could claim its
 patients.
@@ -28,6 +29,7 @@ from sokhoe.access.care import RECORD, Standing
 from sokhoe.access.principal import Principal
 from sokhoe.access.rights import NO_RECORD_ROLES, is_platform, keeps_registries
 from sokhoe.access.scopes import scopes_allow
+from sokhoe.access.signed import is_signature
 from sokhoe.errors import Forbidden
 from sokhoe.fhir.patient_links import MERGE_LINKS
 from sokhoe.fhir.references import codings
@@ -74,6 +76,7 @@ OWNERS = {
     "review-task": "the patient index ($check-in, HL7, matching; decided by $resolve-review)",
     "subscription": "Subscription registration (POST/PUT /fhir/Subscription)",
     "audit-event": "the audit log itself (read it with $access-log)",
+    "signature": "the signing operations (Encounter/$sign, amendments)",
 }
 """Server-owned content -> what alone writes it (said in the refusal)."""
 
@@ -93,6 +96,8 @@ def _kind_of(rtype: str, content: dict[str, Any] | None) -> str | None:
     if rtype == "Provenance":
         if any(c.get("system") == MPI_ACTIVITY for c in codings(content.get("activity"))):
             return "mpi-provenance"
+        if is_signature(content):
+            return "signature"
     if rtype == "Subscription":
         return "subscription"
     if rtype == "AuditEvent":
@@ -185,6 +190,7 @@ def _what(kind: str) -> str:
         "review-task": "A review Task",
         "subscription": "A Subscription",
         "audit-event": "An AuditEvent",
+        "signature": "A signature Provenance",
     }[kind]
 
 

@@ -19,6 +19,7 @@ from sokhoe.access.audit import AuditLog
 from sokhoe.access.db import access_engine
 from sokhoe.access.guard import GuardedRepository, platform_repository
 from sokhoe.access.principal import system_principal
+from sokhoe.access.signed import AMENDMENT
 from sokhoe.access.writes import OWNERS
 from sokhoe.interop.sync.client import UpstreamClient, UpstreamRefused, UpstreamUnreachable
 from sokhoe.interop.sync.pull import Puller, catchment
@@ -49,7 +50,8 @@ class SyncTarget:
 
 def local_repository(store: FhirStore, base_url: str) -> GuardedRepository:
     """The station's door for the sync: the platform replicating what upstream decided,
-    server-owned content included (consents, merges, review Tasks), audited."""
+    server-owned content included (consents, merges, review Tasks, signatures, and the
+    amendments that replaced signed versions upstream), audited."""
     return platform_repository(
         store,
         base_url,
@@ -58,7 +60,7 @@ def local_repository(store: FhirStore, base_url: str) -> GuardedRepository:
         auditor=AuditLog(access_engine(store)),
         audit_reads=True,
         source="sync",
-        owns=frozenset(OWNERS),
+        owns=frozenset(OWNERS) | {AMENDMENT},
     )
 
 

@@ -1,0 +1,64 @@
+"""``sokhoe signature verify`` (exit 0 valid, 1 not) and ``sokhoe signature dev-cert``."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sokhoe.cli import app
+from sokhoe.clinic.certificates import common_name, is_development, load_pkcs12
+from sokhoe.clinic.signing import sign_visit
+from sokhoe.store.sql import SqlStore
+from tests.clinic.world import P12_PASSWORD, make_clinic, tamper
+
+
+def test_verify_exits_0_for_a_valid_signature_and_1_once_the_content_changed(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    store = SqlStore(url)
+    p12 = tmp_path / "bs.an.p12"
+    result = CliRunner().invoke(
+        app,
+        ["signature", "dev-cert", "--name", "BS. Nguyễn Văn An", "--out", str(p12)],
+        env={"SOKHOE_SIGNING_P12_PASSWORD": P12_PASSWORD},
+    )
+    assert result.exit_code == 0, result.output
+    clinic = make_clinic(store, p12)
+    provenance = sign_visit(clinic.doctor_a, clinic.ids["encounter"], clinic.pkcs12())
+    command = ["signature", "verify", provenance["id"], "--db", url]
+    ok = CliRunner().invoke(app, command)
+    assert ok.exit_code == 0, ok.output
+    answer = json.loads(ok.stdout)
+    assert answer["valid"] is True and answer["method"] == "pkcs12-rsa-sha256"
+    assert answer["sha256"] == answer["recomputed"]
+    tamper(store, "Condition", clinic.ids["condition"], 1, {"code": {"text": "khác"}})
+    bad = CliRunner().invoke(app, command)
+    assert bad.exit_code == 1, bad.output
+    answer = json.loads(bad.stdout)
+    assert answer["valid"] is False
+    assert any("signed content changed" in r for r in answer["reasons"])
+    missing = CliRunner().invoke(app, ["signature", "verify", "no-such-id", "--db", url])
+    assert missing.exit_code == 2
+    store.close()
+
+
+def test_dev_cert_writes_a_marked_two_year_certificate_under_its_password(tmp_path: Path) -> None:
+    out = tmp_path / "certs" / "bs.p12"
+    result = CliRunner().invoke(
+        app,
+        ["signature", "dev-cert", "--name", "BS. Lê Thị Hoa", "--out", str(out)],
+        input="bí-mật-123\nbí-mật-123\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_mode & 0o077 == 0  # readable by its owner only
+    credential = load_pkcs12(out, "bí-mật-123")
+    cert = credential.certificate
+    assert common_name(cert) == "BS. Lê Thị Hoa" and is_development(cert)
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == timedelta(days=730)
+    with pytest.raises(ValueError, match="wrong password"):
+        load_pkcs12(out, "sai")
