@@ -29,9 +29,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from sokhoe.access.guard import GuardedRepository
-from sokhoe.clinic.benefit import Split
 from sokhoe.clinic.vietqr import BankAccount, vietqr_payload
 from sokhoe.errors import Conflict, Forbidden, InvalidRequest, NotFound, PreconditionFailed
+from sokhoe.interop.claims.benefit import Split
 from sokhoe.interop.claims.build import build_claim
 from sokhoe.interop.claims.catalogue import Catalogue, demo_catalogue
 from sokhoe.interop.claims.sources import VIETNAM_TZ, EncounterRecord, FacilityRef, gather

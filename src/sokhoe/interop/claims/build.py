@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sokhoe.clinic.benefit import Split
+from sokhoe.interop.claims.benefit import Split
 from sokhoe.interop.claims.catalogue import SUPPLY_GROUPS, Catalogue, PriceItem
 from sokhoe.interop.claims.codes import (
     DOITUONG_INSURED,

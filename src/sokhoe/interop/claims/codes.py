@@ -18,7 +18,7 @@ DEPARTMENT = {"AMB": "K01", "EMER": "K02", "IMP": "K03"}
 """``MA_KHOA`` by Encounter.class: examination, emergency, general internal medicine (QĐ 1804
 appendix 02 numbering as commonly used; unconfirmed). Real deployments map their own wards."""
 # ``MUC_HUONG`` (the fund's share by card level, route, visit cost and date) is not a constant:
-# the versioned rules are in sokhoe.clinic.benefit, shared with the bill.
+# the versioned rules are in sokhoe.interop.claims.benefit, shared with the bill.
 DOITUONG_INSURED = "1.1"
 DOITUONG_EMERGENCY = "2"
 DOITUONG_UNINSURED = "9"

@@ -4,7 +4,7 @@ The facts a claim is built on: the valid insurance cards, who treated, the ranke
 the address codes, the visit type, and the money split of a line between the insurance fund
 and the patient. :mod:`~sokhoe.interop.claims.build` turns them into table rows.
 
-The split is the insurance rules' (:func:`sokhoe.clinic.benefit.share`), decided once for the
+The split is the insurance rules' (:func:`sokhoe.interop.claims.benefit.share`), decided once for the
 whole visit (the low-cost rule looks at the visit's total), so the bill at the cashier's desk
 and the claim split every line alike.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sokhoe.clinic.benefit import Route, Split, share
+from sokhoe.interop.claims.benefit import Route, Split, share
 from sokhoe.interop.claims.catalogue import Catalogue
 from sokhoe.interop.claims.codes import (
     DEPARTMENT,
@@ -165,7 +165,7 @@ class VisitFacts:
 
     def settle(self, rows: list[Row]) -> None:
         """Split every priced line between the fund and the patient by the one share of the
-        visit (:func:`~sokhoe.clinic.benefit.share` on the visit's insured total)."""
+        visit (:func:`~sokhoe.interop.claims.benefit.share` on the visit's insured total)."""
         priced = [r for r in rows if r.get("THANH_TIEN_BV")]
         insured_total = sum((Decimal(r["THANH_TIEN_BH"]) for r in priced), Decimal(0))
         if self.insured and self.start:

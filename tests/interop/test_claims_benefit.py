@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from sokhoe.clinic.benefit import RULES, Route, rules_on, share
+from sokhoe.interop.claims.benefit import RULES, Route, rules_on, share
 from sokhoe.interop.claims.build import build_claim
 from sokhoe.interop.claims.catalogue import PriceItem, demo_catalogue
 from tests.interop.test_claims_build import _record
