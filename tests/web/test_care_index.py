@@ -122,7 +122,9 @@ def test_a_referral_opens_the_record_to_the_facility_it_names(world: dict[str, A
 
 def test_the_index_is_rebuilt_from_the_records(world: dict[str, Any], store: FhirStore) -> None:
     """A database written before the index existed gets it derived from its records: the
-    registering facility's record number, as the platform had loaded them."""
+    registering facility's record number, as the platform had loaded them, and her home
+    commune (the card's "Xã Đông Anh, Hà Nội", coded 00454 at check-in) for its health
+    worker."""
     api, b, x, obs = world["api"], world["b"], world["x"], world["obs"]
     with store.begin(write=True) as tx:
         tx.unrelate(tx.care([x]))
@@ -132,5 +134,8 @@ def test_the_index_is_rebuilt_from_the_records(world: dict[str, Any], store: Fhi
     rebuild(store)
     with store.begin() as tx:
         rows = tx.care([x])
-    assert {(r.grantee, r.source, r.proven) for r in rows} == {(f"facility:{B}", "mrn", True)}
+    assert {(r.grantee, r.source, r.proven) for r in rows} == {
+        (f"facility:{B}", "mrn", True),
+        ("commune:00454", "address", True),
+    }
     assert api.get(f"/fhir/Observation/{obs}", headers=world["a"]).status_code == 403

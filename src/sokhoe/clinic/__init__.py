@@ -4,7 +4,11 @@ desk, the chart, the visit (vital signs, diagnoses, orders), signing, printing a
 Pages (``web/pages/clinic``) and the FHIR operations (``web/signing_api.py``) call these with
 the caller's :class:`~sokhoe.access.guard.GuardedRepository`: every read and write here passes
 the access door and its audit, so a page can do nothing that the same person could not do
-through the FHIR API. Signing is exported here:
+through the FHIR API. Modules by job: ``intake`` (the desk), ``visits`` (the queue), ``chart``,
+``drafts``, ``visit`` (closing a visit), ``orders``, ``billing`` (the bill as a FHIR Invoice and
+its payment) and ``vietqr`` (the national interbank payment QR); the insurance share is the
+claims' own rule table (:mod:`sokhoe.interop.claims.benefit`), so the bill and the insurance XML
+cannot disagree. Signing is exported here:
 
 - :func:`load_visit` — what a signature of a visit would cover (the Encounter and the
   resources written for it), to show before signing;

@@ -20,6 +20,10 @@ proof that the person is there or agrees: the one-time code sent to the phone on
 (``$presence-code``, ``$confirm-presence``), a share code, or break-the-glass. For the same
 reason the card's numbers do not change a record the facility may not change: differences go
 to a review Task.
+
+A person registered from the card gets its address split into units with their codes
+(:func:`sokhoe.registry.addresses.parse_address`), so their visits can be claimed and billed;
+units the registry does not know stay as text, flagged for the desk to fix.
 See: https://hl7.org/fhir/R4/operations.html
 """
 
@@ -52,6 +56,7 @@ from sokhoe.mpi.identifiers import (
 )
 from sokhoe.mpi.links import queue_review, review_task
 from sokhoe.mpi.matching import CERTAIN, PROBABLE, Candidate, Matcher
+from sokhoe.registry.addresses import parse_address
 from sokhoe.store.ports import StoredResource, StoreSession
 
 DEFINITION: dict[str, Any] = {
@@ -335,8 +340,8 @@ def _patient_from_card(card: CccdCard, pid: str) -> dict[str, Any]:
         "gender": card.sex,
         "birthDate": card.birth_date.isoformat(),
     }
-    if card.address:
-        patient["address"] = [{"use": "home", "text": card.address, "country": "VN"}]
+    if card.address:  # parsed into units and codes, or kept as text and flagged
+        patient["address"] = [parse_address(card.address)]
     return patient
 
 

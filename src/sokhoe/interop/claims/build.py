@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from sokhoe.interop.claims.benefit import Split
 from sokhoe.interop.claims.catalogue import SUPPLY_GROUPS, Catalogue, PriceItem
 from sokhoe.interop.claims.codes import (
     DOITUONG_INSURED,
@@ -51,6 +52,8 @@ class Claim:
     """XML0 rows (None when no check-in is due: emergencies and uninsured visits)."""
     problems: list[Problem] = field(default_factory=list)
     """What the builder could not fill (missing prices)."""
+    split: Split | None = None
+    """The fund's share of the visit and why (None: not insured)."""
 
 
 class _Builder(VisitFacts):
@@ -357,6 +360,7 @@ class _Builder(VisitFacts):
     def build(self) -> Claim:
         drugs = self.drugs()
         services = self.services()
+        self.settle([*drugs, *services])
         results = self.results()
         self.summary_row = self.summary(drugs, services)
         tables: dict[str, list[Row]] = {"XML1": [self.summary_row]}
@@ -376,6 +380,7 @@ class _Builder(VisitFacts):
         checkin = self.checkin(services)
         claim.checkin = [_complete("XML0", r) for r in checkin] if checkin else None
         claim.problems = self.problems
+        claim.split = self.split
         return claim
 
 

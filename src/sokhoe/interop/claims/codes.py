@@ -17,10 +17,8 @@ MA_QUOCTICH_VIETNAM = "000"
 DEPARTMENT = {"AMB": "K01", "EMER": "K02", "IMP": "K03"}
 """``MA_KHOA`` by Encounter.class: examination, emergency, general internal medicine (QĐ 1804
 appendix 02 numbering as commonly used; unconfirmed). Real deployments map their own wards."""
-BENEFIT_BY_LEVEL = {"1": 100, "2": 100, "3": 95, "4": 80, "5": 100}
-"""``MUC_HUONG`` (percent) by the card's benefit-level digit (Law on Health Insurance art. 22 as
-commonly applied; unconfirmed: special cases such as 5 years' continuous enrolment are not
-modelled)."""
+# ``MUC_HUONG`` (the fund's share by card level, route, visit cost and date) is not a constant:
+# the versioned rules are in sokhoe.interop.claims.benefit, shared with the bill.
 DOITUONG_INSURED = "1.1"
 DOITUONG_EMERGENCY = "2"
 DOITUONG_UNINSURED = "9"

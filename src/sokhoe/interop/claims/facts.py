@@ -3,6 +3,10 @@
 The facts a claim is built on: the valid insurance cards, who treated, the ranked diagnoses,
 the address codes, the visit type, and the money split of a line between the insurance fund
 and the patient. :mod:`~sokhoe.interop.claims.build` turns them into table rows.
+
+The split is the insurance rules' (:func:`sokhoe.interop.claims.benefit.share`), decided once for the
+whole visit (the low-cost rule looks at the visit's total), so the bill at the cashier's desk
+and the claim split every line alike.
 """
 
 from __future__ import annotations
@@ -10,9 +14,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from sokhoe.interop.claims.benefit import Route, Split, share
 from sokhoe.interop.claims.catalogue import Catalogue
 from sokhoe.interop.claims.codes import (
-    BENEFIT_BY_LEVEL,
     DEPARTMENT,
     DOITUONG_EMERGENCY,
     DOITUONG_INSURED,
@@ -34,7 +38,10 @@ from sokhoe.interop.claims.formats import (
 from sokhoe.interop.claims.sources import EncounterRecord, local_datetime
 from sokhoe.interop.claims.validate import Problem, Row
 from sokhoe.mpi.identifiers import BHYT, PRACTITIONER
+from sokhoe.registry.addresses import address_codes
 from sokhoe.registry.places import find_ward, resolve_province
+
+ADMIT_SOURCE = "http://terminology.hl7.org/CodeSystem/admit-source"
 
 
 class VisitFacts:
@@ -53,8 +60,10 @@ class VisitFacts:
         self.department = DEPARTMENT.get(self.cls, DEPARTMENT["AMB"])
         self.cards = self._cards()
         self.insured = bool(self.cards)
-        level = self.cards[0]["value"][2] if self.cards else ""
-        self.benefit = BENEFIT_BY_LEVEL.get(level, 0) if self.insured else 0
+        self.level = str(self.cards[0]["value"][2]) if self.cards else ""
+        self.route = self._route()
+        self.split: Split | None = None
+        """Decided by :meth:`settle` once every line is priced."""
         if not self.insured:
             self.doituong = DOITUONG_UNINSURED
         elif self.cls == "EMER":
@@ -100,6 +109,18 @@ class VisitFacts:
                 out.append((str(coding["code"]), str(text)))
         return out
 
+    def _route(self) -> Route:
+        """Emergency by class, referred when admitted by transfer from another facility,
+        otherwise right-route: the record does not say when a visit was self-referred
+        (the registered facility's level is not modelled), so no wrong-route share is
+        derived here."""
+        if self.cls == "EMER":
+            return Route.EMERGENCY
+        source = (self.enc.get("hospitalization") or {}).get("admitSource")
+        if coding_of(source, ADMIT_SOURCE).get("code") == "hosp-trans":
+            return Route.REFERRED
+        return Route.RIGHT
+
     def _reason(self) -> str:
         for reason in self.enc.get("reasonCode", []):
             text = reason.get("text") or coding_of(reason, ICD10_SYSTEM).get("display")
@@ -108,23 +129,29 @@ class VisitFacts:
         return ""
 
     def _address(self) -> tuple[str, str, str]:
-        """(DIA_CHI, MATINH_CU_TRU, MAXA_CU_TRU) from the home address."""
+        """(DIA_CHI, MATINH_CU_TRU, MAXA_CU_TRU) from the home address: its text as written
+        (else its parts), and the codes it carries (a parsed card address,
+        :mod:`sokhoe.registry.addresses`, whose unresolved units stay empty) or else those its
+        province and ward names resolve to."""
         addresses = self.r.patient.get("address", [])
         home = next((a for a in addresses if a.get("use") in (None, "home")), None)
         if home is None:
             return ("", "", "")
         parts = [*home.get("line", []), home.get("city"), home.get("state")]
-        text = ", ".join(str(p) for p in parts if p)
+        text = str(home.get("text") or ", ".join(str(p) for p in parts if p))
+        codes = address_codes(home)
+        if codes is not None:
+            return (text, *codes)
         province = resolve_province(str(home.get("state", "")))
         ward = find_ward(province, str(home.get("city", ""))) if province else None
         return (text, province.code if province else "", ward.code if ward else "")
 
     # -- money -----------------------------------------------------------------------------
     def _money(self, qty: Decimal, price: Decimal) -> Row:
+        """A line's amount and its insured part; who pays it is :meth:`settle`'s."""
         bv = round_money(qty * price)
         rate = 100 if self.insured else 0
         bh = round_money(bv * rate / 100)
-        bhtt = round_money(bh * self.benefit / 100)
         return {
             "TYLE_TT_BH": str(rate),
             "THANH_TIEN_BV": number(bv),
@@ -134,11 +161,31 @@ class VisitFacts:
             "T_NGUONKHAC_VTTN": "0",
             "T_NGUONKHAC_CL": "0",
             "T_NGUONKHAC": "0",
-            "MUC_HUONG": str(self.benefit),
-            "T_BNTT": number(bv - bh),
-            "T_BNCCT": number(bh - bhtt),
-            "T_BHTT": number(bhtt),
         }
+
+    def settle(self, rows: list[Row]) -> None:
+        """Split every priced line between the fund and the patient by the one share of the
+        visit (:func:`~sokhoe.interop.claims.benefit.share` on the visit's insured total)."""
+        priced = [r for r in rows if r.get("THANH_TIEN_BV")]
+        insured_total = sum((Decimal(r["THANH_TIEN_BH"]) for r in priced), Decimal(0))
+        if self.insured and self.start:
+            try:
+                self.split = share(
+                    self.level,
+                    self.route,
+                    insured_total,
+                    local_datetime(self.start).date(),
+                    inpatient=self.cls == "IMP",
+                )
+            except ValueError as exc:
+                self.problems.append(Problem("XML1", self.ma_lk, None, "MUC_HUONG", str(exc)))
+        for row in priced:
+            bv, bh = Decimal(row["THANH_TIEN_BV"]), Decimal(row["THANH_TIEN_BH"])
+            bhtt = self.split.insurance(bh) if self.split else Decimal(0)
+            row["MUC_HUONG"] = number(self.split.percent) if self.split else "0"
+            row["T_BNTT"] = number(bv - bh)
+            row["T_BNCCT"] = number(bh - bhtt)
+            row["T_BHTT"] = number(bhtt)
 
     def _missing_price(self, table: str, stt: int, what: str) -> None:
         self.problems.append(
