@@ -1,5 +1,6 @@
-"""A small world for the clinic pages' tests: two facilities with rooms and staff, and a person
-with a blood glucose measured at the other facility nine days ago."""
+"""A small world for the clinic pages' tests: a commune station (A), two hospitals (B, C) with
+rooms and staff, and a person with a blood glucose measured at B nine days ago; C has never
+seen them."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyotp
 from fastapi import FastAPI
 
+from sokhoe.access.accounts import enable_totp
 from sokhoe.access.guard import GuardedRepository
-from sokhoe.clinic.setup import add_rooms, add_staff
+from sokhoe.clinic.setup import add_rooms, add_staff, set_bank_account
+from sokhoe.clinic.vietqr import BankAccount
 from sokhoe.config import Settings
 from sokhoe.fhir.resources import format_instant
 from sokhoe.mpi.identifiers import CCCD, FACILITY
 from sokhoe.store.sql import SqlStore
 from sokhoe.web.app import create_app
 
-A, B = "01001", "01002"
+A, B, C = "01001", "01002", "01003"
 PASSWORD = "clinic-test-pass-1"
 CCCD_NUMBER = "001085012345"
 QR = (
@@ -26,6 +30,7 @@ QR = (
     "Số 12, Phường Hoàn Kiếm, Thành phố Hà Nội|01022021"
 )
 PHONE = "0912345678"
+BANK = BankAccount("970415", "113366668888")
 
 
 @dataclass
@@ -34,6 +39,8 @@ class World:
     settings: Settings
     patient_id: str
     rooms: list[str]
+    totp_secret: str
+    """bs.an's authenticator secret (doctors sign with it)."""
 
     @property
     def platform(self) -> GuardedRepository:
@@ -55,10 +62,15 @@ def make_world(folder: Path, base_url: str) -> World:
     settings = Settings(base_url=base_url, database_url=db, var_dir=folder)
     app = create_app(settings, SqlStore(db))
     repo: GuardedRepository = app.state.repository
-    for code, name in ((A, "Trạm Y tế Phường Hoàn Kiếm"), (B, "Bệnh viện Đa khoa Đống Đa")):
+    for code, name in (
+        (A, "Trạm Y tế Phường Hoàn Kiếm"),
+        (B, "Bệnh viện Đa khoa Đống Đa"),
+        (C, "Bệnh viện Tim Hà Nội"),
+    ):
         repo.update(_org(code, name), "Organization", f"org-{code}")
     rooms = add_rooms(repo, A, ["Phòng khám 1", "Phòng khám 2"])
     add_rooms(repo, B, ["Phòng khám B"])
+    add_rooms(repo, C, ["Phòng khám Tim mạch"])
     engine = app.state.tokens.engine
     add_staff(
         engine,
@@ -67,6 +79,9 @@ def make_world(folder: Path, base_url: str) -> World:
         [("bs.an", "doctor", "BS. Trần Thị Bình"), ("tieptan", "receptionist", "Lê Văn Cường")],
     )
     add_staff(engine, B, PASSWORD, [("bs.b", "doctor", "BS. Phạm Văn Dũng")])
+    add_staff(engine, C, PASSWORD, [("bs.c", "doctor", "BS. Hoàng Thị Em")])
+    secret = pyotp.parse_uri(enable_totp(engine, "bs.an")).secret
+    set_bank_account(repo, A, BANK)
     # the person, known at B, with a glucose there nine days ago
     patient = {
         "resourceType": "Patient",
@@ -115,4 +130,4 @@ def make_world(folder: Path, base_url: str) -> World:
         "valueQuantity": {"value": 7.8, "unit": "mmol/L"},
     }
     repo.update(glucose, "Observation", "glu-b")
-    return World(app, settings, "p-an", rooms)
+    return World(app, settings, "p-an", rooms, secret)

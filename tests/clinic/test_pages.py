@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
@@ -20,17 +21,19 @@ def world(tmp_path: Path) -> World:
     return make_world(tmp_path, BASE)
 
 
-def _csrf(html: str) -> str:
+def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf-token" content="([^"]+)"', html)
     assert found is not None
     return found.group(1)
 
 
 def signed_in(world: World, username: str) -> TestClient:
+    """A client signed in as ``username`` (bs.an also types the code of their authenticator)."""
     c = TestClient(world.app, base_url=BASE)
-    r = c.post(
-        "/clinic/sign-in", data={"username": username, "password": PASSWORD}, follow_redirects=False
-    )
+    form = {"username": username, "password": PASSWORD}
+    if username == "bs.an":
+        form["totp"] = pyotp.TOTP(world.totp_secret).now()
+    r = c.post("/clinic/sign-in", data=form, follow_redirects=False)
     assert r.status_code == 303, r.text
     return c
 
@@ -65,7 +68,7 @@ def test_a_form_without_the_csrf_token_changes_nothing(world: World, doctor: Tes
 
 
 def test_a_whole_visit_through_the_pages(world: World, doctor: TestClient) -> None:
-    csrf = _csrf(doctor.get("/clinic").text)
+    csrf = csrf_of(doctor.get("/clinic").text)
     found = doctor.post("/clinic/check-in", data={"q": QR, "csrf": csrf})
     assert found.status_code == 200 and "Nguyễn Văn An" in found.text
     assert "mở khi người bệnh xác nhận" in found.text  # not disclosed: another facility's person
@@ -128,7 +131,7 @@ def test_a_whole_visit_through_the_pages(world: World, doctor: TestClient) -> No
 def test_another_facility_sees_neither_the_queue_nor_the_visit(
     world: World, doctor: TestClient
 ) -> None:
-    csrf = _csrf(doctor.get("/clinic").text)
+    csrf = csrf_of(doctor.get("/clinic").text)
     doctor.post("/clinic/check-in", data={"q": QR, "csrf": csrf})
     doctor.post(
         "/clinic/visits",
@@ -146,7 +149,7 @@ def test_another_facility_sees_neither_the_queue_nor_the_visit(
         assert "Nguyễn Văn An" not in other.get("/clinic").text
         page = other.get(f"/clinic/visits/{eid}")
         assert page.status_code == 404 and "bí mật" not in page.text
-        other_csrf = _csrf(other.get("/clinic").text)
+        other_csrf = csrf_of(other.get("/clinic").text)
         r = other.post(f"/clinic/visits/{eid}/draft", data={"csrf": other_csrf, "notes": "x"})
         assert r.status_code == 404
     assert "bí mật của trạm A" in doctor.get(f"/clinic/visits/{eid}").text

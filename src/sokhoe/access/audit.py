@@ -87,6 +87,12 @@ _ACTIONS: Final[Mapping[str, _Kind]] = {
         {"system": _INTERACTION, "code": "operation"},
         "R",
     ),
+    # a paper copy leaves the system as an export does; the subtype says it was printed
+    "print": _Kind(
+        {"system": _DCM, "code": "110106", "display": "Export"},
+        {"system": "https://fhir.sokhoe.vn/CodeSystem/audit-subtype", "code": "print"},
+        "R",
+    ),
     "login": _Kind(_LOGIN, _LOGIN_SUB, "E"),
     "login-failed": _Kind(_LOGIN, _LOGIN_SUB, "E"),
     "break-the-glass": _Kind(

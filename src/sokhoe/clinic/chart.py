@@ -15,7 +15,8 @@ from decimal import Decimal
 from typing import Any, Final
 
 from sokhoe.access.guard import GuardedRepository
-from sokhoe.clinic.records import find, read, text_of
+from sokhoe.clinic.records import condition_text, find, read, text_of
+from sokhoe.clinic.signatures import signatures
 from sokhoe.clinic.vitals import read_back
 from sokhoe.fhir.references import codings, reference_id
 from sokhoe.interop.claims.formats import identifiers, name_text
@@ -49,6 +50,7 @@ class TimelineItem:
     status: str
     reason: str
     diagnoses: list[str]
+    signed: bool = False
 
 
 @dataclass
@@ -85,9 +87,11 @@ class Chart:
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-def build(repo: GuardedRepository, patient_id: str, facility_org: str | None) -> Chart:
+def build(
+    repo: GuardedRepository, patient_id: str, facility_org: str | None, lang: str = "vi"
+) -> Chart:
     """The chart of ``patient_id`` as the caller may see it; ``facility_org`` is the caller's
-    facility Organization id (to mark its own visits)."""
+    facility Organization id (to mark its own visits); diagnoses titled in ``lang``."""
     patient = read(repo, "Patient", patient_id)
     chart = Chart(patient_id, patient)
     if patient is None:
@@ -108,9 +112,8 @@ def build(repo: GuardedRepository, patient_id: str, facility_org: str | None) ->
         if not _inactive(a.get("clinicalStatus"))
     ]
     conditions = find(repo, "Condition", [*subject, ("_sort", "-recorded-date")], 200)
-    chart.problems = [
-        text_of(c.get("code")) for c in conditions[:30] if not _inactive(c.get("clinicalStatus"))
-    ]
+    active = [condition_text(c, lang) for c in conditions if not _inactive(c.get("clinicalStatus"))]
+    chart.problems = list(dict.fromkeys(active))[:30]  # each problem once, newest first
     chart.medications = [
         text_of(m.get("medicationCodeableConcept"))
         for m in find(repo, "MedicationRequest", [*subject, ("status", "active")], 20)
@@ -123,7 +126,7 @@ def build(repo: GuardedRepository, patient_id: str, facility_org: str | None) ->
         repo, "Appointment", [*subject, ("status", "booked"), ("_sort", "date")], 10
     )
     _vitals(repo, chart, subject)
-    _timeline(repo, chart, subject, facility_org, conditions)
+    _timeline(repo, chart, subject, facility_org, conditions, lang)
     chart.results = find(
         repo, "Observation", [*subject, ("category", "laboratory"), ("_sort", "-date")], 20
     )
@@ -159,10 +162,12 @@ def _timeline(
     subject: list[tuple[str, str]],
     facility_org: str | None,
     found: list[dict[str, Any]],
+    lang: str,
 ) -> None:
     """The visits, newest first, with the diagnoses among ``found`` (the chart's Conditions)."""
     encounters = find(repo, "Encounter", [*subject, ("_sort", "-date")], 100)
-    conditions = {str(c["id"]): text_of(c.get("code")) for c in found}
+    conditions = {str(c["id"]): condition_text(c, lang) for c in found}
+    signed = signatures(repo, [str(e["id"]) for e in encounters if e.get("status") == "finished"])
     providers: set[str] = set()
     for enc in encounters:
         org = reference_id(enc.get("serviceProvider"), "Organization")
@@ -179,6 +184,7 @@ def _timeline(
                     conditions.get(reference_id(d.get("condition"), "Condition") or "", "")
                     for d in enc.get("diagnosis", [])
                 ],
+                signed=str(enc["id"]) in signed,
             )
         )
     chart.facilities = len(providers - {""})

@@ -8,6 +8,7 @@ from typing import Any
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.errors import Forbidden, NotFound
 from sokhoe.fhir.references import codings
+from sokhoe.registry.terminology_icd10 import icd10_entry
 
 
 def find(
@@ -43,3 +44,14 @@ def text_of(concept: Any) -> str:
         if coding.get("code"):
             return str(coding["code"])
     return ""
+
+
+def condition_text(condition: dict[str, Any], lang: str = "vi") -> str:
+    """A diagnosis as a clinician reads it: the ICD-10 code and its title (the Ministry's
+    Vietnamese title for ``lang`` vi), else what the Condition says."""
+    for coding in codings(condition.get("code")):
+        entry = icd10_entry(str(coding["code"])) if coding.get("code") else None
+        if entry is not None:
+            title = (entry.display_vi if lang == "vi" else None) or entry.display
+            return f"{entry.code} {title}"
+    return text_of(condition.get("code"))

@@ -1,4 +1,5 @@
-"""Setting a facility up for the clinic pages: its examination rooms and its staff accounts.
+"""Setting a facility up for the clinic pages: its examination rooms, its bank account for
+VietQR payments and its staff accounts.
 
 Rooms are ``Location`` resources of the shared registry (``physicalType`` room, managed by the
 facility's Organization, part of its building), so only registry administrators — or the
@@ -15,6 +16,8 @@ from sqlalchemy import Engine
 
 from sokhoe.access.accounts import create_user
 from sokhoe.access.guard import GuardedRepository
+from sokhoe.clinic.bank import with_bank_account
+from sokhoe.clinic.vietqr import BankAccount
 from sokhoe.clinic.visits import ROOM_TYPE
 from sokhoe.interop.claims.sources import find_facility
 
@@ -44,6 +47,15 @@ def add_rooms(registry: GuardedRepository, facility_code: str, names: list[str])
     return ids
 
 
+def set_bank_account(registry: GuardedRepository, facility_code: str, account: BankAccount) -> None:
+    """Record the account the facility's VietQR codes pay into (by the registry's door)."""
+    org = find_facility(registry, facility_code)
+    stored = registry.read("Organization", org.id)
+    updated = with_bank_account(dict(stored.content or {}), account)
+    if updated != stored.content:
+        registry.update(updated, "Organization", org.id, if_match=f'W/"{stored.version_id}"')
+
+
 def add_staff(
     engine: Engine, facility_code: str, password: str, people: list[tuple[str, str, str]]
 ) -> None:
@@ -56,4 +68,4 @@ def add_staff(
             pass  # made on an earlier start
 
 
-__all__ = ["add_rooms", "add_staff", "room"]
+__all__ = ["add_rooms", "add_staff", "room", "set_bank_account"]

@@ -38,6 +38,7 @@ VISIT_PARTS: tuple[tuple[str, str], ...] = (
     ("RiskAssessment", "encounter"),
     ("QuestionnaireResponse", "encounter"),
     ("DeviceRequest", "encounter"),
+    ("Appointment", "supporting-info"),
 )
 """(type, search parameter naming the Encounter) of the resources a visit's record holds."""
 for _type, _param in VISIT_PARTS:  # a typo here would silently leave a type unsigned

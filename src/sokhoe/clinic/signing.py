@@ -158,8 +158,13 @@ class Amendment:
 
 
 def _authorise(repo: GuardedRepository, visit: SignedVisit, signer: Signer, name: str) -> None:
-    """Everything checked before anyone is asked to sign: role, record, facility, account."""
-    repo.authorise_operation(name, "Encounter", ["read"], [visit.patient_id], SIGN_ROLES)
+    """Everything checked before anyone is asked to sign: role, facility, account.
+
+    Not the patient's whole record: a visit holds only what its own facility wrote for it
+    (``signed_visit.py``), which the facility may read and sign even when the history written
+    elsewhere is still closed to it (a person checked in by their number). The signature
+    itself is written into the compartment under the door's write rules."""
+    repo.authorise_operation(name, "Encounter", ["read"], [], SIGN_ROLES)
     principal = repo.principal
     try:
         require_signer(repo, visit)
@@ -234,12 +239,25 @@ def _record(
     return item.content or provenance
 
 
-def sign_visit(repo: GuardedRepository, encounter_id: str, signer: Signer) -> dict[str, Any]:
-    """Sign the visit of ``Encounter/encounter_id`` as it is now; returns the Provenance."""
+def sign_visit(
+    repo: GuardedRepository,
+    encounter_id: str,
+    signer: Signer,
+    expected_sha256: str | None = None,
+) -> dict[str, Any]:
+    """Sign the visit of ``Encounter/encounter_id`` as it is now; returns the Provenance.
+
+    ``expected_sha256`` is the digest of what the clinician reviewed (the sign page sends it
+    back): a visit that changed since is refused, so nobody signs what they did not see.
+    """
     with repo.snapshot() as tx:
         visit = load_visit(repo, tx, encounter_id)
     _authorise(repo, visit, signer, "sign")
     canonical = canonical_form(visit.contents)
+    if expected_sha256 is not None and canonical.sha256 != expected_sha256:
+        raise Conflict(
+            f"Encounter/{encounter_id} changed after you reviewed it; review it and sign again"
+        )
     when = repo.clock()
     who = _who(repo)
     evidence = _signed(repo, visit, signer, canonical, when)
@@ -247,7 +265,7 @@ def sign_visit(repo: GuardedRepository, encounter_id: str, signer: Signer) -> di
         "sign",
         resource_type="Encounter",
         interactions=["read"],
-        patients=[visit.patient_id],
+        patients=[],  # authorised above: the facility's own visit, not the whole record
         roles=SIGN_ROLES,
         owns=OWNS,
     ) as tx:
@@ -302,7 +320,7 @@ def amend(
         "amend",
         resource_type="Encounter",
         interactions=["read"],
-        patients=[visit.patient_id],
+        patients=[],  # authorised above: the facility's own visit, not the whole record
         roles=SIGN_ROLES,
         owns=OWNS | {AMENDMENT},
     ) as tx:

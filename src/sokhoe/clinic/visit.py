@@ -5,7 +5,8 @@ vital signs possible (and unusual ones confirmed), at least one ICD-10 diagnosis
 which may be a main diagnosis — then writes, in one transaction through the door: the vital-sign
 Observations, one Condition per diagnosis, the 4-part visit summary the health book shows
 (a ``Composition``: history, significant results, treatment, next steps), the follow-up
-``Appointment``, and the Encounter, ``finished``, pointing at its diagnoses (rank 1 = main).
+``Appointment``, and the Encounter, ``finished``, pointing at its diagnoses (rank 1 = main),
+and, when the patient is referred, the referral (``clinic/referrals.py``).
 Either all of it is in the record or none of it is; the draft is dropped only after the commit.
 Signing (``clinic/signing.py``) then pins exactly these versions.
 See: https://hl7.org/fhir/R4/encounter-definitions.html#Encounter.diagnosis
@@ -19,10 +20,11 @@ from html import escape
 from typing import Any, Final
 
 from sokhoe.access.guard import GuardedRepository
-from sokhoe.clinic import vitals
+from sokhoe.clinic import referrals, vitals
 from sokhoe.clinic.drafts import Visit
 from sokhoe.errors import InvalidRequest, InvalidResource, Issue
 from sokhoe.fhir.resources import format_instant
+from sokhoe.interop.claims.sources import FacilityRef
 from sokhoe.registry.terminology import ICD10_VALUE_SET, expand
 from sokhoe.registry.terminology_icd10 import ICD10_SYSTEM, icd10_entry, icd10_index, is_recordable
 
@@ -86,6 +88,8 @@ def check(draft: dict[str, Any]) -> Closing:
     codes = [str(c).strip().upper() for c in draft.get("diagnoses", []) if str(c).strip()]
     if not codes:
         problems.append(vitals.Problem("diagnosis", "Add at least one diagnosis (ICD-10)"))
+    if str(draft.get("refer_to", "")).strip() and not str(draft.get("refer_reason", "")).strip():
+        problems.append(vitals.Problem("refer_reason", "Write why the patient is referred"))
     for n, code in enumerate(codes):
         if not is_recordable(code):
             problems.append(vitals.Problem("diagnosis", f"{code} is not an ICD-10 code"))
@@ -192,7 +196,6 @@ def _follow_up(visit: Visit, day: str, author: dict[str, Any]) -> dict[str, Any]
             {"actor": {"reference": f"Patient/{visit.patient_id}"}, "status": "accepted"},
             {"actor": author, "status": "accepted"},
         ],
-        "basedOn": [],
         "supportingInformation": [{"reference": f"Encounter/{visit.id}"}],
     }
 
@@ -204,9 +207,11 @@ def close(
     closing: Closing,
     now: datetime,
     author: dict[str, Any],
+    referral: tuple[FacilityRef, FacilityRef] | None = None,
 ) -> list[str]:
     """Write the draft, as :func:`check` found it (``closing``), into the record and finish the
-    visit; returns ``Type/id`` of what was written (the Encounter first).
+    visit; returns ``Type/id`` of what was written (the Encounter first). ``referral`` is
+    (this facility, the one the patient is referred to) when the draft refers them.
     :class:`InvalidResource` lists every problem when ``closing`` has any."""
     if closing.problems:
         raise InvalidResource([Issue("invariant", p.message, p.field) for p in closing.problems])
@@ -222,10 +227,24 @@ def close(
         ):
             written.append(_created(repo, tx, obs))
         diagnosis = []
+        main: str | None = None
         for rank, code in enumerate(closing.diagnoses, start=1):
             ref = _created(repo, tx, _condition(visit, code, when, author))
+            main = main or ref
             written.append(ref)
             diagnosis.append({"condition": {"reference": ref}, "rank": rank})
+        if referral is not None:
+            sent = referrals.referral(
+                patient_id=visit.patient_id,
+                patient_name=str((stored.content.get("subject") or {}).get("display", "")),
+                encounter_id=visit.id,
+                sender=referral[0],
+                receiver=referral[1],
+                reason=str(draft.get("refer_reason", "")).strip(),
+                diagnosis=main,
+                when=when,
+            )
+            written.append(_created(repo, tx, sent))
         summary = _summary(visit, draft, when, author)
         if summary is not None:
             written.append(_created(repo, tx, summary))

@@ -28,6 +28,8 @@ from typing import Any, Final, Literal
 
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.clinic.records import find
+from sokhoe.clinic.referrals import Incoming, incoming
+from sokhoe.clinic.signatures import signatures
 from sokhoe.errors import Conflict, InvalidRequest
 from sokhoe.fhir.references import codings, reference_id
 from sokhoe.fhir.resources import format_instant
@@ -72,6 +74,8 @@ class Queue:
     day: date
     entries: list[QueueEntry]
     rooms: list[Room]
+    referred: list[Incoming]
+    """Referrals to the facility waiting to be taken up (*chuyển đến*)."""
 
     def in_room(self, room_id: str | None) -> list[QueueEntry]:
         return [e for e in self.entries if e.room == room_id]
@@ -112,14 +116,15 @@ def payer_of(encounter: dict[str, Any]) -> str | None:
     return None
 
 
-def queue(
-    repo: GuardedRepository, facility_code: str, day: date, signed: frozenset[str] = frozenset()
-) -> Queue:
-    """The facility's visits of ``day`` (local date), in order of arrival; ``signed`` are the
-    Encounter ids whose signature is recorded."""
+def queue(repo: GuardedRepository, facility_code: str, day: date) -> Queue:
+    """The facility's visits of ``day`` (local date), in order of arrival, and the referrals
+    to it no visit has taken up yet; a closed visit is done once its signature is recorded."""
     facility = find_facility(repo, facility_code)
+    found = encounters_on(repo, facility, day)
+    closed = [str(e["id"]) for e in found if e.get("status") == "finished"]
+    signed = set(signatures(repo, closed)) if closed else set()
     entries = []
-    for number, enc in enumerate(encounters_on(repo, facility, day), start=1):
+    for number, enc in enumerate(found, start=1):
         patient = reference_id(enc.get("subject"), "Patient") or ""
         room = next(
             (reference_id(loc.get("location"), "Location") for loc in enc.get("location", [])), None
@@ -136,7 +141,7 @@ def queue(
                 number=number,
             )
         )
-    return Queue(facility, day, entries, rooms(repo, facility))
+    return Queue(facility, day, entries, rooms(repo, facility), incoming(repo, facility))
 
 
 def start_visit(
@@ -149,12 +154,14 @@ def start_visit(
     payer: Payer,
     now: datetime,
     reason: str | None = None,
+    referral: str | None = None,
 ) -> dict[str, Any]:
     """Register the visit at the desk: an ambulatory Encounter, ``arrived``, in ``room_id``.
 
     The door decides the write (the facility needs a relationship with the person, which the
     check-in just made); a second visit of the same person still waiting today is refused, so
-    a double click at the desk does not queue them twice.
+    a double click at the desk does not queue them twice. ``referral`` is the id of the
+    referral (``ServiceRequest``) the visit takes up: the visit is ``basedOn`` it.
     """
     if payer not in ("insurance", "self-pay"):
         raise InvalidRequest(f"payer must be insurance or self-pay, got '{payer}'", "payer")
@@ -181,6 +188,8 @@ def start_visit(
         encounter["location"] = [{"location": {"reference": f"Location/{room_id}"}}]
     if reason:
         encounter["reasonCode"] = [{"text": reason}]
+    if referral:
+        encounter["basedOn"] = [{"reference": f"ServiceRequest/{referral}"}]
     return _content(repo.create(encounter, "Encounter").resource)
 
 

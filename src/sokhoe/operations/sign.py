@@ -55,7 +55,8 @@ SIGN_DEFINITION = _definition(
 VERIFY_DEFINITION = _definition("Provenance", "verify-signature", [], "Parameters")
 
 
-def _pkcs12(repo: GuardedRepository, settings: Settings) -> Signer:
+def pkcs12_signer(repo: GuardedRepository, settings: Settings) -> Signer:
+    """The caller's own certificate, as the server is configured to hold it."""
     folder, password = settings.signing_p12_dir, settings.signing_p12_password
     if folder is None or password is None:
         raise NotSupported(
@@ -90,7 +91,7 @@ def run_sign(
             raise InvalidRequest("method totp needs the 'code' of your authenticator app", "code")
         signer = TotpConfirmation(repo.auditor.engine, principal.subject, code)
     elif method == "pkcs12":
-        signer = _pkcs12(repo, settings)
+        signer = pkcs12_signer(repo, settings)
     else:
         raise InvalidRequest("Parameter 'method' must be 'totp' or 'pkcs12'", "method")
     return sign_visit(repo, encounter_id, signer)

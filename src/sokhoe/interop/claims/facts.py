@@ -4,8 +4,8 @@ The facts a claim is built on: the valid insurance cards, who treated, the ranke
 the address codes, the visit type, and the money split of a line between the insurance fund
 and the patient. :mod:`~sokhoe.interop.claims.build` turns them into table rows.
 
-The split is the insurance rules' (:func:`sokhoe.interop.claims.benefit.share`), decided once for the
-whole visit (the low-cost rule looks at the visit's total), so the bill at the cashier's desk
+The split is the insurance rules' (:func:`~sokhoe.interop.claims.benefit.share`), decided once for
+the whole visit (the low-cost rule looks at the visit's total), so the bill at the cashier's desk
 and the claim split every line alike.
 """
 

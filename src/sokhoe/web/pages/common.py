@@ -84,15 +84,23 @@ def repository(request: Request, who: Principal) -> GuardedRepository:
 
 
 def render(
-    request: Request, template: str, status: int = 200, *, domain: str = "clinic", **context: Any
+    request: Request,
+    template: str,
+    status: int = 200,
+    *,
+    domain: str = "clinic",
+    lang: str | None = None,
+    **context: Any,
 ) -> HTMLResponse:
-    """Render ``template`` in the caller's language; keeps a ``?lang=`` choice in its cookie
-    and a renewed session in its cookies."""
-    lang = i18n.choose(request)
+    """Render ``template`` in the caller's language (or ``lang``: printed legal forms are
+    always Vietnamese); keeps a ``?lang=`` choice in its cookie and a renewed session in its
+    cookies."""
+    lang = lang or i18n.choose(request)
     html = TEMPLATES.get_template(template).render(
         lang=lang,
         domain=domain,
         csrf=getattr(request.state, "csrf", ""),
+        facility_name=getattr(request.state, "facility_name", None),
         path=request.url.path,
         query=request.url.query,
         **context,

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,6 +15,7 @@ from sokhoe.access.accounts import FACILITY_ROLES
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.principal import Principal
 from sokhoe.errors import FhirError
+from sokhoe.interop.claims.sources import find_facility
 from sokhoe.web.pages import common
 
 VIETNAM: Final = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -45,9 +47,18 @@ async def page(request: Request, handler: Handler) -> Response:
         )
     repo = common.repository(request, who)
     try:
+        request.state.facility_name = await run_in_threadpool(_facility_name, repo, who.facility)
         return await handler(who, repo)
     except FhirError as exc:
         return error(request, who, exc)
+
+
+def _facility_name(repo: GuardedRepository, code: str) -> str:
+    """The name the header shows: staff must always see which facility they act for."""
+    try:
+        return find_facility(repo, code).name
+    except FhirError:
+        return code
 
 
 def error(request: Request, who: Principal | None, exc: FhirError) -> Response:

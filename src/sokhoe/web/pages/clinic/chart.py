@@ -16,6 +16,7 @@ from sokhoe.clinic import chart as charts
 from sokhoe.errors import FhirError
 from sokhoe.interop.claims.sources import find_facility
 from sokhoe.operations.presence import confirm_presence, send_presence_code
+from sokhoe.web import i18n
 from sokhoe.web.pages import common
 from sokhoe.web.pages.clinic.base import form_text, now, page
 
@@ -31,7 +32,7 @@ def _render(
     **context: Any,
 ) -> Response:
     org = find_facility(repo, str(who.facility)).id
-    found = charts.build(repo, patient_id, org)
+    found = charts.build(repo, patient_id, org, i18n.choose(request))
     return common.render(
         request,
         "clinic/chart.html",

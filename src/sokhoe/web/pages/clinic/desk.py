@@ -94,6 +94,7 @@ async def start_visit(request: Request) -> Response:
                 room_id=room,
                 payer=payer,  # type: ignore[arg-type]  # checked by start_visit
                 now=now(repo),
+                referral=form_text(form, "referral") or None,
             )
         )
         return common.redirect(request, "/clinic")

@@ -16,10 +16,16 @@ from starlette.responses import Response
 from sokhoe.access.db import access_engine
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.principal import Principal
-from sokhoe.clinic import drafts, orders, visits
+from sokhoe.clinic import drafts, orders, referrals, visits
 from sokhoe.clinic import visit as closing
+from sokhoe.clinic.billing import invoice_id
+from sokhoe.clinic.provenance import read_signature
+from sokhoe.clinic.records import find, read
+from sokhoe.clinic.signatures import describe, signatures
 from sokhoe.clinic.vitals import VITALS
 from sokhoe.interop.claims.catalogue import demo_catalogue
+from sokhoe.interop.claims.sources import find_facility
+from sokhoe.web import i18n
 from sokhoe.web.pages import common
 from sokhoe.web.pages.clinic.base import form_text, now, page
 
@@ -44,6 +50,8 @@ def draft_from(form: Any) -> dict[str, Any]:
         "notes": form_text(form, "notes"),
         "diagnoses": [c for c in (form_text(form, f"dx{n}") for n in range(6)) if c],
         "follow_up": form_text(form, "follow_up"),
+        "refer_to": form_text(form, "refer_to"),
+        "refer_reason": form_text(form, "refer_reason"),
         "summary": {k: form_text(form, k) for k in SUMMARY_KEYS},
     }
 
@@ -68,8 +76,36 @@ def _render(
         vitals=VITALS,
         services=orders.services(demo_catalogue()),
         placed=orders.of_visit(repo, visit),
+        destinations=referrals.destinations(repo, visit.facility),
         summary_sections=closing.SUMMARY_SECTIONS,
         **{"problems": [], "alert": None, **context},
+    )
+
+
+def _closed(
+    request: Request, who: Principal, repo: GuardedRepository, visit: drafts.Visit
+) -> Response:
+    """A closed visit: what was written, its signatures, and what comes next (sign, print,
+    bill)."""
+    signed = signatures(repo, [visit.id]).get(visit.id, [])
+    written = [
+        *find(repo, "Condition", [("encounter", f"Encounter/{visit.id}")], 20),
+        *find(repo, "Observation", [("encounter", f"Encounter/{visit.id}")], 50),
+    ]
+    sent = find(repo, "ServiceRequest", [("encounter", f"Encounter/{visit.id}")], 50)
+    follow = find(repo, "Appointment", [("supporting-info", f"Encounter/{visit.id}")], 5)
+    return common.render(
+        request,
+        "clinic/closed.html",
+        who=who,
+        title="Visit",
+        visit=visit,
+        signed=[read_signature(p) for p in signed],
+        lines=[describe(r, i18n.choose(request)) for r in written],
+        orders=[describe(r, i18n.choose(request)) for r in sent if not referrals.is_referral(r)],
+        referral=next((r for r in sent if referrals.is_referral(r)), None),
+        follow_up=follow[0] if follow else None,
+        bill=read(repo, "Invoice", invoice_id(visit.id)),
     )
 
 
@@ -78,6 +114,8 @@ async def visit_page(request: Request, encounter_id: str) -> Response:
     async def body(who: Principal, repo: GuardedRepository) -> Response:
         def work() -> Response:
             visit = drafts.own_visit(repo, encounter_id)
+            if visit.encounter.get("status") == "finished":
+                return _closed(request, who, repo, visit)
             if visit.encounter.get("status") in ("arrived", "planned"):
                 started = visits.set_status(repo, encounter_id, "in-progress", now(repo))
                 visit = replace(visit, encounter=started)
@@ -166,9 +204,13 @@ async def close(request: Request, encounter_id: str) -> Response:
                 return _render(
                     request, who, repo, visit, 422, draft=draft, problems=checked.problems
                 )
-            closing.close(repo, visit, draft, checked, now(repo), _author(who))
+            referral = None
+            if draft["refer_to"]:
+                here = find_facility(repo, visit.facility)
+                referral = (here, find_facility(repo, draft["refer_to"]))
+            closing.close(repo, visit, draft, checked, now(repo), _author(who), referral)
             drafts.discard(engine, visit.facility, encounter_id)
-            return common.redirect(request, f"/clinic/patients/{visit.patient_id}")
+            return common.redirect(request, f"/clinic/visits/{encounter_id}/sign")
 
         return await run_in_threadpool(work)
 
