@@ -148,6 +148,20 @@ def test_sign_print_and_pay(world: World) -> None:
             data={"csrf": csrf, "amount": due.group(1), "method": "cash"},
         )
         assert twice.status_code == 409
+        # every page in both languages (the printed forms stay Vietnamese)
+        pages = {
+            "/clinic": ("Today", "Hôm nay"),
+            f"/clinic/patients/{world.patient_id}": ("Visits", "Các lượt khám"),
+            f"/clinic/visits/{eid}": ("Print and bill", "In giấy tờ và thanh toán"),
+            f"/clinic/visits/{eid}/sign": ("Your signature covers", "Chữ ký của bạn xác nhận"),
+            f"/clinic/visits/{eid}/signature": ("Valid signature", "Chữ ký hợp lệ"),
+            f"/clinic/visits/{eid}/bill": ("Patient pays", "Người bệnh trả"),
+        }
+        for path, (english, vietnamese) in pages.items():
+            en = doctor.get(f"{path}?lang=en")
+            vi = doctor.get(f"{path}?lang=vi")
+            assert '<html lang="en">' in en.text and english in en.text, path
+            assert '<html lang="vi">' in vi.text and vietnamese in vi.text, path
     repo = world.platform
     provenance = repo.search(
         repo.parse_query("Provenance", [("target", f"Encounter/{eid}")])
