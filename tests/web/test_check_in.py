@@ -65,6 +65,21 @@ def test_bhyt_lookup_and_card_renewal(client: TestClient) -> None:
     assert [i["value"] for i in _ids(p, BHXH)] == ["0123456789"]
 
 
+def test_the_12_digit_id_finds_a_registered_person_and_registers_nobody(
+    client: TestClient,
+) -> None:
+    unknown = client.post("/fhir/Patient/$check-in", json=_params(cccd="079090001234"))
+    assert unknown.status_code == 404 and "scan the CCCD QR" in unknown.text
+    assert client.get("/fhir/Patient").json()["total"] == 0  # a number alone registers nobody
+    made = client.post("/fhir/Patient/$check-in", json=_params(qr=QR))
+    found = client.post("/fhir/Patient/$check-in", json=_params(cccd=" 079090001234 "))
+    assert found.status_code == 200 and found.json()["id"] == made.json()["id"]
+    for bad in ("07909000123", "07909000123x", "079090001234567"):
+        r = client.post("/fhir/Patient/$check-in", json=_params(cccd=bad))
+        assert r.status_code == 400 and r.json()["issue"][0]["expression"] == ["cccd"], bad
+    assert client.get("/fhir/Patient").json()["total"] == 1
+
+
 def test_unknown_card_and_bad_input_change_nothing(client: TestClient) -> None:
     unknown = client.post("/fhir/Patient/$check-in", json=_params(bhyt="DN4790000000001"))
     assert unknown.status_code == 404
