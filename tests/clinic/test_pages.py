@@ -11,6 +11,7 @@ import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
+from sokhoe.access.accounts import add_facility
 from tests.api_helpers import sms_code
 from tests.clinic.clinic_world import PASSWORD, QR, World, make_world
 from tests.conftest import BASE
@@ -153,3 +154,39 @@ def test_another_facility_sees_neither_the_queue_nor_the_visit(
         r = other.post(f"/clinic/visits/{eid}/draft", data={"csrf": other_csrf, "notes": "x"})
         assert r.status_code == 404
     assert "bí mật của trạm A" in doctor.get(f"/clinic/visits/{eid}").text
+
+
+def test_staff_of_two_facilities_pick_one_and_see_only_its_queue(world: World) -> None:
+    add_facility(world.app.state.tokens.engine, "bs.c", "01002")
+    with TestClient(world.app, base_url=BASE) as c:
+        r = c.post(
+            "/clinic/sign-in",
+            data={"username": "bs.c", "password": PASSWORD, "next": "/clinic"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and r.headers["location"].startswith("/clinic/facility")
+        chooser = c.get(r.headers["location"])
+        assert (
+            "Bệnh viện Tim Hà Nội" in chooser.text and "Bệnh viện Đa khoa Đống Đa" in chooser.text
+        )
+        csrf = csrf_of(chooser.text)
+        old = c.cookies.get("sokhoe_session")
+        elsewhere = c.post("/clinic/facility", data={"csrf": csrf, "facility": "01001"})
+        assert elsewhere.status_code == 403  # a facility one does not work at
+        chosen = c.post(
+            "/clinic/facility",
+            data={"csrf": csrf, "facility": "01002", "next": "/clinic"},
+            follow_redirects=False,
+        )
+        assert chosen.status_code == 303
+        today = c.get("/clinic").text
+        assert (
+            'id="who"' in today and "Bệnh viện Đa khoa Đống Đa" in today.split('id="who"')[1][:200]
+        )
+        assert 'id="change-facility"' in today
+        # the session it replaced is over
+        with TestClient(world.app, base_url=BASE) as stale:
+            stale.cookies.set("sokhoe_session", old or "")
+            assert stale.get("/clinic", follow_redirects=False).status_code == 303
+    with signed_in(world, "bs.b") as single:
+        assert 'id="change-facility"' not in single.get("/clinic").text

@@ -31,7 +31,7 @@ from sokhoe.access.ratelimit import local_hhmm, utc
 from sokhoe.access.writes import REGISTRY_TYPES
 from sokhoe.errors import Unauthorized
 from sokhoe.mpi.identifiers import validate_facility_code
-from sokhoe.store.sql.access_schema import auth_user
+from sokhoe.store.sql.access_schema import auth_user, staff_facility
 
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("not-a-real-password-0")
@@ -147,6 +147,45 @@ def create_user(
             )
     except IntegrityError as exc:  # a concurrent create of the same name
         raise ValueError(f"The username {username!r} is taken") from exc
+
+
+def add_facility(engine: Engine, username: str, facility: str) -> None:
+    """Let a facility-role account also work at ``facility`` (same role; idempotent).
+
+    A doctor who holds sessions at a commune station and the district hospital has one
+    account and picks, at sign-in, the facility they act for; the door then treats them as
+    that facility's staff only, as if they had an account there alone.
+    """
+    code = validate_facility_code(facility)
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(auth_user.c.role, auth_user.c.facility).where(auth_user.c.username == username)
+        ).first()
+        if row is None:
+            raise ValueError(f"No staff account {username!r}")
+        if row.role not in FACILITY_ROLES:
+            raise ValueError(f"A {row.role} account does not work for a facility")
+        known = conn.execute(
+            select(staff_facility.c.facility).where(
+                staff_facility.c.username == username, staff_facility.c.facility == code
+            )
+        ).first()
+        if code != row.facility and known is None:
+            conn.execute(insert(staff_facility).values(username=username, facility=code))
+
+
+def facilities_of(engine: Engine, username: str) -> list[str]:
+    """The facilities the account works at: its first, then the others in code order."""
+    with engine.connect() as conn:
+        first = conn.execute(
+            select(auth_user.c.facility).where(auth_user.c.username == username)
+        ).scalar()
+        others = conn.execute(
+            select(staff_facility.c.facility)
+            .where(staff_facility.c.username == username)
+            .order_by(staff_facility.c.facility)
+        ).scalars()
+        return ([first] if first else []) + [f for f in others if f != first]
 
 
 def set_password(engine: Engine, username: str, password: str) -> None:

@@ -73,6 +73,15 @@ auth_user = Table(
     Column("created", DateTime(timezone=True), nullable=False),
 )
 
+staff_facility = Table(
+    "staff_facility",
+    metadata,
+    Column("username", String(100), primary_key=True),
+    Column("facility", String(16), primary_key=True),
+)
+"""The other facilities a staff account works at, in the same role (its ``auth_user.facility``
+is the first): at sign-in the person picks the one they act for now."""
+
 auth_citizen = Table(
     "auth_citizen",
     metadata,

@@ -101,6 +101,7 @@ def render(
         domain=domain,
         csrf=getattr(request.state, "csrf", ""),
         facility_name=getattr(request.state, "facility_name", None),
+        several_facilities=getattr(request.state, "several_facilities", False),
         path=request.url.path,
         query=request.url.query,
         **context,

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sokhoe.access.accounts import FACILITY_ROLES
+from sokhoe.access.accounts import FACILITY_ROLES, facilities_of
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.principal import Principal
 from sokhoe.errors import FhirError
@@ -48,6 +48,8 @@ async def page(request: Request, handler: Handler) -> Response:
     repo = common.repository(request, who)
     try:
         request.state.facility_name = await run_in_threadpool(_facility_name, repo, who.facility)
+        places = await run_in_threadpool(facilities_of, repo.auditor.engine, who.subject)
+        request.state.several_facilities = len(places) > 1
         return await handler(who, repo)
     except FhirError as exc:
         return error(request, who, exc)

@@ -3,17 +3,21 @@ the authenticator code; the session lives in an HttpOnly cookie (``web/sessions.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from sokhoe.access.accounts import facilities_of
 from sokhoe.access.accounts import sign_in as check_password
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.principal import Principal
 from sokhoe.access.tokens import TokenService
 from sokhoe.errors import FhirError
+from sokhoe.interop.claims.sources import FacilityRef, find_facility
 from sokhoe.web import deps
 from sokhoe.web.pages import common
 from sokhoe.web.pages.clinic.base import CLINIC_ROLES, form_text
@@ -78,12 +82,73 @@ async def sign_in(request: Request) -> Response:
             username=username,
             problem=common.gettext(request, "These pages are for the staff of a facility."),
         )
+    await run_in_threadpool(_audit, request, who, "login", "success")
+    places = await run_in_threadpool(facilities_of, tokens.engine, who.subject)
+    if len(places) > 1:  # works at several facilities: which one now?
+        return _session(request, who, f"/clinic/facility?next={quote(target)}")
+    return _session(request, who, target)
+
+
+def _session(request: Request, who: Principal, target: str) -> Response:
+    tokens: TokenService = request.app.state.tokens
     minutes = deps.settings(request).page_session_minutes
     token, lifetime = tokens.issue(who, timedelta(minutes=minutes))
-    await run_in_threadpool(_audit, request, who, "login", "success")
     response = common.redirect(request, target)
     start_session(response, token, lifetime, common.secure(request))
     return response
+
+
+def _places(request: Request, who: Principal) -> list[FacilityRef]:
+    repo = common.repository(request, who)
+    found = []
+    for code in facilities_of(request.app.state.tokens.engine, who.subject):
+        try:
+            found.append(find_facility(repo, code))
+        except FhirError:
+            found.append(FacilityRef("", code, code))
+    return found
+
+
+@router.get("/facility")
+async def facility_page(request: Request, next: str = "/clinic") -> Response:
+    """Choose the facility to act for (staff who work at several)."""
+    who = await common.caller(request)
+    if who is None or who.kind != "staff":
+        return common.redirect(request, "/clinic/sign-in")
+    places = await run_in_threadpool(_places, request, who)
+    return common.render(
+        request,
+        "clinic/facility.html",
+        who=who,
+        title="Choose the facility",
+        places=places,
+        next=_safe_next(next),
+    )
+
+
+@router.post("/facility")
+async def choose_facility(request: Request) -> Response:
+    """Act for another of one's facilities: a new session for it (the old one is revoked)."""
+    who = await common.caller(request)  # checks the form's CSRF token
+    if who is None or who.kind != "staff":
+        return common.redirect(request, "/clinic/sign-in")
+    form = await request.form()
+    chosen = form_text(form, "facility")
+    tokens: TokenService = request.app.state.tokens
+    if chosen not in await run_in_threadpool(facilities_of, tokens.engine, who.subject):
+        return common.render(
+            request,
+            "clinic/message.html",
+            403,
+            who=who,
+            title="Not allowed",
+            message=common.gettext(request, "You do not work at this facility."),
+        )
+    if who.session:
+        await run_in_threadpool(tokens.revoke, who.session)
+    now_for = replace(who, facility=chosen, session=None)
+    await run_in_threadpool(_audit, request, now_for, "login", "success")
+    return _session(request, now_for, _safe_next(form_text(form, "next") or "/clinic"))
 
 
 @router.post("/sign-out")
