@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pyotp
 import pytest
+import segno
 import uvicorn
 from playwright.sync_api import Browser, Page
 from sqlalchemy import select
@@ -224,4 +225,42 @@ def test_a_whole_visit_from_the_keyboard_signed_printed_and_paid(
     assert errors == []
     assert hosts <= {"127.0.0.1"}
     phone.close()
+    context.close()
+
+
+def test_the_phone_camera_reads_the_id_card_qr(
+    served: tuple[World, str],
+    chromium: Browser,  # noqa: F811 (the fixture)
+) -> None:
+    """The desk's camera scanner decodes the chip ID card's QR with the locally served jsQR
+    (drawn into a canvas here: the test machine has no camera)."""
+    _world, base = served
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    hosts: set[str] = set()
+    page.on("request", lambda r: hosts.add(urlsplit(r.url).hostname or ""))
+    page.goto(f"{base}/clinic/sign-in")
+    page.fill("#username", "tieptan")
+    page.fill("#password", PASSWORD)
+    page.press("#password", "Enter")
+    page.wait_for_url(f"{base}/clinic")
+    assert page.is_visible("#camera-button")  # a camera API exists on this origin
+    image = segno.make(QR, error="m").png_data_uri(scale=4, border=4)
+    text = page.evaluate(
+        """async (uri) => {
+            await window.sokhoeLoadDecoder();
+            const img = new Image();
+            img.src = uri;
+            await img.decode();
+            const canvas = document.createElement("canvas");
+            canvas.width = img.width; canvas.height = img.height;
+            const ctx = canvas.getContext("2d");
+            ctx.drawImage(img, 0, 0);
+            return window.sokhoeDecodeQr(ctx.getImageData(0, 0, img.width, img.height));
+        }""",
+        image,
+    )
+    assert text == QR
+    assert hosts <= {"127.0.0.1", ""}  # the decoder came from our own server
+    assert axe_violations(page) == []
     context.close()

@@ -165,13 +165,20 @@ MATRIX: dict[str, tuple[dict[str, str], str]] = {
             search_Patient_by_CCCD=ALLOW,
             access_log=ALLOW,
             check_in=ALLOW,
-            search_facilities=DENY,
+            search_facilities=ALLOW,
         ),
-        "registers and finds A's patients; no clinical data (scopes)",
+        "registers and finds A's patients; no clinical data (scopes); reads the registries "
+        "(its facility, rooms) for the desk",
     ),
     "pharmacist": (
-        _row(DENY, read_Patient=ALLOW, search_Patient_by_CCCD=ALLOW, access_log=ALLOW),
-        "reads A's patients and prescriptions; no observations, no registration",
+        _row(
+            DENY,
+            read_Patient=ALLOW,
+            search_Patient_by_CCCD=ALLOW,
+            access_log=ALLOW,
+            search_facilities=ALLOW,
+        ),
+        "reads A's patients and prescriptions; no observations, no registration; the registries",
     ),
     "commune-health-worker": (
         _row(

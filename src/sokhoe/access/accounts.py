@@ -47,22 +47,32 @@ TOTP_REQUIRED_ROLES = frozenset({"system-admin", "facility-admin", "registry-adm
 FACILITY_ROLES = frozenset({"facility-admin", "doctor", "nurse", "receptionist", "pharmacist"})
 """Roles that act for one facility; the policy's relationship rules need to know which."""
 
+_REGISTRY_READ = frozenset(f"user/{t}.rs" for t in sorted(REGISTRY_TYPES))
+"""Every facility role reads the shared registries (its own facility, rooms, catalogues)."""
+
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "system-admin": frozenset({"user/*.cruds"}),
     "facility-admin": frozenset({"user/*.cruds"}),
     "doctor": frozenset({"user/*.cruds"}),
     "nurse": frozenset({"user/*.cruds"}),
+    # the desk: check-in, the queue (its signatures and incoming referrals), taking payments
     "receptionist": frozenset(
         {
             "user/Patient.cruds",
             "user/Encounter.crus",
             "user/Appointment.cruds",
             "user/Coverage.crus",
+            "user/ServiceRequest.rs",
+            "user/Provenance.rs",
+            "user/Invoice.rus",
+            "user/PaymentReconciliation.crs",
         }
-    ),
+    )
+    | _REGISTRY_READ,
     "pharmacist": frozenset(
         {"user/MedicationRequest.rs", "user/MedicationDispense.cruds", "user/Patient.rs"}
-    ),
+    )
+    | _REGISTRY_READ,
     "commune-health-worker": frozenset({"user/*.crus"}),
     # analysts see warehouse aggregates only, never an identifiable record
     "analyst": frozenset(),
