@@ -15,6 +15,7 @@ KINDS = {
     "warehouse": re.compile(r"-warehouse-\d+\.json$"),
     "bulk_export": re.compile(r"-bulk-export-\d+\.json$"),
     "hl7_mllp": re.compile(r"-hl7-mllp\.json$"),
+    "clinic_pages": re.compile(r"-clinic-pages\.json$"),
 }
 
 

@@ -188,6 +188,22 @@ def bench_warehouse(
     print(render(run_warehouse_bench(patients, seed, workdir, results)))
 
 
+@app.command("bench-clinic")
+def bench_clinic(
+    visits: Annotated[int, typer.Option(help="Finished visits of the patient")] = 500,
+    requests: Annotated[int, typer.Option(help="Timed requests per measure")] = 50,
+    warmup: Annotated[int, typer.Option(help="Untimed requests before each measure")] = 5,
+    labs: Annotated[int, typer.Option(help="Lab results per visit")] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 1,
+) -> None:
+    """The clinic pages over HTTP: chart, htmx fragments, first-load bytes; JSON on stdout."""
+    import json
+
+    from sokhoe.bench.clinic_pages import run
+
+    print(json.dumps(run(visits, requests, warmup, labs, seed), ensure_ascii=False, indent=2))
+
+
 client_app = typer.Typer(help="Connected systems (OAuth client credentials).", no_args_is_help=True)
 app.add_typer(client_app, name="client")
 
