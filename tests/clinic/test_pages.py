@@ -190,3 +190,15 @@ def test_staff_of_two_facilities_pick_one_and_see_only_its_queue(world: World) -
             assert stale.get("/clinic", follow_redirects=False).status_code == 303
     with signed_in(world, "bs.b") as single:
         assert 'id="change-facility"' not in single.get("/clinic").text
+
+
+def test_assets_are_revalidated_and_pages_never_stored(world: World, doctor: TestClient) -> None:
+    asset = doctor.get("/static/vendor/htmx.min.js")
+    assert asset.headers["cache-control"] == "no-cache" and asset.headers.get("etag")
+    again = doctor.get(
+        "/static/vendor/htmx.min.js", headers={"If-None-Match": asset.headers["etag"]}
+    )
+    assert again.status_code == 304
+    assert doctor.get("/clinic/static/clinic.css").headers["cache-control"] == "no-cache"
+    assert doctor.get("/clinic").headers["cache-control"] == "no-store"  # health data
+    assert doctor.get(f"/clinic/patients/{world.patient_id}").headers["cache-control"] == "no-store"

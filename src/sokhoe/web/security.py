@@ -7,6 +7,7 @@ default ``/docs`` loads Swagger UI from jsDelivr, so the app serves the copy pac
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
@@ -30,6 +31,10 @@ SECURITY_HEADERS = {
 terminated in front of the app (see the README), which adds Strict-Transport-Security."""
 
 
+STATIC = re.compile(r"^/(?:[a-z]+/)?static/")
+"""Paths of the pages' own assets (``/static/…``, ``/clinic/static/…``)."""
+
+
 def harden(app: FastAPI, cors_origins: list[str]) -> None:
     """Add the security headers, the CORS allow-list and the offline ``/docs`` to ``app``."""
     if "*" in cors_origins:
@@ -47,6 +52,10 @@ def harden(app: FastAPI, cors_origins: list[str]) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
+        if STATIC.search(request.url.path):
+            # scripts and styles hold no health data: keep them, revalidated by their ETag
+            # (a 304 on a slow commune-station link instead of htmx again on every page)
+            response.headers.setdefault("Cache-Control", "no-cache")
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
