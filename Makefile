@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PATIENTS ?= 2000
 
-.PHONY: install system-deps run test lint bench clean
+.PHONY: install system-deps run test lint bench clean docs-screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ run: install
 
 test: system-deps install
 	$(BIN)/pytest -n 2 --dist loadfile -q
+
+# the screenshots of the clinician's guide (docs/huong-dan-phong-kham.md), from the browser test
+docs-screenshots: system-deps install
+	SOKHOE_SCREENSHOTS=docs/img/clinic $(BIN)/pytest -q -p no:cacheprovider tests/clinic/test_clinic_browser.py
 
 lint: install
 	$(BIN)/ruff check src tests scripts

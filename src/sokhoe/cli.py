@@ -331,6 +331,25 @@ def user_create(
     print(f"created {username} ({role})")
 
 
+@user_app.command("add-facility")
+def user_add_facility(
+    username: str,
+    facility: Annotated[str, typer.Argument(help="Another facility code the person works at")],
+    db: DbOption = None,
+) -> None:
+    """Let a facility's staff member also work at another facility (same role); they pick
+    the facility after signing in to /clinic."""
+    from sokhoe.access.accounts import add_facility, facilities_of
+
+    with _opened(db) as store:
+        try:
+            add_facility(store.writer, username, facility)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from exc
+        print(f"{username} works at {', '.join(facilities_of(store.writer, username))}")
+
+
 @user_app.command("totp")
 def user_totp(username: str, db: DbOption = None) -> None:
     """Enrol a TOTP authenticator; prints the otpauth:// URI to scan."""
@@ -522,7 +541,7 @@ def restore_command(
 
 def _register_sub_commands() -> None:
     """Each domain owns its own sub-command module; they are mounted here."""
-    from sokhoe.clinic.cli import signature_app
+    from sokhoe.clinic.cli import clinic_app, signature_app
     from sokhoe.interop.claims.cli import claims_app
     from sokhoe.interop.dicom.cli import pacs_app
     from sokhoe.interop.hl7v2.cli import hl7_app
@@ -540,6 +559,7 @@ def _register_sub_commands() -> None:
     app.add_typer(view_app, name="view")
     app.add_typer(warehouse_app, name="warehouse")
     app.add_typer(signature_app, name="signature")
+    app.add_typer(clinic_app, name="clinic")
 
 
 _register_sub_commands()

@@ -9,9 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from sokhoe.access.accounts import create_user
+from sokhoe.access.guard import platform_repository
 from sokhoe.cli import app
+from sokhoe.clinic.bank import bank_account
 from sokhoe.clinic.certificates import common_name, is_development, load_pkcs12
 from sokhoe.clinic.signing import sign_visit
+from sokhoe.clinic.vietqr import BankAccount
+from sokhoe.mpi.identifiers import FACILITY
 from sokhoe.store.sql import SqlStore
 from tests.clinic.world import P12_PASSWORD, make_clinic, tamper
 
@@ -62,3 +67,41 @@ def test_dev_cert_writes_a_marked_two_year_certificate_under_its_password(tmp_pa
     assert cert.not_valid_after_utc - cert.not_valid_before_utc == timedelta(days=730)
     with pytest.raises(ValueError, match="wrong password"):
         load_pkcs12(out, "sai")
+
+
+def test_clinic_setup_commands_add_rooms_a_bank_account_and_a_second_facility(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'setup.db'}"
+    store = SqlStore(url)
+    for code, name in (("01001", "Trạm Y tế A"), ("01002", "Bệnh viện B")):
+        org = {
+            "resourceType": "Organization",
+            "id": f"org-{code}",
+            "identifier": [{"system": FACILITY, "value": code}],
+            "name": name,
+        }
+        platform_repository(store, "http://x/fhir", name="t").update(org, "Organization", org["id"])
+    runner = CliRunner()
+    rooms = ["clinic", "rooms", "01001", "Phòng khám 1", "Phòng tiêm", "--db", url]
+    assert runner.invoke(app, rooms).exit_code == 0
+    assert runner.invoke(app, rooms).exit_code == 0  # again: nothing new
+    repo = platform_repository(store, "http://x/fhir", name="t")
+    found = repo.search(repo.parse_query("Location", [("organization", "Organization/org-01001")]))
+    assert sorted(m.content["name"] for m in found.matches if m.content) == [
+        "Phòng khám 1",
+        "Phòng tiêm",
+    ]
+    bad = runner.invoke(app, ["clinic", "bank", "01001", "97041", "123", "--db", url])
+    assert bad.exit_code == 2 and "BIN" in bad.output
+    ok = runner.invoke(app, ["clinic", "bank", "01001", "970415", "113366668888", "--db", url])
+    assert ok.exit_code == 0, ok.output
+    org = repo.read("Organization", "org-01001").content
+    assert bank_account(org) == BankAccount("970415", "113366668888")
+    create_user(store.writer, "bs.hai", "clinic-test-pass-1", "doctor", "BS. Hai", "01001")
+    both = runner.invoke(app, ["user", "add-facility", "bs.hai", "01002", "--db", url])
+    assert both.exit_code == 0 and "01001, 01002" in both.output
+    assert (
+        runner.invoke(app, ["user", "add-facility", "nobody", "01002", "--db", url]).exit_code == 2
+    )
+    store.close()

@@ -19,13 +19,10 @@ import pytest
 import segno
 import uvicorn
 from playwright.sync_api import Browser, Page
-from sqlalchemy import select
 
-from sokhoe.access.db import access_engine
 from sokhoe.clinic.billing import invoice_id
 from sokhoe.clinic.verify import verify_signature
 from sokhoe.clinic.vietqr import read_payload
-from sokhoe.store.sql.access_schema import audit_event
 from tests.clinic.clinic_world import PASSWORD, QR, World, make_world
 from tests.web.test_dashboard_browser import _free_port, chromium  # noqa: F401 (fixture)
 
@@ -203,9 +200,14 @@ def test_a_whole_visit_from_the_keyboard_signed_printed_and_paid(
     signatures = of_visit("Provenance", "target")
     assert len(signatures) == 1 and verify_signature(repo, signatures[0]["id"]).valid
     assert (repo.read("Invoice", invoice_id(eid)).content or {})["status"] == "balanced"
-    with access_engine(world.app.state.store).connect() as conn:
-        actions = [a for (a,) in conn.execute(select(audit_event.c.action))]
-    assert {"print", "operation", "create", "read", "login"} <= set(actions)
+    events, _ = world.app.state.auditor.for_patient([world.patient_id], 500)
+    assert all(e["resourceType"] == "AuditEvent" for e in events)
+    kinds = {
+        (e["type"]["code"], *(s.get("code") for s in e.get("subtype", [])[:1])) for e in events
+    }
+    assert ("110106", "print") in kinds  # the printed summary
+    assert ("rest", "operation") in kinds  # check-in, presence, $sign
+    assert ("rest", "create") in kinds and ("rest", "read") in kinds
     # the same pages on a phone, in English
     phone = chromium.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
     phone.add_cookies(context.cookies())

@@ -29,8 +29,9 @@ def world(tmp_path: Path) -> World:
 
 
 def next_code(world: World) -> str:
-    """The authenticator code of the next 30-second step (the sign-in spent this one)."""
-    return pyotp.TOTP(world.totp_secret).at(time.time() + 30)
+    """The authenticator code of the current 30-second step (the sign-in spent the one
+    before)."""
+    return pyotp.TOTP(world.totp_secret).now()
 
 
 def closed_visit(world: World, doctor: TestClient, expect: int = 303, **extra: str) -> str:
@@ -228,3 +229,37 @@ def test_a_referral_reaches_the_receiving_hospital_and_opens_the_record(world: W
         assert taken.status_code == 303
         after = hospital.get("/clinic").text
         assert 'id="referred"' not in after and "Nguyễn Văn An" in after
+
+
+def test_a_signed_summary_is_corrected_by_an_amendment_signed_again(world: World) -> None:
+    with signed_in(world, "bs.an") as doctor:
+        eid = closed_visit(world, doctor, history="Đau đầu 3 ngày", treatment="Amlodipin 5 mg")
+        csrf = csrf_of(doctor.get("/clinic").text)
+        sha = re.search(
+            r'name="sha256" value="([0-9a-f]{64})"', doctor.get(f"/clinic/visits/{eid}/sign").text
+        )
+        assert sha is not None
+        doctor.post(
+            f"/clinic/visits/{eid}/sign",
+            data={"csrf": csrf, "sha256": sha.group(1), "code": next_code(world)},
+        )
+        form = doctor.get(f"/clinic/visits/{eid}/amend").text
+        assert "Amlodipin 5 mg" in form
+        change = {"csrf": csrf, "history": "Đau đầu 3 ngày", "treatment": "Amlodipin 10 mg"}
+        unreasoned = doctor.post(f"/clinic/visits/{eid}/amend", data={**change, "code": "1"})
+        assert unreasoned.status_code == 400  # an amendment needs its reason
+        code = pyotp.TOTP(world.totp_secret).at(time.time() + 30)  # the step after the signing
+        done = doctor.post(
+            f"/clinic/visits/{eid}/amend",
+            data={**change, "reason": "Ghi nhầm liều", "code": code},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303, done.text
+        check = doctor.get(f"/clinic/visits/{eid}/signature?lang=en").text
+        assert check.count("✓ Valid signature") == 2 and "Ghi nhầm liều" in check
+    repo = world.platform
+    summary = repo.search(repo.parse_query("Composition", [("encounter", f"Encounter/{eid}")]))
+    current = summary.matches[0]
+    assert current.version_id == 2 and "Amlodipin 10 mg" in str(current.content)
+    first = repo.vread("Composition", current.id, "1").content
+    assert "Amlodipin 5 mg" in str(first)  # both stay visible

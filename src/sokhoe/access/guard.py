@@ -149,16 +149,20 @@ class GuardedRepository(FhirRepository):
         roles: frozenset[str] | None = None,
         owns: frozenset[str] = frozenset(),
         reason: str | None = None,
+        concerns: Sequence[str] = (),
     ) -> Iterator[GuardedSession]:
         """Authorise ``$name`` as a whole, then run it in one transaction whose writes are
         audited under its name; it alone may write the server-owned content in ``owns``.
 
         ``patients`` are the records the caller names (resolved by the operation the same
-        way it will act on them); the caller must be allowed each of them.
+        way it will act on them); the caller must be allowed each of them. ``concerns`` are
+        patients the operation touches under a narrower check of its own (signing one's own
+        facility's visit): named in the audit, not required to be open to the caller.
         """
         self.authorise_operation(name, resource_type, interactions, patients, roles)
         with self._session(name, owns, reason=reason or f"${name}") as tx:
-            tx.audit("operation", "success", list(patients), entities=[name])
+            named = list(dict.fromkeys([*patients, *concerns]))
+            tx.audit("operation", "success", named, entities=[name])
             yield tx
 
     @contextmanager

@@ -1,15 +1,21 @@
-"""``sokhoe signature`` commands (registered by ``sokhoe.cli``): verify, dev-cert."""
+"""``sokhoe signature`` (verify, dev-cert) and ``sokhoe clinic`` (rooms, bank) commands,
+registered by ``sokhoe.cli``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 signature_app = typer.Typer(
     help="Electronic signatures of visits (Circular 13/2025/TT-BYT).", no_args_is_help=True
+)
+
+clinic_app = typer.Typer(
+    help="Setting a facility up for the clinic pages: its rooms and bank account.",
+    no_args_is_help=True,
 )
 
 DbOption = Annotated[
@@ -72,3 +78,62 @@ def dev_cert_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"wrote the development certificate of {name} to {written}")
+
+
+def _registry(db: str | None) -> tuple[Any, Any]:
+    """The store and the platform's door to the registry (rooms and facilities are registry
+    resources: only the platform or a registry administrator writes them)."""
+    from sokhoe.access.guard import platform_repository
+    from sokhoe.config import Settings
+    from sokhoe.store.sql import open_store
+
+    settings = Settings()
+    if db:
+        settings = settings.model_copy(update={"database_url": db})
+    store = open_store(settings.database_url)
+    return store, platform_repository(store, settings.fhir_base, name="sokhoe-clinic-setup")
+
+
+@clinic_app.command("rooms")
+def rooms_command(
+    facility: Annotated[str, typer.Argument(help="The facility code (mã CSKCB)")],
+    names: Annotated[list[str], typer.Argument(help="Room names, e.g. 'Phòng khám 1'")],
+    db: DbOption = None,
+) -> None:
+    """Add examination rooms to a facility (running it again changes nothing)."""
+    from sokhoe.clinic.setup import add_rooms
+    from sokhoe.errors import FhirError
+
+    store, repo = _registry(db)
+    try:
+        ids = add_rooms(repo, facility, names)
+    except FhirError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        store.close()
+    typer.echo(f"{facility}: {len(ids)} rooms")
+
+
+@clinic_app.command("bank")
+def bank_command(
+    facility: Annotated[str, typer.Argument(help="The facility code (mã CSKCB)")],
+    bank_bin: Annotated[str, typer.Argument(help="The bank's 6-digit NAPAS BIN")],
+    account: Annotated[str, typer.Argument(help="The account number VietQR codes pay into")],
+    db: DbOption = None,
+) -> None:
+    """Record the facility's bank account for VietQR payments."""
+    from sokhoe.clinic.setup import set_bank_account
+    from sokhoe.clinic.vietqr import BankAccount, vietqr_payload
+    from sokhoe.errors import FhirError
+
+    store, repo = _registry(db)
+    try:
+        vietqr_payload(bank_bin, account, 1)  # the same checks a payment code will make
+        set_bank_account(repo, facility, BankAccount(bank_bin, account))
+    except FhirError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        store.close()
+    typer.echo(f"{facility}: VietQR pays into {bank_bin} {account}")

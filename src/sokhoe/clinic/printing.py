@@ -171,7 +171,7 @@ def printout(
             printed.append(f"Composition/{comp['id']}")
             for section in comp.get("section", []):
                 code = next((c.get("code") for c in codings(section.get("code"))), None)
-                text = _plain(str((section.get("text") or {}).get("div", "")))
+                text = plain_text(str((section.get("text") or {}).get("div", "")))
                 doc.sections.append(
                     (SECTION_TITLES.get(str(code), str(section.get("title", ""))), text)
                 )
@@ -196,7 +196,7 @@ def printout(
     return doc
 
 
-def _plain(div: str) -> str:
+def plain_text(div: str) -> str:
     """The text of a narrative ``div`` the visit page wrote (escaped text in one div)."""
     return html.unescape(re.sub(r"<[^>]+>", "", div)).strip()
 

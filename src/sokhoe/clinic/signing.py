@@ -266,6 +266,7 @@ def sign_visit(
         resource_type="Encounter",
         interactions=["read"],
         patients=[],  # authorised above: the facility's own visit, not the whole record
+        concerns=[visit.patient_id],
         roles=SIGN_ROLES,
         owns=OWNS,
     ) as tx:
@@ -321,6 +322,7 @@ def amend(
         resource_type="Encounter",
         interactions=["read"],
         patients=[],  # authorised above: the facility's own visit, not the whole record
+        concerns=[visit.patient_id],
         roles=SIGN_ROLES,
         owns=OWNS | {AMENDMENT},
     ) as tx:

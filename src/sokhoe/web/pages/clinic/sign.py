@@ -1,5 +1,5 @@
-"""Signing a closed visit (``/clinic/visits/{id}/sign``) and checking a signature
-(``/clinic/visits/{id}/signature``).
+"""Signing a closed visit (``/clinic/visits/{id}/sign``), checking a signature
+(``/clinic/visits/{id}/signature``) and amending a signed summary (``/clinic/visits/{id}/amend``).
 
 The sign page shows every resource the signature will cover and sends back the SHA-256 of what
 it showed; the clinician confirms with the code of their authenticator app, or with their
@@ -18,10 +18,13 @@ from starlette.responses import Response
 
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.principal import Principal
+from sokhoe.clinic.amendments import amended, section_texts, summary_of
+from sokhoe.clinic.drafts import own_visit
 from sokhoe.clinic.signatures import review, signatures
-from sokhoe.clinic.signing import Signer, TotpConfirmation, sign_visit
+from sokhoe.clinic.signing import Signer, TotpConfirmation, amend, sign_visit
 from sokhoe.clinic.verify import verify_signature
-from sokhoe.errors import FhirError
+from sokhoe.clinic.visit import SUMMARY_SECTIONS
+from sokhoe.errors import FhirError, InvalidRequest
 from sokhoe.operations.sign import pkcs12_signer
 from sokhoe.web import i18n
 from sokhoe.web.pages import common
@@ -102,6 +105,65 @@ async def signature_page(request: Request, encounter_id: str) -> Response:
                 checked=checked,
                 code=request.query_params.get("code", ""),
             )
+
+        return await run_in_threadpool(work)
+
+    return await page(request, body)
+
+
+def _render_amend(
+    request: Request,
+    who: Principal,
+    repo: GuardedRepository,
+    encounter_id: str,
+    status: int = 200,
+    **context: Any,
+) -> Response:
+    own_visit(repo, encounter_id)  # a facility amends its own visits only
+    summary = summary_of(repo, encounter_id)
+    return common.render(
+        request,
+        "clinic/amend.html",
+        status,
+        who=who,
+        title="Amend the visit summary",
+        encounter_id=encounter_id,
+        summary=summary,
+        sections=SUMMARY_SECTIONS,
+        **{"texts": section_texts(summary) if summary else {}, "problem": None, **context},
+    )
+
+
+@router.get("/visits/{encounter_id}/amend")
+async def amend_page(request: Request, encounter_id: str) -> Response:
+    async def body(who: Principal, repo: GuardedRepository) -> Response:
+        return await run_in_threadpool(_render_amend, request, who, repo, encounter_id)
+
+    return await page(request, body)
+
+
+@router.post("/visits/{encounter_id}/amend")
+async def amend_summary(request: Request, encounter_id: str) -> Response:
+    """Replace the signed summary with the corrected texts and sign the visit again."""
+
+    async def body(who: Principal, repo: GuardedRepository) -> Response:
+        form = await request.form()
+        texts = {key: form_text(form, key) for key, *_ in SUMMARY_SECTIONS}
+        reason = form_text(form, "reason")
+
+        def work() -> Response:
+            own_visit(repo, encounter_id)
+            summary = summary_of(repo, encounter_id)
+            try:
+                if summary is None:
+                    raise InvalidRequest("This visit has no summary to amend")
+                signer = TotpConfirmation(repo.auditor.engine, who.subject, form_text(form, "code"))
+                amend(repo, amended(summary, texts), reason, signer)
+            except FhirError as exc:
+                return _render_amend(
+                    request, who, repo, encounter_id, exc.status, texts=texts, problem=str(exc)
+                )
+            return common.redirect(request, f"/clinic/visits/{encounter_id}/signature")
 
         return await run_in_threadpool(work)
 
