@@ -150,3 +150,16 @@ def demo_accounts(repo: GuardedRepository, engine: Engine, base_url: str, var_di
             f"{facility} --scope 'system/*.cruds', then POST {base_url}/auth/token",
         ]
     )
+
+
+def demo_clinic(repo: GuardedRepository, engine: Engine, base_url: str, var_dir: Path) -> str:
+    """Set up the clinic pages' demo facilities and today's lists (see
+    :mod:`sokhoe.clinic.demo`); return how to sign in at ``/clinic``."""
+    from sokhoe.clinic.demo import ensure_clinic_demo
+
+    password = _demo_password(var_dir)
+    try:
+        made = ensure_clinic_demo(repo, engine, password)
+    except LookupError as exc:  # a store of its own, served with --demo: no demo facilities
+        return f"No clinic demo: {exc}"
+    return made.sign_in_text(base_url, password)

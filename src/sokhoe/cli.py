@@ -62,7 +62,7 @@ def serve(
     if settings.base_url == Settings.model_fields["base_url"].default:
         settings = settings.model_copy(update={"base_url": f"http://{host}:{port}"})
     application = create_app(settings)
-    from sokhoe.bootstrap import demo_accounts, ensure_demo, publish_registry
+    from sokhoe.bootstrap import demo_accounts, demo_clinic, ensure_demo, publish_registry
 
     repo = application.state.repository
     if demo:
@@ -76,6 +76,8 @@ def serve(
         )
         _warehouse_in_background(application.state.store, settings)
         print(f"dashboard: {settings.base_url}/dashboard (sign in as the analyst)")
+        engine = application.state.tokens.engine
+        print(demo_clinic(repo, engine, settings.base_url, settings.var_dir))
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 

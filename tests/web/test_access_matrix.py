@@ -165,9 +165,9 @@ MATRIX: dict[str, tuple[dict[str, str], str]] = {
             search_Patient_by_CCCD=ALLOW,
             access_log=ALLOW,
             check_in=ALLOW,
-            search_facilities=DENY,
+            search_facilities=ALLOW,
         ),
-        "registers and finds A's patients; no clinical data (scopes)",
+        "registers and finds A's patients, reads the registries (its rooms); no clinical data",
     ),
     "pharmacist": (
         _row(DENY, read_Patient=ALLOW, search_Patient_by_CCCD=ALLOW, access_log=ALLOW),

@@ -58,6 +58,9 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
             "user/Encounter.crus",
             "user/Appointment.cruds",
             "user/Coverage.crus",
+            # the shared registries the desk works from: its facility and its rooms
+            "user/Organization.rs",
+            "user/Location.rs",
         }
     ),
     "pharmacist": frozenset(
@@ -351,6 +354,14 @@ def practitioner_of(engine: Engine, username: str) -> str | None:
             select(auth_user.c.practitioner_id).where(auth_user.c.username == username)
         ).first()
     return None if found is None or found.practitioner_id is None else str(found.practitioner_id)
+
+
+def account(engine: Engine, username: str) -> Principal | None:
+    """The principal an active account's sign-in yields, or None: for the platform's own jobs
+    that act as a named staff member (the demo's desk), never for a request (those sign in)."""
+    with engine.begin() as conn:
+        row = conn.execute(select(auth_user).where(auth_user.c.username == username)).first()
+    return None if row is None or not row.active else principal_for(row)
 
 
 def principal_for(row: Row[Any]) -> Principal:
