@@ -31,7 +31,7 @@ from sokhoe.store.sql import SqlStore
 from sokhoe.web.app import create_app
 from tests.conftest import BASE
 
-PEOPLE, SEED = 100, 3
+PEOPLE, SEED = 60, 3
 
 
 @dataclass

@@ -78,7 +78,7 @@ STATION: Final = Site(
     "commune",
     ("Phòng khám 1", "Phòng khám 2", "Phòng tiêm chủng"),
     (
-        ("tiepdon.tram", "receptionist", "Tiếp đón Lê Thị Cúc"),
+        ("tiepdon.tram", "receptionist", "Lê Thị Cúc"),
         ("dd.tram", "nurse", "ĐD. Trần Thị Bình"),
         ("bs.tram", "doctor", "BS. Đinh Văn Hùng"),
     ),
@@ -89,7 +89,7 @@ HOSPITAL: Final = Site(
     "regional",
     ("Phòng khám Nội 1", "Phòng khám Ngoại", "Phòng cấp cứu"),
     (
-        ("tiepdon.khuvuc", "receptionist", "Tiếp đón Đỗ Thị Hoa"),
+        ("tiepdon.khuvuc", "receptionist", "Đỗ Thị Hoa"),
         ("dd.khuvuc", "nurse", "ĐD. Vũ Thị Lan"),
         ("bs.khuvuc", "doctor", "BS. Phạm Minh Đức"),
     ),
@@ -342,7 +342,8 @@ def _rooms(
     """A room and a reason for each person, by age and their long-term conditions."""
     out = []
     urgent = site is HOSPITAL
-    for n, (patient, chronic) in enumerate(people):
+    turn = 0  # the others take the examination rooms in turn
+    for patient, chronic in people:
         age = _age(patient, day)
         if site is STATION and age < 6:
             out.append((site.rooms[2], "Tiêm chủng theo lịch tiêm chủng mở rộng"))
@@ -351,11 +352,12 @@ def _rooms(
         elif urgent and age >= 16:
             urgent = False
             out.append((site.rooms[2], rng.choice(_URGENT)))
-        elif site is HOSPITAL and n % 3 == 1:
-            out.append((site.rooms[1], rng.choice(_SURGICAL)))
         else:
-            room = site.rooms[n % 2] if site is STATION else site.rooms[0]
-            out.append((room, rng.choice(_ACUTE)))
+            turn += 1
+            if site is HOSPITAL and turn % 2:
+                out.append((site.rooms[1], rng.choice(_SURGICAL)))
+            else:
+                out.append((site.rooms[turn % 2 if site is STATION else 0], rng.choice(_ACUTE)))
     return out
 
 
@@ -404,10 +406,13 @@ def _times(moment: datetime, count: int, rng: random.Random) -> list[datetime]:
     span = sum(gaps, timedelta())
     opens = datetime.combine(moment.date(), OPENS, VIETNAM_TZ)
     closes = datetime.combine(moment.date(), CLOSES, VIETNAM_TZ)
-    first = opens if moment >= closes else moment - span - timedelta(minutes=1)
+    if moment >= closes:  # after hours: the morning's list
+        first = opens
+    else:  # the last one came a minute ago
+        first = moment - span - timedelta(minutes=1)
     midnight = datetime.combine(moment.date(), time(0), VIETNAM_TZ)
     return [
-        max(first + sum(gaps[:i], timedelta()), midnight + timedelta(seconds=i))
+        max(first + sum(gaps[: i + 1], timedelta()), midnight + timedelta(seconds=i))
         for i in range(count)
     ]
 

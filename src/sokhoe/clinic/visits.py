@@ -27,6 +27,7 @@ from datetime import date, datetime
 from typing import Any, Final, Literal
 
 from sokhoe.access.guard import GuardedRepository
+from sokhoe.access.scopes import scopes_allow
 from sokhoe.clinic.records import find
 from sokhoe.clinic.referrals import Incoming, incoming
 from sokhoe.clinic.signatures import signatures
@@ -118,11 +119,14 @@ def payer_of(encounter: dict[str, Any]) -> str | None:
 
 def queue(repo: GuardedRepository, facility_code: str, day: date) -> Queue:
     """The facility's visits of ``day`` (local date), in order of arrival, and the referrals
-    to it no visit has taken up yet; a closed visit is done once its signature is recorded."""
+    to it no visit has taken up yet; a closed visit is done once its signature is recorded.
+
+    What the caller's scopes do not cover is left out rather than refused: a receptionist's
+    list has no referrals, and closed visits stay "to sign" (no signature is readable)."""
     facility = find_facility(repo, facility_code)
     found = encounters_on(repo, facility, day)
     closed = [str(e["id"]) for e in found if e.get("status") == "finished"]
-    signed = set(signatures(repo, closed)) if closed else set()
+    signed = set(signatures(repo, closed)) if closed and _may(repo, "Provenance") else set()
     entries = []
     for number, enc in enumerate(found, start=1):
         patient = reference_id(enc.get("subject"), "Patient") or ""
@@ -141,7 +145,12 @@ def queue(repo: GuardedRepository, facility_code: str, day: date) -> Queue:
                 number=number,
             )
         )
-    return Queue(facility, day, entries, rooms(repo, facility), incoming(repo, facility))
+    referred = incoming(repo, facility) if _may(repo, "ServiceRequest") else []
+    return Queue(facility, day, entries, rooms(repo, facility), referred)
+
+
+def _may(repo: GuardedRepository, resource_type: str) -> bool:
+    return scopes_allow(repo.principal.scopes, resource_type, "search")
 
 
 def start_visit(
