@@ -83,7 +83,7 @@ def add_duplicates(repo: GuardedRepository, patients: int, seed: int) -> None:
     )
 
 
-def _demo_password(var_dir: Path) -> str:
+def demo_password(var_dir: Path) -> str:
     """The demo staff accounts' password: random per installation, kept beside the demo
     database (readable by its owner only) so every start can print it."""
     path = var_dir / "demo-password.txt"
@@ -123,7 +123,7 @@ def demo_accounts(repo: GuardedRepository, engine: Engine, base_url: str, var_di
         i["value"] for i in (org.content or {}).get("identifier", []) if i["system"] == FACILITY
     )
     patient_id = patient["id"]
-    password = _demo_password(var_dir)
+    password = demo_password(var_dir)
     for username, role, name, fac in (
         ("bacsi", "doctor", "BS. Demo", facility),
         ("phantich", "analyst", "Phân tích viên Demo", None),
@@ -150,3 +150,24 @@ def demo_accounts(repo: GuardedRepository, engine: Engine, base_url: str, var_di
             f"{facility} --scope 'system/*.cruds', then POST {base_url}/auth/token",
         ]
     )
+
+
+def demo_clinic(
+    repo: GuardedRepository, engine: Engine, base_url: str, var_dir: Path, p12_dir: Path | None
+) -> str:
+    """Set up the clinic pages' demo facilities and today's lists (see
+    :mod:`sokhoe.clinic.demo`), and a development certificate for each demo doctor and nurse
+    in ``p12_dir`` (under the demo password); return how to sign in at ``/clinic``."""
+    from sokhoe.clinic.certificates import make_development_certificate
+    from sokhoe.clinic.demo import ensure_clinic_demo, signers
+
+    password = demo_password(var_dir)
+    try:
+        made = ensure_clinic_demo(repo, engine, password)
+    except LookupError as exc:  # a store of its own, served with --demo: no demo facilities
+        return f"No clinic demo: {exc}"
+    if p12_dir is not None:
+        for username, display in signers(made):
+            if not (p12_dir / f"{username}.p12").exists():
+                make_development_certificate(display, p12_dir / f"{username}.p12", password)
+    return made.sign_in_text(base_url, password)

@@ -62,7 +62,15 @@ def serve(
     if settings.base_url == Settings.model_fields["base_url"].default:
         settings = settings.model_copy(update={"base_url": f"http://{host}:{port}"})
     application = create_app(settings)
-    from sokhoe.bootstrap import demo_accounts, ensure_demo, publish_registry
+    from pydantic import SecretStr
+
+    from sokhoe.bootstrap import (
+        demo_password,
+        demo_accounts,
+        demo_clinic,
+        ensure_demo,
+        publish_registry,
+    )
 
     repo = application.state.repository
     if demo:
@@ -76,6 +84,16 @@ def serve(
         )
         _warehouse_in_background(application.state.store, settings)
         print(f"dashboard: {settings.base_url}/dashboard (sign in as the analyst)")
+        engine = application.state.tokens.engine
+        p12 = None  # a server configured with certificates keeps its own
+        if settings.signing_p12_dir is None:  # the demo's doctors sign with development ones
+            p12 = settings.var_dir / "p12"
+            password = SecretStr(demo_password(settings.var_dir))
+            settings = settings.model_copy(
+                update={"signing_p12_dir": p12, "signing_p12_password": password}
+            )
+            application.state.settings = settings
+        print(demo_clinic(repo, engine, settings.base_url, settings.var_dir, p12))
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 

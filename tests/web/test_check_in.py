@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from sokhoe.mpi.identifiers import BHXH, BHYT, CCCD, CMND, mrn_system
+from sokhoe.mpi.identifiers import BHXH, BHYT, CCCD, CMND, FACILITY, mrn_system
 
 QR = "079090001234|023456789|NGUYỄN VĂN AN|15031990|Nam|12 Lê Lợi, TP Hồ Chí Minh|01022021"
 QR_NO_CMND = "079090001234|Nguyễn Văn An|15031990|Nam|12 Lê Lợi, TP Hồ Chí Minh|01022021"
@@ -48,6 +48,25 @@ def test_same_card_at_two_facilities_is_one_person(client: TestClient) -> None:
     assert again.status_code == 200
     assert again.json()["meta"]["versionId"] == q["meta"]["versionId"]  # nothing new: no version
     assert client.get("/fhir/Patient").json()["total"] == 1
+
+
+def test_a_check_in_without_a_number_keeps_the_facility_s_own(client: TestClient) -> None:
+    client.post("/fhir/Patient/$check-in", json=_params(qr=QR, facility="01002", mrn="BN-0042"))
+    again = client.post("/fhir/Patient/$check-in", json=_params(qr=QR, facility="01002"))
+    assert again.status_code == 200, again.text
+    assert _ids(again.json(), mrn_system("01002")) == [
+        {
+            "use": "usual",
+            "system": mrn_system("01002"),
+            "value": "BN-0042",
+            "assigner": {"identifier": {"system": FACILITY, "value": "01002"}},
+        }
+    ]
+    renumbered = client.post(
+        "/fhir/Patient/$check-in", json=_params(qr=QR, facility="01002", mrn="BN-0099")
+    )
+    numbers = {i["value"]: i.get("use") for i in _ids(renumbered.json(), mrn_system("01002"))}
+    assert numbers == {"BN-0042": "old", "BN-0099": "usual"}  # a number the desk sends wins
 
 
 def test_bhyt_lookup_and_card_renewal(client: TestClient) -> None:

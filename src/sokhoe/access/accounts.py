@@ -363,6 +363,14 @@ def practitioner_of(engine: Engine, username: str) -> str | None:
     return None if found is None or found.practitioner_id is None else str(found.practitioner_id)
 
 
+def account(engine: Engine, username: str) -> Principal | None:
+    """The principal an active account's sign-in yields, or None: for the platform's own jobs
+    that act as a named staff member (the demo's desk), never for a request (those sign in)."""
+    with engine.begin() as conn:
+        row = conn.execute(select(auth_user).where(auth_user.c.username == username)).first()
+    return None if row is None or not row.active else principal_for(row)
+
+
 def principal_for(row: Row[Any]) -> Principal:
     """The principal of an ``auth_user`` row."""
     role = str(row.role)

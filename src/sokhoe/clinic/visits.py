@@ -180,10 +180,12 @@ def start_visit(
         "extension": [{"url": PAYER_EXTENSION, "valueCode": payer}],
         "status": "arrived",
         "class": {"system": ENCOUNTER_CLASS, "code": "AMB", "display": "ambulatory"},
-        "subject": {"reference": f"Patient/{patient_id}", "display": patient_name},
+        "subject": {"reference": f"Patient/{patient_id}"},
         "period": {"start": format_instant(now)},
         "serviceProvider": {"reference": f"Organization/{facility.id}", "display": facility.name},
     }
+    if patient_name.strip():  # none when the desk typed only the ID of someone new here
+        encounter["subject"]["display"] = patient_name.strip()
     if room_id is not None:
         encounter["location"] = [{"location": {"reference": f"Location/{room_id}"}}]
     if reason:

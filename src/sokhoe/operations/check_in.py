@@ -364,8 +364,12 @@ def _update_identifiers(
         _put(ids, BHYT, bhyt, today)
         _put(ids, BHXH, bhxh_of_bhyt(bhyt), today)
     if facility is not None:
-        value = mrn or _generated_mrn(facility, patient["id"])
-        entry = _put(ids, mrn_system(facility), value, today, use="usual")
+        system = mrn_system(facility)
+        current = next(
+            (i["value"] for i in ids if i.get("system") == system and i.get("use") != "old"), None
+        )  # a desk that sends no number keeps the one its facility gave the person
+        value = mrn or current or _generated_mrn(facility, patient["id"])
+        entry = _put(ids, system, value, today, use="usual")
         entry["assigner"] = {"identifier": {"system": FACILITY, "value": facility}}
 
 

@@ -110,8 +110,10 @@ def local(value: datetime | str | None) -> datetime | None:
 
 
 def format_date(value: date | datetime | str | None) -> str:
-    """``dd/mm/yyyy``, as Vietnamese forms write dates; partial FHIR dates keep their part."""
-    if value is None or value == "":
+    """``dd/mm/yyyy``, as Vietnamese forms write dates; partial FHIR dates keep their part.
+    Nothing (also a template's undefined field: the desk's view of someone typed by ID number
+    has no birth date) gives an empty string."""
+    if not value:
         return ""
     if isinstance(value, str):
         if len(value) == 4:

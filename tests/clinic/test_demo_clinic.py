@@ -1,0 +1,267 @@
+"""The clinic pages' demo (``make run``) on a small demo population: a commune station and a
+regional centre with rooms, staff and today's list, each list seen over HTTP by its own
+facility's staff only; a second start the same day adds nothing, a start on the next day makes
+that day's list."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from sokhoe.access.accounts import account
+from sokhoe.access.guard import GuardedRepository
+from sokhoe.bootstrap import demo_clinic
+from sokhoe.clinic.bank import bank_account
+from sokhoe.clinic.certificates import is_development, load_pkcs12
+from sokhoe.clinic.demo import DEMO_BANK, HOSPITAL, SITES, STATION, ClinicDemo, ensure_clinic_demo
+from sokhoe.config import Settings
+from sokhoe.demo import write_demo
+from sokhoe.fhir.references import reference_id
+from sokhoe.interop.claims.sources import VIETNAM_TZ, encounters_on, find_facility
+from sokhoe.interop.load import load_paths
+from sokhoe.mpi.identifiers import BHYT
+from sokhoe.registry.facilities import LEVEL_SYSTEM
+from sokhoe.store.sql import SqlStore
+from sokhoe.web.app import create_app
+from tests.conftest import BASE
+
+PEOPLE, SEED = 60, 3
+
+
+@dataclass
+class Demo:
+    app: FastAPI
+    folder: Path
+    text: str
+    first: dict[str, int]
+    """Each site's visits today after the first start."""
+    again: ClinicDemo
+    """The second start, the same day."""
+
+    @property
+    def platform(self) -> GuardedRepository:
+        repo: GuardedRepository = self.app.state.repository
+        return repo
+
+    @property
+    def password(self) -> str:
+        return (self.folder / "demo-password.txt").read_text(encoding="utf-8").strip()
+
+    def today(self) -> datetime:
+        return self.platform.clock().astimezone(VIETNAM_TZ)
+
+    def visits(self, code: str, day: datetime | None = None) -> list[dict[str, Any]]:
+        facility = find_facility(self.platform, code)
+        return encounters_on(self.platform, facility, (day or self.today()).date())
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    folder = tmp_path_factory.mktemp("clinic-demo")
+    db = f"sqlite:///{folder / 'demo.db'}"
+    store = SqlStore(db)
+    app = create_app(Settings(base_url=BASE, database_url=db, var_dir=folder), store)
+    repo: GuardedRepository = app.state.repository
+    write_demo(folder / "demo", PEOPLE, SEED, "bundles")
+    assert load_paths(repo, [folder / "demo"], workers=0).errors == []
+    engine = app.state.tokens.engine
+    text = demo_clinic(repo, engine, BASE, folder, folder / "p12")
+    first = ensure_clinic_demo(repo, engine, "unused-password")  # counts only: all made
+    password = (folder / "demo-password.txt").read_text(encoding="utf-8").strip()
+    again = ensure_clinic_demo(repo, engine, password)
+    yield Demo(app, folder, text, {s.site.key: s.queued for s in first.sites}, again)
+    store.close()
+
+
+def _code(demo: Demo, key: str) -> str:
+    """The facility code of a site: the one its receptionist's account names."""
+    site = next(s for s in SITES if s.key == key)
+    staff = account(demo.app.state.tokens.engine, site.staff[0][0])
+    assert staff is not None and staff.facility is not None
+    return staff.facility
+
+
+def signed_in(demo: Demo, username: str) -> TestClient:
+    c = TestClient(demo.app, base_url=BASE)
+    r = c.post(
+        "/clinic/sign-in",
+        data={"username": username, "password": demo.password},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    return c
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+def _rooms_on_page(html: str) -> dict[str, set[str]]:
+    """Encounter ids listed under each room heading of the queue page."""
+    queue = html[html.index('id="queue-title"') :]
+    sections = re.split(r"<h2>([^<]+)</h2>", queue)[1:]
+    return {
+        name.strip(): set(re.findall(r'href="/clinic/visits/([^"]+)"', body))
+        for name, body in zip(sections[::2], sections[1::2], strict=True)
+    }
+
+
+def _room_names(demo: Demo, visits: list[dict[str, Any]]) -> dict[str, str]:
+    """Encounter id -> the name of its room."""
+    out = {}
+    for enc in visits:
+        room = reference_id(enc["location"][0]["location"], "Location")
+        out[str(enc["id"])] = str(demo.platform.read("Location", str(room)).content["name"])  # type: ignore[index]
+    return out
+
+
+def test_the_printed_text_says_where_and_how_to_sign_in(demo: Demo) -> None:
+    assert f"{BASE}/clinic" in demo.text and demo.password in demo.text
+    for site in SITES:
+        facility = find_facility(demo.platform, _code(demo, site.key))
+        assert facility.name in demo.text
+        for username, role, name in site.staff:
+            assert re.search(rf"{re.escape(username)}\s+{role}\s+{re.escape(name)}", demo.text)
+    assert "authenticator" in demo.text and "sokhoe user totp" in demo.text
+
+
+def test_a_station_and_a_regional_centre_each_with_rooms_and_a_list_of_today(
+    demo: Demo,
+) -> None:
+    for site in SITES:
+        code = _code(demo, site.key)
+        org = demo.platform.read("Organization", find_facility(demo.platform, code).id).content
+        levels = [
+            c["code"] for t in org["type"] for c in t["coding"] if c["system"] == LEVEL_SYSTEM
+        ]  # type: ignore[index]
+        assert levels == [site.level]
+        visits = demo.visits(code)
+        assert 6 <= len(visits) <= 8, site.key
+        assert {v["status"] for v in visits} == {"arrived", "in-progress"}
+        rooms = _room_names(demo, visits)
+        assert set(rooms.values()) <= set(site.rooms) and len(set(rooms.values())) >= 2
+        for enc in visits:  # the payer is what the person's card says
+            patient = demo.platform.read("Patient", str(reference_id(enc["subject"], "Patient")))
+            day = demo.today().date().isoformat()
+            insured = any(
+                i["system"] == BHYT and i["period"]["start"] <= day <= i["period"]["end"]
+                for i in (patient.content or {})["identifier"]
+                if "period" in i
+            )
+            payer = enc["extension"][0]["valueCode"]
+            assert payer == ("insurance" if insured else "self-pay")
+            assert enc["subject"]["display"] and enc.get("reasonCode")
+    station = {reference_id(v["subject"], "Patient") for v in demo.visits(_code(demo, "tram"))}
+    centre = {reference_id(v["subject"], "Patient") for v in demo.visits(_code(demo, "khuvuc"))}
+    assert not station & centre  # nobody is in both lists
+
+
+def test_a_second_start_the_same_day_adds_nothing(demo: Demo) -> None:
+    assert all(s.added == 0 for s in demo.again.sites)
+    assert {s.site.key: s.queued for s in demo.again.sites} == demo.first
+
+
+def test_the_station_desk_and_the_centre_doctor_see_their_own_list(demo: Demo) -> None:
+    station = demo.visits(_code(demo, STATION.key))
+    centre = demo.visits(_code(demo, HOSPITAL.key))
+    for username, mine, other in (
+        (STATION.staff[0][0], station, centre),  # the receptionist
+        (HOSPITAL.staff[-1][0], centre, station),  # the doctor
+    ):
+        with signed_in(demo, username) as c:
+            page = c.get("/clinic")
+            assert page.status_code == 200, page.text
+            shown = _rooms_on_page(page.text)
+            expected: dict[str, set[str]] = {}
+            for eid, room in _room_names(demo, mine).items():
+                expected.setdefault(room, set()).add(eid)
+            assert shown == expected
+            for enc in mine:
+                assert enc["subject"]["display"] in page.text
+            assert not {str(e["id"]) for e in other} & set().union(*shown.values())
+            assert c.get(f"/clinic/visits/{other[0]['id']}").status_code == 404
+
+
+def test_the_station_staff_do_not_see_the_centre_list(demo: Demo) -> None:
+    centre = {str(e["id"]) for e in demo.visits(_code(demo, HOSPITAL.key))}
+    centre_name = find_facility(demo.platform, _code(demo, HOSPITAL.key)).name
+    for username, _, _ in STATION.staff:
+        with signed_in(demo, username) as c:
+            page = c.get("/clinic").text
+            assert not any(eid in page for eid in centre)
+            assert centre_name not in page
+
+
+def test_the_desk_checks_a_walk_in_in_and_the_demo_leaves_the_list_alone(demo: Demo) -> None:
+    """The receptionist's own check-in works with the role's scopes; a restart then adds
+    nothing on top."""
+    code = _code(demo, STATION.key)
+    before = demo.visits(code)
+    in_list = {reference_id(v["subject"], "Patient") for v in before}
+    walk_in = next(
+        p.content
+        for p in demo.platform.search(
+            demo.platform.parse_query("Patient", [("_count", "50")])
+        ).matches
+        if p.content is not None and p.id not in in_list and not p.content.get("link")
+    )
+    cccd = next(i["value"] for i in walk_in["identifier"] if i["system"].endswith("/cccd"))
+    with signed_in(demo, STATION.staff[0][0]) as c:
+        csrf = _csrf(c.get("/clinic").text)
+        found = c.post("/clinic/check-in", data={"q": cccd, "csrf": csrf})
+        assert found.status_code == 200, found.text
+        form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', found.text))
+        room = re.search(r'<option value="([^"]+)">', found.text)
+        assert room is not None and form["patient"] == walk_in["id"]
+        started = c.post(
+            "/clinic/visits",
+            data={**form, "payer": "self-pay", "room": room.group(1)},
+            follow_redirects=False,
+        )
+        assert started.status_code == 303, started.text
+    assert len(demo.visits(code)) == len(before) + 1
+    again = ensure_clinic_demo(demo.platform, demo.app.state.tokens.engine, demo.password)
+    assert sum(s.added for s in again.sites) == 0
+    assert len(demo.visits(code)) == len(before) + 1
+
+
+def test_a_start_on_the_next_day_makes_that_day_s_list(demo: Demo) -> None:
+    today = {s.site.key: s.queued for s in demo.again.sites}
+    tomorrow = (demo.today() + timedelta(days=1)).replace(hour=9, minute=30)
+    engine = demo.app.state.tokens.engine
+    first = ensure_clinic_demo(demo.platform, engine, demo.password, now=tomorrow)
+    assert first.day == tomorrow.date()
+    for made in first.sites:
+        assert 6 <= made.added == made.queued <= 8
+        visits = demo.visits(made.facility.code, tomorrow)
+        assert all(
+            datetime.fromisoformat(v["period"]["start"].replace("Z", "+00:00")) < tomorrow
+            for v in visits
+        )
+    second = ensure_clinic_demo(demo.platform, engine, demo.password, now=tomorrow)
+    assert [s.queued for s in second.sites] == [s.queued for s in first.sites]
+    assert all(s.added == 0 for s in second.sites)
+    for key, count in today.items():  # today's lists are as they were
+        assert len(demo.visits(_code(demo, key))) >= count
+
+
+def test_demo_signers_have_development_certificates_and_facilities_a_bank_account(
+    demo: Demo,
+) -> None:
+    made = sorted(p.stem for p in (demo.folder / "p12").glob("*.p12"))
+    assert made == ["bs.khuvuc", "bs.tram", "dd.khuvuc", "dd.tram"]
+    credential = load_pkcs12(demo.folder / "p12" / "bs.tram.p12", demo.password)
+    assert is_development(credential.certificate)
+    for key in ("tram", "khuvuc"):
+        org = find_facility(demo.platform, _code(demo, key))
+        assert bank_account(demo.platform.read("Organization", org.id).content) == DEMO_BANK
