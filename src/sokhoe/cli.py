@@ -65,9 +65,9 @@ def serve(
     from pydantic import SecretStr
 
     from sokhoe.bootstrap import (
-        demo_password,
         demo_accounts,
         demo_clinic,
+        demo_password,
         ensure_demo,
         publish_registry,
     )

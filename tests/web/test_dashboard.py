@@ -1,8 +1,9 @@
 """The health department's dashboard: who may see it, what each page shows, downloads that
 parse with hidden cells marked ``x``, filters that narrow, a clear page when the warehouse is
 not built; an analyst who requests every area and period and subtracts gets no hidden count
-back; coverage against a denominator the test chooses. Over a real SQLite store, a real DuckDB
-warehouse and the real app."""
+back; coverage against a denominator the test chooses; every page in Vietnamese whatever the
+browser's language, in English on request. Over a real SQLite store, a real DuckDB warehouse
+and the real app."""
 
 from __future__ import annotations
 
@@ -43,7 +44,9 @@ from sokhoe.store.sql.access_schema import audit_event
 from sokhoe.warehouse import indicators as ind
 from sokhoe.warehouse.build import Warehouse, warehouse_key
 from sokhoe.warehouse.demo import build_demo_warehouse, residents_with_record
+from sokhoe.web import i18n
 from sokhoe.web.app import create_app
+from sokhoe.web.dashboard_labels import label
 from sokhoe.web.sessions import CSRF_COOKIE
 from tests.conftest import BASE, platform_token
 
@@ -156,20 +159,42 @@ def plain(value: object) -> object:
         return str(value)
 
 
+def vi(message: str) -> str:
+    """``message`` as the Vietnamese catalogue says it (and it must be translated)."""
+    found = i18n.catalogue("vi", "dashboard").gettext(message)
+    assert found != message, f"no Vietnamese for {message!r}"
+    return found
+
+
 def as_row(indicator: ind.Indicator, row: dict[str, str]) -> list[str]:
-    """A downloaded row as the page's table prints it."""
-    words = {"True": "yes", "False": "no"}
+    """A downloaded row as the page's Vietnamese table prints it."""
+    words = {"True": "có", "False": "không"}
     cube = indicator.cube
     names = {c for tier in cube.tiers for c in (*tier.key, *tier.labels)}
     names |= {*cube.dimensions, cube.period or ""}
-    return [words[v] if v in words else v if k in names else as_shown(v) for k, v in row.items()]
+    return [
+        words[v]
+        if v in words
+        else as_date(v)
+        if k in ("month", "week")
+        else label("vi", k, v)
+        if k in names
+        else as_shown(v)
+        for k, v in row.items()
+    ]
 
 
 def as_shown(text: str) -> str:
-    """A number from a CSV as the page's table prints it (thousands separators, one decimal)."""
+    """A number from a CSV as the Vietnamese page prints it: ``1.234`` and ``12,5``."""
     if text == MARK or not text:
         return text
-    return f"{float(text):,.1f}" if "." in text else f"{int(text):,}"
+    shown = f"{float(text):,.1f}" if "." in text else f"{int(text):,}"
+    return shown.translate(str.maketrans(",.", ".,"))
+
+
+def as_date(text: str) -> str:
+    """A month (``2026-01``) or a week's Monday (``2026-01-05``) as the pages write them."""
+    return "/".join(reversed(text.split("-")))
 
 
 def largest_province(dashboard: Dashboard) -> str:
@@ -200,8 +225,12 @@ def test_a_doctor_is_refused_with_a_clear_page(browser: TestClient) -> None:
     sign_in(browser, "bacsi")
     r = browser.get("/dashboard/coverage")
     assert r.status_code == 403
-    assert "analysts and system administrators" in r.text and "doctor" in r.text
+    assert "cán bộ phân tích số liệu và quản trị hệ thống" in r.text
+    assert "đang đăng nhập với vai trò bác sĩ" in r.text
     assert "<table" not in r.text and 'id="sign-out"' in r.text
+    r = browser.get("/dashboard/coverage?lang=en")
+    assert r.status_code == 403
+    assert "analysts and system administrators" in r.text and "signed in as doctor" in r.text
     assert browser.get("/dashboard/download/ehr_coverage.csv").status_code == 403
 
 
@@ -249,13 +278,18 @@ def test_the_index_sums_up_every_family(analyst: TestClient) -> None:
         assert f'href="/dashboard/{family}"' in r.text
         assert f'id="summary-{family}"' in r.text
     coverage = re.search(
-        r'id="summary-coverage">([\d.]+)% of residents have a record '
-        r"\(the (\d+) provinces whose counts are shown\)",
+        r'id="summary-coverage">(\d+,\d)% người dân đã có hồ sơ sức khỏe điện tử '
+        r"\(tính trên (\d+) tỉnh/thành phố có số liệu được công bố\)",
         r.text,
     )
-    assert coverage and 80 <= float(coverage.group(1)) <= 100
+    assert coverage and 80 <= float(coverage.group(1).replace(",", ".")) <= 100
     assert int(coverage.group(2)) <= 34  # the by-commune breakdown is not counted again
-    assert re.search(r'id="summary-emr">EMR live in \d+ of \d+ facilities', r.text)
+    assert re.search(
+        r'id="summary-emr">\d+ trên \d+ cơ sở đã triển khai bệnh án điện tử \(\d+,\d%\)', r.text
+    )
+    english = analyst.get("/dashboard?lang=en").text
+    assert re.search(r'id="summary-coverage">\d+\.\d% of residents have a record', english)
+    assert re.search(r'id="summary-emr">EMR live in \d+ of \d+ facilities', english)
 
 
 @pytest.mark.parametrize("family", list(ind.FAMILIES))
@@ -274,7 +308,8 @@ def test_each_family_page_has_its_charts_and_tables(analyst: TestClient, family:
         if f"chart-{member.name}" in figures:
             fig = figures[f"chart-{member.name}"]
             assert fig["data"] and all(trace["type"] == "bar" for trace in fig["data"])
-            assert fig["layout"]["title"]["text"] == member.title
+            assert fig["layout"]["title"]["text"] == vi(member.title)
+            assert fig["layout"]["separators"] == ",."  # 1.234,5
     assert "</script" not in "".join(re.findall(r'data-chart="[^"]+">(.*?)</script>', r.text, re.S))
 
 
@@ -284,7 +319,14 @@ def test_charts_and_tables_are_drawn_where_the_demo_has_data(analyst: TestClient
     assert sum(len(t["y"]) for t in fig["data"]) >= 10
     assert all(0 < y <= 100 for t in fig["data"] for y in t["y"])
     emr = charts(analyst.get("/dashboard/emr").text)["chart-emr_deployment"]
-    assert {t["name"] for t in emr["data"]} >= {"public", "private"}
+    assert {t["name"] for t in emr["data"]} >= {"Công lập", "Tư nhân"}
+    assert emr["layout"]["xaxis"]["title"]["text"] == "Tuyến"
+    assert "Bệnh viện tuyến tỉnh" in {x for trace in emr["data"] for x in trace["x"]}
+    english = charts(analyst.get("/dashboard/emr?lang=en").text)["chart-emr_deployment"]
+    assert {t["name"] for t in english["data"]} >= {"Public", "Private"}
+    assert "separators" not in english["layout"]
+    weekly = charts(analyst.get("/dashboard/diseases").text)["chart-disease_chapters"]
+    assert weekly["layout"]["xaxis"]["tickformat"] == "%m/%Y"  # months as the tables write them
 
 
 def test_hidden_cells_read_x_on_the_page_and_in_both_downloads(analyst: TestClient) -> None:
@@ -332,18 +374,28 @@ def test_a_period_filter_narrows_the_months(analyst: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("query", "message"),
+    ("query", "message", "english"),
     [
-        ("province=99", "Unknown province code"),
-        ("from=2026/01", "from must be a month"),
-        ("from=2026-06&to=2026-01", "starts (2026-06) after it ends"),
+        ("province=99", "không tồn tại (mã thống kê gồm 2 chữ số)", "Unknown province code"),
+        ("from=2026/01", "“Từ tháng” phải là một tháng dạng 2026-01", "“From” must be a month"),
+        (
+            "from=2026-06&to=2026-01",
+            "bắt đầu (06/2026) sau khi kết thúc (01/2026)",
+            "starts (06/2026) after it ends (01/2026)",
+        ),
     ],
 )
-def test_bad_filters_get_a_clear_error(analyst: TestClient, query: str, message: str) -> None:
+def test_bad_filters_get_a_clear_error(
+    analyst: TestClient, query: str, message: str, english: str
+) -> None:
     r = analyst.get(f"/dashboard/diseases?{query}")
     assert r.status_code == 400 and message in r.text
     d = analyst.get(f"/dashboard/download/disease_chapters.csv?{query}")
     assert d.status_code == 400 and message in d.json()["issue"][0]["diagnostics"]
+    r = analyst.get(f"/dashboard/diseases?{query}&lang=en")
+    assert r.status_code == 400 and english in r.text
+    d = analyst.get(f"/dashboard/download/disease_chapters.csv?{query}")  # the cookie says en
+    assert d.status_code == 400 and english in d.json()["issue"][0]["diagnostics"]
 
 
 def test_unknown_families_and_indicators_are_404(analyst: TestClient) -> None:
@@ -355,10 +407,13 @@ def test_unknown_families_and_indicators_are_404(analyst: TestClient) -> None:
 def test_the_about_page_names_the_build_and_the_rule(analyst: TestClient) -> None:
     r = analyst.get("/dashboard/about")
     assert r.status_code == 200
-    assert "Small-cell suppression" in r.text and f"“{MARK}”" in r.text
-    assert "complementary suppression" in r.text
-    assert re.search(r"last built on\s+<strong>\d{4}-\d\d-\d\d \d\d:\d\d</strong>", r.text)
+    assert "Ẩn các ô có số liệu nhỏ" in r.text and f"“{MARK}”" in r.text
+    assert "<em>ẩn bổ sung</em>" in r.text
+    assert re.search(r"lần gần nhất lúc <strong>\d\d:\d\d \d\d/\d\d/\d{4}</strong>", r.text)
     assert "sokhoe warehouse build" in r.text
+    r = analyst.get("/dashboard/about?lang=en")
+    assert "Small-cell suppression" in r.text and "complementary suppression" in r.text
+    assert re.search(r"last built at <strong>\d\d:\d\d \d\d/\d\d/\d{4}</strong>", r.text)
 
 
 def test_assets_are_served_locally(browser: TestClient) -> None:
@@ -368,6 +423,111 @@ def test_assets_are_served_locally(browser: TestClient) -> None:
     assert browser.get("/dashboard/static/dashboard.js").status_code == 200
     assert browser.get("/dashboard/static/dashboard.css").status_code == 200
     assert browser.get("/dashboard/static/..%2Fapp.py").status_code == 404
+
+
+# -- Vietnamese first, English on request -----------------------------------------------------
+PAGES = ["/dashboard", *(f"/dashboard/{family}" for family in ind.FAMILIES), "/dashboard/about"]
+ENGLISH_BROWSER = {"Accept-Language": "en-US,en;q=0.9"}
+
+
+def lang_of(html: str) -> str:
+    found = re.search(r'<html lang="([a-z]+)">', html)
+    assert found, "no <html lang>"
+    return found.group(1)
+
+
+def own_words(path: str) -> list[str]:
+    """English messages a page shows (its heading, its indicators' titles and headings)."""
+    family = path.removeprefix("/dashboard").strip("/")
+    if family == "":
+        return ["Health department dashboard", "Electronic health record coverage"]
+    if family == "about":
+        return ["Small-cell suppression", "Source"]
+    titles = [member.title for member in ind.in_family(family)]
+    return [ind.FAMILIES[family], *titles, "Download:"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_is_vietnamese_whatever_the_browser_says(analyst: TestClient, path: str) -> None:
+    r = analyst.get(path, headers=ENGLISH_BROWSER)
+    assert r.status_code == 200, r.text
+    assert lang_of(r.text) == "vi"
+    assert "sokhoe_lang" not in r.headers.get("set-cookie", "")  # nothing chosen, nothing kept
+    for words in ("Tổng quan", "Về số liệu", "Mô hình bệnh tật", "Xét nghiệm lặp lại"):
+        assert words in r.text
+    assert "Giám sát bệnh truyền nhiễm và cảnh báo dịch" in r.text
+    assert "Chỉ công bố số liệu tổng hợp" in r.text  # the footer
+    assert "Overview" not in r.text and "About these numbers" not in r.text
+    for message in own_words(path):
+        assert vi(message) in r.text and f">{message}<" not in r.text
+    # the switch to English, in the header, keeping the page
+    switch = re.search(
+        r'<a id="lang-switch" href="([^"]+)" lang="en" hreflang="en">English</a>', r.text
+    )
+    assert switch and switch.group(1) == f"{path}?lang=en"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_english_on_request_then_remembered(browser: TestClient, path: str) -> None:
+    sign_in(browser, "phantich")
+    r = browser.get(f"{path}?lang=en")
+    assert r.status_code == 200
+    assert lang_of(r.text) == "en"
+    assert "sokhoe_lang=en" in r.headers["set-cookie"]
+    assert browser.cookies["sokhoe_lang"] == "en"
+    for message in own_words(path):
+        assert message in r.text
+    assert "Overview" in r.text and "Tổng quan" not in r.text
+    assert (
+        '<a id="lang-switch" href="' + path + '?lang=vi" lang="vi" hreflang="vi">Tiếng Việt</a>'
+        in r.text
+    )
+    again = browser.get(path, headers={"Accept-Language": "vi"})  # no ?lang=: the cookie says
+    assert lang_of(again.text) == "en" and "Overview" in again.text
+    assert "set-cookie" not in again.headers
+    back = browser.get(f"{path}?lang=vi")
+    assert lang_of(back.text) == "vi" and browser.cookies["sokhoe_lang"] == "vi"
+    assert lang_of(browser.get(path).text) == "vi"
+
+
+def test_the_switch_keeps_the_filters(dashboard: Dashboard, analyst: TestClient) -> None:
+    code = largest_province(dashboard)
+    page = analyst.get(f"/dashboard/diseases?province={code}&from=2025-01").text
+    switch = re.search(r'id="lang-switch" href="([^"]+)"', page)
+    assert (
+        switch
+        and switch.group(1) == f"/dashboard/diseases?province={code}&amp;from=2025-01&amp;lang=en"
+    )
+    english = analyst.get(f"/dashboard/diseases?province={code}&from=2025-01&lang=en").text
+    assert (
+        'href="/dashboard/diseases?province=' + code + '&amp;from=2025-01&amp;lang=vi"' in english
+    )
+
+
+def test_the_sign_in_and_error_pages_are_vietnamese_too(browser: TestClient) -> None:
+    r = browser.get("/dashboard", headers=ENGLISH_BROWSER)
+    assert lang_of(r.text) == "vi" and 'id="lang-switch"' in r.text
+    assert "Đăng nhập" in r.text and "Tên đăng nhập" in r.text and "Mật khẩu" in r.text
+    assert 'data-wrong="Sai tên đăng nhập, mật khẩu hoặc mã xác thực."' in r.text
+    english = browser.get("/dashboard?lang=en").text
+    assert lang_of(english) == "en" and "Username" in english and "Password" in english
+    sign_in(browser, "phantich")
+    missing = browser.get("/dashboard/nosuchfamily?lang=vi")
+    assert missing.status_code == 404 and lang_of(missing.text) == "vi"
+    assert "Không thể hiển thị trang này" in missing.text
+
+
+def test_tables_write_numbers_dates_and_codes_the_vietnamese_way(analyst: TestClient) -> None:
+    rows = table(analyst.get("/dashboard/coverage").text, "ehr_coverage")
+    shown = [r[4] for r in rows if r[4] != MARK]
+    assert shown and all(re.fullmatch(r"\d{1,3},\d", v) for v in shown)  # 87,5 (per cent)
+    months = [r[0] for r in table(analyst.get("/dashboard/diseases").text, "disease_chapters")]
+    assert months and all(re.fullmatch(r"\d\d/\d{4}", m) for m in months)  # 01/2026
+    emr = table(analyst.get("/dashboard/emr").text, "emr_deployment")
+    assert {r[0] for r in emr} <= {"Công lập", "Tư nhân", "Y tế bộ, ngành"}
+    assert "Trạm y tế xã" in {r[1] for r in emr}
+    english = table(analyst.get("/dashboard/emr?lang=en").text, "emr_deployment")
+    assert "Commune health station" in {r[1] for r in english}
 
 
 # -- before the first build ------------------------------------------------------------------
@@ -380,8 +540,8 @@ def test_an_unbuilt_warehouse_gets_a_page_saying_what_to_run(
         for path in ("/dashboard", "/dashboard/diseases", "/dashboard/about"):
             r = c.get(path)
             assert r.status_code == 503
-            assert "has not been built yet" in r.text and "sokhoe warehouse build" in r.text
-        d = c.get("/dashboard/download/ehr_coverage.csv")
+            assert "Kho dữ liệu chưa được dựng" in r.text and "sokhoe warehouse build" in r.text
+        d = c.get("/dashboard/download/ehr_coverage.csv?lang=en")
         assert d.status_code == 503 and "not been built" in d.json()["issue"][0]["diagnostics"]
 
 
@@ -489,9 +649,9 @@ def test_coverage_is_counted_against_a_denominator_the_test_chooses(
         drawn = charts(page)["chart-ehr_coverage"]["data"][0]["y"]
         assert drawn == [float(r["coverage_pct"]) for r in rows if r["coverage_pct"] != MARK]
         index = c.get("/dashboard").text
-        summary = re.search(r'id="summary-coverage">([\d.]+)% of residents', index)
+        summary = re.search(r'id="summary-coverage">([\d,]+)% người dân', index)
         share = 100 * sum(counted[p] for p in shown) / sum(residents_of[p] for p in shown)
-        assert summary and summary.group(1) == f"{share:.1f}"
+        assert summary and summary.group(1) == f"{share:.1f}".replace(".", ",")
     with ind.open_warehouse(settings.warehouse_dir) as con:  # the hidden rates are right too
         for code in sorted(counted):
             raw = ind.run(
@@ -562,7 +722,7 @@ def test_a_build_in_progress_gets_a_try_again_page(dashboard: Dashboard, tmp_pat
         building.execute("BEGIN")  # as Warehouse.build does, in this same process
         sign_in(c, "phantich")
         r = c.get("/dashboard/coverage")
-        assert r.status_code == 503 and "being rebuilt" in r.text
+        assert r.status_code == 503 and "Kho dữ liệu đang được dựng lại" in r.text
         assert c.get("/dashboard/download/ehr_coverage.csv").status_code == 503
         building.execute("ROLLBACK")
 

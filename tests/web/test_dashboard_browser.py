@@ -1,7 +1,9 @@
 """The dashboard in a real browser: Debian's Chromium, driven by Playwright, against a real
 ``sokhoe serve`` over a demo warehouse. Signs in through the form, waits for Plotly to draw,
 checks that no script failed (a CSP violation is a console error) and that no request left
-the loopback host, filters by province, downloads a CSV and signs out."""
+the loopback host, filters by province, downloads a CSV and signs out; every page in
+Vietnamese for a browser set to English, checked by axe-core, at desktop and phone sizes, and
+the switch to English reached and used from the keyboard."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.error import URLError
 from urllib.parse import urlsplit
 from urllib.request import urlopen
@@ -49,6 +52,30 @@ CHROMIUM_ARGS = [
 ]
 DRAWN = "#chart-ehr_coverage.js-plotly-plot .plot-container svg.main-svg"
 """Plotly marks the element it drew in with ``js-plotly-plot`` and adds its SVG inside."""
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+SHOTS = (
+    Path(os.environ.get("SOKHOE_SCREENSHOTS", "")) if os.environ.get("SOKHOE_SCREENSHOTS") else None
+)
+"""Set to a folder to keep the screenshots."""
+DESKTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """Serious and critical accessibility violations axe-core finds on the page."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document)")
+    return [
+        {"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def shoot(page: Page, name: str) -> None:
+    if SHOTS is not None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def _free_port() -> int:
@@ -148,10 +175,18 @@ class Watch:
             self.failed.append((response.status, response.url))
 
 
+def sign_in(page: Page, server: str, path: str = "/dashboard") -> None:
+    page.goto(f"{server}{path}")
+    page.fill("#username", "phantich")
+    page.fill("#password", PASSWORD)
+    with page.expect_navigation():
+        page.click("#sign-in-button")
+
+
 def test_an_analyst_uses_the_dashboard_in_a_real_browser(
     chromium: Browser, server: str, dashboard: Dashboard, tmp_path: Path
 ) -> None:
-    context = chromium.new_context(accept_downloads=True)
+    context = chromium.new_context(accept_downloads=True, locale="en-US")
     page = context.new_page()
     page.set_default_timeout(30_000)
     # a blocked script (say Plotly needing 'unsafe-eval') raises this event: record them all
@@ -168,7 +203,8 @@ def test_an_analyst_uses_the_dashboard_in_a_real_browser(
         page.fill("#password", "not-the-password")
         page.click("#sign-in-button")
         page.wait_for_selector("#sign-in-error:not([hidden])")
-        assert "Wrong username or password" in page.inner_text("#sign-in-error")
+        assert page.locator("html").get_attribute("lang") == "vi"  # a browser set to English
+        assert "Sai tên đăng nhập, mật khẩu hoặc mã xác thực" in page.inner_text("#sign-in-error")
         assert watch.failed == [(401, f"{server}/auth/staff/sign-in?session=cookie")]
         watch.errors, watch.failed = [], []  # the browser logs the refused POST itself
 
@@ -204,7 +240,7 @@ def test_an_analyst_uses_the_dashboard_in_a_real_browser(
         hidden = page.locator("#table-disease_chapters td.suppressed").all_inner_texts()
         assert hidden and set(hidden) == {MARK}
         with page.expect_navigation():
-            page.click("form.filters a:text('Clear')")  # all provinces: enough to draw
+            page.click("#clear-filters")  # all provinces: enough to draw
         assert page.url.endswith("/dashboard/diseases")
         page.wait_for_selector("#chart-disease_chapters.js-plotly-plot svg.main-svg")
         assert page.locator("#chart-disease_chapters g.point").count() > 0
@@ -221,3 +257,78 @@ def test_an_analyst_uses_the_dashboard_in_a_real_browser(
     hosts = {urlsplit(u).hostname for u in watch.urls if not u.startswith(("data:", "blob:"))}
     assert hosts == {"127.0.0.1"}, hosts
     assert any(u.endswith("/dashboard/static/plotly.min.js") for u in watch.urls)
+
+
+def test_vietnamese_pages_pass_axe_at_desktop_and_phone_sizes(
+    chromium: Browser, server: str
+) -> None:
+    """Every page, as an English browser gets it: Vietnamese, no serious or critical axe-core
+    violation, nothing wider than a phone's screen."""
+    for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        context = chromium.new_context(viewport=viewport, locale="en-US", is_mobile=size == "phone")
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        watch = Watch(page)
+        try:
+            page.goto(f"{server}/dashboard")
+            assert page.locator("html").get_attribute("lang") == "vi"
+            assert axe_violations(page) == [], "sign-in page"
+            shoot(page, f"dashboard-{size}-dang-nhap")
+            sign_in(page, server)
+            for path, name in (
+                ("/dashboard", "tong-quan"),
+                ("/dashboard/coverage", "do-bao-phu"),
+                ("/dashboard/emr", "benh-an-dien-tu"),
+                ("/dashboard/diseases", "mo-hinh-benh-tat"),
+                ("/dashboard/ncd", "benh-man-tinh"),
+                ("/dashboard/repeats", "xet-nghiem-lap-lai"),
+                ("/dashboard/immunisation", "tiem-chung"),
+                ("/dashboard/surveillance", "giam-sat"),
+                ("/dashboard/about", "ve-so-lieu"),
+            ):
+                page.goto(f"{server}{path}")
+                page.wait_for_load_state("networkidle")
+                assert page.locator("html").get_attribute("lang") == "vi", path
+                assert "Tổng quan" in page.inner_text("nav.families")
+                assert axe_violations(page) == [], path
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= viewport["width"] + 1, f"{path} scrolls sideways ({width} px)"
+                shoot(page, f"dashboard-{size}-{name}")
+        finally:
+            context.close()
+        assert watch.errors == [] and watch.failed == []
+
+
+def test_the_language_switch_is_reached_and_used_from_the_keyboard(
+    chromium: Browser, server: str
+) -> None:
+    context = chromium.new_context(viewport=DESKTOP, locale="vi-VN")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        sign_in(page, server, "/dashboard/coverage")
+        page.wait_for_selector(DRAWN)
+        assert page.locator("html").get_attribute("lang") == "vi"
+        for _ in range(10):  # the skip link, the brand, then the switch
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.id") == "lang-switch":
+                break
+        assert page.evaluate("document.activeElement.textContent") == "English"
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert page.url.endswith("/dashboard/coverage?lang=en")
+        assert page.locator("html").get_attribute("lang") == "en"
+        assert "Overview" in page.inner_text("nav.families")
+        page.wait_for_selector(DRAWN)
+        assert axe_violations(page) == []
+        assert {c["name"]: c["value"] for c in context.cookies()}["sokhoe_lang"] == "en"
+        page.goto(f"{server}/dashboard")  # remembered: no ?lang= needed
+        assert page.locator("html").get_attribute("lang") == "en"
+        assert "Electronic health record coverage" in page.inner_text("main")
+        page.focus("#lang-switch")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert page.locator("html").get_attribute("lang") == "vi"
+        assert "Độ bao phủ hồ sơ sức khỏe điện tử" in page.inner_text("main")
+    finally:
+        context.close()

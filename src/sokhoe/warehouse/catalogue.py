@@ -19,7 +19,15 @@ from typing import Final, Literal
 from sokhoe.warehouse.cells import COMMUNE, NATION, PROVINCE, Cube, Rate, Tier
 
 REPEAT_DAYS: Final = 30
-"""Window in which the same test at another facility counts as repeated."""
+"""Window in which the same test at another facility counts as repeated (the title of
+``repeated_tests`` says it: change both)."""
+
+
+def N_(message: str) -> str:
+    """Mark an English text the dashboard shows translated: its ``dashboard`` catalogue
+    (``web/catalogues.py``) collects the texts marked here. Downloads keep the English."""
+    return message
+
 
 _AGE_BAND: Final = """CASE
     WHEN age < 5 THEN '0-4' WHEN age < 15 THEN '5-14' WHEN age < 25 THEN '15-24'
@@ -134,19 +142,19 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator(
         name="ehr_coverage",
         family="coverage",
-        title="Residents with an electronic health record, by province",
+        title=N_("Residents with an electronic health record, by province"),
         cube=_COVERAGE,
         by="province",
         columns=("province_code", "province", "people_with_record", "population", "coverage_pct"),
         order=("-coverage_pct", "province"),
         x="province",
         y="coverage_pct",
-        note="Target: over 90%, then 100% (population from the denominator table).",
+        note=N_("Target: over 90%, then 100% (population from the denominator table)."),
     ),
     Indicator(
         name="ehr_coverage_commune",
         family="coverage",
-        title="Residents with an electronic health record, by commune",
+        title=N_("Residents with an electronic health record, by commune"),
         cube=_COVERAGE,
         by="commune",
         columns=(
@@ -162,7 +170,7 @@ INDICATORS: tuple[Indicator, ...] = (
         limit=200,
         x="commune",
         y="coverage_pct",
-        note=(
+        note=N_(
             "The 200 communes with the lowest coverage shown (hidden ones after them); "
             "choose a province to see all of its own."
         ),
@@ -170,7 +178,7 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator(
         name="visits_by_facility",
         family="emr",
-        title="Visits each facility recorded in the shared record, by month",
+        title=N_("Visits each facility recorded in the shared record, by month"),
         cube=Cube(
             name="visits_by_facility",
             sql=f"""
@@ -191,12 +199,12 @@ INDICATORS: tuple[Indicator, ...] = (
         x="month",
         y="visits",
         color="level",
-        note="Which facilities feed the shared record, and how much.",
+        note=N_("Which facilities feed the shared record, and how much."),
     ),
     Indicator(
         name="emr_deployment",
         family="emr",
-        title="Facilities with electronic medical records live, by sector and level",
+        title=N_("Facilities with electronic medical records live, by sector and level"),
         cube=Cube(
             name="emr_deployment",
             sql="""
@@ -228,12 +236,12 @@ INDICATORS: tuple[Indicator, ...] = (
         x="level",
         y="emr_live_pct",
         color="sector",
-        note="Facilities are not people: no suppression.",
+        note=N_("Facilities are not people: no suppression."),
     ),
     Indicator(
         name="disease_chapters",
         family="diseases",
-        title="Diagnoses by ICD-10 chapter and month",
+        title=N_("Diagnoses by ICD-10 chapter and month"),
         cube=Cube(
             name="disease_chapters",
             sql=f"""
@@ -264,7 +272,7 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator(
         name="disease_top_codes",
         family="diseases",
-        title="Top diagnoses by age band and sex, by year",
+        title=N_("Top diagnoses by age band and sex, by year"),
         cube=Cube(
             name="disease_top_codes",
             sql=f"""
@@ -296,12 +304,12 @@ INDICATORS: tuple[Indicator, ...] = (
         x="icd10",
         y="people",
         color="age_band",
-        note="The ten most frequent codes of each year nationwide, counted in every province.",
+        note=N_("The ten most frequent codes of each year nationwide, counted in every province."),
     ),
     Indicator(
         name="ncd_management",
         family="ncd",
-        title="Hypertension and diabetes under management, and the share controlled",
+        title=N_("Hypertension and diabetes under management, and the share controlled"),
         cube=Cube(
             name="ncd_management",
             sql="""
@@ -356,7 +364,7 @@ INDICATORS: tuple[Indicator, ...] = (
         x="province",
         y="controlled_pct",
         color="disease",
-        note=(
+        note=N_(
             "Controlled: last blood pressure under 140/90; last HbA1c under 7%. The current "
             "record (the period filter does not apply: differences between two dates would "
             "count the few people who changed)."
@@ -365,7 +373,7 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator(
         name="repeated_tests",
         family="repeats",
-        title=f"The same test repeated within {REPEAT_DAYS} days at another facility",
+        title=N_("The same test repeated within 30 days at another facility"),
         cube=Cube(
             name="repeated_tests",
             sql=f"""
@@ -408,12 +416,12 @@ INDICATORS: tuple[Indicator, ...] = (
         x="month",
         y="cost_vnd",
         color="test",
-        note="Cost at the reference price list (test_price table).",
+        note=N_("Cost at the reference price list (test_price table)."),
     ),
     Indicator(
         name="immunisation_coverage",
         family="immunisation",
-        title="Expanded programme on immunisation: coverage by birth cohort",
+        title=N_("Expanded programme on immunisation: coverage by birth cohort"),
         cube=Cube(
             name="immunisation_coverage",
             sql="""
@@ -451,12 +459,12 @@ INDICATORS: tuple[Indicator, ...] = (
         x="vaccine",
         y="coverage_pct",
         color="cohort",
-        note="Children born in the last six years, as the record stands.",
+        note=N_("Children born in the last six years, as the record stands."),
     ),
     Indicator(
         name="notifiable_weekly",
         family="surveillance",
-        title="Notifiable diseases: weekly cases by province, with outbreak alerts",
+        title=N_("Notifiable diseases: weekly cases by province, with outbreak alerts"),
         cube=Cube(
             name="notifiable_weekly",
             sql="""
@@ -488,7 +496,7 @@ INDICATORS: tuple[Indicator, ...] = (
         x="week",
         y="people",
         color="disease",
-        note=(
+        note=N_(
             "Alerts computed at each warehouse build over the last year: improved Farrington "
             "(Noufaily et al. 2013) where three years of history exist, EARS C2 otherwise; "
             "see the back-test in the README. The expected count and threshold are computed "
@@ -498,13 +506,13 @@ INDICATORS: tuple[Indicator, ...] = (
 )
 
 FAMILIES: Final = {
-    "coverage": "Electronic health record coverage",
-    "emr": "Electronic medical records in facilities",
-    "diseases": "Disease patterns",
-    "ncd": "Non-communicable disease management",
-    "repeats": "Repeated tests",
-    "immunisation": "Immunisation",
-    "surveillance": "Disease surveillance and outbreak alerts",
+    "coverage": N_("Electronic health record coverage"),
+    "emr": N_("Electronic medical records in facilities"),
+    "diseases": N_("Disease patterns"),
+    "ncd": N_("Non-communicable disease management"),
+    "repeats": N_("Repeated tests"),
+    "immunisation": N_("Immunisation"),
+    "surveillance": N_("Disease surveillance and outbreak alerts"),
 }
 
 

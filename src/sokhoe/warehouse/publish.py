@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from typing import IO, Any
 
 import plotly.graph_objects as go  # type: ignore[import-untyped]
@@ -74,12 +75,27 @@ def to_xlsx(result: Result) -> bytes:
     return buffer.getvalue()
 
 
-def figure(result: Result) -> dict[str, Any]:
+def _as_is(column: str, value: Any) -> str:
+    return str(value)
+
+
+def figure(
+    result: Result,
+    *,
+    title: str | None = None,
+    heading: Callable[[str], str] = str,
+    label: Callable[[str, Any], str] = _as_is,
+) -> dict[str, Any]:
     """A Plotly figure (as JSON-ready dict) of the indicator's chart; suppressed cells are
     left out of the bars, not drawn as zero. When the rows span several of the indicator's
     periods and the period is not the x axis, each bar is labelled with its period too (bars
-    of two years are never stacked into one)."""
+    of two years are never stacked into one).
+
+    The words are the warehouse's unless a page gives its reader's: ``title`` for the
+    indicator's, ``heading(column)`` for an axis, ``label(column, value)`` for a bar's category
+    and its trace's name."""
     ind = result.indicator
+    title = title or ind.title
     x, y, color = ind.x, ind.y, ind.color
     fig = go.Figure()
     if x is None or y is None:
@@ -91,18 +107,18 @@ def figure(result: Result) -> dict[str, Any]:
         value = row.get(y)
         if value is None or value is SUPPRESSED:
             continue
-        key = str(row.get(color)) if color else ind.title
+        key = label(color, row.get(color)) if color else title
         xs, ys = groups.setdefault(key, ([], []))
-        label = str(row.get(x))
-        xs.append(f"{row.get(period)} · {label}" if several and period else label)
+        category = label(x, row.get(x))
+        xs.append(f"{row.get(period)} · {category}" if several and period else category)
         ys.append(value)
     for name, (xs, ys) in groups.items():
         fig.add_trace(go.Bar(name=name, x=xs, y=ys))
     fig.update_layout(
-        title={"text": ind.title},
+        title={"text": title},
         barmode="stack" if ind.chart == "bar-stacked" else "group",
-        xaxis={"title": {"text": x}},
-        yaxis={"title": {"text": y}},
+        xaxis={"title": {"text": heading(x)}},
+        yaxis={"title": {"text": heading(y)}},
         margin={"l": 60, "r": 20, "t": 60, "b": 80},
         legend={"orientation": "h"},
     )

@@ -3,8 +3,10 @@
 Which files hold an area's messages (one Babel domain per area, see ``web/i18n.py``), and the
 extraction itself, in one place: ``scripts/i18n_catalogue.py`` merges what is found into the
 Vietnamese ``.po`` file, and ``tests/web/test_catalogues.py`` fails while any found message has
-no translation. ``gettext`` of the code takes the request first (``common.gettext(request,
-message)``), hence its message is the second argument.
+no translation. ``gettext`` of the code takes the request or the language first
+(``common.gettext(request, message)``, the dashboard's ``gettext(lang, message)``), hence its
+message is the second argument; ``N_(message)`` marks a text translated where it is shown
+(titles, labels).
 See: https://babel.pocoo.org/en/latest/messages.html
 """
 
@@ -23,9 +25,16 @@ SOURCES: Final = {
         ("web/pages/**.py", "python"),
         ("web/templates/clinic/**.html", "jinja2.ext:babel_extract"),
     ],
+    "dashboard": [
+        ("warehouse/catalogue.py", "python"),
+        ("web/dashboard_*.py", "python"),
+        ("web/templates/dashboard/**.html", "jinja2.ext:babel_extract"),
+    ],
 }
 """Per domain: glob patterns under the ``sokhoe`` package and their extraction method."""
 KEYWORDS: Final = {**DEFAULT_KEYWORDS, "gettext": (2,)}
+"""The code's keywords. Templates keep Babel's own: a ``{% trans %}`` block compiles to
+``gettext(message)``, its message first."""
 
 
 def extract(domain: str) -> Catalog:
@@ -33,9 +42,13 @@ def extract(domain: str) -> Catalog:
     root = Path(str(resources.files("sokhoe")))
     catalog = Catalog(domain=domain)
     options = {"**.html": {"extensions": "jinja2.ext.i18n"}}
-    found = extract_from_dir(str(root), SOURCES[domain], options, KEYWORDS)
-    for filename, lineno, message, comments, context in found:
-        catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    for pattern, method in SOURCES[domain]:
+        keywords = KEYWORDS if method == "python" else DEFAULT_KEYWORDS
+        found = extract_from_dir(str(root), [(pattern, method)], options, keywords)
+        for filename, lineno, message, comments, context in found:
+            catalog.add(
+                message, None, [(filename, lineno)], auto_comments=comments, context=context
+            )
     return catalog
 
 

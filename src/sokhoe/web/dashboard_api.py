@@ -10,6 +10,13 @@ takes its numbers from that one call, and the filters only choose among the indi
 cells (``warehouse/cells.py``): no page adds up a reader's selection, so no combination of
 requests yields a number the suppression did not account for.
 
+Pages are Vietnamese whatever the browser's language, English by ``?lang=en`` or the switch in
+their header, remembered in a cookie (``web/i18n.py``, the clinic's mechanism, with the
+``dashboard`` message catalogue); the words for the warehouse's columns and codes are in
+``web/dashboard_labels.py``, what a page shows of the warehouse in ``web/dashboard_panels.py``.
+Downloads keep the warehouse's names (scripts read them); their errors are in the caller's
+language like the pages'.
+
 Who may look: staff with the ``analyst`` or ``system-admin`` role (the cookie session of
 ``web/sessions.py``, or a bearer token), and the platform's own connected systems (no
 facility) for API use. Anonymous visitors get the sign-in page, other callers a 403 page.
@@ -23,39 +30,52 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
 
 import duckdb
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
-from markupsafe import Markup
 from starlette.responses import HTMLResponse, Response
 
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.principal import Principal
-from sokhoe.errors import FhirError, Forbidden, InvalidRequest, Issue, NotFound, Unauthorized
+from sokhoe.errors import FhirError, Forbidden, Issue, NotFound, Unauthorized
 from sokhoe.registry.places import provinces
 from sokhoe.warehouse import indicators
-from sokhoe.warehouse.indicators import FAMILIES, SUPPRESSED, Indicator, Result
-from sokhoe.warehouse.publish import SUPPRESSED_MARK, cell, figure, to_csv, to_xlsx
-from sokhoe.web import deps
+from sokhoe.warehouse.indicators import FAMILIES
+from sokhoe.warehouse.publish import SUPPRESSED_MARK, cell, to_csv, to_xlsx
+from sokhoe.web import deps, i18n
+from sokhoe.web.dashboard_labels import (
+    chart_locale,
+    gettext,
+    role,
+)
+from sokhoe.web.dashboard_panels import (
+    PERIOD_NOTES,
+    BuildInfo,
+    Filters,
+    OutdatedWarehouse,
+    available,
+    build_info,
+    follows_period,
+    json_script,
+    panel,
+    parse_filters,
+    run,
+)
 from sokhoe.web.dashboard_summaries import summary
+from sokhoe.web.i18n import N_
+from sokhoe.web.pages import common
 from sokhoe.web.sessions import SESSION_COOKIE
 
 router = APIRouter(prefix="/dashboard", tags=["Dashboard"])
 
 DASHBOARD_ROLES: Final = frozenset({"analyst", "system-admin"})
 """Staff roles that see the dashboard (analysts see aggregates only, never a record)."""
-LOCAL_TIME: Final = ZoneInfo("Asia/Ho_Chi_Minh")
 BUILD_COMMAND: Final = "sokhoe warehouse build"
-REBUILD_COMMAND: Final = "sokhoe warehouse build --full"
 XLSX: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _STATIC: Final = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
 
@@ -65,55 +85,6 @@ def may_see_dashboard(who: Principal) -> bool:
     if who.kind == "staff":
         return who.role in DASHBOARD_ROLES
     return who.kind == "client" and who.role == "system" and who.facility is None
-
-
-@dataclass(frozen=True)
-class Filters:
-    """The area and period the page shows; kept in every link of the page."""
-
-    province: str | None = None
-    start: str | None = None
-    end: str | None = None
-
-    @property
-    def query(self) -> str:
-        """``?province=…&from=…&to=…`` with the filters that are set ("" when none)."""
-        pairs = {"province": self.province, "from": self.start, "to": self.end}
-        text = urlencode({k: v for k, v in pairs.items() if v})
-        return f"?{text}" if text else ""
-
-    @property
-    def province_name(self) -> str | None:
-        return _PROVINCE_NAMES.get(self.province) if self.province else None
-
-
-_PROVINCE_NAMES: Final = {p.code: p.name for p in provinces()}
-
-
-def _filters(province: str | None, start: str | None, end: str | None) -> Filters:
-    """Validated filters; :class:`InvalidRequest` names the bad one."""
-    province = (province or "").strip() or None
-    if province is not None and province not in _PROVINCE_NAMES:
-        raise InvalidRequest(
-            f"Unknown province code '{province}' (a 2-digit statistics-office code)", "province"
-        )
-    start, end = (start or "").strip() or None, (end or "").strip() or None
-    for name, value in (("from", start), ("to", end)):
-        if value is not None and not _is_month(value):
-            raise InvalidRequest(f"{name} must be a month like 2026-01, got '{value}'", name)
-    if start and end and start > end:
-        raise InvalidRequest(f"The period starts ({start}) after it ends ({end})", "from")
-    return Filters(province, start, end)
-
-
-def _is_month(text: str) -> bool:
-    year, dash, month = text.partition("-")
-    return (
-        dash == "-"
-        and len(year) == 4
-        and year.isdigit()
-        and month in {f"{m:02d}" for m in range(1, 13)}
-    )
 
 
 ProvinceQuery = Annotated[str | None, Query(description="2-digit province code")]
@@ -143,23 +114,45 @@ def _viewer(request: Request) -> Principal | None:
         return None
     who = deps.principal(request)
     if not may_see_dashboard(who):
+        lang = i18n.choose(request)
         raise Forbidden(
-            f"The dashboard is for analysts and system administrators; "
-            f"{who.display} signed in as {who.role or who.kind}"
+            gettext(
+                lang,
+                "The dashboard is for analysts and system administrators; "
+                "%(who)s signed in as %(role)s",
+                who=who.display,
+                role=role(lang, who.role or who.kind),
+            )
         )
     return who
 
 
-def _render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    # imported here: web/app.py imports this module to include its router
-    from sokhoe.web.app import TEMPLATES
+def _switch(request: Request, lang: str) -> str:
+    """The same page in the other language: its filters kept, ``lang`` swapped."""
+    other = "en" if lang == "vi" else "vi"
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return f"{request.url.path}?{urlencode([*kept, ('lang', other)])}"
 
-    html = TEMPLATES.get_template(f"dashboard/{template}").render(
-        families=FAMILIES,
+
+def _render(
+    request: Request, template: str, status: int = 200, *, title: str, **context: Any
+) -> HTMLResponse:
+    """``template`` in the caller's language (``title`` is translated here), through the
+    pages' one renderer (``web/pages/common.py``), which keeps a ``?lang=`` in its cookie."""
+    lang = i18n.choose(request)
+    who: Principal | None = context.get("who")
+    return common.render(
+        request,
+        f"dashboard/{template}",
+        status,
+        domain="dashboard",
+        title=gettext(lang, title),
+        families={key: gettext(lang, name) for key, name in FAMILIES.items()},
         signed_in_with_cookie=SESSION_COOKIE in request.cookies,
+        switch=_switch(request, lang),
+        role=role(lang, who.role or who.kind) if who is not None else "",
         **context,
     )
-    return HTMLResponse(html, status_code=status)
 
 
 def _page(request: Request, body: Callable[[Principal | None], HTMLResponse]) -> HTMLResponse:
@@ -167,9 +160,9 @@ def _page(request: Request, body: Callable[[Principal | None], HTMLResponse]) ->
     try:
         who = _viewer(request)
     except Unauthorized:
-        return _render(request, "signin.html", title="Sign in")
+        return _render(request, "signin.html", title=N_("Sign in"), page="signin")
     except Forbidden as exc:
-        return _render(request, "forbidden.html", 403, title="Not allowed", message=str(exc))
+        return _render(request, "forbidden.html", 403, title=N_("Not allowed"), message=str(exc))
     try:
         return body(who)
     except WarehouseUnavailable as exc:
@@ -177,146 +170,39 @@ def _page(request: Request, body: Callable[[Principal | None], HTMLResponse]) ->
             request,
             "unavailable.html",
             503,
-            title="Warehouse not available",
+            title=N_("Warehouse not available"),
             message=str(exc),
             command=exc.command,
         )
     except FhirError as exc:
-        return _render(request, "error.html", exc.status, title="Error", message=str(exc))
+        return _render(request, "error.html", exc.status, title=N_("Error"), message=str(exc))
 
 
 @contextmanager
 def _warehouse(request: Request) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the warehouse for one request."""
     folder = deps.settings(request).warehouse_dir
+    lang = i18n.choose(request)
     try:
         con = indicators.open_warehouse(folder)
     except NotFound as exc:
-        raise WarehouseUnavailable(str(exc), BUILD_COMMAND) from exc
+        raise WarehouseUnavailable(
+            gettext(
+                lang,
+                "The warehouse has not been built yet: run '%(command)s'",
+                command=BUILD_COMMAND,
+            ),
+            BUILD_COMMAND,
+        ) from exc
     except _LOCKED as exc:
         raise WarehouseUnavailable(
-            "The warehouse is being rebuilt right now; try again in a minute", None
+            gettext(lang, "The warehouse is being rebuilt right now; try again in a minute"),
+            None,
         ) from exc
     try:
         yield con
     finally:
         con.close()
-
-
-# -- what a page shows -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class BuildInfo:
-    built: datetime | None
-    data_until: datetime | None
-    """The newest change to the record the warehouse holds (its watermark)."""
-    builds: int
-
-
-def build_info(con: duckdb.DuckDBPyConnection) -> BuildInfo:
-    """When the warehouse was last built and up to which change it holds (``_build``)."""
-    try:
-        row = con.execute(
-            "SELECT epoch(max(built)), max(watermark), count(*) FROM _build"
-        ).fetchone()
-    except duckdb.CatalogException:  # a DuckDB file that no build of ours finished
-        return BuildInfo(None, None, 0)
-    if row is None or row[0] is None:
-        return BuildInfo(None, None, 0)
-    built = datetime.fromtimestamp(float(row[0]), LOCAL_TIME)
-    until = datetime.fromisoformat(str(row[1])).astimezone(LOCAL_TIME) if row[1] else None
-    return BuildInfo(built, until, int(row[2]))
-
-
-def _json_script(data: Any) -> Markup:
-    """JSON safe inside ``<script type="application/json">`` (no ``</script>`` can close it)."""
-    text = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY, default=str).decode()
-    return Markup(  # noqa: S704 - escaped below: no markup character is left in it
-        text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    )
-
-
-def follows_period(ind: Indicator) -> bool:
-    """Whether the period filter applies: the indicator has cells per month, week or year;
-    coverage, facilities, disease management and immunisation are snapshots."""
-    return ind.period is not None
-
-
-PERIOD_NOTES: Final = {
-    "week": "Counted per ISO week: the period filter picks the weeks starting in its months.",
-    "year": "Counted per calendar year: the period filter picks the years it touches.",
-}
-
-
-@dataclass(frozen=True)
-class Panel:
-    """One indicator on a family page."""
-
-    indicator: Indicator
-    result: Result
-    columns: list[str]
-    rows: list[list[Any]]
-    figure_json: Markup | None
-    periodic: bool
-    problem: str | None = None
-    """Why this indicator cannot be shown (the rest of the page still is)."""
-
-
-def _panel(con: duckdb.DuckDBPyConnection, ind: Indicator, filters: Filters) -> Panel:
-    try:
-        result = _run(con, ind, filters)
-    except OutdatedWarehouse as exc:
-        return Panel(ind, Result(ind, [], []), [], [], None, follows_period(ind), str(exc))
-    columns = [c for c in result.columns if c != "suppressed"]
-    rows = [[cell(row, c) for c in columns] for row in result.rows]
-    y = result.indicator.y
-    drawn = y is not None and any(row.get(y) not in (None, SUPPRESSED) for row in result.rows)
-    return Panel(
-        indicator=result.indicator,
-        result=result,
-        columns=columns,
-        rows=rows,
-        figure_json=_json_script(figure(result)) if drawn else None,
-        periodic=follows_period(result.indicator),
-    )
-
-
-class OutdatedWarehouse(FhirError):
-    """The indicator reads a table or column the warehouse lacks: it was built by an older
-    version of the platform. One indicator fails, not the page."""
-
-    def __init__(self, ind: Indicator, detail: str) -> None:
-        super().__init__(
-            503,
-            [
-                Issue(
-                    "transient",
-                    f"The warehouse lacks what '{ind.name}' needs (built by an older version: "
-                    f"{detail.splitlines()[0]}); rebuild it with '{REBUILD_COMMAND}'",
-                )
-            ],
-        )
-
-
-def _run(con: duckdb.DuckDBPyConnection, ind: Indicator, filters: Filters) -> Result:
-    try:
-        return indicators.run(
-            con, ind, province=filters.province, start=filters.start, end=filters.end
-        )
-    except (duckdb.CatalogException, duckdb.BinderException) as exc:
-        raise OutdatedWarehouse(ind, str(exc)) from exc
-
-
-def _available(
-    con: duckdb.DuckDBPyConnection, members: list[Indicator], filters: Filters
-) -> list[Result]:
-    """The results of the indicators the warehouse can compute (for the summaries)."""
-    results = []
-    for ind in members:
-        try:
-            results.append(_run(con, ind, filters))
-        except OutdatedWarehouse:
-            continue
-    return results
 
 
 # -- pages -----------------------------------------------------------------------------------
@@ -327,17 +213,21 @@ def index(
     """The families, each with a one-line summary under the current filters."""
 
     def body(who: Principal | None) -> HTMLResponse:
-        filters = _filters(province, start, end)
+        lang = i18n.choose(request)
+        filters = parse_filters(lang, province, start, end)
         with _warehouse(request) as con:
             info = build_info(con)
             lines = {
-                family: summary(family, _available(con, indicators.in_family(family), filters))
+                family: summary(
+                    family, available(con, indicators.in_family(family), filters, lang), lang
+                )
                 for family in FAMILIES
             }
         return _render(
             request,
             "index.html",
-            title="Dashboard",
+            title=N_("Dashboard"),
+            page="index",
             who=who,
             filters=filters,
             provinces=provinces(),
@@ -359,7 +249,8 @@ def about(request: Request) -> HTMLResponse:
         return _render(
             request,
             "about.html",
-            title="About these numbers",
+            title=N_("About these numbers"),
+            page="about",
             who=who,
             filters=Filters(),
             build=info,
@@ -402,13 +293,20 @@ def download(
     """``{indicator}.csv`` or ``{indicator}.xlsx`` under the same filters as the page; hidden
     cells read ``x``. Errors are OperationOutcomes (this is also an API)."""
     who = _viewer(request)
+    lang = i18n.choose(request)
     name, _, extension = filename.rpartition(".")
     if extension not in ("csv", "xlsx"):
-        raise NotFound(f"Downloads are .csv or .xlsx, not '{filename}'")
-    ind = indicators.indicator(name)
-    filters = _filters(province, start, end)
+        raise NotFound(gettext(lang, "Downloads are .csv or .xlsx, not '%(file)s'", file=filename))
+    try:
+        ind = indicators.indicator(name)
+    except NotFound as exc:
+        known = ", ".join(sorted(i.name for i in indicators.INDICATORS))
+        raise NotFound(
+            gettext(lang, "No indicator '%(name)s'; known: %(known)s", name=name, known=known)
+        ) from exc
+    filters = parse_filters(lang, province, start, end)
     with _warehouse(request) as con:
-        result = _run(con, ind, filters)
+        result = run(con, ind, filters, lang)
     auditor: AuditLog = request.app.state.auditor
     auditor.record(
         who,
@@ -441,15 +339,19 @@ def family_page(
     """Every indicator of one family: chart, table, downloads."""
 
     def body(who: Principal | None) -> HTMLResponse:
-        members = indicators.in_family(family)  # NotFound for an unknown family
-        filters = _filters(province, start, end)
+        lang = i18n.choose(request)
+        if family not in FAMILIES:
+            raise NotFound(gettext(lang, "There is no page '%(family)s' here", family=family))
+        members = indicators.in_family(family)
+        filters = parse_filters(lang, province, start, end)
         with _warehouse(request) as con:
             info = build_info(con)
-            panels = [_panel(con, i, filters) for i in members]
+            panels = [panel(con, i, filters, lang) for i in members]
         return _render(
             request,
             "family.html",
             title=FAMILIES[family],
+            page=family,
             who=who,
             filters=filters,
             provinces=provinces(),
@@ -457,7 +359,8 @@ def family_page(
             panels=panels,
             family=family,
             mark=SUPPRESSED_MARK,
-            period_notes=PERIOD_NOTES,
+            period_notes={k: gettext(lang, v) for k, v in PERIOD_NOTES.items()},
+            chart_locale=json_script(locale) if (locale := chart_locale(lang)) else None,
         )
 
     return _page(request, body)

@@ -140,6 +140,33 @@ def format_datetime(value: datetime | str | None) -> str:
     return moment.strftime("%H:%M %d/%m/%Y") if moment else ""
 
 
+_VIETNAMESE_DIGITS: Final = str.maketrans({",": ".", ".": ","})
+
+
+def format_number(value: float | None, lang: str = DEFAULT, decimals: int | None = None) -> str:
+    """Thousands and decimals as ``lang`` writes them: ``1.234,5`` in Vietnamese, ``1,234.5``
+    in English; a whole number (an ``int``) with no decimals, others with one unless told."""
+    if value is None:
+        return ""
+    if decimals is None:
+        decimals = 0 if isinstance(value, int) else 1
+    text = f"{value:,.{decimals}f}"
+    return text.translate(_VIETNAMESE_DIGITS) if lang == "vi" else text
+
+
+@pass_context
+def _number(context: Context, value: float | None, decimals: int | None = None) -> str:
+    """The template's ``number`` filter, in the rendering's language."""
+    return format_number(value, context.get("lang", DEFAULT), decimals)
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogue where it is written (``N_`` is a name extraction looks
+    for) and leave it in English: it is translated where it is shown (a label in a table, a
+    title passed to a template)."""
+    return message
+
+
 def format_money(value: float | int | None) -> str:
     """Vietnamese đồng with dots between thousands: ``1.234.000 ₫``."""
     if value is None:
@@ -162,7 +189,11 @@ def environment() -> Environment:
         _gettext, _ngettext, newstyle=True
     )
     env.filters.update(
-        date=format_date, time=format_time, datetime=format_datetime, money=format_money
+        date=format_date,
+        time=format_time,
+        datetime=format_datetime,
+        money=format_money,
+        number=_number,
     )
     return env
 
@@ -171,6 +202,7 @@ __all__ = [
     "COOKIE",
     "DEFAULT",
     "LANGUAGES",
+    "N_",
     "Lang",
     "catalogue",
     "choose",
@@ -178,6 +210,7 @@ __all__ = [
     "format_date",
     "format_datetime",
     "format_money",
+    "format_number",
     "format_time",
     "gettext",
     "ngettext",
