@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     signing_p12_password: SecretStr | None = None
     """The password of those PKCS#12 files (``SOKHOE_SIGNING_P12_PASSWORD``)."""
 
+    facility_dir: Path | None = None
+    """Each facility's own files: ``<dir>/<code>/prices.csv`` (its price list) and
+    ``<dir>/<code>/logo.png`` or ``logo.svg`` (printed on its forms); see
+    ``clinic/facility_files.py``. Unset: every facility uses the built-in demo price list."""
+
     warehouse_key: str | None = None
     """Key of the warehouse's pseudonyms (HMAC); default: ``var/warehouse.key``, made once.
     Keep it secret: with it, pseudonyms can be linked back to records."""

@@ -60,7 +60,9 @@ def _org(code: str, name: str) -> dict[str, Any]:
 def make_world(folder: Path, base_url: str, store: SqlStore | None = None) -> World:
     """The world on a SQLite file in ``folder``, or on ``store`` (PostgreSQL)."""
     db = f"sqlite:///{folder / 'clinic.db'}"
-    settings = Settings(base_url=base_url, database_url=db, var_dir=folder)
+    settings = Settings(
+        base_url=base_url, database_url=db, var_dir=folder, facility_dir=folder / "facilities"
+    )
     app = create_app(settings, store or SqlStore(db))
     repo: GuardedRepository = app.state.repository
     for code, name in (

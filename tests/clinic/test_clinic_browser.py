@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,9 +21,13 @@ import segno
 import uvicorn
 from playwright.sync_api import Browser, Page
 
+from sokhoe.access.accounts import add_facility
 from sokhoe.clinic.billing import invoice_id
+from sokhoe.clinic.referrals import referral
 from sokhoe.clinic.verify import verify_signature
 from sokhoe.clinic.vietqr import read_payload
+from sokhoe.fhir.resources import format_instant
+from sokhoe.interop.claims.sources import find_facility
 from tests.clinic.clinic_world import PASSWORD, QR, World, make_world
 from tests.web.test_dashboard_browser import _free_port, chromium  # noqa: F401 (fixture)
 
@@ -59,7 +64,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, st
 def axe_violations(page: Page) -> list[dict[str, Any]]:
     """Serious and critical accessibility violations axe-core finds on the page."""
     page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document)")
+    result = page.evaluate(
+        "async () => await axe.run(document, {resultTypes: ['violations']})"
+    )
     return [
         {"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:3]}
         for v in result["violations"]
@@ -186,6 +193,11 @@ def test_a_whole_visit_from_the_keyboard_signed_printed_and_paid(
     page.focus("#record-payment")
     page.keyboard.press("Enter")
     page.wait_for_selector("#paid")
+    page.goto(f"{base}/clinic/visits/{eid}/signature")
+    assert "✓" in page.inner_text("main")
+    _check(page, "11-kiem-tra-chu-ky")
+    page.goto(f"{base}/clinic/visits/{eid}/amend")
+    _check(page, "12-sua-doi")
     # the record as FHIR holds it
     repo = world.platform
 
@@ -213,10 +225,10 @@ def test_a_whole_visit_from_the_keyboard_signed_printed_and_paid(
     phone.add_cookies(context.cookies())
     small = phone.new_page()
     for path, name in (
-        ("/clinic?lang=en", "11-phone-today"),
-        (f"/clinic/patients/{world.patient_id}", "12-phone-chart"),
-        (f"/clinic/visits/{eid}", "13-phone-visit"),
-        (f"/clinic/visits/{eid}/bill", "14-phone-bill"),
+        ("/clinic?lang=en", "13-phone-today"),
+        (f"/clinic/patients/{world.patient_id}", "14-phone-chart"),
+        (f"/clinic/visits/{eid}", "15-phone-visit"),
+        (f"/clinic/visits/{eid}/bill", "16-phone-bill"),
     ):
         small.goto(f"{base}{path}")
         assert small.locator("html").get_attribute("lang") == "en"
@@ -266,3 +278,45 @@ def test_the_phone_camera_reads_the_id_card_qr(
     assert hosts <= {"127.0.0.1", ""}  # the decoder came from our own server
     assert axe_violations(page) == []
     context.close()
+
+
+def test_the_receiving_hospital_s_pages_and_the_facility_chooser(
+    served: tuple[World, str],
+    chromium: Browser,  # noqa: F811 (the fixture)
+) -> None:
+    """The pages the first test does not reach: the facility chooser (a doctor of two
+    facilities) and a queue with a referral waiting, checked by axe at both sizes."""
+    world, base = served
+    add_facility(world.app.state.tokens.engine, "bs.c", "01002")
+    repo = world.platform
+    sent = referral(
+        patient_id=world.patient_id,
+        patient_name="Nguyễn Văn An",
+        encounter_id="enc-b",
+        sender=find_facility(repo, "01002"),
+        receiver=find_facility(repo, "01003"),
+        reason="Khám chuyên khoa tim mạch",
+        diagnosis=None,
+        when=format_instant(datetime.now(UTC)),
+    )
+    repo.create(sent, "ServiceRequest")
+    for size, suffix in (
+        ({"width": 1366, "height": 800}, ""),
+        ({"width": 390, "height": 844}, "-phone"),
+    ):
+        context = chromium.new_context(viewport=size)
+        page = context.new_page()
+        page.goto(f"{base}/clinic/sign-in")
+        page.fill("#username", "bs.c")
+        page.fill("#password", PASSWORD)
+        page.press("#password", "Enter")
+        page.wait_for_load_state()
+        assert "/clinic/facility" in page.url, (page.url, page.inner_text("main")[:300])
+        _check(page, f"17-chon-co-so{suffix}")
+        page.focus("#choose-facility")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{base}/clinic")
+        assert "Bệnh viện Tim Hà Nội" in page.inner_text("#who")
+        assert "Khám chuyên khoa tim mạch" in page.inner_text("#referred")
+        _check(page, f"18-danh-sach-benh-vien{suffix}")
+        context.close()

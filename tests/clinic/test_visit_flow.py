@@ -263,3 +263,71 @@ def test_a_signed_summary_is_corrected_by_an_amendment_signed_again(world: World
     assert current.version_id == 2 and "Amlodipin 10 mg" in str(current.content)
     first = repo.vread("Composition", current.id, "1").content
     assert "Amlodipin 5 mg" in str(first)  # both stay visible
+
+
+PRICES = """kind,key,code,name,unit,price,group
+exam,AMB,02.1896,Khám Nội (trạm),Lần,38700,13
+lab,2093-3,23.0041.1494,Định lượng Cholesterol toàn phần (trạm),Lần,26900,1
+"""
+LOGO = '<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><rect width="9"/></svg>'
+
+
+def test_each_facility_bills_from_its_own_price_list_and_prints_its_logo(world: World) -> None:
+    assert world.settings.facility_dir is not None
+    own = world.settings.facility_dir / "01001"
+    own.mkdir(parents=True)
+    (own / "prices.csv").write_text(PRICES, encoding="utf-8")
+    (own / "logo.svg").write_text(LOGO, encoding="utf-8")
+    with signed_in(world, "bs.an") as doctor:
+        csrf = csrf_of(doctor.get("/clinic").text)
+        doctor.post("/clinic/check-in", data={"q": QR, "csrf": csrf})
+        doctor.post(
+            "/clinic/visits",
+            data={
+                "csrf": csrf,
+                "patient": world.patient_id,
+                "name": "Nguyễn Văn An",
+                "payer": "self-pay",
+                "room": world.rooms[0],
+            },
+        )
+        eid = re.search(r'href="/clinic/visits/([^"]+)"', doctor.get("/clinic").text).group(1)  # type: ignore[union-attr]
+        page = doctor.get(f"/clinic/visits/{eid}").text
+        assert "Cholesterol toàn phần (trạm)" in page  # its own list, not the built-in one
+        assert "Định lượng Glucose" not in page
+        form = {"csrf": csrf, "systolic": "120", "diastolic": "80", "dx0": "I10"}
+        doctor.post(f"/clinic/visits/{eid}/close", data=form)
+        sha = re.search(
+            r'name="sha256" value="([0-9a-f]{64})"', doctor.get(f"/clinic/visits/{eid}/sign").text
+        )
+        doctor.post(
+            f"/clinic/visits/{eid}/sign",
+            data={"csrf": csrf, "sha256": sha.group(1), "code": next_code(world)},  # type: ignore[union-attr]
+        )
+        printed = doctor.get(f"/clinic/visits/{eid}/print/summary").text
+        assert 'class="logo" src="data:image/svg+xml;base64,' in printed
+        doctor.post(f"/clinic/patients/{world.patient_id}/presence-code", data={"csrf": csrf})
+        doctor.post(
+            f"/clinic/patients/{world.patient_id}/confirm-presence",
+            data={"csrf": csrf, "code": sms_code(doctor)},
+        )
+        doctor.post(f"/clinic/visits/{eid}/bill", data={"csrf": csrf})
+        bill = doctor.get(f"/clinic/visits/{eid}/bill").text
+        assert "Khám Nội (trạm)" in bill and 'value="38700"' in bill
+    with signed_in(world, "bs.b") as hospital:  # another facility keeps the built-in list
+        csrf = csrf_of(hospital.get("/clinic").text)
+        hospital.post("/clinic/check-in", data={"q": QR, "csrf": csrf})
+        hospital.post(
+            "/clinic/visits",
+            data={
+                "csrf": csrf,
+                "patient": world.patient_id,
+                "name": "Nguyễn Văn An",
+                "payer": "self-pay",
+            },
+        )
+        queue = hospital.get("/clinic").text
+        theirs = re.search(r'href="/clinic/visits/([^"]+)"', queue)
+        assert theirs is not None
+        page = hospital.get(f"/clinic/visits/{theirs.group(1)}").text
+        assert "Định lượng Glucose" in page and "(trạm)" not in page

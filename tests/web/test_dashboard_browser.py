@@ -64,7 +64,9 @@ PHONE = {"width": 390, "height": 844}
 def axe_violations(page: Page) -> list[dict[str, Any]]:
     """Serious and critical accessibility violations axe-core finds on the page."""
     page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document)")
+    result = page.evaluate(
+        "async () => await axe.run(document, {resultTypes: ['violations']})"
+    )
     return [
         {"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:3]}
         for v in result["violations"]
@@ -259,6 +261,11 @@ def test_an_analyst_uses_the_dashboard_in_a_real_browser(
     assert any(u.endswith("/dashboard/static/plotly.min.js") for u in watch.urls)
 
 
+PHONE_AXE = frozenset({"tong-quan", "do-bao-phu", "giam-sat"})
+"""Pages axe checks again at phone size: one of each layout (cards, map and table, charts);
+every page is checked at desktop size and for sideways scrolling at both."""
+
+
 def test_vietnamese_pages_pass_axe_at_desktop_and_phone_sizes(
     chromium: Browser, server: str
 ) -> None:
@@ -290,7 +297,8 @@ def test_vietnamese_pages_pass_axe_at_desktop_and_phone_sizes(
                 page.wait_for_load_state("networkidle")
                 assert page.locator("html").get_attribute("lang") == "vi", path
                 assert "Tổng quan" in page.inner_text("nav.families")
-                assert axe_violations(page) == [], path
+                if size == "desktop" or name in PHONE_AXE:  # axe takes seconds a page
+                    assert axe_violations(page) == [], path
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= viewport["width"] + 1, f"{path} scrolls sideways ({width} px)"
                 shoot(page, f"dashboard-{size}-{name}")

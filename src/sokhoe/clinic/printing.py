@@ -73,6 +73,8 @@ class Printout:
     lookup_code: str = ""
     printed_by: str = ""
     printed_at: datetime | None = None
+    logo: str | None = None
+    """The facility's logo as a data URI (``clinic/facility_files.py``), if it has one."""
 
 
 def lookup_code(sha256: str) -> str:

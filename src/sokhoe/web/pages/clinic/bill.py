@@ -13,6 +13,7 @@ from sokhoe.access.principal import Principal
 from sokhoe.clinic import billing
 from sokhoe.clinic.bank import bank_account
 from sokhoe.clinic.drafts import own_visit
+from sokhoe.clinic.facility_files import price_list
 from sokhoe.clinic.invoices import view
 from sokhoe.clinic.records import read
 from sokhoe.clinic.vietqr import vietqr_svg
@@ -72,7 +73,12 @@ async def bill_page(request: Request, encounter_id: str) -> Response:
 @router.post("/visits/{encounter_id}/bill")
 async def issue(request: Request, encounter_id: str) -> Response:
     async def body(who: Principal, repo: GuardedRepository) -> Response:
-        await run_in_threadpool(billing.issue_bill, repo, encounter_id)
+        def work() -> None:
+            visit = own_visit(repo, encounter_id)
+            prices = price_list(request.app.state.settings.facility_dir, visit.facility)
+            billing.issue_bill(repo, encounter_id, prices)
+
+        await run_in_threadpool(work)
         return common.redirect(request, f"/clinic/visits/{encounter_id}/bill")
 
     return await page(request, body)

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.principal import Principal
+from sokhoe.clinic.facility_files import logo_data_uri
 from sokhoe.clinic.printing import FOOTER, printout
 from sokhoe.web.pages import common
 from sokhoe.web.pages.clinic.base import now, page
@@ -31,7 +32,9 @@ async def print_view(request: Request, encounter_id: str, kind: str) -> Response
     async def body(who: Principal, repo: GuardedRepository) -> Response:
         def work() -> Response:
             doc = printout(repo, encounter_id, kind, who.display or who.subject, now(repo))
-            base = str(request.app.state.settings.base_url).rstrip("/")
+            settings = request.app.state.settings
+            doc.logo = logo_data_uri(settings.facility_dir, str(who.facility))
+            base = str(settings.base_url).rstrip("/")
             url = f"{base}/clinic/visits/{encounter_id}/signature?code={doc.lookup_code}"
             return common.render(
                 request,

@@ -19,11 +19,12 @@ from sokhoe.access.principal import Principal
 from sokhoe.clinic import drafts, orders, referrals, visits
 from sokhoe.clinic import visit as closing
 from sokhoe.clinic.billing import invoice_id
+from sokhoe.clinic.facility_files import price_list
 from sokhoe.clinic.provenance import read_signature
 from sokhoe.clinic.records import find, read
 from sokhoe.clinic.signatures import describe, signatures
 from sokhoe.clinic.vitals import VITALS
-from sokhoe.interop.claims.catalogue import demo_catalogue
+from sokhoe.interop.claims.catalogue import Catalogue
 from sokhoe.interop.claims.sources import find_facility
 from sokhoe.web import i18n
 from sokhoe.web.pages import common
@@ -35,6 +36,11 @@ SUMMARY_KEYS = [key for key, *_ in closing.SUMMARY_SECTIONS]
 
 def _engine(request: Request) -> Engine:
     return access_engine(request.app.state.store)
+
+
+def _prices(request: Request, facility: str) -> Catalogue:
+    """The facility's own price list (its services are what it can order)."""
+    return price_list(request.app.state.settings.facility_dir, facility)
 
 
 def _author(who: Principal) -> dict[str, Any]:
@@ -74,7 +80,7 @@ def _render(
         visit=visit,
         draft=draft,
         vitals=VITALS,
-        services=orders.services(demo_catalogue()),
+        services=orders.services(_prices(request, visit.facility)),
         placed=orders.of_visit(repo, visit),
         destinations=referrals.destinations(repo, visit.facility),
         summary_sections=closing.SUMMARY_SECTIONS,
@@ -170,7 +176,7 @@ async def order(request: Request, encounter_id: str) -> Response:
         def work() -> Response:
             visit = drafts.own_visit(repo, encounter_id)
             drafts.save(_engine(request), visit, who.subject, draft, now(repo))
-            chosen = orders.service(demo_catalogue(), form_text(form, "service"))
+            chosen = orders.service(_prices(request, visit.facility), form_text(form, "service"))
             reason = form_text(form, "repeat_reason")
             found = orders.earlier(repo, visit.patient_id, chosen, now(repo))
             if found and not reason:
