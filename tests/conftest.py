@@ -40,6 +40,9 @@ def _shared_data() -> Path:
     )
 
 
+pytest_plugins = ["tests.browser"]
+"""The browser fixture (Chromium, one per module), for every test module that asks."""
+
 SHARED_DATA = _shared_data()
 BASE = "http://testserver"
 BACKENDS = ["memory", "sqlite", "postgres"]
@@ -117,3 +120,25 @@ def platform_token(app: FastAPI) -> str:
     new = create_client(tokens.engine, "test platform", ["system/*.cruds"])
     principal = authenticate_client(tokens.engine, new.client_id, new.client_secret)
     return tokens.issue(principal)[0]
+
+
+HEAVY_FIRST: tuple[str, ...] = (
+    "tests/web/test_synthea.py",
+    "tests/web/test_dashboard_browser.py",
+    "tests/warehouse/test_spark_runner.py",
+    "tests/web/test_dashboard.py",
+    "tests/interop/test_bulk_export.py",
+    "tests/interop/test_sync.py",
+    "tests/clinic/test_clinic_browser.py",
+    "tests/interop/test_bulk_import.py",
+    "tests/interop/test_load.py",
+    "tests/warehouse/test_build.py",
+    "tests/store/test_backup.py",
+)
+"""The longest test files (``--durations``), started first: with ``--dist loadfile`` each
+file runs on one worker, and one of these begun last would leave the other worker idle."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: n for n, path in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))

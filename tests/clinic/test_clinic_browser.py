@@ -5,7 +5,6 @@ phone sizes, with no request leaving the loopback host and no script error."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import time
@@ -28,20 +27,13 @@ from sokhoe.clinic.verify import verify_signature
 from sokhoe.clinic.vietqr import read_payload
 from sokhoe.fhir.resources import format_instant
 from sokhoe.interop.claims.sources import find_facility
+from tests.browser import axe_violations, free_port, shoot
 from tests.clinic.clinic_world import PASSWORD, QR, World, make_world
-from tests.web.test_dashboard_browser import _free_port, chromium  # noqa: F401 (fixture)
-
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-SHOTS = (
-    Path(os.environ.get("SOKHOE_SCREENSHOTS", "")) if os.environ.get("SOKHOE_SCREENSHOTS") else None
-)
-"""Set to a folder to keep the screenshots (the guide in docs/ uses them)."""
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, str]]:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     world = make_world(tmp_path_factory.mktemp("clinic-browser"), base)
     server = uvicorn.Server(
@@ -61,25 +53,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, st
         thread.join(timeout=10)
 
 
-def axe_violations(page: Page) -> list[dict[str, Any]]:
-    """Serious and critical accessibility violations axe-core finds on the page."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(
-        "async () => await axe.run(document, {resultTypes: ['violations']})"
-    )
-    return [
-        {"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:3]}
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
-def _shoot(page: Page, name: str) -> None:
-    if SHOTS is not None:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
 def _sms_code(world: World) -> str:
     outbox = Path(world.settings.var_dir) / "sms-outbox.jsonl"
     text = json.loads(outbox.read_text(encoding="utf-8").splitlines()[-1])["text"]
@@ -89,12 +62,12 @@ def _sms_code(world: World) -> str:
 def _check(page: Page, name: str) -> None:
     """Every page: no serious or critical axe violation, and its screenshot."""
     assert axe_violations(page) == [], name
-    _shoot(page, name)
+    shoot(page, name)
 
 
 def test_a_whole_visit_from_the_keyboard_signed_printed_and_paid(
     served: tuple[World, str],
-    chromium: Browser,  # noqa: F811 (the fixture)
+    chromium: Browser,
 ) -> None:
     world, base = served
     totp = pyotp.TOTP(world.totp_secret)
@@ -244,7 +217,7 @@ def test_a_whole_visit_from_the_keyboard_signed_printed_and_paid(
 
 def test_the_phone_camera_reads_the_id_card_qr(
     served: tuple[World, str],
-    chromium: Browser,  # noqa: F811 (the fixture)
+    chromium: Browser,
 ) -> None:
     """The desk's camera scanner decodes the chip ID card's QR with the locally served jsQR
     (drawn into a canvas here: the test machine has no camera)."""
@@ -282,7 +255,7 @@ def test_the_phone_camera_reads_the_id_card_qr(
 
 def test_the_receiving_hospital_s_pages_and_the_facility_chooser(
     served: tuple[World, str],
-    chromium: Browser,  # noqa: F811 (the fixture)
+    chromium: Browser,
 ) -> None:
     """The pages the first test does not reach: the facility chooser (a doctor of two
     facilities) and a queue with a referral waiting, checked by axe at both sizes."""

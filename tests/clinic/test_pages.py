@@ -42,6 +42,30 @@ def signed_in(world: World, username: str) -> TestClient:
     return c
 
 
+def start_visit(
+    world: World, client: TestClient, payer: str = "self-pay", room: bool = True
+) -> tuple[str, str]:
+    """Check the world's person in by the QR and start their visit; (visit id, CSRF token)."""
+    csrf = csrf_of(client.get("/clinic").text)
+    client.post("/clinic/check-in", data={"q": QR, "csrf": csrf})
+    form = {"csrf": csrf, "patient": world.patient_id, "name": "Nguyễn Văn An", "payer": payer}
+    if room:
+        form["room"] = world.rooms[0]
+    client.post("/clinic/visits", data=form)
+    found = re.search(r'href="/clinic/visits/([^"]+)"', client.get("/clinic").text)
+    assert found is not None
+    return found.group(1), csrf
+
+
+def confirm_presence(world: World, client: TestClient, csrf: str) -> None:
+    """The patient reads out the code sent to their phone: the history opens."""
+    client.post(f"/clinic/patients/{world.patient_id}/presence-code", data={"csrf": csrf})
+    client.post(
+        f"/clinic/patients/{world.patient_id}/confirm-presence",
+        data={"csrf": csrf, "code": sms_code(client)},
+    )
+
+
 @pytest.fixture
 def doctor(world: World) -> Iterator[TestClient]:
     with signed_in(world, "bs.an") as c:
@@ -135,19 +159,7 @@ def test_a_whole_visit_through_the_pages(world: World, doctor: TestClient) -> No
 def test_another_facility_sees_neither_the_queue_nor_the_visit(
     world: World, doctor: TestClient
 ) -> None:
-    csrf = csrf_of(doctor.get("/clinic").text)
-    doctor.post("/clinic/check-in", data={"q": QR, "csrf": csrf})
-    doctor.post(
-        "/clinic/visits",
-        data={
-            "csrf": csrf,
-            "patient": world.patient_id,
-            "name": "Nguyễn Văn An",
-            "payer": "insurance",
-            "room": world.rooms[0],
-        },
-    )
-    eid = re.search(r'href="/clinic/visits/([^"]+)"', doctor.get("/clinic").text).group(1)  # type: ignore[union-attr]
+    eid, csrf = start_visit(world, doctor, "insurance")
     doctor.post(f"/clinic/visits/{eid}/draft", data={"csrf": csrf, "notes": "bí mật của trạm A"})
     with signed_in(world, "bs.b") as other:
         assert "Nguyễn Văn An" not in other.get("/clinic").text

@@ -17,9 +17,8 @@ from sokhoe.access.db import access_engine
 from sokhoe.clinic.verify import verify_signature
 from sokhoe.clinic.vietqr import read_payload
 from sokhoe.store.sql.access_schema import audit_event
-from tests.api_helpers import sms_code
 from tests.clinic.clinic_world import BANK, QR, World, make_world
-from tests.clinic.test_pages import csrf_of, signed_in
+from tests.clinic.test_pages import confirm_presence, csrf_of, signed_in, start_visit
 from tests.conftest import BASE
 
 
@@ -37,21 +36,7 @@ def next_code(world: World) -> str:
 def closed_visit(world: World, doctor: TestClient, expect: int = 303, **extra: str) -> str:
     """Check the person in, start and close a visit with ``extra`` form fields; its id (or,
     when closing is expected to be refused, the page that says why)."""
-    csrf = csrf_of(doctor.get("/clinic").text)
-    doctor.post("/clinic/check-in", data={"q": QR, "csrf": csrf})
-    doctor.post(
-        "/clinic/visits",
-        data={
-            "csrf": csrf,
-            "patient": world.patient_id,
-            "name": "Nguyễn Văn An",
-            "payer": "self-pay",
-            "room": world.rooms[0],
-        },
-    )
-    found = re.search(r'href="/clinic/visits/([^"]+)"', doctor.get("/clinic").text)
-    assert found is not None
-    eid = found.group(1)
+    eid, csrf = start_visit(world, doctor)
     form = {"csrf": csrf, "reason": "Đau đầu", "systolic": "150", "diastolic": "95", "dx0": "I10"}
     closed = doctor.post(
         f"/clinic/visits/{eid}/close", data={**form, **extra}, follow_redirects=False
@@ -119,11 +104,7 @@ def test_sign_print_and_pay(world: World) -> None:
         assert re.search(r"Matches the paper</dt><dd>yes", check.text)
         # the bill reads the person's record (card, address): the patient confirms the code
         assert doctor.post(f"/clinic/visits/{eid}/bill", data={"csrf": csrf}).status_code == 403
-        doctor.post(f"/clinic/patients/{world.patient_id}/presence-code", data={"csrf": csrf})
-        doctor.post(
-            f"/clinic/patients/{world.patient_id}/confirm-presence",
-            data={"csrf": csrf, "code": sms_code(doctor)},
-        )
+        confirm_presence(world, doctor, csrf)
         # the bill, its VietQR code, the payment
         assert doctor.post(f"/clinic/visits/{eid}/bill", data={"csrf": csrf}).status_code == 200
         bill = doctor.get(f"/clinic/visits/{eid}/bill").text
@@ -184,11 +165,7 @@ def test_a_referral_reaches_the_receiving_hospital_and_opens_the_record(world: W
     with signed_in(world, "bs.an") as doctor:
         csrf = csrf_of(doctor.get("/clinic").text)
         doctor.post("/clinic/check-in", data={"q": QR, "csrf": csrf})
-        doctor.post(f"/clinic/patients/{world.patient_id}/presence-code", data={"csrf": csrf})
-        doctor.post(
-            f"/clinic/patients/{world.patient_id}/confirm-presence",
-            data={"csrf": csrf, "code": sms_code(doctor)},
-        )
+        confirm_presence(world, doctor, csrf)
         no_reason = closed_visit(world, doctor, refer_to="01003", expect=422)
         assert "Write why the patient is referred" in no_reason or "chuyển" in no_reason
         eid = closed_visit(
@@ -279,19 +256,7 @@ def test_each_facility_bills_from_its_own_price_list_and_prints_its_logo(world: 
     (own / "prices.csv").write_text(PRICES, encoding="utf-8")
     (own / "logo.svg").write_text(LOGO, encoding="utf-8")
     with signed_in(world, "bs.an") as doctor:
-        csrf = csrf_of(doctor.get("/clinic").text)
-        doctor.post("/clinic/check-in", data={"q": QR, "csrf": csrf})
-        doctor.post(
-            "/clinic/visits",
-            data={
-                "csrf": csrf,
-                "patient": world.patient_id,
-                "name": "Nguyễn Văn An",
-                "payer": "self-pay",
-                "room": world.rooms[0],
-            },
-        )
-        eid = re.search(r'href="/clinic/visits/([^"]+)"', doctor.get("/clinic").text).group(1)  # type: ignore[union-attr]
+        eid, csrf = start_visit(world, doctor)
         page = doctor.get(f"/clinic/visits/{eid}").text
         assert "Cholesterol toàn phần (trạm)" in page  # its own list, not the built-in one
         assert "Định lượng Glucose" not in page
@@ -306,28 +271,11 @@ def test_each_facility_bills_from_its_own_price_list_and_prints_its_logo(world: 
         )
         printed = doctor.get(f"/clinic/visits/{eid}/print/summary").text
         assert 'class="logo" src="data:image/svg+xml;base64,' in printed
-        doctor.post(f"/clinic/patients/{world.patient_id}/presence-code", data={"csrf": csrf})
-        doctor.post(
-            f"/clinic/patients/{world.patient_id}/confirm-presence",
-            data={"csrf": csrf, "code": sms_code(doctor)},
-        )
+        confirm_presence(world, doctor, csrf)
         doctor.post(f"/clinic/visits/{eid}/bill", data={"csrf": csrf})
         bill = doctor.get(f"/clinic/visits/{eid}/bill").text
         assert "Khám Nội (trạm)" in bill and 'value="38700"' in bill
     with signed_in(world, "bs.b") as hospital:  # another facility keeps the built-in list
-        csrf = csrf_of(hospital.get("/clinic").text)
-        hospital.post("/clinic/check-in", data={"q": QR, "csrf": csrf})
-        hospital.post(
-            "/clinic/visits",
-            data={
-                "csrf": csrf,
-                "patient": world.patient_id,
-                "name": "Nguyễn Văn An",
-                "payer": "self-pay",
-            },
-        )
-        queue = hospital.get("/clinic").text
-        theirs = re.search(r'href="/clinic/visits/([^"]+)"', queue)
-        assert theirs is not None
-        page = hospital.get(f"/clinic/visits/{theirs.group(1)}").text
+        theirs, _ = start_visit(world, hospital, room=False)
+        page = hospital.get(f"/clinic/visits/{theirs}").text
         assert "Định lượng Glucose" in page and "(trạm)" not in page

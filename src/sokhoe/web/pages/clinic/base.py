@@ -37,14 +37,7 @@ async def page(request: Request, handler: Handler) -> Response:
     if who is None:
         return common.redirect(request, f"/clinic/sign-in?next={request.url.path}")
     if who.kind != "staff" or who.role not in CLINIC_ROLES or who.facility is None:
-        return common.render(
-            request,
-            "clinic/message.html",
-            403,
-            who=who,
-            title="Not allowed",
-            message=common.gettext(request, "These pages are for the staff of a facility."),
-        )
+        return not_allowed(request, who, "These pages are for the staff of a facility.")
     repo = common.repository(request, who)
     try:
         request.state.facility_name = await run_in_threadpool(_facility_name, repo, who.facility)
@@ -61,6 +54,18 @@ def _facility_name(repo: GuardedRepository, code: str) -> str:
         return find_facility(repo, code).name
     except FhirError:
         return code
+
+
+def not_allowed(request: Request, who: Principal | None, message: str) -> Response:
+    """A 403 page saying why (``message`` is translated)."""
+    return common.render(
+        request,
+        "clinic/message.html",
+        403,
+        who=who,
+        title="Not allowed",
+        message=common.gettext(request, message),
+    )
 
 
 def error(request: Request, who: Principal | None, exc: FhirError) -> Response:

@@ -20,7 +20,7 @@ from sokhoe.errors import FhirError
 from sokhoe.interop.claims.sources import FacilityRef, find_facility
 from sokhoe.web import deps
 from sokhoe.web.pages import common
-from sokhoe.web.pages.clinic.base import CLINIC_ROLES, form_text
+from sokhoe.web.pages.clinic.base import CLINIC_ROLES, form_text, not_allowed
 from sokhoe.web.sessions import end_session, start_session
 
 router = APIRouter()
@@ -136,14 +136,7 @@ async def choose_facility(request: Request) -> Response:
     chosen = form_text(form, "facility")
     tokens: TokenService = request.app.state.tokens
     if chosen not in await run_in_threadpool(facilities_of, tokens.engine, who.subject):
-        return common.render(
-            request,
-            "clinic/message.html",
-            403,
-            who=who,
-            title="Not allowed",
-            message=common.gettext(request, "You do not work at this facility."),
-        )
+        return not_allowed(request, who, "You do not work at this facility.")
     if who.session:
         await run_in_threadpool(tokens.revoke, who.session)
     now_for = replace(who, facility=chosen, session=None)
