@@ -29,7 +29,7 @@ run: install
 	$(BIN)/sokhoe serve --demo $(PATIENTS)
 
 test: system-deps install
-	$(BIN)/pytest -n 3 --dist loadfile -q
+	$(BIN)/pytest -n 2 --dist loadfile -q
 
 # the screenshots of the clinician's guide (docs/huong-dan-phong-kham.md), from the browser test
 docs-screenshots: system-deps install
