@@ -125,6 +125,7 @@ def platform_token(app: FastAPI) -> str:
 HEAVY_FIRST: tuple[str, ...] = (
     "tests/web/test_synthea.py",
     "tests/web/test_dashboard_browser.py",
+    "tests/web/test_synthea_bulk.py",
     "tests/warehouse/test_spark_runner.py",
     "tests/web/test_dashboard.py",
     "tests/interop/test_bulk_export.py",

@@ -1,5 +1,6 @@
 """Every Synthea bundle in shared/data loads unchanged as a transaction, reads back, and
-``$everything`` returns each patient's whole compartment; the bulk NDJSON loads via ``load``."""
+``$everything`` returns each patient's whole compartment (the bulk NDJSON export is loaded in
+``test_synthea_bulk.py``, a file of its own so the two long loads run on different workers)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from sokhoe.access.guard import platform_repository
 from sokhoe.config import Settings
 from sokhoe.fhir.definitions import patient_compartment
-from sokhoe.interop.load import load_paths
 from sokhoe.store import FhirStore
 from sokhoe.store.sql import SqlStore
 from sokhoe.web.app import create_app
 from tests.conftest import BASE, SHARED_DATA, platform_token
 
 SYNTHEA = SHARED_DATA / "synthea"
-BULK = SHARED_DATA / "synthea-bulk-10"
 
 
 def _bundles() -> list[Path]:
@@ -132,21 +130,3 @@ def test_all_synthea_bundles_load_read_back_and_everything(client: TestClient) -
                     None,
                 )
             assert seen == expected, f"{path.name}: {sorted(expected ^ seen)[:5]}"
-
-
-def test_bulk_ndjson_loads(store: FhirStore) -> None:
-    repo = platform_repository(store, f"{BASE}/fhir")
-    report = load_paths(repo, [BULK])
-    assert report.errors == []
-    lines = sum(1 for f in BULK.glob("*.ndjson") for line in f.open() if line.strip())
-    assert report.resources == lines
-    for f in sorted(BULK.glob("*.ndjson")):
-        first = json.loads(f.open().readline())
-        got = repo.read(first["resourceType"], first["id"])
-        assert got.content is not None
-        assert got.content["id"] == first["id"]
-    again = load_paths(repo, [BULK])  # idempotent: nothing changes the second time
-    assert again.errors == []
-    with store.begin() as tx:
-        _, total = tx.history(None, None, None, 1, 0)
-    assert total == lines
