@@ -13,7 +13,9 @@ between merged records and the patient index's Provenance (``$merge``, ``$unmerg
 patient index's review Tasks (decided by ``$resolve-review``), Subscriptions (their
 registration, which keeps the owner and checks the endpoint), AuditEvents (the audit log is
 not a resource anyone writes) and signature Provenances (the signing operations; the versions
-they sign are frozen, ``access/signed.py``). The
+they sign are frozen, ``access/signed.py``) and the drug catalogue (its Medications and the
+value sets that version it: published at start-up and by ``sokhoe catalogue import``, so that
+no client can quietly change what a prescription's drug code means). The
 shared registries (facilities, places, practitioners, code systems, catalogues) are written by
 registry administrators only: a facility that could edit another's Organization could claim its
 patients.
@@ -68,6 +70,10 @@ REGISTRY_TYPES = frozenset(
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 MPI_TASKS = "https://fhir.sokhoe.vn/CodeSystem/mpi-task"
 MPI_ACTIVITY = "https://fhir.sokhoe.vn/CodeSystem/mpi-activity"
+DRUG_CATALOGUE_TAG = "https://fhir.sokhoe.vn/CodeSystem/drug-catalogue"
+"""``meta.tag`` of the drug catalogue's resources (code: the catalogue's source)."""
+DRUG_CODES = "https://fhir.sokhoe.vn/CodeSystem/drug"
+"""The catalogue's code systems: this one (the reference list) and ``DRUG_CODES/<source>``."""
 
 OWNERS = {
     "privacy-consent": "the consent operations ($share, $redeem-share, $restrict)",
@@ -77,6 +83,7 @@ OWNERS = {
     "subscription": "Subscription registration (POST/PUT /fhir/Subscription)",
     "audit-event": "the audit log itself (read it with $access-log)",
     "signature": "the signing operations (Encounter/$sign, amendments)",
+    "drug-catalogue": "the drug catalogue's publication (at start-up, sokhoe catalogue import)",
 }
 """Server-owned content -> what alone writes it (said in the refusal)."""
 
@@ -102,7 +109,21 @@ def _kind_of(rtype: str, content: dict[str, Any] | None) -> str | None:
         return "subscription"
     if rtype == "AuditEvent":
         return "audit-event"
+    if rtype in ("Medication", "ValueSet") and _in_drug_catalogue(content):
+        return "drug-catalogue"
     return None
+
+
+def _in_drug_catalogue(content: dict[str, Any]) -> bool:
+    """Tagged as the catalogue's, or (a Medication) coded in one of its code systems."""
+    if any(
+        t.get("system") == DRUG_CATALOGUE_TAG for t in (content.get("meta") or {}).get("tag", [])
+    ):
+        return True
+    return content.get("resourceType") == "Medication" and any(
+        c.get("system") == DRUG_CODES or str(c.get("system", "")).startswith(DRUG_CODES + "/")
+        for c in codings(content.get("code"))
+    )
 
 
 def _links(content: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -191,6 +212,7 @@ def _what(kind: str) -> str:
         "subscription": "A Subscription",
         "audit-event": "An AuditEvent",
         "signature": "A signature Provenance",
+        "drug-catalogue": "The drug catalogue",
     }[kind]
 
 
