@@ -293,3 +293,55 @@ def test_the_receiving_hospital_s_pages_and_the_facility_chooser(
         assert "Khám chuyên khoa tim mạch" in page.inner_text("#referred")
         _check(page, f"18-danh-sach-benh-vien{suffix}")
         context.close()
+
+
+def test_an_unidentified_emergency_patient_from_the_keyboard(
+    served: tuple[World, str],
+    chromium: Browser,
+) -> None:
+    """A doctor at hospital B registers someone brought in unconscious, treats them on the
+    temporary record, and joins it to the person's record once their ID card turns up; the
+    desk's emergency form, the temporary chart and the identify page pass axe at both sizes."""
+    world, base = served
+    for size, suffix in (
+        ({"width": 1366, "height": 800}, ""),
+        ({"width": 390, "height": 844}, "-phone"),
+    ):
+        context = chromium.new_context(viewport=size)
+        page = context.new_page()
+        page.goto(f"{base}/clinic/sign-in")
+        page.fill("#username", "bs.b")
+        page.fill("#password", PASSWORD)
+        page.press("#password", "Enter")
+        page.wait_for_url(f"{base}/clinic")
+        page.focus("#emergency summary")
+        page.keyboard.press("Enter")
+        page.focus("#emergency-age")
+        page.keyboard.type("45")
+        page.focus("#emergency-features")
+        page.keyboard.type("Áo sơ mi trắng, tìm thấy ở bến xe")
+        _check(page, f"19-cap-cuu{suffix}")
+        page.focus("#emergency-start")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(rf"{re.escape(base)}/clinic/visits/[^/]+$"))
+        page.goto(f"{base}/clinic")
+        assert "Áo sơ mi trắng" in page.inner_text("#unidentified")
+        page.locator("#unidentified a", has_text="CC-").last.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_load_state()
+        assert "Hồ sơ tạm" in page.inner_text("#temporary")
+        _check(page, f"20-ho-so-tam{suffix}")
+        page.focus("#identify")
+        page.keyboard.press("Enter")
+        page.wait_for_load_state()
+        page.fill("#q", QR)
+        page.press("#q", "Enter")
+        page.wait_for_load_state()
+        assert "Nguyễn Văn An" in page.inner_text("main")
+        _check(page, f"21-xac-dinh{suffix}")
+        page.fill("#reason-1", "Người nhà mang căn cước đến")
+        page.focus("form.join button[type=submit]")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{base}/clinic/patients/{world.patient_id}")
+        assert "Bệnh viện Đa khoa Đống Đa" in page.inner_text("main")
+        context.close()

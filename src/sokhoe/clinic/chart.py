@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from sokhoe.access.guard import GuardedRepository
+from sokhoe.access.scopes import scopes_allow
 from sokhoe.clinic.records import condition_text, find, read, text_of
 from sokhoe.clinic.signatures import signatures
 from sokhoe.clinic.vitals import read_back
@@ -77,6 +78,9 @@ class Chart:
     imaging: list[dict[str, Any]] = field(default_factory=list)
     documents: list[dict[str, Any]] = field(default_factory=list)
     facilities: int = 0
+    clinical: bool = True
+    """False: the caller's role reads no clinical content (the desk): the chart shows who the
+    person is and their visits, and says the rest is not shown rather than "none recorded"."""
 
     def age(self, today: date) -> int | None:
         if not self.birth_date or len(self.birth_date) < 4:
@@ -106,6 +110,15 @@ def build(
         period = card.get("period") or {}
         chart.card = Card(str(card.get("value")), period.get("start"), period.get("end"))
     subject = [("patient", f"Patient/{patient_id}")]
+    chart.clinical = all(
+        scopes_allow(repo.principal.scopes, t, "search") for t in CLINICAL_TYPES
+    )
+    if not chart.clinical:
+        _timeline(repo, chart, subject, facility_org, [], lang)
+        chart.appointments = find(
+            repo, "Appointment", [*subject, ("status", "booked"), ("_sort", "date")], 10
+        )
+        return chart
     chart.allergies = [
         text_of(a.get("code"))
         for a in find(repo, "AllergyIntolerance", subject, 20)
@@ -133,6 +146,18 @@ def build(
     chart.imaging = find(repo, "ImagingStudy", [*subject, ("_sort", "-started")], 10)
     chart.documents = find(repo, "DocumentReference", [*subject, ("_sort", "-date")], 10)
     return chart
+
+
+CLINICAL_TYPES: Final = (
+    "AllergyIntolerance",
+    "Condition",
+    "MedicationRequest",
+    "Immunization",
+    "Observation",
+    "ImagingStudy",
+    "DocumentReference",
+)
+"""What the chart's clinical sections read: a role without all of them (the desk) sees none."""
 
 
 def _inactive(status: Any) -> bool:

@@ -22,6 +22,7 @@ See: https://hl7.org/fhir/R4/encounter.html
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, Literal
@@ -47,6 +48,17 @@ ROOM_TYPE: Final = {
     "code": "ro",
 }
 ENCOUNTER_CLASS: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+AMBULATORY_CLASS: Final = {"system": ENCOUNTER_CLASS, "code": "AMB", "display": "ambulatory"}
+EMERGENCY_CLASS: Final = {"system": ENCOUNTER_CLASS, "code": "EMER", "display": "emergency"}
+EMERGENCY_PRIORITY: Final = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActPriority",
+            "code": "EM",
+            "display": "emergency",
+        }
+    ]
+}
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,8 @@ class QueueEntry:
     payer: str | None
     number: int
     """The visit's order of arrival today (*số thứ tự*)."""
+    emergency: bool = False
+    """An emergency visit (*cấp cứu*): called before everyone waiting."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +99,9 @@ class Queue:
 
     @property
     def next_waiting(self) -> QueueEntry | None:
-        return next((e for e in self.entries if e.state == "waiting"), None)
+        """The first emergency waiting, else the first to arrive."""
+        waiting = [e for e in self.entries if e.state == "waiting"]
+        return next((e for e in waiting if e.emergency), waiting[0] if waiting else None)
 
 
 def rooms(repo: GuardedRepository, facility: FacilityRef) -> list[Room]:
@@ -139,6 +155,7 @@ def queue(repo: GuardedRepository, facility_code: str, day: date) -> Queue:
                 arrived=(enc.get("period") or {}).get("start"),
                 payer=payer_of(enc),
                 number=number,
+                emergency=(enc.get("class") or {}).get("code") == EMERGENCY_CLASS["code"],
             )
         )
     return Queue(facility, day, entries, rooms(repo, facility), incoming(repo, facility))
@@ -155,8 +172,11 @@ def start_visit(
     now: datetime,
     reason: str | None = None,
     referral: str | None = None,
+    emergency: bool = False,
 ) -> dict[str, Any]:
-    """Register the visit at the desk: an ambulatory Encounter, ``arrived``, in ``room_id``.
+    """Register the visit at the desk: an ambulatory Encounter, ``arrived``, in ``room_id``
+    (an emergency one, class ``EMER`` and priority ``EM``, when ``emergency``: the claim then
+    takes the emergency route).
 
     The door decides the write (the facility needs a relationship with the person, which the
     check-in just made); a second visit of the same person still waiting today is refused, so
@@ -179,11 +199,13 @@ def start_visit(
         "resourceType": "Encounter",
         "extension": [{"url": PAYER_EXTENSION, "valueCode": payer}],
         "status": "arrived",
-        "class": {"system": ENCOUNTER_CLASS, "code": "AMB", "display": "ambulatory"},
+        "class": dict(EMERGENCY_CLASS if emergency else AMBULATORY_CLASS),
         "subject": {"reference": f"Patient/{patient_id}"},
         "period": {"start": format_instant(now)},
         "serviceProvider": {"reference": f"Organization/{facility.id}", "display": facility.name},
     }
+    if emergency:
+        encounter["priority"] = copy.deepcopy(EMERGENCY_PRIORITY)
     if patient_name.strip():  # none when the desk typed only the ID of someone new here
         encounter["subject"]["display"] = patient_name.strip()
     if room_id is not None:

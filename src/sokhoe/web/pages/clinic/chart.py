@@ -13,6 +13,7 @@ from starlette.responses import Response
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.principal import Principal
 from sokhoe.clinic import chart as charts
+from sokhoe.clinic.emergency import is_temporary, merged_into
 from sokhoe.errors import FhirError
 from sokhoe.interop.claims.sources import find_facility
 from sokhoe.operations.presence import confirm_presence, send_presence_code
@@ -33,6 +34,7 @@ def _render(
 ) -> Response:
     org = find_facility(repo, str(who.facility)).id
     found = charts.build(repo, patient_id, org, i18n.choose(request))
+    patient = found.patient or {}
     return common.render(
         request,
         "clinic/chart.html",
@@ -41,6 +43,8 @@ def _render(
         title=found.name or "Patient",
         chart=found,
         today=now(repo).date(),
+        temporary=is_temporary(patient),
+        merged_into=merged_into(patient),
         **{"sent": None, "problem": None, **context},
     )
 

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.principal import Principal
-from sokhoe.clinic import intake, visits
+from sokhoe.clinic import emergency, intake, visits
 from sokhoe.errors import FhirError
 from sokhoe.interop.claims.formats import name_text
 from sokhoe.web.mpi_api import matcher
@@ -33,6 +33,7 @@ def _render_desk(
     **context: Any,
 ) -> Response:
     found = _queue(repo, who)
+    unidentified = emergency.waiting(repo, str(who.facility), now(repo))
     return common.render(
         request,
         "clinic/queue.html",
@@ -41,6 +42,7 @@ def _render_desk(
         title="Today",
         queue=found,
         today=found.day,
+        unidentified=unidentified,
         **{"found": None, "problem": None, "typed": "", **context},
     )
 
