@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
+from sokhoe.fhir.validation import find_issues
 from sokhoe.prescribing import (
     CatalogueFileError,
     classes_of,
@@ -15,9 +16,11 @@ from sokhoe.prescribing import (
     to_medication,
 )
 from sokhoe.prescribing.catalogue_fhir import strength_ratio
-from sokhoe.fhir.validation import find_issues
 
-HEADER = "ma,ten_thuoc,hoat_chat,ham_luong,don_vi_tinh,atc,don_gia,ke_don,gay_nghien,huong_than_tien_chat"
+HEADER = (
+    "ma,ten_thuoc,hoat_chat,ham_luong,don_vi_tinh,atc,don_gia,ke_don,gay_nghien,"
+    "huong_than_tien_chat"
+)
 
 
 def write(tmp_path: Path, *lines: str, name: str = "list.csv") -> Path:
@@ -81,11 +84,11 @@ def test_every_problem_reported_with_its_row(tmp_path: Path) -> None:
 
 
 def test_missing_columns_and_empty_files(tmp_path: Path) -> None:
-    with pytest.raises(CatalogueFileError, match="row 1: missing column.*hoat_chat"):
+    with pytest.raises(CatalogueFileError, match=r"row 1: missing column.*hoat_chat"):
         read_catalogue(write(tmp_path, "ma,ten_thuoc,don_vi_tinh", "P1,Para,Viên"))
     with pytest.raises(CatalogueFileError, match="no medicines"):
         read_catalogue(write(tmp_path, HEADER))
-    with pytest.raises(CatalogueFileError, match=".csv or .xlsx"):
+    with pytest.raises(CatalogueFileError, match=r"\.csv or \.xlsx"):
         read_catalogue(write(tmp_path, HEADER, name="list.json"))
 
 
@@ -109,7 +112,12 @@ def test_excel_rows_and_numbers(tmp_path: Path) -> None:
 
 def test_strengths_as_ratios() -> None:
     assert strength_ratio("500mg", "Viên") == {
-        "numerator": {"value": 500, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"},
+        "numerator": {
+            "value": 500,
+            "unit": "mg",
+            "system": "http://unitsofmeasure.org",
+            "code": "mg",
+        },
         "denominator": {"value": 1, "unit": "Viên"},
     }
     ratio = strength_ratio("0,5mg/2ml", "Ống")

@@ -11,8 +11,8 @@ from sokhoe.bootstrap import publish_registry
 from sokhoe.prescribing import (
     CatalogueEntry,
     Ingredient,
-    classes_of,
     catalogue_versions,
+    classes_of,
     current_entries,
     current_medications,
     entry_at,
@@ -56,7 +56,10 @@ def test_empty_store_gets_the_reference_list_and_a_restart_changes_nothing(
 
 def test_an_import_is_a_new_version_and_earlier_versions_stay_readable(store: FhirStore) -> None:
     repo = repo_on(store)
-    first = [drug("P1", "Paracetamol 500mg"), drug("A1", "Amoxicilin 500mg", prescription_only=True)]
+    first = [
+        drug("P1", "Paracetamol 500mg"),
+        drug("A1", "Amoxicilin 500mg", prescription_only=True),
+    ]
     report = import_catalogue(repo, "byt", first, label="list-1.csv")
     assert (report.version, report.created, report.new_version) == (1, 2, True)
 
