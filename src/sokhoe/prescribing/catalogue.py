@@ -9,7 +9,10 @@ The fields follow XML 130 table 2 (QĐ 130/QĐ-BYT as amended by QĐ 4750, 3176,
 is the Ministry's active-ingredient code (*mã hoạt chất*), ``SO_DANG_KY`` the registration number
 (*số đăng ký*), ``HAM_LUONG`` the strength, ``DUONG_DUNG`` the route, ``DON_VI_TINH`` the unit.
 Unconfirmed: the format of ``MA_THUOC`` and ``SO_DANG_KY`` was not checked against the official
-lists, so neither is pattern-checked; ATC codes are the WHO's public index.
+lists, so neither is pattern-checked; ATC codes are the WHO's public index. In the reference list
+(``data/reference.csv``, see ``data/README.md``) the ``MA_THUOC`` codes are unconfirmed and given
+only for the 13 demo medicines (each row says so in ``chua_xac_nhan``), no row has a registration
+number, and the prescription-only and N/H flags were not checked against the circulars' lists.
 """
 
 from __future__ import annotations

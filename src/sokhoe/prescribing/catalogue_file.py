@@ -199,7 +199,7 @@ def _entry(number: int, row: Row, errors: list[RowError]) -> CatalogueEntry | No
     unit = text("don_vi_tinh", required=True)
     names = [n for n in _SPLIT.split(text("hoat_chat", required=True)) if n]
     strengths = [s for s in _SPLIT.split(text("ham_luong")) if s]
-    if strengths and len(strengths) != len(names):
+    if names and strengths and len(strengths) != len(names):
         errors.append(
             RowError(
                 number,

@@ -25,6 +25,7 @@ from typing import Any
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.writes import DRUG_CATALOGUE_TAG
 from sokhoe.errors import InvalidRequest, NotFound
+from sokhoe.fhir.repository import validated
 from sokhoe.fhir.resources import format_instant, same_content
 from sokhoe.prescribing.catalogue import (
     REFERENCE_SOURCE,
@@ -109,6 +110,7 @@ def import_catalogue(
         previous = int(current["version"]) if current is not None else 0
         version = previous + 1
         existing = {r.id: r.content for r in _medications(repo, tx, source) if r.content}
+        writes: list[dict[str, Any]] = []
         created = changed = unchanged = retired = 0
         for entry in entries:
             old = existing.pop(medication_id(source, entry.code), None)
@@ -116,16 +118,16 @@ def import_catalogue(
             if old is not None and same_content(old, built):
                 unchanged += 1
             else:
-                repo.update(with_version(built, version), "Medication", built["id"], tx=tx)
+                writes.append(with_version(built, version))
                 created += old is None
                 changed += old is not None
             if progress is not None:
                 progress(1)
-        for rid, old in existing.items():
+        for old in existing.values():
             if old.get("status") != "inactive":
-                gone = with_version({**old, "status": "inactive"}, version)
-                repo.update(gone, "Medication", rid, tx=tx)
+                writes.append(with_version({**old, "status": "inactive"}, version))
                 retired += 1
+        _write(repo, tx, writes)
         report = ImportReport(source, version, created, changed, retired, unchanged)
         if report.new_version or current is None:
             vs = _value_set(source, version, label, report, format_instant(repo.clock()))
@@ -134,6 +136,22 @@ def import_catalogue(
             repo.update(_all_sources(sorted(sources)), "ValueSet", ALL_SOURCES_ID, tx=tx)
             return report
         return ImportReport(source, previous, 0, 0, 0, unchanged)
+
+
+def _write(repo: GuardedRepository, tx: StoreSession, resources: list[dict[str, Any]]) -> None:
+    """Validate and store ``resources`` a chunk at a time: one write (and one audit row) per
+    chunk rather than per medicine, which makes a Ministry-sized list several times faster."""
+    when = repo.clock()
+    for start in range(0, len(resources), _CHUNK):
+        chunk = resources[start : start + _CHUNK]
+        versions = tx.current_versions("Medication", [r["id"] for r in chunk])
+        items = []
+        for resource in chunk:
+            validated(resource, "Medication")
+            previous = versions.get(resource["id"])
+            version = 1 if previous is None else previous + 1
+            items.append(repo.prepare(resource, resource["id"], version, "PUT", previous, when))
+        tx.write(items)
 
 
 @cache
