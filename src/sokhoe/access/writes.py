@@ -15,7 +15,9 @@ registration, which keeps the owner and checks the endpoint), AuditEvents (the a
 not a resource anyone writes) and signature Provenances (the signing operations; the versions
 they sign are frozen, ``access/signed.py``) and the drug catalogue (its Medications and the
 value sets that version it: published at start-up and by ``sokhoe catalogue import``, so that
-no client can quietly change what a prescription's drug code means). The
+no client can quietly change what a prescription's drug code means) and prescriptions (a
+``MedicationRequest`` carrying a prescription code, and the checks' ``DetectedIssue``s: only
+``$prescribe`` issues them, so a code always stands for a checked prescription). The
 shared registries (facilities, places, practitioners, code systems, catalogues) are written by
 registry administrators only: a facility that could edit another's Organization could claim its
 patients.
@@ -75,6 +77,11 @@ DRUG_CATALOGUE_TAG = "https://fhir.sokhoe.vn/CodeSystem/drug-catalogue"
 DRUG_CODES = "https://fhir.sokhoe.vn/CodeSystem/drug"
 """The catalogue's code systems: this one (the reference list) and ``DRUG_CODES/<source>``."""
 
+PRESCRIPTION_CODES = "https://fhir.sokhoe.vn/sid/ma-don-thuoc"
+"""``MedicationRequest.groupIdentifier`` system of an issued prescription (``prescribing/code``)."""
+PRESCRIBING_CHECKS = "https://fhir.sokhoe.vn/CodeSystem/prescribing-check"
+"""``DetectedIssue.code`` system of the prescribing checks' findings (``prescribing/issue``)."""
+
 OWNERS = {
     "privacy-consent": "the consent operations ($share, $redeem-share, $restrict)",
     "patient-link": "$merge and $unmerge",
@@ -84,6 +91,7 @@ OWNERS = {
     "audit-event": "the audit log itself (read it with $access-log)",
     "signature": "the signing operations (Encounter/$sign, amendments)",
     "drug-catalogue": "the drug catalogue's publication (at start-up, sokhoe catalogue import)",
+    "prescription": "MedicationRequest/$prescribe (and its cancel-and-replace)",
 }
 """Server-owned content -> what alone writes it (said in the refusal)."""
 
@@ -111,6 +119,14 @@ def _kind_of(rtype: str, content: dict[str, Any] | None) -> str | None:
         return "audit-event"
     if rtype in ("Medication", "ValueSet") and _in_drug_catalogue(content):
         return "drug-catalogue"
+    if rtype == "MedicationRequest" and (content.get("groupIdentifier") or {}).get(
+        "system"
+    ) == PRESCRIPTION_CODES:
+        return "prescription"
+    if rtype == "DetectedIssue" and any(
+        c.get("system") == PRESCRIBING_CHECKS for c in codings(content.get("code"))
+    ):
+        return "prescription"
     return None
 
 
@@ -213,6 +229,7 @@ def _what(kind: str) -> str:
         "audit-event": "An AuditEvent",
         "signature": "A signature Provenance",
         "drug-catalogue": "The drug catalogue",
+        "prescription": "A prescription (coded MedicationRequest) or its checks",
     }[kind]
 
 

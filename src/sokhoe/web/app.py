@@ -42,6 +42,7 @@ from sokhoe.web import (
     links_api,
     mpi_api,
     oidc_api,
+    prescribing_api,
     signing_api,
     terminology_api,
 )
@@ -115,6 +116,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.include_router(consent_api.router, dependencies=signed_in)
     app.include_router(mpi_api.router, dependencies=signed_in)
     app.include_router(signing_api.router, dependencies=signed_in)
+    app.include_router(prescribing_api.router, dependencies=signed_in)
     # before fhir_api, whose read route would take /CodeSystem/$lookup for an id
     app.include_router(terminology_api.router, dependencies=signed_in)
     app.include_router(bulk_api.router, dependencies=signed_in)  # before fhir_api, as above
