@@ -13,7 +13,8 @@ between merged records and the patient index's Provenance (``$merge``, ``$unmerg
 patient index's review Tasks (decided by ``$resolve-review``), Subscriptions (their
 registration, which keeps the owner and checks the endpoint), AuditEvents (the audit log is
 not a resource anyone writes) and signature Provenances (the signing operations; the versions
-they sign are frozen, ``access/signed.py``). The
+they sign are frozen, ``access/signed.py``), and the Tasks the national prescription outbox
+leaves when the national system refuses a prescription (``prescribing/national/outbox.py``). The
 shared registries (facilities, places, practitioners, code systems, catalogues) are written by
 registry administrators only: a facility that could edit another's Organization could claim its
 patients.
@@ -68,6 +69,7 @@ REGISTRY_TYPES = frozenset(
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 MPI_TASKS = "https://fhir.sokhoe.vn/CodeSystem/mpi-task"
 MPI_ACTIVITY = "https://fhir.sokhoe.vn/CodeSystem/mpi-activity"
+NATIONAL_RX_TASKS = "https://fhir.sokhoe.vn/CodeSystem/national-rx-task"
 
 OWNERS = {
     "privacy-consent": "the consent operations ($share, $redeem-share, $restrict)",
@@ -77,6 +79,7 @@ OWNERS = {
     "subscription": "Subscription registration (POST/PUT /fhir/Subscription)",
     "audit-event": "the audit log itself (read it with $access-log)",
     "signature": "the signing operations (Encounter/$sign, amendments)",
+    "national-rx-task": "the national prescription outbox (a refusal by the national system)",
 }
 """Server-owned content -> what alone writes it (said in the refusal)."""
 
@@ -93,6 +96,8 @@ def _kind_of(rtype: str, content: dict[str, Any] | None) -> str | None:
     if rtype == "Task":  # the sync's conflict Tasks are decided by people: not in here
         if any(c.get("system") == MPI_TASKS for c in codings(content.get("code"))):
             return "review-task"
+        if any(c.get("system") == NATIONAL_RX_TASKS for c in codings(content.get("code"))):
+            return "national-rx-task"
     if rtype == "Provenance":
         if any(c.get("system") == MPI_ACTIVITY for c in codings(content.get("activity"))):
             return "mpi-provenance"
@@ -191,6 +196,7 @@ def _what(kind: str) -> str:
         "subscription": "A Subscription",
         "audit-event": "An AuditEvent",
         "signature": "A signature Provenance",
+        "national-rx-task": "A national prescription system Task",
     }[kind]
 
 

@@ -1,0 +1,1 @@
+"""E-prescription, drug catalogue, checks, dispensing, national prescription system outbox."""
