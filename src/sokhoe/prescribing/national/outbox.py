@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -123,11 +123,12 @@ def dispensing_message(
 
 def enqueue(tx: StoreSession, message: Message, now: datetime) -> None:
     """Add ``message`` to the outbox in the door's transaction ``tx`` of the write it reports
-    (an already queued key is left as it is)."""
+    (an already queued key is left as it is). ``tx`` is an operation session of the door
+    (``repo.operation("prescribe", ...)``): only operations write the side tables."""
     values = {
         "key": message.key,
         "kind": message.kind,
-        "code": message.code.upper(),
+        "code": message.code,
         "facility": message.facility,
         "practitioner": message.practitioner,
         "patient_id": message.patient_id,
@@ -439,10 +440,11 @@ def pending(engine: Engine) -> list[Any]:
 
 
 def rows(engine: Engine, codes: Sequence[str] | None = None) -> list[Any]:
-    """Every row (of these codes), oldest first."""
+    """Every row (of these codes, matched without regard to case), oldest first."""
     statement = select(prescription_outbox).order_by(prescription_outbox.c.id)
     if codes is not None:
-        statement = statement.where(prescription_outbox.c.code.in_([c.upper() for c in codes]))
+        wanted = [c.upper() for c in codes]
+        statement = statement.where(func.upper(prescription_outbox.c.code).in_(wanted))
     with engine.connect() as conn:
         return list(conn.execute(statement))
 
