@@ -48,3 +48,36 @@ def test_deliver_once_sends_what_waits(tmp_path: Path, monkeypatch: pytest.Monke
     finally:
         world.standin.stop()
         store.close()
+
+
+def test_the_server_delivers_by_itself_when_asked(tmp_path: Path) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from sokhoe.config import NationalLogin, Settings
+    from sokhoe.web.app import create_app
+    from tests.conftest import BASE
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'server.db'}")
+    world = make_world(store)
+    try:
+        code, _ = world.issue()
+        settings = Settings(
+            base_url=BASE,
+            var_dir=tmp_path / "var",
+            national_rx_url=world.standin.url,
+            national_rx_facilities={A: NationalLogin(code="LT-79001", password=SECRET)},
+            national_rx_doctors={CCHN: NationalLogin(code="BS-0001", password=SECRET)},
+            national_rx_deliver=True,
+            national_rx_poll_seconds=0.2,
+        )
+        with TestClient(create_app(settings, store), base_url=BASE):
+            deadline = time.monotonic() + 20
+            while pending(world.engine) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        assert pending(world.engine) == []
+        assert world.standin.sends_of(code[:-1] + "c") == 1
+    finally:
+        world.standin.stop()
+        store.close()

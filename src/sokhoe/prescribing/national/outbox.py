@@ -277,8 +277,13 @@ class Deliverer:
                 report.delivered += 1
                 report.duplicates += 1
             else:
-                report.tasks.append(self._refuse(row, refused))
-                report.refused += 1
+                try:
+                    report.tasks.append(self._refuse(row, refused))
+                    report.refused += 1
+                except LostClaim:
+                    log.warning("outbox row %s was taken over by another worker", row.id)
+                except NotConfigured as missing:  # no Organization to own the Task yet
+                    self._retry(row, f"refused ({refused}); no work item: {missing}", report)
         except (Transient, NotConfigured) as failure:
             self._retry(row, str(failure), report)
         except NationalError as failure:  # pragma: no cover - every kind is handled above
