@@ -17,7 +17,9 @@ they sign are frozen, ``access/signed.py``) and the drug catalogue (its Medicati
 value sets that version it: published at start-up and by ``sokhoe catalogue import``, so that
 no client can quietly change what a prescription's drug code means) and prescriptions (a
 ``MedicationRequest`` carrying a prescription code, and the checks' ``DetectedIssue``s: only
-``$prescribe`` issues them, so a code always stands for a checked prescription). The
+``$prescribe`` issues them, so a code always stands for a checked prescription), and the
+Tasks the national prescription outbox leaves when the national system refuses a prescription
+(``prescribing/national/outbox.py``). The
 shared registries (facilities, places, practitioners, code systems, catalogues) are written by
 registry administrators only: a facility that could edit another's Organization could claim its
 patients.
@@ -81,6 +83,7 @@ PRESCRIPTION_CODES = "https://fhir.sokhoe.vn/sid/ma-don-thuoc"
 """``MedicationRequest.groupIdentifier`` system of an issued prescription (``prescribing/code``)."""
 PRESCRIBING_CHECKS = "https://fhir.sokhoe.vn/CodeSystem/prescribing-check"
 """``DetectedIssue.code`` system of the prescribing checks' findings (``prescribing/issue``)."""
+NATIONAL_RX_TASKS = "https://fhir.sokhoe.vn/CodeSystem/national-rx-task"
 
 OWNERS = {
     "privacy-consent": "the consent operations ($share, $redeem-share, $restrict)",
@@ -92,6 +95,7 @@ OWNERS = {
     "signature": "the signing operations (Encounter/$sign, amendments)",
     "drug-catalogue": "the drug catalogue's publication (at start-up, sokhoe catalogue import)",
     "prescription": "MedicationRequest/$prescribe (and its cancel-and-replace)",
+    "national-rx-task": "the national prescription outbox (a refusal by the national system)",
 }
 """Server-owned content -> what alone writes it (said in the refusal)."""
 
@@ -108,6 +112,8 @@ def _kind_of(rtype: str, content: dict[str, Any] | None) -> str | None:
     if rtype == "Task":  # the sync's conflict Tasks are decided by people: not in here
         if any(c.get("system") == MPI_TASKS for c in codings(content.get("code"))):
             return "review-task"
+        if any(c.get("system") == NATIONAL_RX_TASKS for c in codings(content.get("code"))):
+            return "national-rx-task"
     if rtype == "Provenance":
         if any(c.get("system") == MPI_ACTIVITY for c in codings(content.get("activity"))):
             return "mpi-provenance"
@@ -230,6 +236,7 @@ def _what(kind: str) -> str:
         "signature": "A signature Provenance",
         "drug-catalogue": "The drug catalogue",
         "prescription": "A prescription (coded MedicationRequest) or its checks",
+        "national-rx-task": "A national prescription system Task",
     }[kind]
 
 
