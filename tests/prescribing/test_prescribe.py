@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from sokhoe.access.db import access_engine
 from sokhoe.errors import Forbidden, InvalidRequest, NotFound
 from sokhoe.fhir.resources import parse_instant
+from sokhoe.mpi.identifiers import PRACTITIONER
 from sokhoe.operations.prescribe import run_prescribe
 from sokhoe.prescribing.code import CODE_SYSTEM
 from sokhoe.prescribing.issue import CHECK_SYSTEM
+from sokhoe.prescribing.national.outbox import rows as outbox_rows
 from sokhoe.prescribing.prescribe import PrescriptionRefused
 from sokhoe.store.sql import SqlStore
 from tests.api_helpers import client_auth
@@ -182,7 +185,12 @@ def test_a_connected_system_prescribes_over_http_and_cannot_forge_one(
     pid, eid = rx.person(C, "Hà Văn Sơn")
     auth = client_auth(api, ["system/*.cruds"], C)
     rx.platform.update(
-        {"resourceType": "Practitioner", "id": "pr-c", "name": [{"text": "BS. Hoàng Thị Em"}]},
+        {
+            "resourceType": "Practitioner",
+            "id": "pr-c",
+            "identifier": [{"system": PRACTITIONER, "value": "000123/HNO-CCHN"}],
+            "name": [{"text": "BS. Hoàng Thị Em"}],
+        },
         "Practitioner",
         "pr-c",
     )
@@ -196,6 +204,9 @@ def test_a_connected_system_prescribes_over_http_and_cannot_forge_one(
     issued = r.json()["entry"][0]["resource"]
     code = issued["groupIdentifier"]["value"]
     assert issued["requester"]["reference"] == "Practitioner/pr-c"
+    # queued for the national prescription system in the same transaction, once
+    (queued,) = outbox_rows(access_engine(rx.world.app.state.store), [code])
+    assert queued.kind == "prescription" and queued.practitioner == "000123/HNO-CCHN"
     found = api.get(f"/fhir/MedicationRequest?group-identifier={CODE_SYSTEM}|{code}", headers=auth)
     assert found.status_code == 200 and found.json()["total"] == 1
     refused = api.post(

@@ -14,6 +14,7 @@ See: https://hl7.org/fhir/R4/medicationrequest.html
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,9 +38,12 @@ from sokhoe.prescribing.context import (
     visit_diagnoses,
 )
 from sokhoe.prescribing.issue import detected_issue
+from sokhoe.prescribing.national.mapping import PrescriptionSources
+from sokhoe.prescribing.national.outbox import enqueue, prescription_message
 from sokhoe.prescribing.rules import rules_on
 from sokhoe.registry.facilities import LEVEL_SYSTEM
 
+log = logging.getLogger("sokhoe.prescribing")
 PRESCRIBER_ROLES: Final = frozenset({"doctor", "system"})
 """Who issues prescriptions: doctors, and a facility's connected system (which names the
 prescriber in each line's ``requester``)."""
@@ -342,7 +346,44 @@ def prescribe(
             repo.update(r, "MedicationRequest", r["id"], tx=tx).resource.content or {}
             for r in requests
         ]
+        _to_national(repo, tx, stored, patient, organization, encounter, requester, now)
     return Issued(code, kind, stored, issues)
+
+
+def _to_national(
+    repo: GuardedRepository,
+    tx: Any,
+    requests: list[dict[str, Any]],
+    patient: dict[str, Any],
+    organization: dict[str, Any],
+    encounter: dict[str, Any],
+    requester: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Queue the prescription for the national prescription system in this transaction: it
+    is sent if and only if it was issued (``national/outbox.py``). A prescriber without a
+    practising-certificate number on their Practitioner cannot be sent under their name; that
+    is logged, and the prescription stays valid here."""
+    ref = reference_id(requester, "Practitioner")
+    practitioner = (tx.read("Practitioner", ref).content or {}) if ref else {}
+    conditions = [
+        tx.read("Condition", cid).content or {}
+        for d in encounter.get("diagnosis", [])
+        if (cid := reference_id(d.get("condition"), "Condition"))
+    ]
+    sources = PrescriptionSources(
+        requests, patient, practitioner, organization, encounter, conditions
+    )
+    try:
+        message = prescription_message(sources, str(patient["id"]))
+    except ValueError as exc:
+        log.warning(
+            "prescription %s not queued for the national system: %s",
+            requests[0]["groupIdentifier"]["value"],
+            exc,
+        )
+        return
+    enqueue(tx, message, now)
 
 
 def _request(
