@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyotp
 import pytest
 
 from sokhoe.operations.prescribe import run_prescribe
@@ -91,3 +92,24 @@ def test_english_and_the_prescription_is_signed_with_the_visit(rx: RxWorld) -> N
         assert closed.status_code == 303, closed.text
         review = doctor.get(f"/clinic/visits/{eid}/sign").text
         assert "Paracetamol 500mg" in review  # the signature covers the prescription
+        early = doctor.get(f"/clinic/visits/{eid}/print/prescription")
+        assert early.status_code == 409  # a paper copy is of a signed record
+        digest = re.search(r'name="sha256" value="([^"]+)"', review)
+        assert digest is not None
+        sign_form = {
+            "csrf": csrf,
+            "sha256": digest.group(1),
+            "method": "totp",
+            "code": pyotp.TOTP(world.totp_secret).now(),
+        }
+        signed = doctor.post(f"/clinic/visits/{eid}/sign", data=sign_form, follow_redirects=False)
+        assert signed.status_code == 303, signed.text
+        closed_page = doctor.get(f"/clinic/visits/{eid}").text
+        code = re.search(r"print/prescription\?code=([^\"]+)\"", closed_page)
+        assert code is not None
+        printed = doctor.get(f"/clinic/visits/{eid}/print/prescription?code={code.group(1)}")
+        assert printed.status_code == 200 and '<html lang="vi">' in printed.text
+        assert "ĐƠN THUỐC" in printed.text and code.group(1) in printed.text
+        assert "Bản giấy chuyển đổi từ hồ sơ bệnh án điện tử" in printed.text
+        assert printed.text.count("<svg") >= 3  # lookup QR, prescription QR, Code 128
+        assert "Paracetamol 500mg" in printed.text and "Số lượng: 4" in printed.text

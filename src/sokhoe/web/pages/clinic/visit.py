@@ -123,6 +123,7 @@ def _closed(
         referral=next((r for r in sent if referrals.is_referral(r)), None),
         follow_up=follow[0] if follow else None,
         bill=read(repo, "Invoice", invoice_id(visit.id)),
+        prescriptions=prescription.of_visit(repo, visit),
     )
 
 

@@ -83,6 +83,6 @@
   });
 
   // Problems after a refused close: move focus to the summary so it is read first.
-  var problems = document.getElementById("problems");
+  var problems = document.getElementById("problems") || document.getElementById("rx-problems");
   if (problems) { problems.focus(); }
 })();
