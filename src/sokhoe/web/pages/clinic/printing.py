@@ -34,7 +34,10 @@ def code128_svg(text: str) -> str:
     """A Code 128 barcode (what a pharmacy's USB scanner reads), as inline SVG."""
     buffer = io.BytesIO()
     code = barcode.get("code128", text, writer=SVGWriter())
-    code.write(buffer, options={"module_width": 0.3, "module_height": 9.0, "font_size": 8, "text_distance": 4.0})
+    code.write(
+        buffer,
+        options={"module_width": 0.3, "module_height": 9.0, "font_size": 8, "text_distance": 4.0},
+    )
     svg = buffer.getvalue().decode("utf-8")
     return svg[svg.index("<svg") :]
 
