@@ -255,8 +255,10 @@ def gather(
     inpatient_beds: bool,
     long_term: bool = False,
     weight_kg: Decimal | None = None,
+    replacing: str | None = None,
 ) -> Context:
-    """The checks' context for ``patient`` as the caller may see them."""
+    """The checks' context for ``patient`` as the caller may see them (``replacing``: the code
+    of a prescription being replaced, whose medicines are not "current" any more)."""
     pid = str(patient["id"])
     today = now.date()
     return Context(
@@ -267,7 +269,7 @@ def gather(
         age_months=age_in_months(patient.get("birthDate"), today),
         weight_kg=weight_kg if weight_kg is not None else latest_weight(repo, pid, now),
         allergies=allergies(repo, pid),
-        current=current_medicines(repo, pid, today),
+        current=current_medicines(repo, pid, today, exclude_group=replacing),
     )
 
 

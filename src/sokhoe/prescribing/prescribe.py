@@ -27,9 +27,10 @@ from sokhoe.errors import FhirError, Forbidden, InvalidRequest, Issue, NotFound
 from sokhoe.fhir.references import codings, reference_id
 from sokhoe.fhir.resources import format_instant, new_id
 from sokhoe.interop.claims.sources import find_facility
+from sokhoe.prescribing.cancel import OWNS, cancel_lines
 from sokhoe.prescribing.catalogue import ATC_SYSTEM
 from sokhoe.prescribing.checks import Finding, Findings, Line, check, kind_of
-from sokhoe.prescribing.code import CODE_SYSTEM, Kind, new_code
+from sokhoe.prescribing.code import CODE_SYSTEM, Kind, new_code, normalise
 from sokhoe.prescribing.context import (
     FACILITY_EXTENSION,
     Medicine,
@@ -262,8 +263,18 @@ def prescribe(
     long_term: bool = False,
     weight_kg: Decimal | None = None,
     note: str = "",
+    replaces: str | None = None,
+    replace_reason: str = "",
 ) -> Issued:
-    """Check and issue one prescription; ``lines`` are (MedicationRequest, override reason)."""
+    """Check and issue one prescription; ``lines`` are (MedicationRequest, override reason).
+
+    ``replaces``: the code of an active prescription of the same patient and facility that this
+    one corrects; it is cancelled (with ``replace_reason``) in the same transaction and the new
+    lines name it in ``priorPrescription`` (``cancel.py``)."""
+    if replaces is not None:
+        replaces = normalise(replaces)
+        if not replace_reason.strip():
+            raise InvalidRequest("Say why the prescription is replaced", "reason")
     if not lines:
         raise InvalidRequest("A prescription needs at least one line", "line")
     facility_code = repo.principal.facility
@@ -288,6 +299,7 @@ def prescribe(
         inpatient_beds=has_inpatient_beds(organization),
         long_term=long_term,
         weight_kg=weight_kg,
+        replacing=replaces,
     )
     plain = [item.line() for item in items]
     findings: Findings = check(plain, context)
@@ -301,8 +313,13 @@ def prescribe(
         interactions=["create"],
         patients=[patient_id],
         roles=PRESCRIBER_ROLES,
-        owns=frozenset({"prescription"}),
+        owns=OWNS,
     ) as tx:
+        prior: list[dict[str, Any]] = []
+        if replaces is not None:
+            prior = cancel_lines(
+                repo, tx, replaces, replace_reason, facility_org=facility.id, patient_id=patient_id
+            )
         code = _unique_code(repo, tx, facility_code, kind)
         ids = {item.index: new_id() for item in items}
         refs = {i: f"MedicationRequest/{rid}" for i, rid in ids.items()}
@@ -339,6 +356,9 @@ def prescribe(
             ]
             if linked:
                 request["detectedIssue"] = linked
+            if prior:
+                replaced = prior[min(item.index, len(prior) - 1)]
+                request["priorPrescription"] = {"reference": f"MedicationRequest/{replaced['id']}"}
             requests.append(request)
         for issue in issues:  # ids chosen here, so the lines and their issues link
             repo.update(issue, "DetectedIssue", issue["id"], tx=tx)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from sokhoe.operations.prescribe import bundle, run_prescribe
+from sokhoe.operations.prescribe import bundle, run_cancel, run_prescribe
 from sokhoe.web.deps import json_body, repository
 from sokhoe.web.responses import FhirResponse
 
@@ -23,4 +23,15 @@ async def prescribe(request: Request) -> FhirResponse:
     body = await json_body(request)
     repo = repository(request)
     issued = await run_in_threadpool(run_prescribe, repo, body, repo.clock())
-    return FhirResponse(bundle(issued, repo.base_url), status_code=201)
+    resources = [*issued.requests, *issued.issues]
+    return FhirResponse(bundle(resources, repo.base_url), status_code=201)
+
+
+@router.post("/MedicationRequest/$cancel-prescription", summary="Cancel a prescription")
+async def cancel_prescription(request: Request) -> FhirResponse:
+    """``code`` and ``reason``: every line cancelled, if nothing was dispensed against it;
+    answers the cancelled lines."""
+    body = await json_body(request)
+    repo = repository(request)
+    cancelled = await run_in_threadpool(run_cancel, repo, body)
+    return FhirResponse(bundle(cancelled, repo.base_url))
