@@ -222,6 +222,19 @@ def bench_clinic(
     print(json.dumps(run(visits, requests, warmup, labs, seed), ensure_ascii=False, indent=2))
 
 
+@app.command("bench-prescribing")
+def bench_prescribing(
+    patients: Annotated[int, typer.Option(help="People, one prescription issued for each")] = 30,
+    past: Annotated[int, typer.Option(help="Past prescriptions of each person")] = 50,
+) -> None:
+    """``$prescribe`` with every check on against a long history; JSON on stdout."""
+    import json
+
+    from sokhoe.bench.prescribing import run
+
+    print(json.dumps(run(patients, past), ensure_ascii=False, indent=2))
+
+
 client_app = typer.Typer(help="Connected systems (OAuth client credentials).", no_args_is_help=True)
 app.add_typer(client_app, name="client")
 

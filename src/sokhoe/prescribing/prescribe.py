@@ -33,7 +33,9 @@ from sokhoe.prescribing.checks import Finding, Findings, Line, check, kind_of
 from sokhoe.prescribing.code import CODE_SYSTEM, Kind, new_code, normalise
 from sokhoe.prescribing.context import (
     FACILITY_EXTENSION,
+    CatalogueIndex,
     Medicine,
+    catalogue_index,
     gather,
     medicine,
     visit_diagnoses,
@@ -151,12 +153,14 @@ def _per_day(request: dict[str, Any]) -> Any:
     return Decimal(str(repeat["frequency"])) / (period * per)
 
 
-def ordered(repo: GuardedRepository, index: int, request: dict[str, Any], override: str) -> Ordered:
+def ordered(
+    catalogue: CatalogueIndex, index: int, request: dict[str, Any], override: str
+) -> Ordered:
     """Read one line: its medicine from the catalogue and its numbers, each checked."""
     where = f"line[{index}]"
     if request.get("resourceType") != "MedicationRequest":
         raise InvalidRequest(f"{where}: each line is a MedicationRequest", where)
-    found = medicine(repo, request, where)
+    found = medicine(catalogue, request, where)
     per_dose = _decimal(_dose(request)[0], f"{where}.dosageInstruction.doseQuantity")
     per_day = _decimal(_per_day(request), f"{where}.dosageInstruction.timing")
     supply = ((request.get("dispenseRequest") or {}).get("expectedSupplyDuration") or {}).get(
@@ -287,11 +291,15 @@ def prescribe(
     )
     encounter = _visit(repo, patient_id, encounter_id, facility.id)
     patient = repo.read("Patient", patient_id).content or {}
-    items = [ordered(repo, i, request, override) for i, (request, override) in enumerate(lines)]
+    catalogue = catalogue_index(repo)
+    items = [
+        ordered(catalogue, i, request, override) for i, (request, override) in enumerate(lines)
+    ]
     requester = _requester(repo, items)
     rules = rules_on(now.date())
     context = gather(
         repo,
+        catalogue,
         rules,
         patient,
         now=now,
