@@ -20,6 +20,7 @@ from sokhoe.access.principal import Principal, system_principal
 from sokhoe.config import NationalLogin
 from sokhoe.fhir.resources import format_instant, new_id
 from sokhoe.mpi.identifiers import BHYT, CCCD, FACILITY, PRACTITIONER
+from sokhoe.prescribing.cancel import OWNS
 from sokhoe.prescribing.national import (
     PRESCRIPTION_CODE_SYSTEM,
     Backoff,
@@ -124,8 +125,11 @@ class World:
         )
         message = prescription_message(sources, self.ids["patient"])
         with self.system_a.operation(
-            "prescribe", resource_type="MedicationRequest", patients=[self.ids["patient"]]
-        ) as tx:  # as $prescribe will
+            "prescribe",
+            resource_type="MedicationRequest",
+            patients=[self.ids["patient"]],
+            owns=OWNS,
+        ) as tx:  # as $prescribe does (its checks are tested in test_prescribe.py)
             for request in requests:
                 self.system_a.update(request, "MedicationRequest", request["id"], tx=tx)
             enqueue(tx, message, self.clock())
