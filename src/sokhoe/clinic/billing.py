@@ -31,7 +31,7 @@ from typing import Any, Literal
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.clinic.vietqr import BankAccount, vietqr_payload
 from sokhoe.errors import Conflict, Forbidden, InvalidRequest, NotFound, PreconditionFailed
-from sokhoe.interop.claims.benefit import Split
+from sokhoe.interop.claims.benefit import Route, Split
 from sokhoe.interop.claims.build import build_claim
 from sokhoe.interop.claims.catalogue import Catalogue, demo_catalogue
 from sokhoe.interop.claims.sources import VIETNAM_TZ, EncounterRecord, FacilityRef, gather
@@ -104,6 +104,8 @@ class Bill:
     """``T_BNCCT``."""
     self_pay: Decimal
     """``T_BNTT``."""
+    referred_from: str = ""
+    """``MA_NOI_DI``: the facility that referred the patient here ("" when not referred)."""
 
     @property
     def patient_total(self) -> Decimal:
@@ -177,6 +179,7 @@ def compute_bill(record: EncounterRecord, catalogue: Catalogue) -> Bill:
         _dec(summary, "T_BHTT"),
         _dec(summary, "T_BNCCT"),
         _dec(summary, "T_BNTT"),
+        summary["MA_NOI_DI"],
     )
 
 
@@ -258,6 +261,10 @@ def _terms(bill: Bill) -> str:
     if bill.split is None:
         return f"Người bệnh tự chi trả {_vnd(bill.due)} đồng."
     why = f"mức hưởng {format(bill.split.percent, 'f').replace('.', ',')}%"
+    if bill.split.route == Route.REFERRED:
+        why += ", có giấy chuyển tuyến" + (
+            f" từ cơ sở {bill.referred_from}" if bill.referred_from else ""
+        )
     if bill.split.low_cost:
         why += ", chi phí lần khám thấp hơn 15% mức lương cơ sở"
     return (

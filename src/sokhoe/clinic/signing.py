@@ -23,6 +23,7 @@ See: https://hl7.org/fhir/R4/provenance.html and https://hl7.org/fhir/R4/datatyp
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from sqlalchemy import Engine
 
 from sokhoe.access.accounts import confirm_totp, practitioner_of
 from sokhoe.access.guard import GuardedRepository
+from sokhoe.access.session import GuardedSession
 from sokhoe.access.signed import AMENDMENT, signatures_of
 from sokhoe.clinic.canonical import Canonical, canonical_form
 from sokhoe.clinic.certificates import SigningCredential, common_name, load_pkcs12
@@ -239,6 +241,25 @@ def _record(
     return item.content or provenance
 
 
+def _operation(
+    repo: GuardedRepository, name: str, visit: SignedVisit, owns: frozenset[str]
+) -> AbstractContextManager[GuardedSession]:
+    """The transaction of ``$sign`` or ``$amend`` on ``visit``, writing what ``owns`` names.
+
+    It names no patient for the door to require: :func:`_authorise` already allowed the
+    facility's own visit, which is narrower than the whole record; the patient is still named
+    in the audit (``concerns``)."""
+    return repo.operation(
+        name,
+        resource_type="Encounter",
+        interactions=["read"],
+        patients=[],
+        concerns=[visit.patient_id],
+        roles=SIGN_ROLES,
+        owns=owns,
+    )
+
+
 def sign_visit(
     repo: GuardedRepository,
     encounter_id: str,
@@ -261,15 +282,7 @@ def sign_visit(
     when = repo.clock()
     who = _who(repo)
     evidence = _signed(repo, visit, signer, canonical, when)
-    with repo.operation(
-        "sign",
-        resource_type="Encounter",
-        interactions=["read"],
-        patients=[],  # authorised above: the facility's own visit, not the whole record
-        concerns=[visit.patient_id],
-        roles=SIGN_ROLES,
-        owns=OWNS,
-    ) as tx:
+    with _operation(repo, "sign", visit, OWNS) as tx:
         return _record(repo, tx, "sign", canonical, evidence, who, when, encounter_id)
 
 
@@ -317,15 +330,7 @@ def amend(
     )
     who = _who(repo)
     evidence = _signed(repo, visit, signer, canonical, when)
-    with repo.operation(
-        "amend",
-        resource_type="Encounter",
-        interactions=["read"],
-        patients=[],  # authorised above: the facility's own visit, not the whole record
-        concerns=[visit.patient_id],
-        roles=SIGN_ROLES,
-        owns=OWNS | {AMENDMENT},
-    ) as tx:
+    with _operation(repo, "amend", visit, OWNS | {AMENDMENT}) as tx:
         written = repo.update(resource, rtype, rid, if_match=f'W/"{current.version_id}"', tx=tx)
         provenance = _record(
             repo,

@@ -16,7 +16,7 @@ from decimal import Decimal
 from sokhoe.interop.claims.benefit import Split
 from sokhoe.interop.claims.catalogue import SUPPLY_GROUPS, Catalogue, PriceItem
 from sokhoe.interop.claims.codes import (
-    DOITUONG_INSURED,
+    DOITUONG_EMERGENCY,
     LOINC,
     MA_QUOCTICH_VIETNAM,
     PAY_IN_SCOPE,
@@ -240,6 +240,7 @@ class _Builder(VisitFacts):
         supplies = [r for r in services if r.get("MA_NHOM") and int(r["MA_NHOM"]) in SUPPLY_GROUPS]
         paid = dt12(self.end)
         sex = {"male": "1", "female": "2"}.get(str(patient.get("gender", "")), "3")
+        referred_by, referred_to = self.r.referred_by, self.r.referred_to  # codes.REFERRAL_FIELDS
         nights = self._nights() + 1 if self.cls == "IMP" else 0
         return {
             "MA_LK": self.ma_lk,
@@ -264,9 +265,12 @@ class _Builder(VisitFacts):
             "MA_BENH_CHINH": self.diagnoses[0][0] if self.diagnoses else "",
             "MA_BENH_KT": ";".join(code for code, _ in self.diagnoses[1:]),
             "MA_DOITUONG_KCB": self.doituong,
+            "MA_NOI_DI": referred_by.facility if referred_by else "",
+            "MA_NOI_DEN": referred_to.facility if referred_to else "",
             "NGAY_VAO": dt12(self.start),
             "NGAY_VAO_NOI_TRU": dt12(self.start) if self.cls == "IMP" else "",
             "NGAY_RA": dt12(self.end),
+            "GIAY_CHUYEN_TUYEN": referred_by.id[:50] if referred_by else "",
             "SO_NGAY_DTRI": str(nights),
             "KET_QUA_DTRI": self._result_code(),
             "MA_LOAI_RV": "1",
@@ -330,7 +334,7 @@ class _Builder(VisitFacts):
 
     def checkin(self, services: list[Row]) -> list[Row] | None:
         """XML0, due for insured visits except emergencies (QĐ 4750 art. 2)."""
-        if self.doituong != DOITUONG_INSURED:
+        if not self.insured or self.doituong == DOITUONG_EMERGENCY:
             return None
         first = services[0] if services else {}
         s = self.summary_row
