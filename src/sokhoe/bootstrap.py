@@ -17,14 +17,17 @@ log = logging.getLogger("sokhoe.bootstrap")
 
 
 def publish_registry(repo: GuardedRepository) -> int:
-    """Store the platform's NamingSystems (fixed ids; unchanged ones make no new version)."""
+    """Store the platform's NamingSystems and the reference drug catalogue; return how many
+    resources changed (fixed ids; unchanged ones make no new version)."""
+    from sokhoe.prescribing import publish_reference
     from sokhoe.registry.naming import registry_resources
 
     changed = 0
     for resource in registry_resources():
         outcome = repo.update(resource, resource["resourceType"], resource["id"])
         changed += outcome.status == 201 or outcome.resource.version_id > 1
-    return changed
+    report = publish_reference(repo)
+    return changed + report.created + report.changed + report.retired
 
 
 def store_is_empty(repo: GuardedRepository) -> bool:

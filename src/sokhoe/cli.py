@@ -566,6 +566,8 @@ def _register_sub_commands() -> None:
     from sokhoe.interop.legacy.cli import import_app
     from sokhoe.interop.subscriptions.cli import subscriptions_app
     from sokhoe.interop.sync.cli import sync_app
+    from sokhoe.prescribing.cli import catalogue_app
+    from sokhoe.prescribing.national.cli import prescriptions_app
     from sokhoe.warehouse.cli import view_app, warehouse_app
 
     app.add_typer(hl7_app, name="hl7")
@@ -578,6 +580,8 @@ def _register_sub_commands() -> None:
     app.add_typer(warehouse_app, name="warehouse")
     app.add_typer(signature_app, name="signature")
     app.add_typer(clinic_app, name="clinic")
+    app.add_typer(catalogue_app, name="catalogue")
+    app.add_typer(prescriptions_app, name="prescriptions")
 
 
 _register_sub_commands()

@@ -13,7 +13,13 @@ between merged records and the patient index's Provenance (``$merge``, ``$unmerg
 patient index's review Tasks (decided by ``$resolve-review``), Subscriptions (their
 registration, which keeps the owner and checks the endpoint), AuditEvents (the audit log is
 not a resource anyone writes) and signature Provenances (the signing operations; the versions
-they sign are frozen, ``access/signed.py``). The
+they sign are frozen, ``access/signed.py``) and the drug catalogue (its Medications and the
+value sets that version it: published at start-up and by ``sokhoe catalogue import``, so that
+no client can quietly change what a prescription's drug code means) and prescriptions (a
+``MedicationRequest`` carrying a prescription code, and the checks' ``DetectedIssue``s: only
+``$prescribe`` issues them, so a code always stands for a checked prescription), and the
+Tasks the national prescription outbox leaves when the national system refuses a prescription
+(``prescribing/national/outbox.py``). The
 shared registries (facilities, places, practitioners, code systems, catalogues) are written by
 registry administrators only: a facility that could edit another's Organization could claim its
 patients.
@@ -68,6 +74,16 @@ REGISTRY_TYPES = frozenset(
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 MPI_TASKS = "https://fhir.sokhoe.vn/CodeSystem/mpi-task"
 MPI_ACTIVITY = "https://fhir.sokhoe.vn/CodeSystem/mpi-activity"
+DRUG_CATALOGUE_TAG = "https://fhir.sokhoe.vn/CodeSystem/drug-catalogue"
+"""``meta.tag`` of the drug catalogue's resources (code: the catalogue's source)."""
+DRUG_CODES = "https://fhir.sokhoe.vn/CodeSystem/drug"
+"""The catalogue's code systems: this one (the reference list) and ``DRUG_CODES/<source>``."""
+
+PRESCRIPTION_CODES = "https://fhir.sokhoe.vn/sid/ma-don-thuoc"
+"""``MedicationRequest.groupIdentifier`` system of an issued prescription (``prescribing/code``)."""
+PRESCRIBING_CHECKS = "https://fhir.sokhoe.vn/CodeSystem/prescribing-check"
+"""``DetectedIssue.code`` system of the prescribing checks' findings (``prescribing/issue``)."""
+NATIONAL_RX_TASKS = "https://fhir.sokhoe.vn/CodeSystem/national-rx-task"
 
 OWNERS = {
     "privacy-consent": "the consent operations ($share, $redeem-share, $restrict)",
@@ -77,6 +93,9 @@ OWNERS = {
     "subscription": "Subscription registration (POST/PUT /fhir/Subscription)",
     "audit-event": "the audit log itself (read it with $access-log)",
     "signature": "the signing operations (Encounter/$sign, amendments)",
+    "drug-catalogue": "the drug catalogue's publication (at start-up, sokhoe catalogue import)",
+    "prescription": "MedicationRequest/$prescribe (and its cancel-and-replace)",
+    "national-rx-task": "the national prescription outbox (a refusal by the national system)",
 }
 """Server-owned content -> what alone writes it (said in the refusal)."""
 
@@ -93,6 +112,8 @@ def _kind_of(rtype: str, content: dict[str, Any] | None) -> str | None:
     if rtype == "Task":  # the sync's conflict Tasks are decided by people: not in here
         if any(c.get("system") == MPI_TASKS for c in codings(content.get("code"))):
             return "review-task"
+        if any(c.get("system") == NATIONAL_RX_TASKS for c in codings(content.get("code"))):
+            return "national-rx-task"
     if rtype == "Provenance":
         if any(c.get("system") == MPI_ACTIVITY for c in codings(content.get("activity"))):
             return "mpi-provenance"
@@ -102,7 +123,29 @@ def _kind_of(rtype: str, content: dict[str, Any] | None) -> str | None:
         return "subscription"
     if rtype == "AuditEvent":
         return "audit-event"
+    if rtype in ("Medication", "ValueSet") and _in_drug_catalogue(content):
+        return "drug-catalogue"
+    if rtype == "MedicationRequest" and (content.get("groupIdentifier") or {}).get(
+        "system"
+    ) == PRESCRIPTION_CODES:
+        return "prescription"
+    if rtype == "DetectedIssue" and any(
+        c.get("system") == PRESCRIBING_CHECKS for c in codings(content.get("code"))
+    ):
+        return "prescription"
     return None
+
+
+def _in_drug_catalogue(content: dict[str, Any]) -> bool:
+    """Tagged as the catalogue's, or (a Medication) coded in one of its code systems."""
+    if any(
+        t.get("system") == DRUG_CATALOGUE_TAG for t in (content.get("meta") or {}).get("tag", [])
+    ):
+        return True
+    return content.get("resourceType") == "Medication" and any(
+        c.get("system") == DRUG_CODES or str(c.get("system", "")).startswith(DRUG_CODES + "/")
+        for c in codings(content.get("code"))
+    )
 
 
 def _links(content: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -191,6 +234,9 @@ def _what(kind: str) -> str:
         "subscription": "A Subscription",
         "audit-event": "An AuditEvent",
         "signature": "A signature Provenance",
+        "drug-catalogue": "The drug catalogue",
+        "prescription": "A prescription (coded MedicationRequest) or its checks",
+        "national-rx-task": "A national prescription system Task",
     }[kind]
 
 

@@ -88,8 +88,11 @@ def required_value_sets() -> dict[str, frozenset[tuple[str, str]] | None]:
 
 @cache
 def search_parameter_definitions() -> tuple[dict[str, Any], ...]:
-    """The R4 SearchParameter resources, compacted (url, code, base, type, expression, target)."""
-    return tuple(_load("searchparams"))
+    """The R4 SearchParameter resources, compacted (url, code, base, type, expression, target),
+    and the platform's own (``platform_searchparams``)."""
+    from sokhoe.fhir.platform_searchparams import PLATFORM_SEARCH_PARAMETERS
+
+    return (*_load("searchparams"), *PLATFORM_SEARCH_PARAMETERS)
 
 
 @cache

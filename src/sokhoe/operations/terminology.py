@@ -8,7 +8,7 @@ See: https://hl7.org/fhir/R4/terminology-service.html
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +25,8 @@ from sokhoe.registry.terminology import (
 
 Params = dict[str, list[Any]]
 """Input parameters by name; values are strings, ints, booleans or Coding dicts."""
+StoredCodes = Callable[[str], Sequence[Row] | None]
+"""The rows of a value set kept in the store (the drug catalogue), or None for any other url."""
 
 
 def parse_query(items: Iterable[tuple[str, str]]) -> Params:
@@ -152,12 +154,13 @@ def _contains(row: Row, language: str | None) -> dict[str, Any]:
     return {"system": row.system, "code": row.code, "display": row.display_in(language)}
 
 
-def expand_operation(params: Params) -> dict[str, Any]:
+def expand_operation(params: Params, stored: StoredCodes | None = None) -> dict[str, Any]:
     """ValueSet/$expand: a ValueSet whose ``expansion`` lists one page of codes.
 
     In: ``url`` (required; an inline ``valueSet`` is not supported), ``filter``, ``offset``,
     ``count`` (at most 1000 a page), ``displayLanguage`` (``vi`` for Vietnamese displays where
-    known). Out: the ValueSet with ``expansion.total``, ``offset``, the parameters used, and
+    known). Value sets whose codes live in the store (the drug catalogue) are read through
+    ``stored``. Out: the ValueSet with ``expansion.total``, ``offset``, the parameters used, and
     ``contains``.
     See: https://hl7.org/fhir/R4/valueset-operation-expand.html
     """
@@ -168,7 +171,8 @@ def expand_operation(params: Params) -> dict[str, Any]:
     offset = _integer(params, "offset") or 0
     count = _integer(params, "count")
     language = _string(params, "displayLanguage")
-    result = expand(url, text_filter, offset, count)
+    codes = stored(url) if stored is not None else None
+    result = expand(url, text_filter, offset, count, codes)
     used: list[dict[str, Any]] = [{"name": "offset", "valueInteger": offset}]
     if count is not None:
         used.append({"name": "count", "valueInteger": count})
@@ -189,9 +193,16 @@ def expand_operation(params: Params) -> dict[str, Any]:
         "resourceType": "ValueSet",
         "url": url,
         "status": "active",
-        "compose": {"include": [{"system": value_set_system(url)}]},
+        "compose": {"include": _include(url, codes)},
         "expansion": expansion,
     }
+
+
+def _include(url: str, codes: Sequence[Row] | None) -> list[dict[str, Any]]:
+    if codes is None:
+        return [{"system": value_set_system(url)}]
+    systems = dict.fromkeys(row.system for row in codes)
+    return [{"system": s} for s in systems] or [{"valueSet": [url]}]
 
 
 def validate_code_operation(params: Params, resource_type: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sokhoe.mpi.identifiers import BHXH, BHYT, CCCD, CMND, FACILITY, PASSPORT, PRACTITIONER
+from sokhoe.prescribing.catalogue import REGISTRATION_SYSTEM
 from sokhoe.registry.facilities import HEALTH_AUTHORITY
 
 PUBLISHER = "sokhoe"
@@ -127,6 +128,18 @@ _ENTRIES = (
         "Short code of a health authority (cơ quan quản lý y tế) in the sokhoe facility registry: "
         "BYT (Bộ Y tế), BQP, BCA, or SYT + 2-digit province code (Sở Y tế). Local to sokhoe.",
         "Identifies the parent authority Organization of facilities.",
+    ),
+    _Entry(
+        "so-dang-ky",
+        "VietnamDrugRegistrationNumber",
+        REGISTRATION_SYSTEM,
+        "XX",
+        "Cục Quản lý Dược, Bộ Y tế (Drug Administration of Vietnam)",
+        "Registration number of a medicinal product (số đăng ký lưu hành, SĐK; SO_DANG_KY of "
+        "XML 130 table 2), e.g. VD-… for products made in Vietnam and VN-… for imported ones; "
+        "the exact formats are unconfirmed and not checked.",
+        "Identifies a registered medicinal product (Medication.identifier in the drug "
+        "catalogue).",
     ),
     _Entry(
         "mrn",

@@ -9,7 +9,7 @@ See: https://hl7.org/fhir/R4/terminology-service.html
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -186,18 +186,23 @@ def lookup(system: str, code: str) -> Lookup:
 
 
 def expand(
-    url: str, text_filter: str | None = None, offset: int = 0, count: int | None = None
+    url: str,
+    text_filter: str | None = None,
+    offset: int = 0,
+    count: int | None = None,
+    codes: Sequence[Row] | None = None,
 ) -> Expansion:
     """The codes of the value set at ``url``, optionally filtered, one page at a time.
 
     ``filter`` is a case- and accent-insensitive substring of the code or of either display, so
-    ``duong`` finds *đái tháo đường* and ``e119`` finds ``E11.9``.
+    ``duong`` finds *đái tháo đường* and ``e119`` finds ``E11.9``. ``codes`` are the value
+    set's rows when they live in the store rather than in this module (the drug catalogue, read
+    by ``sokhoe.prescribing``); the same filter and paging apply to them.
     See: https://hl7.org/fhir/R4/valueset-operation-expand.html
     """
     if offset < 0 or (count is not None and count < 0):
         raise InvalidRequest("offset and count must not be negative")
-    system = value_set_system(url)
-    selected: tuple[Row, ...] | list[Row] = rows(system)
+    selected: Sequence[Row] = rows(value_set_system(url)) if codes is None else codes
     if text_filter and text_filter.strip():
         needle = normalize_string(text_filter)
         bare = needle.replace(".", "")

@@ -42,6 +42,7 @@ from sokhoe.web import (
     links_api,
     mpi_api,
     oidc_api,
+    prescribing_api,
     signing_api,
     terminology_api,
 )
@@ -102,6 +103,10 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     )
     if settings.subscriptions:  # the dispatcher runs with the server (sokhoe subscriptions)
         run_with_app(app, build_dispatcher(settings, store, engine, auditor=app.state.auditor))
+    if settings.national_rx_deliver:  # the outbox's delivery (sokhoe prescriptions deliver)
+        from sokhoe.prescribing.national.runtime import deliver_with_app
+
+        deliver_with_app(app, settings, store, kek=kek, auditor=app.state.auditor)
     app.add_exception_handler(FhirError, fhir_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
@@ -115,6 +120,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.include_router(consent_api.router, dependencies=signed_in)
     app.include_router(mpi_api.router, dependencies=signed_in)
     app.include_router(signing_api.router, dependencies=signed_in)
+    app.include_router(prescribing_api.router, dependencies=signed_in)
     # before fhir_api, whose read route would take /CodeSystem/$lookup for an id
     app.include_router(terminology_api.router, dependencies=signed_in)
     app.include_router(bulk_api.router, dependencies=signed_in)  # before fhir_api, as above

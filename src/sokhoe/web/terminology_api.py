@@ -22,7 +22,8 @@ from sokhoe.operations.terminology import (
     parse_query,
     validate_code_operation,
 )
-from sokhoe.web.deps import json_body
+from sokhoe.prescribing import catalogue_codes
+from sokhoe.web.deps import json_body, platform_repository
 from sokhoe.web.responses import FhirResponse
 
 router = APIRouter(prefix="/fhir", tags=["Terminology"])
@@ -47,7 +48,10 @@ async def code_system_lookup(request: Request) -> FhirResponse:
 @router.get("/ValueSet/$expand", summary="ValueSet $expand")
 @router.post("/ValueSet/$expand", summary="ValueSet $expand (Parameters)")
 async def value_set_expand(request: Request) -> FhirResponse:
-    return await _run(request, expand_operation)
+    """The drug catalogue's value sets are read from the store through the platform's door:
+    the catalogue is shared reference data, the same for every caller."""
+    repo = platform_repository(request)
+    return await _run(request, lambda p: expand_operation(p, lambda u: catalogue_codes(repo, u)))
 
 
 @router.get("/CodeSystem/$validate-code", summary="CodeSystem $validate-code")
