@@ -25,6 +25,7 @@ from sokhoe.clinic.drafts import Visit
 from sokhoe.errors import InvalidRequest, InvalidResource, Issue
 from sokhoe.fhir.resources import format_instant
 from sokhoe.interop.claims.sources import FacilityRef
+from sokhoe.messages import Message
 from sokhoe.registry.terminology import ICD10_VALUE_SET, expand
 from sokhoe.registry.terminology_icd10 import ICD10_SYSTEM, icd10_entry, icd10_index, is_recordable
 
@@ -185,7 +186,7 @@ def _follow_up(visit: Visit, day: str, author: dict[str, Any]) -> dict[str, Any]
     try:
         when = date.fromisoformat(day)
     except ValueError as exc:
-        raise InvalidRequest("The follow-up date must be a date", "follow_up") from exc
+        raise InvalidRequest(Message("The follow-up date must be a date"), "follow_up") from exc
     return {
         "resourceType": "Appointment",
         "status": "booked",
@@ -220,7 +221,7 @@ def close(
     with repo.transaction() as tx:
         stored = tx.read("Encounter", visit.id)
         if stored is None or stored.content is None:
-            raise InvalidRequest(f"Encounter/{visit.id} vanished")
+            raise InvalidRequest(Message("Encounter/%(id)s vanished", id=visit.id))
         performer = [author]
         for obs in vitals.observations(
             closing.checked, visit.patient_id, visit.id, when, performer

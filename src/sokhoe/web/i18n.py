@@ -32,6 +32,8 @@ from jinja2.runtime import Context
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sokhoe.messages import Message, Text
+
 Lang = Literal["vi", "en"]
 LANGUAGES: Final[tuple[Lang, ...]] = ("vi", "en")
 DEFAULT: Final[Lang] = "vi"
@@ -80,6 +82,17 @@ def gettext(lang: str, domain: str, message: str, **variables: Any) -> str:
     """``message`` in ``lang``, with ``%(name)s`` placeholders filled from ``variables``."""
     text = catalogue(lang, domain).gettext(message)
     return text % variables if variables else text
+
+
+def translate(lang: str, domain: str, text: Text) -> str:
+    """What a service said (``sokhoe.messages``) in ``lang``: a Message through the catalogue,
+    with numbers grouped the way ``lang`` writes them; plain English text as it is."""
+    if not isinstance(text, Message):
+        return text
+    found = catalogue(lang, domain)
+    if lang == "vi":
+        return text.render(found.gettext, lambda n: f"{n:,}".translate(_VIETNAMESE_DIGITS))
+    return text.render(found.gettext)
 
 
 def ngettext(lang: str, domain: str, singular: str, plural: str, n: int, **variables: Any) -> str:
@@ -216,4 +229,5 @@ __all__ = [
     "ngettext",
     "po_path",
     "remember",
+    "translate",
 ]

@@ -66,7 +66,7 @@ def error(request: Request, who: Principal | None, exc: FhirError) -> Response:
         exc.status,
         who=who,
         title="Could not do that",
-        message=str(exc),
+        message=common.explain(request, exc),
     )
 
 
