@@ -331,7 +331,13 @@ class GuardedRepository(FhirRepository):
         if roles is not None and not is_platform(self.principal):
             if self.principal.role not in roles:
                 self._record("operation", "denied", patient_ids, [name], reason="role")
-                raise Forbidden(f"${name} needs one of the roles: {', '.join(sorted(roles))}")
+                raise Forbidden(
+                    Message(
+                        "$%(name)s needs one of the roles: %(roles)s",
+                        name=name,
+                        roles=", ".join(sorted(roles)),
+                    )
+                )
         for pid in patient_ids:
             self.require_patient(pid, "operation")
 
