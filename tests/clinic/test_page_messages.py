@@ -248,3 +248,16 @@ def test_refused_access_reads_in_vietnamese_and_the_api_is_unchanged(world: Worl
             f"Patient/{pid} has no current relationship with facility 01003; "
             "a clinician may break the glass with a reason"
         )
+
+
+def test_a_problem_with_a_value_in_it_reads_in_vietnamese_beside_its_field(world: World) -> None:
+    with signed_in(world, "bs.an") as doctor:
+        eid, csrf = start_visit(world, doctor)
+        form = {"csrf": csrf, "reason": "Đau đầu", "pulse": "720", "dx0": "XYZ9"}
+        vi = doctor.post(f"/clinic/visits/{eid}/close?lang=vi", data=form)
+        assert vi.status_code == 422
+        assert "XYZ9 không phải là mã ICD-10" in _text(vi)
+        assert "Giá trị này không thể có; hãy kiểm tra lại" in _text(vi)  # a plain message
+        en = doctor.post(f"/clinic/visits/{eid}/close?lang=en", data=form)
+        assert "XYZ9 is not an ICD-10 code" in _text(en)
+        assert "This value is not possible; check it" in _text(en)

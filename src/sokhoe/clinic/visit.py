@@ -93,9 +93,15 @@ def check(draft: dict[str, Any]) -> Closing:
         problems.append(vitals.Problem("refer_reason", "Write why the patient is referred"))
     for n, code in enumerate(codes):
         if not is_recordable(code):
-            problems.append(vitals.Problem("diagnosis", f"{code} is not an ICD-10 code"))
+            problems.append(
+                vitals.Problem("diagnosis", Message("%(code)s is not an ICD-10 code", code=code))
+            )
         elif n == 0 and not may_be_main(code):
-            problems.append(vitals.Problem("diagnosis", f"{code} may not be the main diagnosis"))
+            problems.append(
+                vitals.Problem(
+                    "diagnosis", Message("%(code)s may not be the main diagnosis", code=code)
+                )
+            )
     return Closing(checked, codes, problems)
 
 
@@ -215,7 +221,7 @@ def close(
     (this facility, the one the patient is referred to) when the draft refers them.
     :class:`InvalidResource` lists every problem when ``closing`` has any."""
     if closing.problems:
-        raise InvalidResource([Issue("invariant", p.message, p.field) for p in closing.problems])
+        raise InvalidResource([Issue.of("invariant", p.message, p.field) for p in closing.problems])
     when = format_instant(now)
     written: list[str] = []
     with repo.transaction() as tx:

@@ -107,6 +107,14 @@ def _gettext(context: Context, message: str) -> str:
 
 
 @pass_context
+def _say(context: Context, text: Text) -> str:
+    """The template's ``say`` filter: what the code said (a label, a problem; ``str`` or a
+    :class:`~sokhoe.messages.Message`) in the rendering's language."""
+    lang, domain = context.get("lang", DEFAULT), context.get("domain", "clinic")
+    return translate(lang, domain, text if isinstance(text, Message) else Message(text))
+
+
+@pass_context
 def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
     found = catalogue(context.get("lang", DEFAULT), context.get("domain", "clinic"))
     return found.ngettext(singular, plural, n)
@@ -207,6 +215,7 @@ def environment() -> Environment:
         datetime=format_datetime,
         money=format_money,
         number=_number,
+        say=_say,
     )
     return env
 
