@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from decimal import Decimal
 from importlib import resources
@@ -14,7 +15,7 @@ from sokhoe.fhir.profiles import profile_issues
 from sokhoe.messages import InvalidValue, Message, message_of
 from sokhoe.mpi.identifiers import BHYT, CCCD, validate_cccd
 from sokhoe.web import i18n
-from sokhoe.web.catalogues import REFUSALS
+from sokhoe.web.catalogues import REFUSALS, SOURCES, extract
 
 
 def test_the_english_text_is_the_msgid_filled_in_and_numbers_are_grouped_per_language() -> None:
@@ -90,3 +91,28 @@ def test_no_message_is_an_f_string() -> None:
         if re.search(r"\bMessage\(\s*f[\"']", p.read_text(encoding="utf-8"))
     ]
     assert found == []
+
+
+def test_every_message_of_the_clinic_s_modules_is_in_its_catalogue() -> None:
+    """Babel does not look inside a keyword's arguments: a ``Message`` written within another
+    one's values would be missing from the catalogue (and read English on the page)."""
+    root = Path(str(resources.files("sokhoe")))
+    modules = {
+        path
+        for pattern, method in SOURCES["clinic"]
+        if method == "python"
+        for path in root.glob(pattern.replace("**", "**/*"))
+    }
+    written = {
+        node.args[0].value
+        for path in modules
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "Message"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    }
+    assert len(written) > 80
+    assert written - {m.id for m in extract("clinic")} == set()

@@ -16,7 +16,7 @@ See: https://docs.python.org/3/library/gettext.html
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
 from typing import TypeAlias
@@ -51,7 +51,7 @@ class Message:
 
     def render(self, translate: Translate = _same, number: Number = english_number) -> str:
         """The text with ``translate`` applied to the id (and to messages among the values)."""
-        text = translate(self.msgid)
+        text = translate(self.msgid) if self.msgid else ""  # gettext("") is the header
         if not self.params:
             return text
         return text % {k: _value(v, translate, number) for k, v in self.params.items()}
@@ -84,6 +84,13 @@ Text = str | Message
 """What an error or issue is given to say: plain English (shown as it is) or a Message."""
 
 
+def joined(items: Sequence[Text], separator: str = "; ") -> Message:
+    """Several texts as one, each translated in turn (the joining itself has no words)."""
+    names = [f"p{i}" for i in range(len(items))]
+    msgid = separator.replace("%", "%%").join(f"%({n})s" for n in names)
+    return Message(msgid, **dict(zip(names, items, strict=True)))
+
+
 class InvalidValue(ValueError):
     """A ``ValueError`` that says why in a :class:`Message` (identifier checks raise it, and
     the operation that turns it into an error keeps the message)."""
@@ -105,4 +112,4 @@ def message_of(exc: BaseException) -> Text:
     return str(exc)
 
 
-__all__ = ["InvalidValue", "Message", "Param", "Text", "english_number", "message_of"]
+__all__ = ["InvalidValue", "Message", "Param", "Text", "english_number", "joined", "message_of"]

@@ -36,7 +36,7 @@ from sokhoe.interop.claims.build import build_claim
 from sokhoe.interop.claims.catalogue import Catalogue, demo_catalogue
 from sokhoe.interop.claims.sources import VIETNAM_TZ, EncounterRecord, FacilityRef, gather
 from sokhoe.interop.claims.validate import Row
-from sokhoe.messages import Message, Param
+from sokhoe.messages import Message, Param, joined
 from sokhoe.mpi.identifiers import FACILITY
 from sokhoe.store.ports import StoredResource
 
@@ -160,11 +160,15 @@ def compute_bill(record: EncounterRecord, catalogue: Catalogue) -> Bill:
     price: a visit that cannot be claimed cannot be billed either."""
     claim = build_claim(record, catalogue)
     if claim.problems:
+        rows = [
+            Message("%(table)s row %(row)s: %(why)s", table=p.table, row=str(p.stt), why=p.message)
+            for p in claim.problems
+        ]
         raise InvalidRequest(
             Message(
                 "Encounter/%(id)s cannot be billed: %(problems)s",
                 id=record.id,
-                problems="; ".join(f"{p.table} row {p.stt}: {p.message}" for p in claim.problems),
+                problems=joined(rows),
             )
         )
     summary = claim.tables["XML1"][0]

@@ -28,10 +28,12 @@ REFUSALS: Final = (
     "access/policy.py",
     "access/guard.py",
     "access/accounts.py",
+    "interop/claims/facts.py",
+    "interop/claims/build.py",
 )
 """Modules outside ``clinic/`` whose messages reach the clinic pages: the desk's check-in (the
 card's QR, identifiers), the chart's proof of presence, the door's refusals, the signature's
-authenticator code."""
+authenticator code, the bill's missing prices."""
 SOURCES: Final = {
     "clinic": [
         ("clinic/**.py", "python"),

@@ -36,6 +36,7 @@ from sokhoe.interop.claims.formats import (
 from sokhoe.interop.claims.sources import EncounterRecord
 from sokhoe.interop.claims.tables import TABLES
 from sokhoe.interop.claims.validate import Problem, Row
+from sokhoe.messages import Message
 from sokhoe.mpi.identifiers import CCCD, mrn_system
 
 
@@ -87,7 +88,8 @@ class _Builder(VisitFacts):
                 "MA_PTTT": PAYMENT_FEE_FOR_SERVICE,
             }
             if item is None:
-                self._missing_price("XML2", stt, f"drug {key or concept.get('text', '?')}")
+                drug = str(key or concept.get("text", "?"))
+                self._missing_price("XML2", stt, Message("drug %(code)s", code=drug))
                 row.update({"SO_LUONG": "", "DON_GIA": ""})
             else:
                 qty = item.per_day * days

@@ -38,6 +38,7 @@ from sokhoe.interop.claims.formats import (
 )
 from sokhoe.interop.claims.sources import EncounterRecord, local_datetime
 from sokhoe.interop.claims.validate import Problem, Row
+from sokhoe.messages import Message, Text
 from sokhoe.mpi.identifiers import BHYT, PRACTITIONER
 from sokhoe.registry.addresses import address_codes
 from sokhoe.registry.places import find_ward, resolve_province
@@ -193,10 +194,9 @@ class VisitFacts:
             row["T_BNCCT"] = number(bh - bhtt)
             row["T_BHTT"] = number(bhtt)
 
-    def _missing_price(self, table: str, stt: int, what: str) -> None:
-        self.problems.append(
-            Problem(table, self.ma_lk, stt, "DON_GIA", f"no price in the price list for {what}")
-        )
+    def _missing_price(self, table: str, stt: int, what: Text) -> None:
+        said = Message("no price in the price list for %(what)s", what=what)
+        self.problems.append(Problem(table, self.ma_lk, stt, "DON_GIA", said))
 
     # -- tables ----------------------------------------------------------------------------
     def _requester(self, req: dict[str, Any]) -> str:
