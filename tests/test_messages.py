@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import pickle
 import re
 from decimal import Decimal
 from importlib import resources
@@ -28,6 +29,9 @@ def test_the_english_text_is_the_msgid_filled_in_and_numbers_are_grouped_per_lan
     assert i18n.translate("vi", "clinic", year) == "born in 1985"  # a str keeps its digits
     with pytest.raises(AttributeError):
         due.msgid = "changed"  # type: ignore[misc]
+    sent = pickle.dumps(Issue.of("value", due))  # bulk loads validate in worker processes
+    issue = pickle.loads(sent)  # noqa: S301 - our own bytes
+    assert issue.message == due and issue.diagnostics == str(due)
 
 
 def test_an_error_answers_english_and_keeps_its_message() -> None:

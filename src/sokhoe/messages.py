@@ -59,6 +59,10 @@ class Message:
     def __str__(self) -> str:
         return self.render()
 
+    def __reduce__(self) -> tuple[Callable[..., Message], tuple[str, dict[str, Param]]]:
+        """Pickled as its id and values (a bulk load validates in worker processes)."""
+        return _restore, (self.msgid, dict(self.params))
+
     def __repr__(self) -> str:
         return f"Message({self.msgid!r}, {dict(self.params)!r})"
 
@@ -70,6 +74,10 @@ class Message:
 
     def __hash__(self) -> int:
         return hash(self.msgid)
+
+
+def _restore(msgid: str, params: dict[str, Param]) -> Message:
+    return Message(msgid, **params)
 
 
 def _value(value: Param, translate: Translate, number: Number) -> str:
