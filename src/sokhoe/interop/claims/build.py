@@ -36,7 +36,7 @@ from sokhoe.interop.claims.formats import (
 from sokhoe.interop.claims.sources import EncounterRecord
 from sokhoe.interop.claims.tables import TABLES
 from sokhoe.interop.claims.validate import Problem, Row
-from sokhoe.messages import Message
+from sokhoe.messages import Message, Text
 from sokhoe.mpi.identifiers import CCCD, mrn_system
 
 
@@ -100,32 +100,52 @@ class _Builder(VisitFacts):
 
     def services(self) -> list[Row]:
         """XML3: the examination, bed days, lab tests, imaging and procedures."""
-        items: list[tuple[PriceItem | None, Decimal, str, str | None, str | None]] = []
+        items: list[tuple[PriceItem | None, Decimal, Text, str | None, str | None]] = []
         # (item, quantity, what, ordered, result)
         items.append(
-            (self.cat.get("exam", self.cls), Decimal(1), f"exam {self.cls}", self.start, None)
+            (
+                self.cat.get("exam", self.cls),
+                Decimal(1),
+                Message("exam %(code)s", code=self.cls),
+                self.start,
+                None,
+            )
         )
         if self.cls == "IMP":
             nights = self._nights()
             items.append(
-                (self.cat.get("bed", self.cls), Decimal(nights), "bed day", self.start, None)
+                (
+                    self.cat.get("bed", self.cls),
+                    Decimal(nights),
+                    Message("bed day"),
+                    self.start,
+                    None,
+                )
             )
         for obs in self._labs():
             code = coding_of(obs.get("code"), LOINC).get("code", "")
             when = obs.get("effectiveDateTime")
             items.append(
-                (self.cat.get("lab", str(code)), Decimal(1), f"lab test {code}", when, when)
+                (
+                    self.cat.get("lab", str(code)),
+                    Decimal(1),
+                    Message("lab test %(code)s", code=str(code)),
+                    when,
+                    when,
+                )
             )
         for study in self.r.imaging:
             modality = str(((study.get("modality") or [{}])[0]).get("code", ""))
             item = self.cat.imaging(modality, str(study.get("description", "")))
             when = study.get("started")
-            items.append((item, Decimal(1), f"imaging {modality}", when, when))
+            said = Message("imaging %(code)s", code=modality)
+            items.append((item, Decimal(1), said, when, when))
         for proc in self.r.procedures:
             code = next((c.get("code", "") for c in (proc.get("code") or {}).get("coding", [])), "")
             when = proc.get("performedDateTime") or (proc.get("performedPeriod") or {}).get("start")
             item = self.cat.get("procedure", str(code))
-            items.append((item, Decimal(1), f"procedure {code}", when, when))
+            said = Message("procedure %(code)s", code=str(code))
+            items.append((item, Decimal(1), said, when, when))
         ma_benh = ";".join(code for code, _ in self.diagnoses[:13])
         rows: list[Row] = []
         for stt, (item, qty, what, ordered, result) in enumerate(items, start=1):
