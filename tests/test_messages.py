@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from babel.messages.pofile import read_po
 
 from sokhoe.errors import Conflict, InvalidResource, Issue
 from sokhoe.fhir.profiles import profile_issues
@@ -120,3 +121,19 @@ def test_every_message_of_the_clinic_s_modules_is_in_its_catalogue() -> None:
     }
     assert len(written) > 80
     assert written - {m.id for m in extract("clinic")} == set()
+
+
+def test_every_translation_fills_the_same_placeholders_as_its_message() -> None:
+    """A translation naming another placeholder would fail the page that shows it."""
+    with i18n.po_path("clinic").open("rb") as po:
+        catalogue = read_po(po, locale="vi", domain="clinic")
+    names = re.compile(r"%\((\w+)\)s")
+    wrong = [
+        m.id
+        for m in catalogue
+        if isinstance(m.id, str)
+        and isinstance(m.string, str)
+        and m.string
+        and sorted(names.findall(m.id)) != sorted(names.findall(m.string))
+    ]
+    assert wrong == []
