@@ -27,11 +27,14 @@ from sokhoe.clinic.billing import (
     payment_payload,
     record_payment,
 )
+from sokhoe.clinic.referrals import referral
 from sokhoe.clinic.vietqr import BankAccount, read_payload
 from sokhoe.errors import Conflict, Forbidden, InvalidRequest
-from sokhoe.interop.claims.envelope import read_claim
+from sokhoe.interop.claims.benefit import Route
+from sokhoe.interop.claims.envelope import read_claim, read_table
 from sokhoe.interop.claims.export import ExportOptions, export_day, export_repository
 from sokhoe.interop.claims.signing import facility_key
+from sokhoe.interop.claims.sources import FacilityRef
 from sokhoe.mpi.identifiers import FACILITY, PRACTITIONER
 from sokhoe.operations.check_in import check_in
 from sokhoe.registry.addresses import unresolved
@@ -39,6 +42,8 @@ from sokhoe.store.sql import SqlStore
 
 BASE = "http://127.0.0.1:8000/fhir"
 CODE = "01001"
+STATION = "01002"
+"""A commune health station that refers patients to the hospital ``CODE``."""
 LOINC = "http://loinc.org"
 DRUG = "https://fhir.sokhoe.vn/CodeSystem/drug"
 LAB = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -99,6 +104,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "name": "Bệnh viện Sài Gòn",
         },
         {
+            "resourceType": "Organization",
+            "id": "org-tram",
+            "identifier": [{"system": FACILITY, "value": STATION}],
+            "name": "Trạm Y tế Xã Phúc Thọ",
+        },
+        {
             "resourceType": "Practitioner",
             "id": "dr-an",
             "identifier": [{"system": PRACTITIONER, "value": "001234/HNO-CCHN"}],
@@ -128,9 +139,14 @@ def _visit(
     day: str,
     labs: list[str],
     drugs: list[tuple[str, int]],
+    *,
+    based_on: str | None = None,
+    provider: str = "org-hn",
+    writer: GuardedRepository | None = None,
 ) -> None:
     """An outpatient visit 09:00–09:40 with a diagnosis, lab results and prescriptions,
-    written by the doctor through the door."""
+    written by the doctor through the door (or ``writer``), at ``provider``, ``basedOn``
+    the ServiceRequest ``based_on``."""
     at = f"{day}T09:%02d:00+07:00"
     who = {"reference": "Patient/" + patient}
     resources: list[dict[str, Any]] = [
@@ -144,7 +160,7 @@ def _visit(
             "reasonCode": [{"text": "Khát nhiều, tiểu nhiều"}],
             "diagnosis": [{"condition": {"reference": f"Condition/{eid}-dx"}, "rank": 1}],
             "participant": [{"individual": {"reference": "Practitioner/dr-an"}}],
-            "serviceProvider": {"reference": "Organization/org-hn"},
+            "serviceProvider": {"reference": f"Organization/{provider}"},
         },
         {
             "resourceType": "Condition",
@@ -184,19 +200,26 @@ def _visit(
                 "dispenseRequest": {"expectedSupplyDuration": {"value": days, "unit": "d"}},
             }
         )
+    if based_on is not None:
+        resources[0]["basedOn"] = [{"reference": f"ServiceRequest/{based_on}"}]
     for resource in resources:
-        world.doctor.update(resource, resource["resourceType"], resource["id"])
+        (writer or world.doctor).update(resource, resource["resourceType"], resource["id"])
 
 
-def _export(world: World, out: Path, day: date, ma_lk: str) -> dict[str, list[dict[str, str]]]:
-    key = facility_key(world.var, CODE, "Bệnh viện Đa khoa Hà Nội")
+def _export(
+    world: World, out: Path, day: date, ma_lk: str, code: str = CODE
+) -> dict[str, list[dict[str, str]]]:
+    key = facility_key(world.var, code, code)
     report = export_day(
         export_repository(world.store, BASE),
-        ExportOptions(CODE, day, out, key, created=day),
+        ExportOptions(code, day, out, key, created=day),
     )
     mine = [r for r in report.results if r.ma_lk == ma_lk]
     assert mine and mine[0].file is not None, [str(p) for p in report.problems]
-    return read_claim(mine[0].file.read_bytes())
+    tables = read_claim(mine[0].file.read_bytes())
+    if mine[0].checkin is not None:  # XML0 goes in a file of its own
+        tables["XML0"] = read_table("XML0", mine[0].checkin.read_bytes())
+    return tables
 
 
 def _same_as_claim(bill: Bill, tables: dict[str, list[dict[str, str]]]) -> None:
@@ -411,3 +434,75 @@ def test_only_the_treating_facility_bills_the_visit(world: World) -> None:
     pharmacist = _staff(platform_repository(world.store, BASE), "duoc.si", "pharmacist")
     with pytest.raises(Forbidden, match="roles"):
         issue_bill(pharmacist, "e-other")
+
+
+def test_a_referred_visit_is_billed_and_claimed_as_referred(world: World, tmp_path: Path) -> None:
+    """The station refers the patient to the hospital at its visit's closing; the hospital's
+    visit is based on the referral: bill and XML agree on the referred route (*chuyển
+    tuyến*: the card's full level, as for a right-route visit), XML1 names the station and the
+    referral paper, and the station's own claim names the hospital it referred to."""
+    platform = platform_repository(world.store, BASE)
+    station = FacilityRef("org-tram", STATION, "Trạm Y tế Xã Phúc Thọ")
+    hospital = FacilityRef("org-hn", CODE, "Bệnh viện Đa khoa Hà Nội")
+    _visit(
+        world, "e-tram", world.insured, "2026-07-20", [], [], provider="org-tram", writer=platform
+    )
+    sent = platform.create(
+        referral(
+            patient_id=world.insured,
+            patient_name="Trần Văn Bình",
+            encounter_id="e-tram",
+            sender=station,
+            receiver=hospital,
+            reason="Cần xét nghiệm HbA1c",
+            diagnosis=None,
+            when="2026-07-20T09:40:00+07:00",
+        ),
+        "ServiceRequest",
+    ).resource.id
+    labs, drugs = ["4548-4", "2345-7"], [("CEFTRIAXON-1G", 10), ("METFORMIN-500", 30)]
+    _visit(world, "e-ref", world.insured, "2026-07-21", labs, drugs, based_on=sent)
+    _visit(world, "e-noref", world.insured, "2026-07-21", labs, drugs)
+    cashier = _staff(platform, "thu.ngan", "receptionist")
+    referred, invoice = issue_bill(cashier, "e-ref")
+    unreferred, _ = issue_bill(cashier, "e-noref")
+    assert referred.split is not None and referred.split.route == Route.REFERRED
+    assert unreferred.split is not None and unreferred.split.route == Route.RIGHT
+    assert (referred.referred_from, unreferred.referred_from) == (STATION, "")
+    # the route changes no amount here: referred and right-route both get the card's level
+    assert referred.split.percent == unreferred.split.percent == 80
+    assert (referred.total, referred.insurance, referred.due) == (
+        Decimal(408300),
+        Decimal(326640),
+        81660,
+    )
+    assert (unreferred.total, unreferred.insurance, unreferred.due) == (
+        referred.total,
+        referred.insurance,
+        referred.due,
+    )
+    assert (invoice.content or {})["paymentTerms"] == (
+        "Quỹ BHYT chi trả 326.640 đồng (mức hưởng 80%, có giấy chuyển tuyến từ cơ sở 01002); "
+        "người bệnh thanh toán 81.660 đồng."
+    )
+    tables = _export(world, tmp_path / "ref", date(2026, 7, 21), "e-ref")
+    _same_as_claim(referred, tables)
+    summary = tables["XML1"][0]
+    assert (summary["MA_DOITUONG_KCB"], summary["MA_NOI_DI"], summary["MA_NOI_DEN"]) == (
+        "1.3",
+        STATION,
+        "",
+    )
+    assert summary["GIAY_CHUYEN_TUYEN"] == sent
+    assert tables["XML0"][0]["MA_DOITUONG_KCB"] == "1.3"  # the check-in is still due
+    plain = _export(world, tmp_path / "noref", date(2026, 7, 21), "e-noref")
+    _same_as_claim(unreferred, plain)
+    assert [plain["XML1"][0][k] for k in ("MA_DOITUONG_KCB", "MA_NOI_DI", "GIAY_CHUYEN_TUYEN")] == [
+        "1.1",
+        "",
+        "",
+    ]
+    assert plain["XML0"][0]["MA_DOITUONG_KCB"] == "1.1"
+    sender = _export(world, tmp_path / "tram", date(2026, 7, 20), "e-tram", STATION)
+    assert (sender["XML1"][0]["MA_NOI_DEN"], sender["XML1"][0]["MA_NOI_DI"]) == (CODE, "")
+    assert sender["XML1"][0]["MA_DOITUONG_KCB"] == "1.1"

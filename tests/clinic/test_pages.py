@@ -7,10 +7,12 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from sokhoe.access.accounts import add_facility
 from tests.api_helpers import sms_code
@@ -205,6 +207,42 @@ def test_staff_of_two_facilities_pick_one_and_see_only_its_queue(world: World) -
             assert stale.get("/clinic", follow_redirects=False).status_code == 303
     with signed_in(world, "bs.b") as single:
         assert 'id="change-facility"' not in single.get("/clinic").text
+
+
+def test_the_header_comes_from_the_session_not_a_query_per_page(world: World) -> None:
+    """The facility's name and the chooser link are decided at sign-in and carried in the
+    session: a page reads neither the staff's facilities nor the name again."""
+    add_facility(world.app.state.tokens.engine, "bs.c", "01002")
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    store = world.app.state.store
+    engines = {id(e): e for e in (store.writer, store.reader, world.app.state.tokens.engine)}
+    with signed_in(world, "bs.c") as c:
+        for engine in engines.values():
+            event.listen(engine, "before_cursor_execute", seen)
+        try:
+            today = c.get("/clinic").text
+        finally:
+            for engine in engines.values():
+                event.remove(engine, "before_cursor_execute", seen)
+        header = today.split('id="who"')[1][:300]
+        assert "Bệnh viện Tim Hà Nội" in header and 'id="change-facility"' in today
+        assert statements and not [s for s in statements if "staff_facility" in s]
+        # a renamed facility: this session keeps the name it began with, the next one has it
+        renamed = dict(world.platform.read("Organization", "org-01003").content or {})
+        renamed["name"] = "Bệnh viện Tim mạch Hà Nội"
+        world.platform.update(renamed, "Organization", "org-01003")
+        assert "Bệnh viện Tim Hà Nội" in c.get("/clinic").text.split('id="who"')[1][:300]
+    with signed_in(world, "bs.c") as again:
+        header = again.get("/clinic").text.split('id="who"')[1][:300]
+        assert "Bệnh viện Tim mạch Hà Nội" in header
+    with signed_in(world, "bs.b") as single:
+        page = single.get("/clinic").text
+        assert "Bệnh viện Đa khoa Đống Đa" in page.split('id="who"')[1][:300]
+        assert 'id="change-facility"' not in page
 
 
 def test_assets_are_revalidated_and_pages_never_stored(world: World, doctor: TestClient) -> None:

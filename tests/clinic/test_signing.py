@@ -18,6 +18,7 @@ from sokhoe.access.signed import SIGNATURE_ACTIVITY
 from sokhoe.clinic import amend, load_visit, sign_visit, verify, verify_signature
 from sokhoe.clinic.certificates import make_development_certificate
 from sokhoe.clinic.provenance import EVIDENCE
+from sokhoe.clinic.signatures import describe, signatures
 from sokhoe.errors import Forbidden, InvalidRequest
 from sokhoe.store import FhirStore
 from tests.clinic.world import (
@@ -246,3 +247,44 @@ def test_the_visit_holds_only_what_its_facility_wrote_for_it(clinic: Clinic) -> 
         ("Condition", ids["condition"]),
     }
     assert visit.facility == "79001" and visit.patient_id == ids["patient"]
+
+
+def test_the_pages_see_each_visits_signatures_and_only_signatures(clinic: Clinic) -> None:
+    ids = clinic.ids
+    assert signatures(clinic.doctor_a, []) == {}
+    assert signatures(clinic.doctor_a, [ids["encounter"]]) == {}
+    first = sign_visit(clinic.doctor_a, ids["encounter"], clinic.totp())
+    second = sign_visit(clinic.doctor_a, ids["encounter"], clinic.pkcs12())
+    # a Provenance of another system with the signature type but no signing activity
+    clinic.system_a.create(
+        {
+            "resourceType": "Provenance",
+            "target": [{"reference": f"Encounter/{ids['encounter']}"}],
+            "recorded": "2026-07-01T08:00:00+07:00",
+            "activity": {"coding": [{"system": SIGNATURE_ACTIVITY + "-other", "code": "sign"}]},
+            "agent": [{"who": {"display": "HIS"}}],
+            "signature": [{**first["signature"][0]}],
+        },
+        "Provenance",
+    )
+    found = signatures(clinic.doctor_a, [ids["encounter"], ids["encounter"], "not-a-visit"])
+    assert list(found) == [ids["encounter"]]
+    assert [p["id"] for p in found[ids["encounter"]]] == [first["id"], second["id"]]
+
+
+def test_a_signature_part_reads_as_the_form_writes_it() -> None:
+    follow_up = {"resourceType": "Appointment", "start": "2027-01-05T08:00:00+07:00"}
+    assert describe(follow_up) == ("Follow-up date", "05/01/2027")
+    assert describe({"resourceType": "Appointment"}) == ("Follow-up date", "")
+    pressure = {
+        "resourceType": "Observation",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+        "component": [
+            {
+                "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                "valueQuantity": {"value": value, "unit": "mm[Hg]"},
+            }
+            for code, value in (("8480-6", 150), ("8462-4", 95))
+        ],
+    }
+    assert describe(pressure) == ("Blood pressure", "150/95 mmHg")

@@ -70,7 +70,7 @@ def test_sign_print_and_pay(world: World) -> None:
             f"/clinic/visits/{eid}/sign",
             data={"csrf": csrf, "sha256": sha.group(1), "code": "000000"},
         )
-        assert wrong.status_code == 403 and "Wrong authenticator code" in wrong.text
+        assert wrong.status_code == 403 and "Sai mã xác thực" in wrong.text
         stale = doctor.post(
             f"/clinic/visits/{eid}/sign",
             data={"csrf": csrf, "sha256": "0" * 64, "code": next_code(world)},

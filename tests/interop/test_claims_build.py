@@ -132,7 +132,7 @@ def test_short_inpatient_stay_is_type_09_and_unpriced_items_are_reported() -> No
     encounter = {**_record().encounter, "class": {"code": "IMP"}}
     claim = build_claim(_record(encounter=encounter), demo_catalogue())
     assert claim.tables["XML1"][0]["MA_LOAI_KCB"] == "09"  # under 4 hours
-    assert [(p.table, p.stt, p.field, p.message) for p in claim.problems] == [
+    assert [(p.table, p.stt, p.field, str(p.message)) for p in claim.problems] == [
         ("XML3", 4, "DON_GIA", "no price in the price list for procedure NEP-BOT")
     ]
     assert claim.checkin is not None  # insured, not an emergency: a check-in is due

@@ -30,6 +30,7 @@ from sokhoe.access.principal import STAFF_ROLES, Principal
 from sokhoe.access.ratelimit import local_hhmm, utc
 from sokhoe.access.writes import REGISTRY_TYPES
 from sokhoe.errors import Unauthorized
+from sokhoe.messages import Message
 from sokhoe.mpi.identifiers import validate_facility_code
 from sokhoe.store.sql.access_schema import auth_user, staff_facility
 
@@ -280,7 +281,9 @@ def _record_failure(engine: Engine, username: str, at: datetime) -> datetime | N
 
 
 def _locked(until: datetime) -> Unauthorized:
-    return Unauthorized(f"Too many failed sign-ins: account locked until {local_hhmm(until)}")
+    return Unauthorized(
+        Message("Too many failed sign-ins: account locked until %(time)s", time=local_hhmm(until))
+    )
 
 
 def _totp_step(secret: str, code: str, at: datetime) -> int | None:
@@ -294,7 +297,7 @@ def _totp_step(secret: str, code: str, at: datetime) -> int | None:
     return None
 
 
-_REPLAYED = "This authenticator code was already used; wait for the next one"
+_REPLAYED = Message("This authenticator code was already used; wait for the next one")
 
 
 def _check_totp(engine: Engine, username: str, secret: str, code: str | None, at: datetime) -> int:
@@ -302,13 +305,13 @@ def _check_totp(engine: Engine, username: str, secret: str, code: str | None, at
     lock the account), so a 6-digit code cannot be guessed by trying them all."""
     code = (code or "").strip().replace(" ", "")
     if not code:
-        raise Unauthorized("Enter the 6-digit code from your authenticator app")
+        raise Unauthorized(Message("Enter the 6-digit code from your authenticator app"))
     step = _totp_step(secret, code, at)
     if step is None:
         until = _record_failure(engine, username, at)
         if until is not None:
             raise _locked(until)
-        raise Unauthorized("Wrong authenticator code")
+        raise Unauthorized(Message("Wrong authenticator code"))
     return step
 
 

@@ -43,6 +43,7 @@ from sokhoe.access.session import GuardedSession
 from sokhoe.access.writes import Rules
 from sokhoe.errors import Forbidden
 from sokhoe.fhir.repository import Clock, FhirRepository, Outcome, utc_now
+from sokhoe.messages import Message, Text
 from sokhoe.search.query import SearchQuery
 from sokhoe.store.ports import Confinement, FhirStore, SearchPage, StoredResource, StoreSession
 
@@ -286,10 +287,11 @@ class GuardedRepository(FhirRepository):
     def require_patient(self, patient_id: str, interaction: str) -> None:
         decision = self.decide(patient_id)
         if not decision.allowed:
-            reason = decision.reason
+            reason: Text = decision.message or decision.reason
             if self._refused_glass:
-                reason = f"the {self.principal.role} role cannot break the glass"
-            self._record(interaction, "denied", [patient_id], [], reason=reason)
+                role = str(self.principal.role)
+                reason = Message("the %(role)s role cannot break the glass", role=role)
+            self._record(interaction, "denied", [patient_id], [], reason=str(reason))
             raise Forbidden(reason)
         if decision.break_glass:
             self.break_glass_for(patient_id)
@@ -329,7 +331,13 @@ class GuardedRepository(FhirRepository):
         if roles is not None and not is_platform(self.principal):
             if self.principal.role not in roles:
                 self._record("operation", "denied", patient_ids, [name], reason="role")
-                raise Forbidden(f"${name} needs one of the roles: {', '.join(sorted(roles))}")
+                raise Forbidden(
+                    Message(
+                        "$%(name)s needs one of the roles: %(roles)s",
+                        name=name,
+                        roles=", ".join(sorted(roles)),
+                    )
+                )
         for pid in patient_ids:
             self.require_patient(pid, "operation")
 

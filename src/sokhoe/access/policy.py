@@ -22,7 +22,7 @@ a read, a search and a count always agree:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sokhoe.access.care import RECORD, WINDOW, group_of, standing
@@ -33,6 +33,7 @@ from sokhoe.access.rights import (
     grantees,
     is_platform,
 )
+from sokhoe.messages import Message
 from sokhoe.store.ports import FhirStore
 
 RELATIONSHIP_WINDOW = WINDOW
@@ -52,7 +53,14 @@ __all__ = [
 class Decision:
     allowed: bool
     reason: str
+    """In English: what the audit records and the API answers."""
     break_glass: bool = False
+    message: Message | None = field(default=None, compare=False)
+    """A refusal's reason as the pages translate it (``sokhoe.messages``)."""
+
+
+def _refused(message: Message) -> Decision:
+    return Decision(False, str(message), message=message)
 
 
 class Policy:
@@ -84,7 +92,9 @@ class Policy:
         if is_platform(principal):
             return Decision(True, "platform access")
         if principal.role in NO_RECORD_ROLES:
-            return Decision(False, f"the {principal.role} role sees aggregates only")
+            return _refused(
+                Message("the %(role)s role sees aggregates only", role=str(principal.role))
+            )
         when = now or datetime.now(UTC)
         with self.store.begin() as tx:
             people = group_of(tx, patient_id)
@@ -99,19 +109,31 @@ class Policy:
         if break_glass and break_glass.strip() and principal.role in BREAK_GLASS_ROLES:
             return Decision(True, f"break-the-glass: {break_glass.strip()}", break_glass=True)
         if break_glass and principal.role not in BREAK_GLASS_ROLES:
-            return Decision(False, f"the {principal.role} role cannot break the glass")
-        if principal.kind == "citizen":
-            return Decision(False, "a citizen sees only their own record and their children's")
-        who = f"facility {principal.facility}" if principal.facility else "the caller"
-        if found is not None:
-            return Decision(
-                False,
-                f"Patient/{patient_id} was checked in at {who} by a number only: the history "
-                "written elsewhere opens with the one-time code sent to the patient's phone "
-                "($confirm-presence), the patient's share code, or break-the-glass",
+            return _refused(
+                Message("the %(role)s role cannot break the glass", role=str(principal.role))
             )
-        return Decision(
-            False,
-            f"Patient/{patient_id} has no current relationship with {who}; "
-            "a clinician may break the glass with a reason",
+        if principal.kind == "citizen":
+            return _refused(Message("a citizen sees only their own record and their children's"))
+        caller = (
+            Message("facility %(code)s", code=principal.facility)
+            if principal.facility
+            else Message("the caller")
+        )
+        if found is not None:
+            return _refused(
+                Message(
+                    "Patient/%(id)s was checked in at %(who)s by a number only: the history "
+                    "written elsewhere opens with the one-time code sent to the patient's phone "
+                    "($confirm-presence), the patient's share code, or break-the-glass",
+                    id=patient_id,
+                    who=caller,
+                )
+            )
+        return _refused(
+            Message(
+                "Patient/%(id)s has no current relationship with %(who)s; "
+                "a clinician may break the glass with a reason",
+                id=patient_id,
+                who=caller,
+            )
         )

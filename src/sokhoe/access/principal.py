@@ -43,6 +43,13 @@ class Principal:
     """A citizen's own Patient and those of the children they are guardian of."""
     session: str | None = None
     """The token id (``jti``), to revoke it."""
+    facility_name: str | None = None
+    """The name of ``facility`` as the registry had it when the session began: the header of
+    every clinic page shows it, and carrying it in the session spares each page a registry
+    search (a renamed facility shows its new name from the next sign-in)."""
+    several_facilities: bool = False
+    """Whether the staff member works at more than one facility (the pages offer to change),
+    decided at sign-in like :attr:`facility_name`."""
 
 
 def system_principal(

@@ -130,6 +130,10 @@ class TokenService:
             "iat": int(now.timestamp()),
             "exp": int((now + lifetime).timestamp()),
         }
+        if principal.facility_name:
+            claims["facn"] = principal.facility_name
+        if principal.several_facilities:
+            claims["facs"] = True
         token = jwt.encode(claims, secret, algorithm="HS256", headers={"kid": kid})
         return token, int(lifetime.total_seconds())
 
@@ -173,6 +177,8 @@ class TokenService:
             scopes=frozenset(str(claims.get("scope", "")).split()),
             patient_ids=tuple(claims.get("pat") or ()),
             session=claims["jti"],
+            facility_name=claims.get("facn"),
+            several_facilities=bool(claims.get("facs")),
         )
 
     def revoke(self, token_or_jti: str) -> None:

@@ -31,11 +31,12 @@ from typing import Any, Literal
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.clinic.vietqr import BankAccount, vietqr_payload
 from sokhoe.errors import Conflict, Forbidden, InvalidRequest, NotFound, PreconditionFailed
-from sokhoe.interop.claims.benefit import Split
+from sokhoe.interop.claims.benefit import Route, Split
 from sokhoe.interop.claims.build import build_claim
 from sokhoe.interop.claims.catalogue import Catalogue, demo_catalogue
 from sokhoe.interop.claims.sources import VIETNAM_TZ, EncounterRecord, FacilityRef, gather
 from sokhoe.interop.claims.validate import Row
+from sokhoe.messages import Message, Param, joined
 from sokhoe.mpi.identifiers import FACILITY
 from sokhoe.store.ports import StoredResource
 
@@ -104,6 +105,8 @@ class Bill:
     """``T_BNCCT``."""
     self_pay: Decimal
     """``T_BNTT``."""
+    referred_from: str = ""
+    """``MA_NOI_DI``: the facility that referred the patient here ("" when not referred)."""
 
     @property
     def patient_total(self) -> Decimal:
@@ -157,9 +160,16 @@ def compute_bill(record: EncounterRecord, catalogue: Catalogue) -> Bill:
     price: a visit that cannot be claimed cannot be billed either."""
     claim = build_claim(record, catalogue)
     if claim.problems:
+        rows = [
+            Message("%(table)s row %(row)s: %(why)s", table=p.table, row=str(p.stt), why=p.message)
+            for p in claim.problems
+        ]
         raise InvalidRequest(
-            f"Encounter/{record.id} cannot be billed: "
-            + "; ".join(f"{p.table} row {p.stt}: {p.message}" for p in claim.problems)
+            Message(
+                "Encounter/%(id)s cannot be billed: %(problems)s",
+                id=record.id,
+                problems=joined(rows),
+            )
         )
     summary = claim.tables["XML1"][0]
     lines = [_line("XML2", r) for r in claim.tables.get("XML2", [])]
@@ -177,6 +187,7 @@ def compute_bill(record: EncounterRecord, catalogue: Catalogue) -> Bill:
         _dec(summary, "T_BHTT"),
         _dec(summary, "T_BNCCT"),
         _dec(summary, "T_BNTT"),
+        summary["MA_NOI_DI"],
     )
 
 
@@ -258,6 +269,10 @@ def _terms(bill: Bill) -> str:
     if bill.split is None:
         return f"Người bệnh tự chi trả {_vnd(bill.due)} đồng."
     why = f"mức hưởng {format(bill.split.percent, 'f').replace('.', ',')}%"
+    if bill.split.route == Route.REFERRED:
+        why += ", có giấy chuyển tuyến" + (
+            f" từ cơ sở {bill.referred_from}" if bill.referred_from else ""
+        )
     if bill.split.low_cost:
         why += ", chi phí lần khám thấp hơn 15% mức lương cơ sở"
     return (
@@ -269,11 +284,15 @@ def _terms(bill: Bill) -> str:
 def _facility_of(repo: GuardedRepository, encounter: dict[str, Any]) -> FacilityRef:
     ref = str((encounter.get("serviceProvider") or {}).get("reference", ""))
     if not ref.startswith("Organization/"):
-        raise InvalidRequest(f"Encounter/{encounter['id']} names no facility (serviceProvider)")
+        raise InvalidRequest(
+            Message("Encounter/%(id)s names no facility (serviceProvider)", id=str(encounter["id"]))
+        )
     org = repo.read("Organization", ref.split("/", 1)[1]).content or {}
     codes = [i["value"] for i in org.get("identifier", []) if i.get("system") == FACILITY]
     if not codes:
-        raise InvalidRequest(f"{ref} has no insurance facility code ({FACILITY})")
+        raise InvalidRequest(
+            Message("%(ref)s has no insurance facility code (%(system)s)", ref=ref, system=FACILITY)
+        )
     return FacilityRef(str(org["id"]), str(codes[0]), str(org.get("name", codes[0])))
 
 
@@ -289,7 +308,13 @@ def issue_bill(
     facility = _facility_of(repo, encounter)
     own = repo.principal.facility
     if own is not None and own != facility.code:
-        raise Forbidden(f"A caller of facility {own} cannot bill a visit at {facility.code}")
+        raise Forbidden(
+            Message(
+                "A caller of facility %(own)s cannot bill a visit at %(there)s",
+                own=own,
+                there=facility.code,
+            )
+        )
     bill = compute_bill(gather(repo, facility, encounter), catalogue or demo_catalogue())
     rid = invoice_id(encounter_id)
     try:
@@ -300,7 +325,13 @@ def issue_bill(
     if existing is not None and existing.content is not None:
         old = existing.content
         if old.get("status") == "balanced":
-            raise Conflict(f"Invoice/{rid} of Encounter/{encounter_id} is paid; it cannot change")
+            raise Conflict(
+                Message(
+                    "Invoice/%(id)s of Encounter/%(visit)s is paid; it cannot change",
+                    id=rid,
+                    visit=encounter_id,
+                )
+            )
         unchanged = invoice_resource(bill, str(old.get("date", "")))
         if old.get("status") == "issued" and unchanged == {k: old[k] for k in old if k != "meta"}:
             return bill, existing  # the same bill: no new version
@@ -327,7 +358,9 @@ def payment_payload(invoice: dict[str, Any], account: BankAccount) -> str:
     """The VietQR text that pays this Invoice into the facility's ``account``."""
     due = amount_due(invoice)
     if invoice.get("status") != "issued" or due <= 0:
-        raise Conflict(f"Invoice/{invoice.get('id')} has nothing to pay by transfer")
+        raise Conflict(
+            Message("Invoice/%(id)s has nothing to pay by transfer", id=str(invoice.get("id")))
+        )
     return vietqr_payload(account.bin, account.account, due, f"VP {_bill_number(invoice)}")
 
 
@@ -335,16 +368,36 @@ def _payable(invoice_id: str, invoice: dict[str, Any], amount: int | Decimal) ->
     """The amount due, when ``amount`` pays exactly it and the Invoice is still unpaid."""
     status = invoice.get("status")
     if status == "balanced":
-        raise Conflict(f"Invoice/{invoice_id} is already paid; a second payment is refused")
+        raise Conflict(
+            Message("Invoice/%(id)s is already paid; a second payment is refused", id=invoice_id)
+        )
     if status != "issued":
-        raise Conflict(f"Invoice/{invoice_id} is {status}, not issued: it cannot be paid")
+        raise Conflict(
+            Message(
+                "Invoice/%(id)s is %(status)s, not issued: it cannot be paid",
+                id=invoice_id,
+                status=str(status),
+            )
+        )
     due, paid = amount_due(invoice), Decimal(str(amount))
     if paid != paid.to_integral():
-        raise InvalidRequest(f"Payments are in whole đồng, got {amount}", "amount")
-    if paid != due:
         raise InvalidRequest(
-            f"The amount due on Invoice/{invoice_id} is {due:,} đồng; {int(paid):,} đồng is "
-            f"{'more' if paid > due else 'less'} than that. Take exactly the amount due.",
+            Message("Payments are in whole đồng, got %(amount)s", amount=str(amount)), "amount"
+        )
+    if paid != due:
+        amounts: dict[str, Param] = {"id": invoice_id, "due": due, "paid": int(paid)}
+        raise InvalidRequest(
+            Message(
+                "The amount due on Invoice/%(id)s is %(due)s đồng; %(paid)s đồng is more than "
+                "that. Take exactly the amount due.",
+                **amounts,
+            )
+            if paid > due
+            else Message(
+                "The amount due on Invoice/%(id)s is %(due)s đồng; %(paid)s đồng is less than "
+                "that. Take exactly the amount due.",
+                **amounts,
+            ),
             "amount",
         )
     return due
@@ -384,7 +437,13 @@ def record_payment(
     at once cannot both succeed.
     """
     if method not in METHODS:
-        raise InvalidRequest(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+        raise InvalidRequest(
+            Message(
+                "method must be one of %(methods)s, not %(method)s",
+                methods=", ".join(METHODS),
+                method=repr(method),
+            )
+        )
     stored = repo.read("Invoice", invoice_id)
     invoice = dict(stored.content or {})
     due = _payable(invoice_id, invoice, amount)
@@ -399,7 +458,9 @@ def record_payment(
             made = repo.create(reconciliation, "PaymentReconciliation", tx=tx)
     except PreconditionFailed as exc:
         raise Conflict(
-            f"Invoice/{invoice_id} changed while it was being paid (paid at another desk?): "
-            "reload it"
+            Message(
+                "Invoice/%(id)s changed while it was being paid (paid at another desk?): reload it",
+                id=invoice_id,
+            )
         ) from exc
     return Payment(done.resource, made.resource)

@@ -5,23 +5,25 @@ authority, usually through a remote-signing service; a PKCS#12 file (``.p12``/``
 certificate and its private key under a password) is the plain form a facility can also hold.
 :func:`make_development_certificate` makes a self-signed one for the demo and the tests: it
 says so in its subject (``O`` = :data:`DEVELOPMENT_ORGANIZATION`) and verification reports it,
-since it proves nothing about who the holder is.
+since it proves nothing about who the holder is. The certificate itself is built by
+:func:`sokhoe.access.certificates.self_signed`, shared with the claims signing.
 See: https://www.rfc-editor.org/rfc/rfc7292 (PKCS#12)
 """
 
 from __future__ import annotations
 
 import base64
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
+
+from sokhoe.access.certificates import self_signed, write_private
 
 DEVELOPMENT_ORGANIZATION = "sokhoe development certificate - not a legal signature"
 VALIDITY = timedelta(days=730)
@@ -46,7 +48,6 @@ def make_development_certificate(
     if not password:
         raise ValueError("A PKCS#12 file needs a password")
     start = (now or datetime.now(UTC)) - timedelta(minutes=5)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, name.strip()),
@@ -54,31 +55,7 @@ def make_development_certificate(
             x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
         ]
     )
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,  # non-repudiation: the holder signs what they state
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
+    key, certificate = self_signed(subject, start, start + VALIDITY)
     data = pkcs12.serialize_key_and_certificates(
         name=b"sokhoe development certificate",
         key=key,
@@ -86,11 +63,7 @@ def make_development_certificate(
         cas=None,
         encryption_algorithm=serialization.BestAvailableEncryption(password.encode()),
     )
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    handle = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(handle, "wb") as fh:
-        fh.write(data)
-    return out_path
+    return write_private(out_path, data)
 
 
 def load_pkcs12(path: Path, password: str) -> SigningCredential:

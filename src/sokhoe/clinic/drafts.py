@@ -23,6 +23,7 @@ from sokhoe.clinic.records import read
 from sokhoe.errors import NotFound
 from sokhoe.fhir.references import reference_id
 from sokhoe.interop.claims.sources import find_facility
+from sokhoe.messages import Message
 from sokhoe.store.sql.clinic_schema import clinic_draft
 
 
@@ -39,17 +40,21 @@ class Visit:
         return str(self.encounter["id"])
 
 
+def _not_ours(encounter_id: str) -> Message:
+    return Message("Encounter/%(id)s is not a visit of your facility", id=encounter_id)
+
+
 def own_visit(repo: GuardedRepository, encounter_id: str) -> Visit:
     """The caller's facility's visit ``encounter_id``; :class:`NotFound` otherwise (whether
     it does not exist, is not visible or is another facility's)."""
     facility = repo.principal.facility
     enc = read(repo, "Encounter", encounter_id)
     if enc is None or facility is None:
-        raise NotFound(f"Encounter/{encounter_id} is not a visit of your facility")
+        raise NotFound(_not_ours(encounter_id))
     org = find_facility(repo, facility)
     patient = reference_id(enc.get("subject"), "Patient")
     if reference_id(enc.get("serviceProvider"), "Organization") != org.id or patient is None:
-        raise NotFound(f"Encounter/{encounter_id} is not a visit of your facility")
+        raise NotFound(_not_ours(encounter_id))
     return Visit(enc, patient, facility)
 
 

@@ -30,6 +30,7 @@ from sokhoe.clinic.visits import rooms, start_visit
 from sokhoe.errors import Forbidden, InvalidRequest
 from sokhoe.fhir.references import reference_id
 from sokhoe.interop.claims.sources import find_facility
+from sokhoe.messages import Message
 from sokhoe.mpi.identifiers import mrn_system
 from sokhoe.mpi.links import Agent, merge
 
@@ -82,12 +83,15 @@ def _number(now: datetime) -> str:
 
 def _check(arrival: Arrival) -> None:
     if arrival.sex not in ("male", "female", "unknown"):
-        raise InvalidRequest("sex must be male, female or unknown", "sex")
+        raise InvalidRequest(Message("sex must be male, female or unknown"), "sex")
     if arrival.age is not None and not 0 <= arrival.age <= _MAX_AGE:
-        raise InvalidRequest(f"The estimated age must be between 0 and {_MAX_AGE}", "age")
+        raise InvalidRequest(
+            Message("The estimated age must be between 0 and %(most)s", most=str(_MAX_AGE)), "age"
+        )
     if len(arrival.features) > _MAX_FEATURES:
         raise InvalidRequest(
-            f"Describe the person in at most {_MAX_FEATURES} characters", "features"
+            Message("Describe the person in at most %(most)s characters", most=str(_MAX_FEATURES)),
+            "features",
         )
 
 
@@ -126,7 +130,7 @@ def register_unidentified(
     _check(arrival)
     facility = find_facility(repo, facility_code)
     if room_id is not None and room_id not in {r.id for r in rooms(repo, facility)}:
-        raise InvalidRequest("Choose one of the facility's rooms", "room")
+        raise InvalidRequest(Message("Choose one of the facility's rooms"), "room")
     content = temporary_patient(facility_code, arrival, now)
     patient = repo.create(content, "Patient").resource.content or {}
     encounter = start_visit(
@@ -218,18 +222,23 @@ def identify(
     temporary = repo.read("Patient", temporary_id).content or {}
     if not is_temporary(temporary):
         raise InvalidRequest(
-            "Only a temporary record of an unidentified patient can be identified", "patient"
+            Message("Only a temporary record of an unidentified patient can be identified"),
+            "patient",
         )
     facility = repo.principal.facility
     if facility is not None and not any(
         i.get("use") == "temp" and i.get("system") == mrn_system(facility)
         for i in temporary.get("identifier", [])
     ):
-        raise Forbidden("Only the facility that registered the temporary record can identify it")
+        raise Forbidden(
+            Message("Only the facility that registered the temporary record can identify it")
+        )
     acting = repo.for_caller(repo.principal, break_glass=glass, audit_reads=True) if glass else repo
     person = acting.read("Patient", person_id).content or {}
     if is_temporary(person):
-        raise InvalidRequest("Choose the person's own record, not another temporary one", "person")
+        raise InvalidRequest(
+            Message("Choose the person's own record, not another temporary one"), "person"
+        )
     why = f"Identified: temporary record {temporary_number(temporary)}"
     if reason.strip():
         why = f"{why} ({reason.strip()})"

@@ -20,6 +20,7 @@ from typing import Any, Final, Literal
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.clinic.records import find
 from sokhoe.errors import InvalidRequest
+from sokhoe.messages import Message
 from sokhoe.mpi.matching import Matcher
 from sokhoe.operations.check_in import check_in
 
@@ -71,7 +72,9 @@ def take(repo: GuardedRepository, text: str, matcher: Matcher | None = None) -> 
     if kind == "name":
         name, year = split_name_year(text)
         if len(name) < 2:
-            raise InvalidRequest("Type a name (and a birth year), an ID number or scan the card")
+            raise InvalidRequest(
+                Message("Type a name (and a birth year), an ID number or scan the card")
+            )
         params = [("name", name), ("_sort", "family")]
         if year is not None:
             params.append(("birthdate", year))

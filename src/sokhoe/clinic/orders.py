@@ -24,6 +24,7 @@ from sokhoe.errors import InvalidRequest
 from sokhoe.fhir.references import reference_id
 from sokhoe.fhir.resources import format_instant
 from sokhoe.interop.claims.catalogue import Catalogue, PriceItem
+from sokhoe.messages import Message
 
 LOINC: Final = "http://loinc.org"
 SNOMED: Final = "http://snomed.info/sct"
@@ -76,7 +77,9 @@ def service(catalogue: Catalogue, key: str) -> Service:
     for found in services(catalogue):
         if found.key == key:
             return found
-    raise InvalidRequest("Choose a test or imaging service from the facility's list", "service")
+    raise InvalidRequest(
+        Message("Choose a test or imaging service from the facility's list"), "service"
+    )
 
 
 def _value(obs: dict[str, Any]) -> str:

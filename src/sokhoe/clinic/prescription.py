@@ -19,6 +19,7 @@ from sokhoe.access.guard import GuardedRepository
 from sokhoe.clinic.drafts import Visit
 from sokhoe.clinic.records import find, read, text_of
 from sokhoe.errors import Forbidden, InvalidRequest
+from sokhoe.messages import Message, Text, message_of
 from sokhoe.prescribing.catalogue import REFERENCE_SOURCE, system_of
 from sokhoe.prescribing.catalogue_fhir import from_medication, medication_id
 from sokhoe.prescribing.checks import Finding
@@ -55,19 +56,11 @@ NOT_POSITIVE: Final = {
 }
 
 
-@dataclass(frozen=True)
-class Message:
-    """A message the page translates: an English msgid with ``%(name)s`` placeholders."""
-
-    text: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
 class LineProblem(InvalidRequest):
     """A line the page cannot read (a missing or impossible number), as a translatable message."""
 
     def __init__(self, message: Message, where: str) -> None:
-        super().__init__(message.text % message.params, where)
+        super().__init__(message, where)
         self.message = message
 
 
@@ -77,7 +70,7 @@ class Refusal:
 
     blocking: dict[int, list[Finding]] = field(default_factory=dict)
     warnings: dict[int, list[Finding]] = field(default_factory=dict)
-    general: list[Message] = field(default_factory=list)
+    general: list[Text] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -104,9 +97,9 @@ def _number(text: str, what: str, n: int) -> Decimal:
     try:
         value = Decimal(text.replace(",", "."))
     except InvalidOperation:
-        raise LineProblem(Message(NOT_A_NUMBER[what], {"n": n + 1}), f"rx{n}") from None
+        raise LineProblem(Message(NOT_A_NUMBER[what], n=str(n + 1)), f"rx{n}") from None
     if value <= 0:
-        raise LineProblem(Message(NOT_POSITIVE[what], {"n": n + 1}), f"rx{n}")
+        raise LineProblem(Message(NOT_POSITIVE[what], n=str(n + 1)), f"rx{n}")
     return value
 
 
@@ -117,7 +110,7 @@ def medication_for(repo: GuardedRepository, code: str, facility: str, n: int) ->
         found = read(repo, "Medication", medication_id(source, code.strip()))
         if found is not None and found.get("status") != "inactive":
             return found
-    raise LineProblem(Message(NOT_IN_CATALOGUE, {"n": n + 1, "code": code}), f"rx{n}")
+    raise LineProblem(Message(NOT_IN_CATALOGUE, n=str(n + 1), code=code), f"rx{n}")
 
 
 def request_of(
@@ -200,7 +193,7 @@ def issue(
     except LineProblem as problem:
         return Refusal(general=[problem.message])
     except InvalidRequest as exc:
-        return Refusal(general=[Message(str(exc))])
+        return Refusal(general=[message_of(exc)])
     except Forbidden:
         return Refusal(general=[Message(CLOSED)])
 

@@ -26,6 +26,7 @@ from sokhoe.clinic.signatures import describe, signatures
 from sokhoe.errors import Conflict, InvalidRequest
 from sokhoe.fhir.references import codings, reference_id
 from sokhoe.interop.claims.formats import identifiers, name_text
+from sokhoe.messages import Message
 from sokhoe.mpi.identifiers import BHYT, CCCD
 from sokhoe.prescribing.code import CODE_SYSTEM as PRESCRIPTION_CODES
 from sokhoe.registry.terminology_icd10 import ICD10_SYSTEM, icd10_entry
@@ -150,12 +151,14 @@ def printout(
     """The printout of ``kind`` for a signed visit of the caller's facility (the facility that
     issues the paper); the print is audited."""
     if kind not in KINDS:
-        raise InvalidRequest(f"Nothing to print called {kind!r}", "kind")
+        raise InvalidRequest(Message("Nothing to print called %(kind)s", kind=repr(kind)), "kind")
     visit = own_visit(repo, encounter_id)
     encounter, patient_id = visit.encounter, visit.patient_id
     signed = signatures(repo, [encounter_id]).get(encounter_id, [])
     if not signed:
-        raise Conflict("Sign the visit before printing it: a paper copy is of a signed record")
+        raise Conflict(
+            Message("Sign the visit before printing it: a paper copy is of a signed record")
+        )
     recorded = read_signature(signed[-1])
     org = read(
         repo, "Organization", reference_id(encounter.get("serviceProvider"), "Organization") or ""
@@ -197,13 +200,13 @@ def printout(
         doc.appointment = appointments[0].get("start")
         printed.append(f"Appointment/{appointments[0]['id']}")
     elif kind == "appointment":
-        raise Conflict("This visit booked no follow-up appointment")
+        raise Conflict(Message("This visit booked no follow-up appointment"))
     if kind == "referral":
         sent = find(
             repo, "ServiceRequest", [*of_visit, ("category", f"{SNOMED}|{REFERRAL['code']}")], 5
         )
         if not sent:
-            raise Conflict("This visit referred the patient nowhere")
+            raise Conflict(Message("This visit referred the patient nowhere"))
         doc.referral = {
             "to": str((sent[0].get("performer") or [{}])[0].get("display", "")),
             "reason": text_of((sent[0].get("reasonCode") or [{}])[0]),

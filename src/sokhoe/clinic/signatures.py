@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -30,24 +31,26 @@ _SIGNATURE = ("signature-type", f"{SIGNATURE_TYPE_SYSTEM}|{AUTHOR_SIGNATURE}")
 
 
 def signatures(repo: GuardedRepository, encounter_ids: Sequence[str]) -> dict[str, list[Any]]:
-    """The signature Provenances of each visit, oldest first (one search)."""
-    wanted = sorted(set(encounter_ids))
+    """The signature Provenances of each visit, oldest first (one search).
+
+    The search narrows by signature type; :func:`is_signature` (a signing activity) is what
+    the door counts as a signature, so a Provenance another system wrote with that type is
+    not taken for one. A signature also targets the visit's other resources, and may name
+    an encounter not asked for: only those asked for are keys."""
+    wanted = set(encounter_ids)
     if not wanted:
         return {}
+    targets = ",".join(f"Encounter/{i}" for i in sorted(wanted))
     found = find(
         repo,
         "Provenance",
-        [("target", ",".join(f"Encounter/{i}" for i in wanted)), _SIGNATURE, ("_sort", "recorded")],
+        [("target", targets), _SIGNATURE, ("_sort", "recorded")],
         max(100, 4 * len(wanted)),
     )
     out: dict[str, list[Any]] = defaultdict(list)
-    for provenance in found:
-        if not is_signature(provenance):
-            continue
-        for target in provenance.get("target", []):
-            enc = reference_id(target, "Encounter")
-            if enc in wanted:
-                out[enc].append(provenance)
+    for provenance in filter(is_signature, found):
+        for enc in wanted & {reference_id(t, "Encounter") for t in provenance.get("target", [])}:
+            out[enc].append(provenance)
     return dict(out)
 
 
@@ -102,8 +105,8 @@ def describe(resource: dict[str, Any], lang: str = "vi") -> tuple[str, str]:
         titles = [str(s.get("title", "")) for s in resource.get("section", []) if s.get("title")]
         return "Visit summary", "; ".join(titles)
     if rtype == "Appointment":
-        start = str(resource.get("start", ""))[:10]
-        return "Follow-up date", f"{start[8:10]}/{start[5:7]}/{start[:4]}" if start else ""
+        start = str(resource.get("start", ""))[:10]  # the day as booked, not moved to UTC
+        return "Follow-up date", date.fromisoformat(start).strftime("%d/%m/%Y") if start else ""
     if rtype == "ServiceRequest":
         performer = ", ".join(str(p.get("display", "")) for p in resource.get("performer", []))
         return text_of(resource.get("code")), performer

@@ -18,6 +18,7 @@ from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.rights import is_platform
 from sokhoe.errors import Forbidden, Gone, InvalidRequest, NotFound
 from sokhoe.fhir.searchparams import registry
+from sokhoe.messages import Message
 from sokhoe.mpi.identifiers import FACILITY
 from sokhoe.search.fhirpath import parse_reference
 from sokhoe.store.ports import StoredResource, StoreSession
@@ -86,11 +87,13 @@ def load_visit(repo: GuardedRepository, tx: StoreSession, encounter_id: str) -> 
     """The visit of ``Encounter/encounter_id`` as stored now, read in ``tx``."""
     encounter = tx.read("Encounter", encounter_id)
     if encounter is None:
-        raise NotFound(f"Encounter/{encounter_id} is not known")
+        raise NotFound(Message("%(ref)s is not known", ref=f"Encounter/{encounter_id}"))
     if encounter.deleted or encounter.content is None:
-        raise Gone(f"Encounter/{encounter_id} was deleted")
+        raise Gone(Message("%(ref)s was deleted", ref=f"Encounter/{encounter_id}"))
     if encounter.patient_id is None:
-        raise InvalidRequest(f"Encounter/{encounter_id} names no patient", "Encounter.subject")
+        raise InvalidRequest(
+            Message("Encounter/%(id)s names no patient", id=encounter_id), "Encounter.subject"
+        )
     facility = encounter.owner or facility_code(tx, encounter.content.get("serviceProvider"))
     hands = {encounter.owner, facility}
     found: dict[tuple[str, str], StoredResource] = {}
@@ -98,7 +101,9 @@ def load_visit(repo: GuardedRepository, tx: StoreSession, encounter_id: str) -> 
         query = repo.parse_query(rtype, [(param, f"Encounter/{encounter_id}")])
         ids = tx.search_ids(query, MAX_PARTS + 1)
         if len(ids) + len(found) > MAX_PARTS:
-            raise InvalidRequest(f"Encounter/{encounter_id} has too many resources to sign")
+            raise InvalidRequest(
+                Message("Encounter/%(id)s has too many resources to sign", id=encounter_id)
+            )
         for r in tx.read_many([(rtype, i) for i in ids]):
             found[(r.resource_type, r.id)] = r
     for ref in encounter.content.get("appointment", []):
@@ -126,5 +131,9 @@ def require_signer(repo: GuardedRepository, visit: SignedVisit) -> None:
     if principal.facility is None or principal.facility != visit.facility:
         owner = f"facility {visit.facility}" if visit.facility else "the platform"
         raise Forbidden(
-            f"Encounter/{visit.encounter.id} belongs to {owner}; only its own clinicians sign it"
+            Message(
+                "Encounter/%(id)s belongs to %(owner)s; only its own clinicians sign it",
+                id=visit.encounter.id,
+                owner=str(owner),
+            )
         )

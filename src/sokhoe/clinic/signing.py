@@ -23,6 +23,7 @@ See: https://hl7.org/fhir/R4/provenance.html and https://hl7.org/fhir/R4/datatyp
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from sqlalchemy import Engine
 
 from sokhoe.access.accounts import confirm_totp, practitioner_of
 from sokhoe.access.guard import GuardedRepository
+from sokhoe.access.session import GuardedSession
 from sokhoe.access.signed import AMENDMENT, signatures_of
 from sokhoe.clinic.canonical import Canonical, canonical_form
 from sokhoe.clinic.certificates import SigningCredential, common_name, load_pkcs12
@@ -44,6 +46,7 @@ from sokhoe.clinic.signed_visit import SignedVisit, load_visit, require_signer
 from sokhoe.errors import Conflict, Forbidden, Gone, InvalidRequest, NotFound, Unauthorized
 from sokhoe.fhir.repository import check_id, check_type, validated
 from sokhoe.fhir.resources import format_instant, same_content, with_meta
+from sokhoe.messages import Message, message_of
 from sokhoe.mpi.identifiers import FACILITY
 from sokhoe.store.ports import StoreSession
 
@@ -106,7 +109,9 @@ class TotpConfirmation:
         try:
             step = confirm_totp(self._engine, self._username, self._code, when)
         except Unauthorized as exc:
-            raise Forbidden(f"The signature was not confirmed: {exc}") from exc
+            raise Forbidden(
+                Message("The signature was not confirmed: %(why)s", why=message_of(exc))
+            ) from exc
         record = {
             "method": TOTP_METHOD,
             "account": self._username,
@@ -138,9 +143,14 @@ class Pkcs12Signer:
         cert = self._credential.certificate
         if not cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
             raise Forbidden(
-                f"The certificate of {common_name(cert)} is valid from "
-                f"{format_instant(cert.not_valid_before_utc)} to "
-                f"{format_instant(cert.not_valid_after_utc)}, not at {format_instant(when)}"
+                Message(
+                    "The certificate of %(name)s is valid from %(start)s to %(end)s, not at "
+                    "%(when)s",
+                    name=common_name(cert),
+                    start=format_instant(cert.not_valid_before_utc),
+                    end=format_instant(cert.not_valid_after_utc),
+                    when=format_instant(when),
+                )
             )
         signature = self._credential.key.sign(
             digest, padding.PKCS1v15(), Prehashed(hashes.SHA256())
@@ -169,7 +179,7 @@ def _authorise(repo: GuardedRepository, visit: SignedVisit, signer: Signer, name
     try:
         require_signer(repo, visit)
         if principal.kind == "staff" and signer.account not in (None, principal.subject):
-            raise Forbidden("A clinician signs with their own credentials only")
+            raise Forbidden(Message("A clinician signs with their own credentials only"))
     except Forbidden as refused:
         repo.record_refusal("operation", [visit.patient_id], str(refused))
         raise
@@ -227,7 +237,10 @@ def _record(
     require_signer(repo, visit)
     if canonical_form(visit.contents).digest != expected.digest:
         raise Conflict(
-            f"Encounter/{encounter_id} changed while it was being signed; review it and sign again"
+            Message(
+                "Encounter/%(id)s changed while it was being signed; review it and sign again",
+                id=encounter_id,
+            )
         )
     facility = visit.facility or repo.principal.facility
     agent = Agent(who, repo.principal.role, _organization(repo, tx, facility) if facility else None)
@@ -237,6 +250,25 @@ def _record(
     item.patient_id = visit.patient_id
     tx.write([item])
     return item.content or provenance
+
+
+def _operation(
+    repo: GuardedRepository, name: str, visit: SignedVisit, owns: frozenset[str]
+) -> AbstractContextManager[GuardedSession]:
+    """The transaction of ``$sign`` or ``$amend`` on ``visit``, writing what ``owns`` names.
+
+    It names no patient for the door to require: :func:`_authorise` already allowed the
+    facility's own visit, which is narrower than the whole record; the patient is still named
+    in the audit (``concerns``)."""
+    return repo.operation(
+        name,
+        resource_type="Encounter",
+        interactions=["read"],
+        patients=[],
+        concerns=[visit.patient_id],
+        roles=SIGN_ROLES,
+        owns=owns,
+    )
 
 
 def sign_visit(
@@ -256,20 +288,15 @@ def sign_visit(
     canonical = canonical_form(visit.contents)
     if expected_sha256 is not None and canonical.sha256 != expected_sha256:
         raise Conflict(
-            f"Encounter/{encounter_id} changed after you reviewed it; review it and sign again"
+            Message(
+                "Encounter/%(id)s changed after you reviewed it; review it and sign again",
+                id=encounter_id,
+            )
         )
     when = repo.clock()
     who = _who(repo)
     evidence = _signed(repo, visit, signer, canonical, when)
-    with repo.operation(
-        "sign",
-        resource_type="Encounter",
-        interactions=["read"],
-        patients=[],  # authorised above: the facility's own visit, not the whole record
-        concerns=[visit.patient_id],
-        roles=SIGN_ROLES,
-        owns=OWNS,
-    ) as tx:
+    with _operation(repo, "sign", visit, OWNS) as tx:
         return _record(repo, tx, "sign", canonical, evidence, who, when, encounter_id)
 
 
@@ -279,19 +306,19 @@ def amend(
     """Replace a signed version with ``resource`` (its new content, same type and id) and sign
     the visit again (activity ``amend``, ``entity`` the version replaced, ``reason``)."""
     if not reason.strip():
-        raise InvalidRequest("An amendment needs its reason", "reason")
+        raise InvalidRequest(Message("An amendment needs its reason"), "reason")
     rtype = str(validated(resource).get("resourceType"))
     check_type(rtype)
     rid = resource.get("id")
     if not isinstance(rid, str):
-        raise InvalidRequest("An amendment carries the id of the resource it amends", "id")
+        raise InvalidRequest(Message("An amendment carries the id of the resource it amends"), "id")
     check_id(rid)
     with repo.snapshot() as tx:
         current = tx.read(rtype, rid)
         if current is None:
-            raise NotFound(f"{rtype}/{rid} is not known")
+            raise NotFound(Message("%(ref)s is not known", ref=f"{rtype}/{rid}"))
         if current.deleted or current.content is None:
-            raise Gone(f"{rtype}/{rid} was deleted")
+            raise Gone(Message("%(ref)s was deleted", ref=f"{rtype}/{rid}"))
         replaced = f"{rtype}/{rid}/_history/{current.version_id}"
         signing = [
             p
@@ -305,10 +332,12 @@ def amend(
             if str(t.get("reference", "")).startswith("Encounter/")
         ]
         if not encounters:
-            raise InvalidRequest(f"{replaced} is not signed: change it with an ordinary update")
+            raise InvalidRequest(
+                Message("%(ref)s is not signed: change it with an ordinary update", ref=replaced)
+            )
         visit = load_visit(repo, tx, encounters[-1])
     if same_content(current.content, resource):
-        raise InvalidRequest("The amendment changes nothing")
+        raise InvalidRequest(Message("The amendment changes nothing"))
     _authorise(repo, visit, signer, "amend")
     when = repo.clock()
     amended = with_meta(resource, rid, current.version_id + 1, when)
@@ -317,15 +346,7 @@ def amend(
     )
     who = _who(repo)
     evidence = _signed(repo, visit, signer, canonical, when)
-    with repo.operation(
-        "amend",
-        resource_type="Encounter",
-        interactions=["read"],
-        patients=[],  # authorised above: the facility's own visit, not the whole record
-        concerns=[visit.patient_id],
-        roles=SIGN_ROLES,
-        owns=OWNS | {AMENDMENT},
-    ) as tx:
+    with _operation(repo, "amend", visit, OWNS | {AMENDMENT}) as tx:
         written = repo.update(resource, rtype, rid, if_match=f'W/"{current.version_id}"', tx=tx)
         provenance = _record(
             repo,

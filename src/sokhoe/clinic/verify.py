@@ -33,6 +33,7 @@ from sokhoe.clinic.provenance import Recorded, read_signature
 from sokhoe.clinic.signing import PKCS12_METHOD, TOTP_METHOD
 from sokhoe.errors import Forbidden, InvalidRequest
 from sokhoe.fhir.resources import parse_instant
+from sokhoe.messages import Message
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def verify_signature(repo: GuardedRepository, provenance_id: str) -> Verificatio
     see them (a version the caller may not read is refused with the reason)."""
     provenance = repo.read("Provenance", provenance_id).content or {}
     if not is_signature(provenance):
-        raise InvalidRequest(f"Provenance/{provenance_id} records no signature")
+        raise InvalidRequest(Message("Provenance/%(id)s records no signature", id=provenance_id))
     access = repo.access
     found: list[dict[str, Any]] = []
     patients: set[str] = set()
@@ -209,7 +210,11 @@ def verify_signature(repo: GuardedRepository, provenance_id: str) -> Verificatio
             if access is not None and not tx.visible_version(*key, access):
                 who = [version.patient_id] if version.patient_id else []
                 repo.record_refusal("operation", who, f"verify-signature: {target} not visible")
-                raise Forbidden(f"You may not read {target}, which this signature covers")
+                raise Forbidden(
+                    Message(
+                        "You may not read %(target)s, which this signature covers", target=target
+                    )
+                )
             found.append(version.content)
             if version.patient_id:
                 patients.add(version.patient_id)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import segno
 
 from sokhoe.errors import InvalidRequest
+from sokhoe.messages import Message
 
 NAPAS_GUID = "A000000727"
 SERVICE_TO_ACCOUNT = "QRIBFTTA"
@@ -80,22 +81,46 @@ def vietqr_payload(bank_bin: str, account: str, amount: int, purpose: str = "") 
     most 25 characters. Raises :class:`~sokhoe.errors.InvalidRequest` naming what is wrong.
     """
     if not _BIN.fullmatch(bank_bin):
-        raise InvalidRequest(f"The bank BIN must be 6 digits, got {bank_bin!r}", "bin")
+        raise InvalidRequest(
+            Message("The bank BIN must be 6 digits, got %(bin)s", bin=repr(bank_bin)), "bin"
+        )
     if not _ACCOUNT.fullmatch(account):
         raise InvalidRequest(
-            f"The account number must be 1 to 19 letters or digits, got {account!r}", "account"
+            Message(
+                "The account number must be 1 to 19 letters or digits, got %(account)s",
+                account=repr(account),
+            ),
+            "account",
         )
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise InvalidRequest(f"The amount must be a positive whole number of đồng, got {amount!r}")
+        raise InvalidRequest(
+            Message(
+                "The amount must be a positive whole number of đồng, got %(amount)s",
+                amount=repr(amount),
+            )
+        )
     if len(str(amount)) > MAX_AMOUNT_DIGITS:
-        raise InvalidRequest(f"The amount has more than {MAX_AMOUNT_DIGITS} digits: {amount}")
+        raise InvalidRequest(
+            Message(
+                "The amount has more than %(most)s digits: %(amount)s",
+                most=str(MAX_AMOUNT_DIGITS),
+                amount=str(amount),
+            )
+        )
     text = ascii_text(purpose).strip()
     if not _PRINTABLE.fullmatch(text):
-        raise InvalidRequest(f"The bill text must be plain letters and digits: {purpose!r}")
+        raise InvalidRequest(
+            Message("The bill text must be plain letters and digits: %(text)s", text=repr(purpose))
+        )
     if len(text) > MAX_PURPOSE:
         raise InvalidRequest(
-            f"The bill text is {len(text)} characters without diacritics, at most "
-            f"{MAX_PURPOSE} fit: {text!r}"
+            Message(
+                "The bill text is %(length)s characters without diacritics, at most %(most)s "
+                "fit: %(text)s",
+                length=str(len(text)),
+                most=str(MAX_PURPOSE),
+                text=repr(text),
+            )
         )
     beneficiary = _tlv("00", bank_bin) + _tlv("01", account)
     merchant = _tlv("00", NAPAS_GUID) + _tlv("01", beneficiary) + _tlv("02", SERVICE_TO_ACCOUNT)

@@ -25,6 +25,7 @@ from sokhoe.clinic.drafts import Visit
 from sokhoe.errors import InvalidRequest, InvalidResource, Issue
 from sokhoe.fhir.resources import format_instant
 from sokhoe.interop.claims.sources import FacilityRef
+from sokhoe.messages import Message
 from sokhoe.registry.terminology import ICD10_VALUE_SET, expand
 from sokhoe.registry.terminology_icd10 import ICD10_SYSTEM, icd10_entry, icd10_index, is_recordable
 
@@ -92,9 +93,15 @@ def check(draft: dict[str, Any]) -> Closing:
         problems.append(vitals.Problem("refer_reason", "Write why the patient is referred"))
     for n, code in enumerate(codes):
         if not is_recordable(code):
-            problems.append(vitals.Problem("diagnosis", f"{code} is not an ICD-10 code"))
+            problems.append(
+                vitals.Problem("diagnosis", Message("%(code)s is not an ICD-10 code", code=code))
+            )
         elif n == 0 and not may_be_main(code):
-            problems.append(vitals.Problem("diagnosis", f"{code} may not be the main diagnosis"))
+            problems.append(
+                vitals.Problem(
+                    "diagnosis", Message("%(code)s may not be the main diagnosis", code=code)
+                )
+            )
     return Closing(checked, codes, problems)
 
 
@@ -185,7 +192,7 @@ def _follow_up(visit: Visit, day: str, author: dict[str, Any]) -> dict[str, Any]
     try:
         when = date.fromisoformat(day)
     except ValueError as exc:
-        raise InvalidRequest("The follow-up date must be a date", "follow_up") from exc
+        raise InvalidRequest(Message("The follow-up date must be a date"), "follow_up") from exc
     return {
         "resourceType": "Appointment",
         "status": "booked",
@@ -214,13 +221,13 @@ def close(
     (this facility, the one the patient is referred to) when the draft refers them.
     :class:`InvalidResource` lists every problem when ``closing`` has any."""
     if closing.problems:
-        raise InvalidResource([Issue("invariant", p.message, p.field) for p in closing.problems])
+        raise InvalidResource([Issue.of("invariant", p.message, p.field) for p in closing.problems])
     when = format_instant(now)
     written: list[str] = []
     with repo.transaction() as tx:
         stored = tx.read("Encounter", visit.id)
         if stored is None or stored.content is None:
-            raise InvalidRequest(f"Encounter/{visit.id} vanished")
+            raise InvalidRequest(Message("Encounter/%(id)s vanished", id=visit.id))
         performer = [author]
         for obs in vitals.observations(
             closing.checked, visit.patient_id, visit.id, when, performer

@@ -35,6 +35,7 @@ from sokhoe.errors import Conflict, InvalidRequest
 from sokhoe.fhir.references import codings, reference_id
 from sokhoe.fhir.resources import format_instant
 from sokhoe.interop.claims.sources import FacilityRef, encounters_on, find_facility
+from sokhoe.messages import Message
 from sokhoe.store.ports import StoredResource
 
 State = Literal["waiting", "in-visit", "to-sign", "done"]
@@ -184,17 +185,19 @@ def start_visit(
     referral (``ServiceRequest``) the visit takes up: the visit is ``basedOn`` it.
     """
     if payer not in ("insurance", "self-pay"):
-        raise InvalidRequest(f"payer must be insurance or self-pay, got '{payer}'", "payer")
+        raise InvalidRequest(
+            Message("payer must be insurance or self-pay, got '%(payer)s'", payer=payer), "payer"
+        )
     facility = find_facility(repo, facility_code)
     if room_id is not None and room_id not in {r.id for r in rooms(repo, facility)}:
-        raise InvalidRequest("Choose one of the facility's rooms", "room")
+        raise InvalidRequest(Message("Choose one of the facility's rooms"), "room")
     for enc in encounters_on(repo, facility, now.date()):
         if reference_id(enc.get("subject"), "Patient") == patient_id and enc.get("status") in (
             "arrived",
             "planned",
             "in-progress",
         ):
-            raise Conflict(f"{patient_name} is already in today's queue")
+            raise Conflict(Message("%(name)s is already in today's queue", name=patient_name))
     encounter: dict[str, Any] = {
         "resourceType": "Encounter",
         "extension": [{"url": PAYER_EXTENSION, "valueCode": payer}],
@@ -226,7 +229,13 @@ def set_status(
     enc = dict(stored.content or {})
     allowed = {"in-progress": ("arrived", "planned", "in-progress"), "finished": ("in-progress",)}
     if enc.get("status") not in allowed.get(status, ()):
-        raise Conflict(f"A visit that is {enc.get('status')} cannot become {status}")
+        raise Conflict(
+            Message(
+                "A visit that is %(now)s cannot become %(next)s",
+                now=str(enc.get("status")),
+                next=status,
+            )
+        )
     enc["status"] = status
     period = dict(enc.get("period") or {})
     if status == "finished":

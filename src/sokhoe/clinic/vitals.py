@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+from sokhoe.messages import Text
+
 LOINC: Final = "http://loinc.org"
 UCUM: Final = "http://unitsofmeasure.org"
 VITAL_SIGNS_CATEGORY: Final = {
@@ -115,7 +117,8 @@ class Problem:
     """What is wrong with one field; ``question`` problems are cleared by confirming."""
 
     field: str
-    message: str
+    message: Text
+    """In English (a message id the page translates), or a Message when it has values."""
     question: bool = False
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sokhoe.errors import Issue
+from sokhoe.messages import message_of
 from sokhoe.mpi import identifiers as ids
 from sokhoe.registry.sensitivity import label_sensitive
 from sokhoe.registry.terminology import diagnosis_issues
@@ -44,7 +45,7 @@ def identifier_issues(resource: dict[str, Any]) -> list[Issue]:
         try:
             ident["value"] = check(value)
         except ValueError as exc:
-            issues.append(Issue("value", str(exc), f"{rtype}.identifier[{i}].value"))
+            issues.append(Issue.of("value", message_of(exc), f"{rtype}.identifier[{i}].value"))
     return issues
 
 

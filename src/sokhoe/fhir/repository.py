@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -109,10 +109,7 @@ def validated(
     issues = found
     if issues:
         if where:
-            issues = [
-                Issue(i.code, i.diagnostics, _reroot(i.expression, where), i.severity)
-                for i in issues
-            ]
+            issues = [replace(i, expression=_reroot(i.expression, where)) for i in issues]
         raise InvalidResource(list(issues))
     return resource
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from sokhoe.messages import InvalidValue, Message
+
 CCCD = "https://fhir.sokhoe.vn/sid/cccd"
 CMND = "https://fhir.sokhoe.vn/sid/cmnd"
 BHYT = "https://fhir.sokhoe.vn/sid/bhyt"
@@ -65,11 +67,25 @@ def validate_cccd(value: str) -> str:
         raise ValueError("CCCD must be a string")
     norm = re.sub(r"\s+", "", value)
     if not _DIGITS12.fullmatch(norm):
-        raise ValueError(f"CCCD must be exactly 12 digits, got {value!r}")
+        raise InvalidValue(
+            Message("CCCD must be exactly 12 digits, got %(value)s", value=repr(value))
+        )
     if norm[0] != "0" or norm[1:3] not in OLD_PROVINCE_CODES:
-        raise ValueError(f"CCCD {norm} starts with an unknown province code {norm[:3]!r}")
+        raise InvalidValue(
+            Message(
+                "CCCD %(number)s starts with an unknown province code %(code)s",
+                number=norm,
+                code=repr(norm[:3]),
+            )
+        )
     if norm[3] not in "012345":
-        raise ValueError(f"CCCD {norm} has an invalid sex/century digit {norm[3]!r}")
+        raise InvalidValue(
+            Message(
+                "CCCD %(number)s has an invalid sex/century digit %(digit)s",
+                number=norm,
+                digit=repr(norm[3]),
+            )
+        )
     return norm
 
 
@@ -86,9 +102,12 @@ def validate_bhyt(value: str) -> str:
         raise ValueError("BHYT card number must be a string")
     norm = value.strip().upper()
     if not _BHYT.fullmatch(norm):
-        raise ValueError(
-            f"BHYT card number must be 2 letters, a benefit digit 1–5, a 2-digit province code "
-            f"and 10 digits (15 characters), got {value!r}"
+        raise InvalidValue(
+            Message(
+                "BHYT card number must be 2 letters, a benefit digit 1–5, a 2-digit province "
+                "code and 10 digits (15 characters), got %(value)s",
+                value=repr(value),
+            )
         )
     return norm
 
@@ -102,7 +121,9 @@ def validate_cmnd(value: str) -> str:
     """Normalise and check an old 9-digit identity-card number (*chứng minh nhân dân*)."""
     norm = re.sub(r"\s+", "", value) if isinstance(value, str) else ""
     if not re.fullmatch(r"\d{9}", norm):
-        raise ValueError(f"CMND must be exactly 9 digits, got {value!r}")
+        raise InvalidValue(
+            Message("CMND must be exactly 9 digits, got %(value)s", value=repr(value))
+        )
     return norm
 
 
@@ -110,7 +131,12 @@ def validate_bhxh(value: str) -> str:
     """Normalise and check a 10-digit social-insurance number (*mã số BHXH*)."""
     norm = re.sub(r"\s+", "", value) if isinstance(value, str) else ""
     if not re.fullmatch(r"\d{10}", norm):
-        raise ValueError(f"Social-insurance number must be exactly 10 digits, got {value!r}")
+        raise InvalidValue(
+            Message(
+                "Social-insurance number must be exactly 10 digits, got %(value)s",
+                value=repr(value),
+            )
+        )
     return norm
 
 
@@ -118,5 +144,7 @@ def validate_facility_code(value: str) -> str:
     """Normalise and check a 5-character insurance facility code (*mã CSKCB*, QĐ 384/2019)."""
     norm = value.strip().upper() if isinstance(value, str) else ""
     if not re.fullmatch(r"[0-9A-Z]{5}", norm):
-        raise ValueError(f"Facility code must be 5 letters or digits, got {value!r}")
+        raise InvalidValue(
+            Message("Facility code must be 5 letters or digits, got %(value)s", value=repr(value))
+        )
     return norm

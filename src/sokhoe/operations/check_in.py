@@ -42,6 +42,7 @@ from sokhoe.fhir.parameters import parameters_by_name, string_parameter
 from sokhoe.fhir.patient_links import people_holding, surviving_patient
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.fhir.resources import format_instant, new_id
+from sokhoe.messages import Message, message_of
 from sokhoe.mpi.cccd_qr import CccdCard, parse_cccd_qr
 from sokhoe.mpi.identifiers import (
     BHXH,
@@ -128,38 +129,59 @@ def check_in(
     mrn = string_parameter(params, "mrn")
     if qr is None and bhyt is None and cccd is None:
         raise InvalidRequest(
-            "$check-in needs a 'qr' (CCCD QR text), a 'cccd' (12-digit ID) or a 'bhyt' parameter"
+            Message(
+                "$check-in needs a 'qr' (CCCD QR text), a 'cccd' (12-digit ID) or a 'bhyt' "
+                "parameter"
+            )
         )
     card = parse_cccd_qr(qr) if qr is not None else None
     if cccd is not None:
         try:
             cccd = validate_cccd(cccd)
         except ValueError as exc:
-            raise InvalidRequest(str(exc), "cccd") from exc
+            raise InvalidRequest(message_of(exc), "cccd") from exc
     if bhyt is not None:
         try:
             bhyt = validate_bhyt(bhyt)
         except ValueError as exc:
-            raise InvalidRequest(str(exc), "bhyt") from exc
+            raise InvalidRequest(message_of(exc), "bhyt") from exc
     if facility is not None:
         facility = facility.upper()
         if not _FACILITY_CODE.fullmatch(facility):
             raise InvalidRequest(
-                f"facility must be a 5-character insurance facility code, got '{facility}'",
+                Message(
+                    "facility must be a 5-character insurance facility code, got '%(code)s'",
+                    code=facility,
+                ),
                 "facility",
             )
     if mrn is not None and facility is None:
-        raise InvalidRequest("'mrn' needs the 'facility' whose record number it is", "mrn")
+        raise InvalidRequest(Message("'mrn' needs the 'facility' whose record number it is"), "mrn")
     own = repo.principal.facility
     if own is not None and facility not in (None, own):
-        raise Forbidden(f"A caller of facility {own} cannot check in at {facility}")
+        raise Forbidden(
+            Message(
+                "A caller of facility %(own)s cannot check in at %(there)s",
+                own=own,
+                there=str(facility),
+            )
+        )
     facility = facility or own
     day = today or repo.clock().date()
     with repo.snapshot() as tx:
         known = _find(repo, tx, card, bhyt, cccd) is not None
     if not known and card is None:
-        number = f"BHYT card {bhyt}" if bhyt is not None else f"ID {cccd}"
-        raise NotFound(f"No person holds {number}; scan the CCCD QR to register them")
+        raise NotFound(
+            Message(
+                "No person holds BHYT card %(number)s; scan the CCCD QR to register them",
+                number=bhyt,
+            )
+            if bhyt is not None
+            else Message(
+                "No person holds ID %(number)s; scan the CCCD QR to register them",
+                number=str(cccd),
+            )
+        )
     matched: str | None = None
     review: list[Candidate] = []
     patient = _patient_from_card(card, new_id()) if card is not None else {}
@@ -177,7 +199,9 @@ def check_in(
         )
         if found is None:
             if card is None:
-                raise NotFound("No person holds this number; scan the CCCD QR to register them")
+                raise NotFound(
+                    Message("No person holds this number; scan the CCCD QR to register them")
+                )
             _update_identifiers(patient, card, bhyt, facility, mrn, day)
             result = CheckIn(repo.update(patient, "Patient", patient["id"], tx=tx).resource, True)
         elif _may_change(repo, tx, found.id):
@@ -307,9 +331,11 @@ def _find(
             break  # the strongest identifier that finds someone decides
     if len(people) > 1:
         raise Conflict(
-            "Several records hold this identifier ("
-            + ", ".join(f"Patient/{p}" for p in sorted(people))
-            + "); link or merge them in the review queue first"
+            Message(
+                "Several records hold this identifier (%(records)s); link or merge them in the "
+                "review queue first",
+                records=", ".join(f"Patient/{p}" for p in sorted(people)),
+            )
         )
     return next(iter(people.values()), None)
 

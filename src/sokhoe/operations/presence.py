@@ -25,6 +25,7 @@ from sokhoe.access.ratelimit import hit
 from sokhoe.access.sms import SmsGateway
 from sokhoe.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from sokhoe.fhir.resources import format_instant
+from sokhoe.messages import Message
 from sokhoe.store.sql.access_schema import auth_presence
 
 CODE_LIFETIME = timedelta(minutes=5)
@@ -44,7 +45,9 @@ def _mask(phone: str) -> str:
 def _facility(repo: GuardedRepository) -> str:
     facility = repo.principal.facility
     if facility is None or repo.principal.kind == "citizen":
-        raise Forbidden("Presence is confirmed for a facility; sign in as its staff or system")
+        raise Forbidden(
+            Message("Presence is confirmed for a facility; sign in as its staff or system")
+        )
     return facility
 
 
@@ -52,10 +55,12 @@ def _require_checked_in(repo: GuardedRepository, patient_id: str) -> None:
     """Only a facility that registered the visit (a check-in) asks for the code."""
     with repo.snapshot() as tx:
         if tx.read("Patient", patient_id) is None:
-            raise NotFound(f"Patient/{patient_id} is not known")
+            raise NotFound(Message("%(ref)s is not known", ref=f"Patient/{patient_id}"))
         found = repo.standing(tx, patient_id)
     if found is None:
-        raise Forbidden(f"Check Patient/{patient_id} in at your facility first ($check-in)")
+        raise Forbidden(
+            Message("Check Patient/%(id)s in at your facility first ($check-in)", id=patient_id)
+        )
 
 
 def _mobile(patient: dict[str, Any]) -> str | None:
@@ -78,8 +83,10 @@ def send_presence_code(repo: GuardedRepository, sms: SmsGateway, patient_id: str
     phone = _mobile((patient.content if patient else None) or {})
     if phone is None:
         raise Conflict(
-            "The record holds no mobile number to send a code to; ask the patient for a "
-            "share code from their health book, or break the glass in an emergency"
+            Message(
+                "The record holds no mobile number to send a code to; ask the patient for a "
+                "share code from their health book, or break the glass in an emergency"
+            )
         )
     engine = access_engine_of(repo)
     now = repo.clock()
@@ -138,10 +145,12 @@ def _check(conn: Connection, patient_id: str, facility: str, code: str, now: Any
         .with_for_update()
     ).first()
     if row is None:
-        raise Unauthorized("No code is pending for this patient; send a new code")
+        raise Unauthorized(Message("No code is pending for this patient; send a new code"))
     expires = row.expires if row.expires.tzinfo else row.expires.replace(tzinfo=now.tzinfo)
     if row.attempts >= MAX_ATTEMPTS or expires <= now:
-        raise Unauthorized("The code has expired or was guessed too often; send a new code")
+        raise Unauthorized(
+            Message("The code has expired or was guessed too often; send a new code")
+        )
     if code_matches(str(row.code_hash), code):
         conn.execute(update(auth_presence).where(auth_presence.c.id == row.id).values(used=True))
         return str(row.id)
@@ -157,7 +166,7 @@ def confirm_presence(repo: GuardedRepository, patient_id: str, code: str) -> dic
     """Open the record to the caller's facility if ``code`` is the one the patient got."""
     facility = _facility(repo)
     if not code.strip().isdigit():
-        raise InvalidRequest("The code is the six digits the patient received", "code")
+        raise InvalidRequest(Message("The code is the six digits the patient received"), "code")
     _require_checked_in(repo, patient_id)
     engine = access_engine_of(repo)
     now = repo.clock()
@@ -165,7 +174,9 @@ def confirm_presence(repo: GuardedRepository, patient_id: str, code: str) -> dic
         matched = _check(conn, patient_id, facility, code, now)
     if matched is None:
         repo.record_refusal("operation", [patient_id], "wrong presence code")
-        raise Unauthorized("Wrong code; ask the patient to read it again, or send a new one")
+        raise Unauthorized(
+            Message("Wrong code; ask the patient to read it again, or send a new one")
+        )
     with repo.operation("confirm-presence", patients=[]) as tx:
         grant(tx, patient_id, f"facility:{facility}", "presence", now, until=now + WINDOW)
         tx.audit("operation", "success", [patient_id], entities=["Patient/$confirm-presence"])

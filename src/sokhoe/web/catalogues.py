@@ -6,7 +6,8 @@ Vietnamese ``.po`` file, and ``tests/web/test_catalogues.py`` fails while any fo
 no translation. ``gettext`` of the code takes the request or the language first
 (``common.gettext(request, message)``, the dashboard's ``gettext(lang, message)``), hence its
 message is the second argument; ``N_(message)`` marks a text translated where it is shown
-(titles, labels).
+(titles, labels), and ``Message(message, **values)`` what a service says when it refuses
+(``sokhoe.messages``: the pages translate it, the API answers its English).
 See: https://babel.pocoo.org/en/latest/messages.html
 """
 
@@ -19,10 +20,25 @@ from typing import Final
 from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 
+REFUSALS: Final = (
+    "operations/check_in.py",
+    "operations/presence.py",
+    "mpi/cccd_qr.py",
+    "mpi/identifiers.py",
+    "access/policy.py",
+    "access/guard.py",
+    "access/accounts.py",
+    "interop/claims/facts.py",
+    "interop/claims/build.py",
+)
+"""Modules outside ``clinic/`` whose messages reach the clinic pages: the desk's check-in (the
+card's QR, identifiers), the chart's proof of presence, the door's refusals, the signature's
+authenticator code, the bill's missing prices."""
 SOURCES: Final = {
     "clinic": [
         ("clinic/**.py", "python"),
         ("web/pages/**.py", "python"),
+        *((module, "python") for module in REFUSALS),
         ("web/templates/clinic/**.html", "jinja2.ext:babel_extract"),
     ],
     "dashboard": [
@@ -32,7 +48,7 @@ SOURCES: Final = {
     ],
 }
 """Per domain: glob patterns under the ``sokhoe`` package and their extraction method."""
-KEYWORDS: Final = {**DEFAULT_KEYWORDS, "gettext": (2,)}
+KEYWORDS: Final = {**DEFAULT_KEYWORDS, "gettext": (2,), "Message": (1,)}
 """The code's keywords. Templates keep Babel's own: a ``{% trans %}`` block compiles to
 ``gettext(message)``, its message first."""
 
@@ -52,4 +68,4 @@ def extract(domain: str) -> Catalog:
     return catalog
 
 
-__all__ = ["SOURCES", "extract"]
+__all__ = ["REFUSALS", "SOURCES", "extract"]

@@ -32,6 +32,8 @@ from jinja2.runtime import Context
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sokhoe.messages import Message, Text
+
 Lang = Literal["vi", "en"]
 LANGUAGES: Final[tuple[Lang, ...]] = ("vi", "en")
 DEFAULT: Final[Lang] = "vi"
@@ -82,6 +84,17 @@ def gettext(lang: str, domain: str, message: str, **variables: Any) -> str:
     return text % variables if variables else text
 
 
+def translate(lang: str, domain: str, text: Text) -> str:
+    """What a service said (``sokhoe.messages``) in ``lang``: a Message through the catalogue,
+    with numbers grouped the way ``lang`` writes them; plain English text as it is."""
+    if not isinstance(text, Message):
+        return text
+    found = catalogue(lang, domain)
+    if lang == "vi":
+        return text.render(found.gettext, lambda n: f"{n:,}".translate(_VIETNAMESE_DIGITS))
+    return text.render(found.gettext)
+
+
 def ngettext(lang: str, domain: str, singular: str, plural: str, n: int, **variables: Any) -> str:
     text = catalogue(lang, domain).ngettext(singular, plural, n)
     return text % {"num": n, **variables}
@@ -91,6 +104,14 @@ def ngettext(lang: str, domain: str, singular: str, plural: str, n: int, **varia
 def _gettext(context: Context, message: str) -> str:
     """The template's ``_()``: Jinja's new-style wrapper fills the ``%(name)s`` variables."""
     return catalogue(context.get("lang", DEFAULT), context.get("domain", "clinic")).gettext(message)
+
+
+@pass_context
+def _say(context: Context, text: Text) -> str:
+    """The template's ``say`` filter: what the code said (a label, a problem; ``str`` or a
+    :class:`~sokhoe.messages.Message`) in the rendering's language."""
+    lang, domain = context.get("lang", DEFAULT), context.get("domain", "clinic")
+    return translate(lang, domain, text if isinstance(text, Message) else Message(text))
 
 
 @pass_context
@@ -194,6 +215,7 @@ def environment() -> Environment:
         datetime=format_datetime,
         money=format_money,
         number=_number,
+        say=_say,
     )
     return env
 
@@ -216,4 +238,5 @@ __all__ = [
     "ngettext",
     "po_path",
     "remember",
+    "translate",
 ]

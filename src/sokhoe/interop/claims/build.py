@@ -16,7 +16,7 @@ from decimal import Decimal
 from sokhoe.interop.claims.benefit import Split
 from sokhoe.interop.claims.catalogue import SUPPLY_GROUPS, Catalogue, PriceItem
 from sokhoe.interop.claims.codes import (
-    DOITUONG_INSURED,
+    DOITUONG_EMERGENCY,
     LOINC,
     MA_QUOCTICH_VIETNAM,
     PAY_IN_SCOPE,
@@ -36,6 +36,7 @@ from sokhoe.interop.claims.formats import (
 from sokhoe.interop.claims.sources import EncounterRecord
 from sokhoe.interop.claims.tables import TABLES
 from sokhoe.interop.claims.validate import Problem, Row
+from sokhoe.messages import Message, Text
 from sokhoe.mpi.identifiers import CCCD, mrn_system
 
 
@@ -87,7 +88,8 @@ class _Builder(VisitFacts):
                 "MA_PTTT": PAYMENT_FEE_FOR_SERVICE,
             }
             if item is None:
-                self._missing_price("XML2", stt, f"drug {key or concept.get('text', '?')}")
+                drug = str(key or concept.get("text", "?"))
+                self._missing_price("XML2", stt, Message("drug %(code)s", code=drug))
                 row.update({"SO_LUONG": "", "DON_GIA": ""})
             else:
                 qty = item.per_day * days
@@ -98,32 +100,52 @@ class _Builder(VisitFacts):
 
     def services(self) -> list[Row]:
         """XML3: the examination, bed days, lab tests, imaging and procedures."""
-        items: list[tuple[PriceItem | None, Decimal, str, str | None, str | None]] = []
+        items: list[tuple[PriceItem | None, Decimal, Text, str | None, str | None]] = []
         # (item, quantity, what, ordered, result)
         items.append(
-            (self.cat.get("exam", self.cls), Decimal(1), f"exam {self.cls}", self.start, None)
+            (
+                self.cat.get("exam", self.cls),
+                Decimal(1),
+                Message("exam %(code)s", code=self.cls),
+                self.start,
+                None,
+            )
         )
         if self.cls == "IMP":
             nights = self._nights()
             items.append(
-                (self.cat.get("bed", self.cls), Decimal(nights), "bed day", self.start, None)
+                (
+                    self.cat.get("bed", self.cls),
+                    Decimal(nights),
+                    Message("bed day"),
+                    self.start,
+                    None,
+                )
             )
         for obs in self._labs():
             code = coding_of(obs.get("code"), LOINC).get("code", "")
             when = obs.get("effectiveDateTime")
             items.append(
-                (self.cat.get("lab", str(code)), Decimal(1), f"lab test {code}", when, when)
+                (
+                    self.cat.get("lab", str(code)),
+                    Decimal(1),
+                    Message("lab test %(code)s", code=str(code)),
+                    when,
+                    when,
+                )
             )
         for study in self.r.imaging:
             modality = str(((study.get("modality") or [{}])[0]).get("code", ""))
             item = self.cat.imaging(modality, str(study.get("description", "")))
             when = study.get("started")
-            items.append((item, Decimal(1), f"imaging {modality}", when, when))
+            said = Message("imaging %(code)s", code=modality)
+            items.append((item, Decimal(1), said, when, when))
         for proc in self.r.procedures:
             code = next((c.get("code", "") for c in (proc.get("code") or {}).get("coding", [])), "")
             when = proc.get("performedDateTime") or (proc.get("performedPeriod") or {}).get("start")
             item = self.cat.get("procedure", str(code))
-            items.append((item, Decimal(1), f"procedure {code}", when, when))
+            said = Message("procedure %(code)s", code=str(code))
+            items.append((item, Decimal(1), said, when, when))
         ma_benh = ";".join(code for code, _ in self.diagnoses[:13])
         rows: list[Row] = []
         for stt, (item, qty, what, ordered, result) in enumerate(items, start=1):
@@ -240,6 +262,7 @@ class _Builder(VisitFacts):
         supplies = [r for r in services if r.get("MA_NHOM") and int(r["MA_NHOM"]) in SUPPLY_GROUPS]
         paid = dt12(self.end)
         sex = {"male": "1", "female": "2"}.get(str(patient.get("gender", "")), "3")
+        referred_by, referred_to = self.r.referred_by, self.r.referred_to  # codes.REFERRAL_FIELDS
         nights = self._nights() + 1 if self.cls == "IMP" else 0
         return {
             "MA_LK": self.ma_lk,
@@ -264,9 +287,12 @@ class _Builder(VisitFacts):
             "MA_BENH_CHINH": self.diagnoses[0][0] if self.diagnoses else "",
             "MA_BENH_KT": ";".join(code for code, _ in self.diagnoses[1:]),
             "MA_DOITUONG_KCB": self.doituong,
+            "MA_NOI_DI": referred_by.facility if referred_by else "",
+            "MA_NOI_DEN": referred_to.facility if referred_to else "",
             "NGAY_VAO": dt12(self.start),
             "NGAY_VAO_NOI_TRU": dt12(self.start) if self.cls == "IMP" else "",
             "NGAY_RA": dt12(self.end),
+            "GIAY_CHUYEN_TUYEN": referred_by.id[:50] if referred_by else "",
             "SO_NGAY_DTRI": str(nights),
             "KET_QUA_DTRI": self._result_code(),
             "MA_LOAI_RV": "1",
@@ -330,7 +356,7 @@ class _Builder(VisitFacts):
 
     def checkin(self, services: list[Row]) -> list[Row] | None:
         """XML0, due for insured visits except emergencies (QĐ 4750 art. 2)."""
-        if self.doituong != DOITUONG_INSURED:
+        if not self.insured or self.doituong == DOITUONG_EMERGENCY:
             return None
         first = services[0] if services else {}
         s = self.summary_row

@@ -25,6 +25,18 @@ DOITUONG_UNINSURED = "9"
 """``MA_DOITUONG_KCB`` (QĐ 3276/QĐ-BYT appendix 1): "2" emergency and "9" not under insurance
 are as the digest reads; "1.1" for every other insured visit is a simplification
 (unconfirmed: the full priority order of the 27 codes is not modelled)."""
+DOITUONG_REFERRED = "1.3"
+"""``MA_DOITUONG_KCB`` of an insured visit the patient came to with a referral paper (*có giấy
+chuyển tuyến*): as public appraisal checkers read the code list, which then expect
+``GIAY_CHUYEN_TUYEN`` and ``MA_NOI_DI`` (unconfirmed: the official list was not read)."""
+REFERRAL_FIELDS = {
+    "MA_NOI_DI": "insurance code of the facility that referred the patient here",
+    "MA_NOI_DEN": "insurance code of the facility this visit referred the patient to",
+    "GIAY_CHUYEN_TUYEN": "the referral's ServiceRequest id",
+}
+"""What XML1's referral fields carry (unconfirmed: the official wording of the fields was
+not read; ``GIAY_CHUYEN_TUYEN`` is the number of the referral paper, and the platform's slip
+prints no number of its own, so the id of the referral it prints stands in)."""
 LOAI_KCB = {"AMB": "01", "EMER": "01", "IMP": "03"}
 LOAI_KCB_SHORT_STAY = "09"
 """Inpatient stays under 4 hours are "09" (QĐ 1804/QĐ-BYT appendix 01)."""

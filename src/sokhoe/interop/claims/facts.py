@@ -20,6 +20,7 @@ from sokhoe.interop.claims.codes import (
     DEPARTMENT,
     DOITUONG_EMERGENCY,
     DOITUONG_INSURED,
+    DOITUONG_REFERRED,
     DOITUONG_UNINSURED,
     ICD10_SYSTEM,
     KET_QUA,
@@ -37,6 +38,7 @@ from sokhoe.interop.claims.formats import (
 )
 from sokhoe.interop.claims.sources import EncounterRecord, local_datetime
 from sokhoe.interop.claims.validate import Problem, Row
+from sokhoe.messages import Message, Text
 from sokhoe.mpi.identifiers import BHYT, PRACTITIONER
 from sokhoe.registry.addresses import address_codes
 from sokhoe.registry.places import find_ward, resolve_province
@@ -68,6 +70,8 @@ class VisitFacts:
             self.doituong = DOITUONG_UNINSURED
         elif self.cls == "EMER":
             self.doituong = DOITUONG_EMERGENCY
+        elif self.route == Route.REFERRED:
+            self.doituong = DOITUONG_REFERRED
         else:
             self.doituong = DOITUONG_INSURED
         self.doctor = self._doctor()
@@ -110,12 +114,15 @@ class VisitFacts:
         return out
 
     def _route(self) -> Route:
-        """Emergency by class, referred when admitted by transfer from another facility,
-        otherwise right-route: the record does not say when a visit was self-referred
-        (the registered facility's level is not modelled), so no wrong-route share is
-        derived here."""
+        """Emergency by class; referred when the visit is based on a referral to this
+        facility (``EncounterRecord.referred_by``) or admitted by transfer from another
+        facility; otherwise right-route: the record does not say when a visit was
+        self-referred (the registered facility's level is not modelled), so no wrong-route
+        share is derived here."""
         if self.cls == "EMER":
             return Route.EMERGENCY
+        if self.r.referred_by is not None:
+            return Route.REFERRED
         source = (self.enc.get("hospitalization") or {}).get("admitSource")
         if coding_of(source, ADMIT_SOURCE).get("code") == "hosp-trans":
             return Route.REFERRED
@@ -187,10 +194,9 @@ class VisitFacts:
             row["T_BNCCT"] = number(bh - bhtt)
             row["T_BHTT"] = number(bhtt)
 
-    def _missing_price(self, table: str, stt: int, what: str) -> None:
-        self.problems.append(
-            Problem(table, self.ma_lk, stt, "DON_GIA", f"no price in the price list for {what}")
-        )
+    def _missing_price(self, table: str, stt: int, what: Text) -> None:
+        said = Message("no price in the price list for %(what)s", what=what)
+        self.problems.append(Problem(table, self.ma_lk, stt, "DON_GIA", said))
 
     # -- tables ----------------------------------------------------------------------------
     def _requester(self, req: dict[str, Any]) -> str:

@@ -13,7 +13,9 @@ agency's guide is ambiguous about the signed scope).
 
 For development and demos a self-signed certificate per facility is generated under
 ``<var_dir>/certs/<CODE>.pem`` and ``.key`` when none is given; production passes the
-registered certificate and key (or, better, a signing service; not implemented here).
+registered certificate and key (or, better, a signing service; not implemented here). The
+certificate is built by :func:`sokhoe.access.certificates.self_signed`, shared with the
+clinicians' development certificates.
 
 See: https://www.w3.org/TR/xmldsig-core1/
 """
@@ -26,13 +28,15 @@ from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree  # type: ignore[import-untyped]  # no lxml-stubs in the environment
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.signer import XMLSigner
 from signxml.verifier import XMLVerifier
+
+from sokhoe.access import certificates
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 
@@ -77,7 +81,6 @@ def load_key(cert: Path, key: Path) -> SigningKey:
 def self_signed(code: str, name: str, now: datetime | None = None) -> SigningKey:
     """A development certificate for facility ``code`` (RSA 2048, valid 3 years)."""
     now = now or datetime.now(UTC)
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
@@ -85,30 +88,8 @@ def self_signed(code: str, name: str, now: datetime | None = None) -> SigningKey
             x509.NameAttribute(NameOID.COMMON_NAME, f"{code} (development, not registered)"),
         ]
     )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(private.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=3 * 365))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(private, hashes.SHA256())
+    private, cert = certificates.self_signed(
+        subject, now - timedelta(days=1), now + timedelta(days=3 * 365)
     )
     key_pem = private.private_bytes(
         serialization.Encoding.PEM,
@@ -125,9 +106,7 @@ def facility_key(var_dir: Path, code: str, name: str) -> SigningKey:
     if cert_path.exists() and key_path.exists():
         return load_key(cert_path, key_path)
     signing = self_signed(code, name)
-    folder.mkdir(parents=True, exist_ok=True)
-    key_path.write_bytes(signing.key_pem)
-    key_path.chmod(0o600)
+    certificates.write_private(key_path, signing.key_pem)
     cert_path.write_bytes(signing.cert_pem)
     return SigningKey(signing.cert_pem, signing.key_pem, generated=True, cert_path=cert_path)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sokhoe.access.care import REFERRAL_CODES
 from sokhoe.errors import NotFound
 from sokhoe.fhir.references import reference_id
 from sokhoe.fhir.repository import FhirRepository
@@ -31,6 +32,17 @@ class FacilityRef:
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class Referral:
+    """A referral (*giấy chuyển tuyến*, a ServiceRequest of category patient referral) between
+    two facilities, as a claim names it: its id and the facility at the other end."""
+
+    id: str
+    facility: str
+    """The insurance code of the other facility: the sender of a referral the visit is based
+    on (``MA_NOI_DI``), the receiver of one it made (``MA_NOI_DEN``); "" when unknown."""
+
+
 @dataclass
 class EncounterRecord:
     """One visit with every resource its claim tables are built from."""
@@ -47,6 +59,11 @@ class EncounterRecord:
     practitioners: dict[str, dict[str, Any]] = field(default_factory=dict)
     facility_codes: dict[str, str] = field(default_factory=dict)
     """Organization id → facility code, for the card's registered facility (``MA_DKBD``)."""
+    referred_by: Referral | None = None
+    """The referral to this facility the visit is based on (``Encounter.basedOn``): the
+    patient came by referral (*chuyển tuyến*)."""
+    referred_to: Referral | None = None
+    """The referral this visit made to another facility."""
 
     @property
     def id(self) -> str:
@@ -116,6 +133,51 @@ def _read(repo: FhirRepository, resource_type: str, rid: str) -> dict[str, Any] 
         return None
 
 
+def _is_referral(request: dict[str, Any]) -> bool:
+    """A referral to another facility, as the door reads one (``access/care.py``), and not
+    withdrawn or written in error."""
+    return request.get("status") not in ("revoked", "entered-in-error") and any(
+        c.get("code") in REFERRAL_CODES
+        for category in request.get("category", [])
+        for c in category.get("coding") or []
+    )
+
+
+def _facility_code(repo: FhirRepository, reference: Any) -> str:
+    oid = reference_id(reference, "Organization")
+    org = (_read(repo, "Organization", oid) if oid else None) or {}
+    codes = [
+        str(i.get("value", "")) for i in org.get("identifier", []) if i.get("system") == FACILITY
+    ]
+    return codes[0] if codes else ""
+
+
+def _referred_by(
+    repo: FhirRepository, facility: FacilityRef, encounter: dict[str, Any]
+) -> Referral | None:
+    """The referral to ``facility`` the visit is based on, if any: one read per
+    ``basedOn`` (a visit is based on one request or a few)."""
+    here = f"Organization/{facility.id}"
+    for based in encounter.get("basedOn", []):
+        rid = reference_id(based, "ServiceRequest")
+        request = _read(repo, "ServiceRequest", rid) if rid else None
+        if request is None or not _is_referral(request):
+            continue
+        if any(p.get("reference") == here for p in request.get("performer", [])):
+            return Referral(str(request["id"]), _facility_code(repo, request.get("requester")))
+    return None
+
+
+def _referred_to(repo: FhirRepository, encounter: dict[str, Any]) -> Referral | None:
+    """The referral the visit made, written at its closing (``clinic/referrals.py``)."""
+    by_visit = [("encounter", f"Encounter/{encounter['id']}")]
+    for request in search_all(repo, "ServiceRequest", by_visit):
+        if _is_referral(request):
+            performer = (request.get("performer") or [{}])[0]
+            return Referral(str(request["id"]), _facility_code(repo, performer))
+    return None
+
+
 def gather(
     repo: FhirRepository, facility: FacilityRef, encounter: dict[str, Any]
 ) -> EncounterRecord:
@@ -149,4 +211,6 @@ def gather(
             for org_ident in org.get("identifier", []):
                 if org_ident.get("system") == FACILITY:
                     record.facility_codes[oid] = str(org_ident.get("value", ""))
+    record.referred_by = _referred_by(repo, facility, encounter)
+    record.referred_to = _referred_to(repo, encounter)
     return record

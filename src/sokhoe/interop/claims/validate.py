@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from sokhoe.interop.claims.catalogue import SUPPLY_GROUPS
 from sokhoe.interop.claims.tables import TABLES, Field, Table
+from sokhoe.messages import Text
 from sokhoe.registry.terminology_icd10 import is_recordable
 
 Severity = Literal["error", "warning"]
@@ -41,11 +42,12 @@ class Problem:
     ma_lk: str
     stt: int | None
     field: str
-    message: str
+    message: Text
+    """English; a Message where a clinic page shows it (the bill of a visit)."""
     severity: Severity = "error"
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "message": str(self.message)}
 
     def __str__(self) -> str:
         row = f" row {self.stt}" if self.stt is not None else ""

@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.principal import Principal
 from sokhoe.access.tokens import TokenService
-from sokhoe.errors import Forbidden, Unauthorized
+from sokhoe.errors import FhirError, Forbidden, Unauthorized
 from sokhoe.web import deps, i18n
 from sokhoe.web.sessions import (
     CSRF_HEADER,
@@ -130,9 +130,19 @@ def gettext(request: Request, message: str, domain: str = "clinic", **variables:
     return i18n.gettext(i18n.choose(request), domain, message, **variables)
 
 
+def explain(request: Request, exc: FhirError, domain: str = "clinic") -> str:
+    """Why ``exc`` refused, in the caller's language: each issue's message through the
+    catalogue, or its English ``diagnostics`` when it has none (the API answers those)."""
+    lang = i18n.choose(request)
+    return "; ".join(
+        i18n.translate(lang, domain, i.message or i.diagnostics) for i in exc.issues
+    ) or i18n.gettext(lang, domain, "Could not do that")
+
+
 __all__ = [
     "TEMPLATES",
     "caller",
+    "explain",
     "finish",
     "gettext",
     "redirect",

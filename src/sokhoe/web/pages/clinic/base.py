@@ -7,15 +7,13 @@ from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sokhoe.access.accounts import FACILITY_ROLES, facilities_of
+from sokhoe.access.accounts import FACILITY_ROLES
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.principal import Principal
 from sokhoe.errors import FhirError
-from sokhoe.interop.claims.sources import find_facility
 from sokhoe.web.pages import common
 
 VIETNAM: Final = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -39,21 +37,14 @@ async def page(request: Request, handler: Handler) -> Response:
     if who.kind != "staff" or who.role not in CLINIC_ROLES or who.facility is None:
         return not_allowed(request, who, "These pages are for the staff of a facility.")
     repo = common.repository(request, who)
+    # staff must always see which facility they act for: the session carries its name and
+    # whether they may change it (``signin.py``), so the header costs no query
+    request.state.facility_name = who.facility_name
+    request.state.several_facilities = who.several_facilities
     try:
-        request.state.facility_name = await run_in_threadpool(_facility_name, repo, who.facility)
-        places = await run_in_threadpool(facilities_of, repo.auditor.engine, who.subject)
-        request.state.several_facilities = len(places) > 1
         return await handler(who, repo)
     except FhirError as exc:
         return error(request, who, exc)
-
-
-def _facility_name(repo: GuardedRepository, code: str) -> str:
-    """The name the header shows: staff must always see which facility they act for."""
-    try:
-        return find_facility(repo, code).name
-    except FhirError:
-        return code
 
 
 def not_allowed(request: Request, who: Principal | None, message: str) -> Response:
@@ -75,7 +66,7 @@ def error(request: Request, who: Principal | None, exc: FhirError) -> Response:
         exc.status,
         who=who,
         title="Could not do that",
-        message=str(exc),
+        message=common.explain(request, exc),
     )
 
 

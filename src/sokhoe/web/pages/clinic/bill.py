@@ -99,7 +99,9 @@ async def pay(request: Request, encounter_id: str) -> Response:
                     repo, billing.invoice_id(encounter_id), amount, form_text(form, "method")
                 )
             except FhirError as exc:
-                return _render(request, who, repo, encounter_id, exc.status, str(exc))
+                return _render(
+                    request, who, repo, encounter_id, exc.status, common.explain(request, exc)
+                )
             return common.redirect(request, f"/clinic/visits/{encounter_id}/bill")
 
         return await run_in_threadpool(work)

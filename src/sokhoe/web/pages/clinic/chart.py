@@ -65,7 +65,7 @@ async def presence_code(request: Request, patient_id: str) -> Response:
                 send_presence_code, repo, request.app.state.sms, patient_id
             )
         except FhirError as exc:
-            status, problem = exc.status, str(exc)
+            status, problem = exc.status, common.explain(request, exc)
             return await run_in_threadpool(
                 lambda: _render(request, who, repo, patient_id, status, problem=problem)
             )
@@ -81,7 +81,7 @@ async def presence_confirm(request: Request, patient_id: str) -> Response:
         try:
             await run_in_threadpool(confirm_presence, repo, patient_id, code)
         except FhirError as exc:
-            status, problem = exc.status, str(exc)
+            status, problem = exc.status, common.explain(request, exc)
             return await run_in_threadpool(
                 lambda: _render(request, who, repo, patient_id, status, problem=problem)
             )

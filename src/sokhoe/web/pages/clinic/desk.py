@@ -63,7 +63,7 @@ async def check_in(request: Request) -> Response:
         try:
             found = await run_in_threadpool(intake.take, repo, typed, matcher(request))
         except FhirError as exc:
-            problem = str(exc)
+            problem = common.explain(request, exc)
             return await run_in_threadpool(
                 lambda: _render_desk(request, who, repo, 422, typed=typed, problem=problem)
             )

@@ -17,6 +17,7 @@ from sokhoe.clinic import emergency, intake
 from sokhoe.clinic.records import read
 from sokhoe.errors import FhirError, InvalidRequest
 from sokhoe.interop.claims.formats import name_text
+from sokhoe.messages import Message
 from sokhoe.mpi.links import Agent
 from sokhoe.web.mpi_api import matcher
 from sokhoe.web.pages import common
@@ -29,7 +30,7 @@ def _age(text: str) -> int | None:
     if not text:
         return None
     if not text.isdigit():
-        raise InvalidRequest("The estimated age must be a whole number of years", "age")
+        raise InvalidRequest(Message("The estimated age must be a whole number of years"), "age")
     return int(text)
 
 
@@ -110,7 +111,7 @@ async def find_person(request: Request, patient_id: str) -> Response:
         try:
             found = await run_in_threadpool(intake.take, repo, typed, matcher(request))
         except FhirError as exc:
-            problem = str(exc)
+            problem = common.explain(request, exc)
             return await run_in_threadpool(
                 lambda: _render(request, who, repo, patient_id, 422, typed=typed, problem=problem)
             )
@@ -159,7 +160,7 @@ async def join(request: Request, patient_id: str) -> Response:
                 )
             )
         except FhirError as exc:
-            status, problem = exc.status, str(exc)
+            status, problem = exc.status, common.explain(request, exc)
             return await run_in_threadpool(
                 lambda: _render(request, who, repo, patient_id, status, problem=problem)
             )

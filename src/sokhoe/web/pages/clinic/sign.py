@@ -25,6 +25,7 @@ from sokhoe.clinic.signing import Signer, TotpConfirmation, amend, sign_visit
 from sokhoe.clinic.verify import verify_signature
 from sokhoe.clinic.visit import SUMMARY_SECTIONS
 from sokhoe.errors import FhirError, InvalidRequest
+from sokhoe.messages import Message
 from sokhoe.operations.sign import pkcs12_signer
 from sokhoe.web import i18n
 from sokhoe.web.pages import common
@@ -79,7 +80,12 @@ async def sign(request: Request, encounter_id: str) -> Response:
                 sign_visit(repo, encounter_id, signer, expected_sha256=seen or None)
             except FhirError as exc:
                 return _render(
-                    request, who, repo, encounter_id, status=exc.status, problem=str(exc)
+                    request,
+                    who,
+                    repo,
+                    encounter_id,
+                    status=exc.status,
+                    problem=common.explain(request, exc),
                 )
             return common.redirect(request, f"/clinic/visits/{encounter_id}")
 
@@ -156,12 +162,18 @@ async def amend_summary(request: Request, encounter_id: str) -> Response:
             summary = summary_of(repo, encounter_id)
             try:
                 if summary is None:
-                    raise InvalidRequest("This visit has no summary to amend")
+                    raise InvalidRequest(Message("This visit has no summary to amend"))
                 signer = TotpConfirmation(repo.auditor.engine, who.subject, form_text(form, "code"))
                 amend(repo, amended(summary, texts), reason, signer)
             except FhirError as exc:
                 return _render_amend(
-                    request, who, repo, encounter_id, exc.status, texts=texts, problem=str(exc)
+                    request,
+                    who,
+                    repo,
+                    encounter_id,
+                    exc.status,
+                    texts=texts,
+                    problem=common.explain(request, exc),
                 )
             return common.redirect(request, f"/clinic/visits/{encounter_id}/signature")
 

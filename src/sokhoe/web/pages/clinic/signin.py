@@ -84,6 +84,7 @@ async def sign_in(request: Request) -> Response:
         )
     await run_in_threadpool(_audit, request, who, "login", "success")
     places = await run_in_threadpool(facilities_of, tokens.engine, who.subject)
+    who = await run_in_threadpool(_for_facility, request, who, who.facility, places)
     if len(places) > 1:  # works at several facilities: which one now?
         return _session(request, who, f"/clinic/facility?next={quote(target)}")
     return _session(request, who, target)
@@ -96,6 +97,19 @@ def _session(request: Request, who: Principal, target: str) -> Response:
     response = common.redirect(request, target)
     start_session(response, token, lifetime, common.secure(request))
     return response
+
+
+def _for_facility(request: Request, who: Principal, code: str, places: list[str]) -> Principal:
+    """``who`` acting for facility ``code``, with what every page header shows carried in the
+    session (``clinic/base.py``): the facility's name (its code when the registry does not
+    know it) and whether they work at several."""
+    try:
+        name = find_facility(common.repository(request, who), code).name
+    except FhirError:
+        name = code
+    return replace(
+        who, facility=code, facility_name=name, several_facilities=len(places) > 1, session=None
+    )
 
 
 def _places(request: Request, who: Principal) -> list[FacilityRef]:
@@ -135,11 +149,12 @@ async def choose_facility(request: Request) -> Response:
     form = await request.form()
     chosen = form_text(form, "facility")
     tokens: TokenService = request.app.state.tokens
-    if chosen not in await run_in_threadpool(facilities_of, tokens.engine, who.subject):
+    places = await run_in_threadpool(facilities_of, tokens.engine, who.subject)
+    if chosen not in places:
         return not_allowed(request, who, "You do not work at this facility.")
     if who.session:
         await run_in_threadpool(tokens.revoke, who.session)
-    now_for = replace(who, facility=chosen, session=None)
+    now_for = await run_in_threadpool(_for_facility, request, who, chosen, places)
     await run_in_threadpool(_audit, request, now_for, "login", "success")
     return _session(request, now_for, _safe_next(form_text(form, "next") or "/clinic"))
 
