@@ -33,7 +33,7 @@ test: system-deps install
 
 # the screenshots of the clinician's guide (docs/huong-dan-phong-kham.md), from the browser test
 docs-screenshots: system-deps install
-	SOKHOE_SCREENSHOTS=docs/img/clinic $(BIN)/pytest -q -p no:cacheprovider tests/clinic/test_clinic_browser.py
+	SOKHOE_SCREENSHOTS=docs/img/clinic $(BIN)/pytest -q -p no:cacheprovider tests/clinic/test_clinic_browser.py tests/prescribing/test_prescribing_browser.py
 
 lint: install
 	$(BIN)/ruff check src tests scripts
