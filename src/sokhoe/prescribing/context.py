@@ -171,7 +171,11 @@ def current_medicines(
     found = find(
         repo,
         "MedicationRequest",
-        [("patient", f"Patient/{patient_id}"), ("status", "active"), ("intent", "order")],
+        [
+            ("patient", f"Patient/{patient_id}"),
+            ("status", "active,completed"),  # completed: dispensed in full, still being taken
+            ("intent", "order"),
+        ],
         200,
     )
     out = []
@@ -209,28 +213,34 @@ def _facility_name(request: dict[str, Any]) -> str:
 def allergies(repo: GuardedRepository, patient_id: str) -> tuple[Allergy, ...]:
     """Active allergies and intolerances (not refuted, not resolved), as the checks read them."""
     found = find(repo, "AllergyIntolerance", [("patient", f"Patient/{patient_id}")], 100)
-    out = []
-    for item in found:
-        status = {c.get("code") for c in codings(item.get("clinicalStatus"))}
-        verification = {c.get("code") for c in codings(item.get("verificationStatus"))}
-        if status & {"inactive", "resolved"} or "refuted" in verification:
-            continue
-        concept = item.get("code") or {}
-        atc = tuple(str(c["code"]) for c in codings(concept) if c.get("system") == ATC_SYSTEM)
-        keys = {str(c["code"]) for c in codings(concept) if c.get("system") == INGREDIENT_SYSTEM}
-        text = str(concept.get("text") or next((c.get("display") for c in codings(concept)), ""))
-        for coding in codings(concept):
-            source = _source_of(str(coding.get("system", "")))
-            if source is not None and coding.get("code"):
-                entry = read(repo, "Medication", medication_id(source, str(coding["code"])))
-                if entry is not None:
-                    keys |= drug_of(from_medication(entry)).ingredients
-        if text:
-            folded = ingredient_key(text)
-            keys.add(folded)
-            atc += next((v for k, v in ALLERGY_CLASSES.items() if k in folded), ())
-        out.append(Allergy(f"AllergyIntolerance/{item['id']}", text or "?", atc, frozenset(keys)))
-    return tuple(out)
+    return tuple(a for a in (allergy_of(repo, item) for item in found) if a is not None)
+
+
+def allergy_of(repo: GuardedRepository, item: dict[str, Any]) -> Allergy | None:
+    """One AllergyIntolerance as the checks read it; None when inactive, resolved or refuted.
+
+    Its substance counts by ingredient code, ATC code, catalogue code (the catalogue entry's
+    ingredients) and by its text folded (an allergy written as a class, "dị ứng penicilin",
+    covers the class's ATC groups: :data:`ALLERGY_CLASSES`)."""
+    status = {c.get("code") for c in codings(item.get("clinicalStatus"))}
+    verification = {c.get("code") for c in codings(item.get("verificationStatus"))}
+    if status & {"inactive", "resolved"} or verification & {"refuted", "entered-in-error"}:
+        return None
+    concept = item.get("code") or {}
+    atc = tuple(str(c["code"]) for c in codings(concept) if c.get("system") == ATC_SYSTEM)
+    keys = {str(c["code"]) for c in codings(concept) if c.get("system") == INGREDIENT_SYSTEM}
+    text = str(concept.get("text") or next((c.get("display") for c in codings(concept)), ""))
+    for coding in codings(concept):
+        source = _source_of(str(coding.get("system", "")))
+        if source is not None and coding.get("code"):
+            entry = read(repo, "Medication", medication_id(source, str(coding["code"])))
+            if entry is not None:
+                keys |= drug_of(from_medication(entry)).ingredients
+    if text:
+        folded = ingredient_key(text)
+        keys.add(folded)
+        atc += next((v for k, v in ALLERGY_CLASSES.items() if k in folded), ())
+    return Allergy(f"AllergyIntolerance/{item['id']}", text or "?", atc, frozenset(keys))
 
 
 def visit_diagnoses(repo: GuardedRepository, encounter: dict[str, Any]) -> tuple[str, ...]:
@@ -276,6 +286,7 @@ __all__ = [
     "Medicine",
     "age_in_months",
     "allergies",
+    "allergy_of",
     "current_medicines",
     "drug_of",
     "drug_of_request",
