@@ -17,7 +17,9 @@ from sokhoe.operations.dispense import run_dispense, run_lookup
 from sokhoe.operations.prescribe import run_prescribe
 from sokhoe.prescribing.code import CODE_SYSTEM
 from sokhoe.prescribing.dispense import BATCH, NotDispensable
+from sokhoe.prescribing.pharmacy import is_pharmacy, national_code
 from sokhoe.prescribing.prescribe import Issued
+from sokhoe.registry.facilities import build_registry, to_fhir
 from sokhoe.store.sql import SqlStore
 from tests.api_helpers import client_auth
 from tests.conftest import BASE, module_store
@@ -332,3 +334,15 @@ def test_over_http_and_no_other_way_to_write_a_dispense(rx: RxWorld, api: TestCl
     assert api.post("/fhir", json=transaction, headers=system).status_code == 403
     assert written(rx, issued.code) == before
     assert pid
+
+
+def test_the_registry_pharmacies_carry_their_national_code() -> None:
+    registry = build_registry(7)
+    pharmacies = [f for f in registry.facilities if f.level == "pharmacy"]
+    station = next(f for f in registry.facilities if f.level == "commune")
+    assert len(pharmacies) >= 34
+    for f in pharmacies[:5]:
+        org, _location = to_fhir(f, registry.authority(f.authority))
+        assert is_pharmacy(org) and national_code(org) == f"NT{f.code}"
+    org, _location = to_fhir(station, registry.authority(station.authority))
+    assert not is_pharmacy(org) and national_code(org) is None

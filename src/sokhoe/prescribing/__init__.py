@@ -1,4 +1,4 @@
-"""E-prescribing and dispensing (Circular 26/2025/TT-BYT). So far: the drug catalogue.
+"""E-prescribing and dispensing (Circular 26/2025/TT-BYT): the drug catalogue,
 
 - :class:`CatalogueEntry` / :class:`Ingredient`: one medicine of a catalogue (``catalogue``);
 - :func:`read_catalogue`: a CSV/Excel list, every row checked (``catalogue_file``);
@@ -7,6 +7,11 @@
   :func:`catalogue_versions` read current and earlier versions;
 - :func:`to_medication` / :func:`from_medication`: the FHIR ``Medication`` (``catalogue_fhir``);
 - :func:`catalogue_codes`: the catalogue value sets for ``ValueSet/$expand`` (``typeahead``).
+
+Issuing (``prescribe``, ``checks``, ``context``, ``code``) and dispensing are imported from their
+modules (they need the access door): ``pharmacy`` (who may dispense), ``lookup`` (a pharmacy
+reads one prescription by its code), ``dispense`` (``$dispense``: once, never beyond what was
+prescribed) and ``dispensing_state`` (what was handed over, kept on the lines).
 """
 
 from sokhoe.prescribing.catalogue import (

@@ -13,7 +13,7 @@ needed. Everyone else is refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from sokhoe.access.accounts import practitioner_of
 from sokhoe.access.guard import GuardedRepository
@@ -21,10 +21,7 @@ from sokhoe.errors import Forbidden, NotFound
 from sokhoe.fhir.references import codings
 from sokhoe.interop.claims.sources import find_facility
 from sokhoe.mpi.identifiers import FACILITY
-from sokhoe.registry.facilities import LEVEL_SYSTEM, LEVELS
-
-PHARMACY_CODE: Final = "https://fhir.sokhoe.vn/sid/ma-co-so-duoc"
-"""Identifier system of a pharmacy's national code (format unconfirmed: kept as registered)."""
+from sokhoe.registry.facilities import LEVEL_SYSTEM, LEVELS, PHARMACY_CODE
 
 
 @dataclass(frozen=True)
