@@ -15,6 +15,7 @@ from sokhoe.access.guard import GuardedRepository
 from sokhoe.errors import Forbidden, InvalidRequest, NotFound
 from sokhoe.operations.dispense import run_dispense, run_lookup
 from sokhoe.operations.prescribe import run_prescribe
+from sokhoe.prescribing.catalogue import DRUG_SYSTEM
 from sokhoe.prescribing.code import CODE_SYSTEM
 from sokhoe.prescribing.dispense import BATCH, NotDispensable
 from sokhoe.prescribing.pharmacy import is_pharmacy, national_code
@@ -204,6 +205,8 @@ def test_what_may_not_be_sold_is_refused_and_nothing_written(rx: RxWorld) -> Non
             run_dispense(caller, body(issued.code, "X-7", (para, 1)), now())
         with pytest.raises(Forbidden):
             lookup(caller, issued.code)
+    assert written(rx, issued.code) == before  # no refusal wrote a dispense or a version
+    assert lookup(chau, issued.code, now() + timedelta(days=6)).state == "expired"
     cancelling = rx.platform.for_caller(rx.platform.principal, owns=frozenset({"prescription"}))
     cancelled = {**issued.requests[0], "status": "cancelled"}
     cancelling.update(cancelled, "MedicationRequest", para)
@@ -250,7 +253,13 @@ def test_a_substitution_keeps_what_was_given_and_why(rx: RxWorld) -> None:
     substitution = {
         "part": [
             {"name": "reason", "valueString": reason},
-            {"name": "type", "valueCode": "G"},
+            {"name": "type", "valueCode": "TE"},
+            {
+                "name": "medication",
+                "valueCodeableConcept": {
+                    "coding": [{"system": DRUG_SYSTEM, "code": "ENALAPRIL-5"}]
+                },
+            },
         ]
     }
     done = run_dispense(
@@ -260,7 +269,9 @@ def test_a_substitution_keeps_what_was_given_and_why(rx: RxWorld) -> None:
     )
     given = done.dispenses[0]["substitution"]
     assert given["wasSubstituted"] is True and given["reason"] == [{"text": reason}]
-    assert given["type"]["coding"][0]["code"] == "G"
+    assert given["type"]["coding"][0]["code"] == "TE"
+    handed = done.dispenses[0]["medicationCodeableConcept"]
+    assert handed["coding"][0]["code"] == "ENALAPRIL-5" and "Enalapril" in handed["text"]
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,15 @@ transaction that
    (``If-Match``), with the dispensed quantity and the recomputed state
    (``dispensing_state.py``).
 
-Nothing is dispensed twice: on SQLite a write transaction holds the database's write lock from
-its first statement (``BEGIN IMMEDIATE``), so a second dispense reads what the first wrote; on
-PostgreSQL the second one's update of a line finds the version it read already replaced (the
-store updates ``WHERE version_id = <read>``, waiting for the first to commit) and fails whole —
-whichever way the race goes, the loser writes nothing and is told to look the prescription up
-again. Only this operation writes a ``MedicationDispense`` (``access/writes.py``, kind
+Nothing is dispensed twice, and that rests on the versions, not on timing: every line's new
+version names the version read (the store updates ``WHERE version_id = <read>``, waiting for a
+concurrent writer to commit), so of two dispenses that read the same versions only the first to
+commit writes anything; the other fails whole and is told to look the prescription up again.
+In practice the second one usually reads the first one's result instead: a SQLite write
+transaction holds the write lock from its first statement (``BEGIN IMMEDIATE``), and on
+PostgreSQL the operation's first audit row takes the audit chain's lock, both before the lines
+are read — the loser is then refused as "already dispensed". ``test_dispense_race.py`` holds
+both paths. Only this operation writes a ``MedicationDispense`` (``access/writes.py``, kind
 ``dispensing``).
 See: https://hl7.org/fhir/R4/medicationdispense.html
 """
