@@ -222,6 +222,19 @@ def bench_clinic(
     print(json.dumps(run(visits, requests, warmup, labs, seed), ensure_ascii=False, indent=2))
 
 
+@app.command("bench-prescribing")
+def bench_prescribing(
+    patients: Annotated[int, typer.Option(help="People, one prescription issued for each")] = 30,
+    past: Annotated[int, typer.Option(help="Past prescriptions of each person")] = 50,
+) -> None:
+    """``$prescribe`` with every check on against a long history; JSON on stdout."""
+    import json
+
+    from sokhoe.bench.prescribing import run
+
+    print(json.dumps(run(patients, past), ensure_ascii=False, indent=2))
+
+
 client_app = typer.Typer(help="Connected systems (OAuth client credentials).", no_args_is_help=True)
 app.add_typer(client_app, name="client")
 
@@ -567,6 +580,7 @@ def _register_sub_commands() -> None:
     from sokhoe.interop.subscriptions.cli import subscriptions_app
     from sokhoe.interop.sync.cli import sync_app
     from sokhoe.prescribing.cli import catalogue_app
+    from sokhoe.prescribing.national.cli import prescriptions_app
     from sokhoe.warehouse.cli import view_app, warehouse_app
 
     app.add_typer(hl7_app, name="hl7")
@@ -580,6 +594,7 @@ def _register_sub_commands() -> None:
     app.add_typer(signature_app, name="signature")
     app.add_typer(clinic_app, name="clinic")
     app.add_typer(catalogue_app, name="catalogue")
+    app.add_typer(prescriptions_app, name="prescriptions")
 
 
 _register_sub_commands()

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class NationalLogin(BaseModel):
+    """A sign-in at the national prescription system: the interconnection code it issued
+    (*mã liên thông*, of a facility or a doctor) and its password."""
+
+    code: str
+    password: SecretStr
 
 
 class Settings(BaseSettings):
@@ -114,6 +122,33 @@ class Settings(BaseSettings):
     """Development override: any connected system may notify this machine (127.0.0.0/8, ::1,
     ``localhost``), over plain http, without listing it. Off (strict): loopback is reached
     only by a system whose allow-list names it (``127.0.0.1/32``)."""
+
+    national_rx_url: str | None = None
+    """Base URL of the national prescription system (Decision 808/QĐ-BYT; the facility side
+    was ``https://api.donthuocquocgia.vn``). Unset: prescriptions and dispensing reports wait
+    in the outbox and nothing is sent."""
+    national_rx_pharmacy_url: str | None = None
+    """Base URL of the pharmacy side (look-up, sold quantities), when it differs (808 named
+    ``https://donthuocquocgia.vn`` there); default: ``national_rx_url``."""
+    national_rx_app_name: str | None = None
+    national_rx_app_key: SecretStr | None = None
+    """The ``app-name`` / ``app-key`` headers issued to the software vendor (pharmacy side)."""
+    national_rx_facilities: dict[str, NationalLogin] = {}
+    """Facility insurance code -> its national sign-in
+    (``SOKHOE_NATIONAL_RX_FACILITIES='{"79001": {"code": "...", "password": "..."}}'``)."""
+    national_rx_doctors: dict[str, NationalLogin] = {}
+    """Practising-certificate number (CCHN) -> the doctor's national sign-in."""
+    national_rx_timeout: float = 15.0
+    national_rx_backoff_seconds: float = 30.0
+    """First retry delay after a transient failure; doubled each attempt, with jitter."""
+    national_rx_max_backoff_seconds: float = 3600.0
+    national_rx_lease_seconds: float = 120.0
+    """How long a worker holds the rows it claimed: a worker that dies mid-send leaves them to
+    another after this (the re-send is then recognised as a duplicate)."""
+    national_rx_deliver: bool = False
+    """Run the outbox's delivery inside the server process every ``national_rx_poll_seconds``
+    (or run ``sokhoe prescriptions deliver`` apart; several may run at once)."""
+    national_rx_poll_seconds: float = 30.0
 
     @property
     def warehouse_dir(self) -> Path:

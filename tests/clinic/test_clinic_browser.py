@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,7 +16,6 @@ from urllib.parse import urlsplit
 import pyotp
 import pytest
 import segno
-import uvicorn
 from playwright.sync_api import Browser, Page
 
 from sokhoe.access.accounts import add_facility
@@ -27,7 +25,7 @@ from sokhoe.clinic.verify import verify_signature
 from sokhoe.clinic.vietqr import read_payload
 from sokhoe.fhir.resources import format_instant
 from sokhoe.interop.claims.sources import find_facility
-from tests.browser import axe_violations, free_port, shoot
+from tests.browser import axe_violations, free_port, serving, shoot
 from tests.clinic.clinic_world import PASSWORD, QR, World, make_world
 
 
@@ -36,21 +34,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, st
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     world = make_world(tmp_path_factory.mktemp("clinic-browser"), base)
-    server = uvicorn.Server(
-        uvicorn.Config(world.app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.05)
-    try:
+    with serving(world.app, port):
         yield world, base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _sms_code(world: World) -> str:

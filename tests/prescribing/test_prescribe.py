@@ -8,14 +8,21 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
-from sokhoe.errors import Forbidden, InvalidRequest, NotFound
+from sokhoe.access.db import access_engine
+from sokhoe.clinic.signing import TotpConfirmation, sign_visit
+from sokhoe.clinic.verify import verify_signature
+from sokhoe.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from sokhoe.fhir.resources import parse_instant
-from sokhoe.operations.prescribe import run_prescribe
+from sokhoe.mpi.identifiers import PRACTITIONER
+from sokhoe.operations.prescribe import run_cancel, run_prescribe
+from sokhoe.prescribing.cancel import OWNS
 from sokhoe.prescribing.code import CODE_SYSTEM
 from sokhoe.prescribing.issue import CHECK_SYSTEM
+from sokhoe.prescribing.national.outbox import rows as outbox_rows
 from sokhoe.prescribing.prescribe import PrescriptionRefused
 from sokhoe.store.sql import SqlStore
 from tests.api_helpers import client_auth
@@ -182,7 +189,12 @@ def test_a_connected_system_prescribes_over_http_and_cannot_forge_one(
     pid, eid = rx.person(C, "Hà Văn Sơn")
     auth = client_auth(api, ["system/*.cruds"], C)
     rx.platform.update(
-        {"resourceType": "Practitioner", "id": "pr-c", "name": [{"text": "BS. Hoàng Thị Em"}]},
+        {
+            "resourceType": "Practitioner",
+            "id": "pr-c",
+            "identifier": [{"system": PRACTITIONER, "value": "000123/HNO-CCHN"}],
+            "name": [{"text": "BS. Hoàng Thị Em"}],
+        },
         "Practitioner",
         "pr-c",
     )
@@ -196,6 +208,9 @@ def test_a_connected_system_prescribes_over_http_and_cannot_forge_one(
     issued = r.json()["entry"][0]["resource"]
     code = issued["groupIdentifier"]["value"]
     assert issued["requester"]["reference"] == "Practitioner/pr-c"
+    # queued for the national prescription system in the same transaction, once
+    (queued,) = outbox_rows(access_engine(rx.world.app.state.store), [code])
+    assert queued.kind == "prescription" and queued.practitioner == "000123/HNO-CCHN"
     found = api.get(f"/fhir/MedicationRequest?group-identifier={CODE_SYSTEM}|{code}", headers=auth)
     assert found.status_code == 200 and found.json()["total"] == 1
     refused = api.post(
@@ -234,3 +249,110 @@ def test_a_connected_system_prescribes_over_http_and_cannot_forge_one(
         headers=auth,
     )
     assert no_requester.status_code == 400 and "requester" in no_requester.text
+
+
+def test_cancel_and_replace_in_one_transaction(rx: RxWorld) -> None:
+    pid, eid = rx.person(A, "Vũ Thị Mai")
+    doctor = rx.doctor("bs.an", A)
+    first = run_prescribe(doctor, parameters(pid, eid, [line("PARACETAMOL-500", days=5)]), now())
+    with pytest.raises(InvalidRequest, match="why"):
+        run_prescribe(
+            doctor,
+            parameters(
+                pid, eid, [line("PARACETAMOL-500", days=3)], replaces={"valueString": first.code}
+            ),
+            now(),
+        )
+    # the same medicine again: no duplicate-therapy warning against the one it replaces
+    second = run_prescribe(
+        doctor,
+        parameters(
+            pid,
+            eid,
+            [line("PARACETAMOL-500", days=3)],
+            replaces={"valueString": first.code.upper()},  # codes match whatever the case
+            reason={"valueString": "Giảm số ngày dùng"},
+        ),
+        now(),
+    )
+    assert second.code != first.code and second.issues == []
+    (old,) = group(rx, first.code)
+    assert old["status"] == "cancelled" and old["statusReason"]["text"] == "Giảm số ngày dùng"
+    (new,) = second.requests
+    assert new["priorPrescription"] == {"reference": f"MedicationRequest/{old['id']}"}
+    with pytest.raises(Conflict, match="no longer active"):
+        run_cancel(
+            doctor,
+            {
+                "resourceType": "Parameters",
+                "parameter": [
+                    {"name": "code", "valueString": first.code},
+                    {"name": "reason", "valueString": "nhầm"},
+                ],
+            },
+        )
+    other, other_visit = rx.person(A, "Người khác")
+    before = count(rx, "MedicationRequest")
+    with pytest.raises(InvalidRequest, match="another patient"):
+        run_prescribe(
+            doctor,
+            parameters(
+                other,
+                other_visit,
+                [line("PARACETAMOL-500")],
+                replaces={"valueString": second.code},
+                reason={"valueString": "x"},
+            ),
+            now(),
+        )
+    with pytest.raises(NotFound):  # another facility cannot cancel, nor learn the code exists
+        run_cancel(
+            rx.doctor("bs.c", C),
+            {
+                "resourceType": "Parameters",
+                "parameter": [
+                    {"name": "code", "valueString": second.code},
+                    {"name": "reason", "valueString": "thử"},
+                ],
+            },
+        )
+    assert count(rx, "MedicationRequest") == before
+    assert all(r["status"] == "active" for r in group(rx, second.code))
+
+
+def test_a_signed_prescription_is_cancelled_and_its_signature_still_holds(rx: RxWorld) -> None:
+    pid, eid = rx.person(A, "Đinh Văn Hùng")
+    doctor = rx.doctor("bs.an", A)
+    issued = run_prescribe(doctor, parameters(pid, eid, [line("PARACETAMOL-500")]), now())
+    enc = dict(rx.platform.read("Encounter", eid).content or {})
+    rx.platform.update({**enc, "status": "finished"}, "Encounter", eid)
+    engine = rx.world.app.state.tokens.engine
+    code = pyotp.TOTP(rx.world.totp_secret).now()
+    provenance = sign_visit(doctor, eid, TotpConfirmation(engine, "bs.an", code))
+    signed = {t["reference"] for t in provenance["target"]}
+    (line_id,) = [r["id"] for r in issued.requests]
+    assert any(ref.startswith(f"MedicationRequest/{line_id}/_history/") for ref in signed)
+    # its content is frozen: no operation may change what was signed
+    with pytest.raises(Forbidden):
+        with doctor.operation(
+            "prescribe", resource_type="MedicationRequest", interactions=["update"], owns=OWNS
+        ) as tx:
+            current = rx.platform.read("MedicationRequest", line_id).content or {}
+            changed = {
+                **current,
+                "dispenseRequest": {**current["dispenseRequest"], "quantity": {"value": 99}},
+            }
+            changed.pop("meta", None)
+            doctor.update(changed, "MedicationRequest", line_id, tx=tx)
+    cancelled = run_cancel(
+        doctor,
+        {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "code", "valueString": issued.code},
+                {"name": "reason", "valueString": "Người bệnh dị ứng, đổi thuốc"},
+            ],
+        },
+    )
+    assert [c["status"] for c in cancelled] == ["cancelled"]
+    assert verify_signature(rx.platform, provenance["id"]).valid

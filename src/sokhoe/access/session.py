@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 
 from sokhoe.access.care import Maintainer, Writer
 from sokhoe.access.rights import is_platform
-from sokhoe.access.signed import AMENDMENT, FROZEN, signed_versions
+from sokhoe.access.signed import AMENDMENT, FROZEN, STATE, signed_versions, state_only
 from sokhoe.access.writes import Rules, authorise, interaction_of
 from sokhoe.errors import Forbidden
 from sokhoe.search.query import SearchQuery
@@ -211,7 +211,9 @@ class GuardedSession:
                 authorise(item, current, rules)
                 if current is not None:
                     rtype, rid, version = current.resource_type, current.id, current.version_id
-                    if (rtype, rid, version) in signed:
+                    if (rtype, rid, version) in signed and not (
+                        STATE in rules.owns and state_only(current.content, item.content)
+                    ):
                         raise Forbidden(
                             f"{rtype}/{rid}/_history/{version} was signed "
                             f"(Provenance/{signed[(rtype, rid, version)]}): {FROZEN}"

@@ -32,6 +32,31 @@ AUTHOR_SIGNATURE = "1.2.840.10065.1.12.1.1"
 AMENDMENT = "amendment"
 """What an amendment's session owns: the right to replace a signed version."""
 FROZEN = "signed content is frozen; write an amendment"
+STATE = "prescription-state"
+"""What the prescription's state operations own (dispensing, cancellation): the right to move a
+signed ``MedicationRequest`` on — its ``status``, ``statusReason`` and the dispensing
+extension (``prescribing/dispensing_state.py``: state, dispensed quantity, count) — while every
+signed element stays as it was (:func:`state_only`)."""
+STATE_EXTENSIONS = frozenset({"https://fhir.sokhoe.vn/StructureDefinition/dispensing"})
+
+
+def state_only(before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool:
+    """Whether ``after`` changes nothing of a signed MedicationRequest but its state."""
+    if before is None or after is None or before.get("resourceType") != "MedicationRequest":
+        return False
+
+    def signed_part(content: dict[str, Any]) -> dict[str, Any]:
+        kept = {k: v for k, v in content.items() if k not in ("status", "statusReason", "meta")}
+        extensions = [
+            e for e in content.get("extension", []) if e.get("url") not in STATE_EXTENSIONS
+        ]
+        kept.pop("extension", None)
+        if extensions:
+            kept["extension"] = extensions
+        return kept
+
+    return signed_part(before) == signed_part(after)
+
 
 Parse = Callable[[str, Sequence[tuple[str, str]]], SearchQuery]
 """Builds a search (the door's ``parse_query``)."""

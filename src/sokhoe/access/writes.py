@@ -17,10 +17,12 @@ they sign are frozen, ``access/signed.py``) and the drug catalogue (its Medicati
 value sets that version it: published at start-up and by ``sokhoe catalogue import``, so that
 no client can quietly change what a prescription's drug code means) and prescriptions (a
 ``MedicationRequest`` carrying a prescription code, and the checks' ``DetectedIssue``s: only
-``$prescribe`` issues them, so a code always stands for a checked prescription) and what a
+``$prescribe`` issues them, so a code always stands for a checked prescription), what a
 pharmacy handed over against one (every ``MedicationDispense``: only ``$dispense`` writes it,
 in the transaction that counts it against the prescription, so no dispense exists that the
-prescription's remaining quantity does not know about). The
+prescription's remaining quantity does not know about), and the Tasks the national
+prescription outbox leaves when the national system refuses a prescription
+(``prescribing/national/outbox.py``). The
 shared registries (facilities, places, practitioners, code systems, catalogues) are written by
 registry administrators only: a facility that could edit another's Organization could claim its
 patients.
@@ -84,6 +86,7 @@ PRESCRIPTION_CODES = "https://fhir.sokhoe.vn/sid/ma-don-thuoc"
 """``MedicationRequest.groupIdentifier`` system of an issued prescription (``prescribing/code``)."""
 PRESCRIBING_CHECKS = "https://fhir.sokhoe.vn/CodeSystem/prescribing-check"
 """``DetectedIssue.code`` system of the prescribing checks' findings (``prescribing/issue``)."""
+NATIONAL_RX_TASKS = "https://fhir.sokhoe.vn/CodeSystem/national-rx-task"
 
 OWNERS = {
     "privacy-consent": "the consent operations ($share, $redeem-share, $restrict)",
@@ -96,6 +99,7 @@ OWNERS = {
     "drug-catalogue": "the drug catalogue's publication (at start-up, sokhoe catalogue import)",
     "prescription": "MedicationRequest/$prescribe (and its cancel-and-replace, and $dispense)",
     "dispensing": "MedicationDispense/$dispense",
+    "national-rx-task": "the national prescription outbox (a refusal by the national system)",
 }
 """Server-owned content -> what alone writes it (said in the refusal)."""
 
@@ -112,6 +116,8 @@ def _kind_of(rtype: str, content: dict[str, Any] | None) -> str | None:
     if rtype == "Task":  # the sync's conflict Tasks are decided by people: not in here
         if any(c.get("system") == MPI_TASKS for c in codings(content.get("code"))):
             return "review-task"
+        if any(c.get("system") == NATIONAL_RX_TASKS for c in codings(content.get("code"))):
+            return "national-rx-task"
     if rtype == "Provenance":
         if any(c.get("system") == MPI_ACTIVITY for c in codings(content.get("activity"))):
             return "mpi-provenance"
@@ -237,6 +243,7 @@ def _what(kind: str) -> str:
         "drug-catalogue": "The drug catalogue",
         "prescription": "A prescription (coded MedicationRequest) or its checks",
         "dispensing": "A MedicationDispense",
+        "national-rx-task": "A national prescription system Task",
     }[kind]
 
 

@@ -27,14 +27,22 @@ from sokhoe.errors import Conflict, InvalidRequest
 from sokhoe.fhir.references import codings, reference_id
 from sokhoe.interop.claims.formats import identifiers, name_text
 from sokhoe.mpi.identifiers import BHYT, CCCD
+from sokhoe.prescribing.code import CODE_SYSTEM as PRESCRIPTION_CODES
 from sokhoe.registry.terminology_icd10 import ICD10_SYSTEM, icd10_entry
 
-Kind = Literal["summary", "referral", "appointment"]
+Kind = Literal["summary", "referral", "appointment", "prescription"]
 KINDS: Final[dict[str, str]] = {
     "summary": "TÓM TẮT HỒ SƠ KHÁM BỆNH",
     "referral": "GIẤY CHUYỂN TUYẾN KHÁM BỆNH, CHỮA BỆNH",
     "appointment": "GIẤY HẸN KHÁM LẠI",
+    "prescription": "ĐƠN THUỐC",
 }
+PRESCRIPTION_TITLES: Final = {
+    "C": "ĐƠN THUỐC",
+    "N": "ĐƠN THUỐC \"N\"",
+    "H": "ĐƠN THUỐC \"H\"",
+}
+"""The form's title by type: narcotic (N) and psychotropic/precursor (H) forms are marked."""
 SECTION_TITLES: Final = {
     "29545-1": "Khám lâm sàng",
     "11348-0": "Quá trình bệnh lý và diễn biến",
@@ -75,6 +83,8 @@ class Printout:
     printed_at: datetime | None = None
     logo: str | None = None
     """The facility's logo as a data URI (``clinic/facility_files.py``), if it has one."""
+    prescription: dict[str, Any] | None = None
+    """The prescription printed: its ``code``, ``kind``, ``valid_until`` and ``lines``."""
 
 
 def lookup_code(sha256: str) -> str:
@@ -130,7 +140,12 @@ def _diagnoses(repo: GuardedRepository, encounter: dict[str, Any]) -> list[tuple
 
 
 def printout(
-    repo: GuardedRepository, encounter_id: str, kind: str, printed_by: str, now: datetime
+    repo: GuardedRepository,
+    encounter_id: str,
+    kind: str,
+    printed_by: str,
+    now: datetime,
+    code: str | None = None,
 ) -> Printout:
     """The printout of ``kind`` for a signed visit of the caller's facility (the facility that
     issues the paper); the print is audited."""
@@ -194,8 +209,50 @@ def printout(
             "reason": text_of((sent[0].get("reasonCode") or [{}])[0]),
         }
         printed.append(f"ServiceRequest/{sent[0]['id']}")
+    if kind == "prescription":
+        doc.prescription = _prescription(repo, encounter_id, code, printed)
+        doc.title = PRESCRIPTION_TITLES.get(doc.prescription["kind"], doc.title)
     repo.record_access("print", [patient_id], printed, reason=f"print: {kind}")
     return doc
+
+
+def _prescription(
+    repo: GuardedRepository, encounter_id: str, code: str | None, printed: list[str]
+) -> dict[str, Any]:
+    """The prescription ``code`` of the visit (its first when none is named), line by line."""
+    found = [
+        r
+        for r in find(repo, "MedicationRequest", [("encounter", f"Encounter/{encounter_id}")], 50)
+        if (r.get("groupIdentifier") or {}).get("system") == PRESCRIPTION_CODES
+    ]
+    codes = list(dict.fromkeys(str(r["groupIdentifier"]["value"]) for r in found))
+    if not codes:
+        raise Conflict("This visit issued no prescription")
+    chosen = code or codes[0]
+    if chosen not in codes:
+        raise InvalidRequest(f"Prescription {chosen} is not of this visit", "code")
+    lines = []
+    for r in found:
+        if r["groupIdentifier"]["value"] != chosen:
+            continue
+        printed.append(f"MedicationRequest/{r['id']}")
+        dispense = r.get("dispenseRequest") or {}
+        quantity = dispense.get("quantity") or {}
+        lines.append(
+            {
+                "name": text_of(r.get("medicationCodeableConcept")),
+                "quantity": f"{quantity.get('value', '')} {quantity.get('unit', '')}".strip(),
+                "instructions": str(((r.get("dosageInstruction") or [{}])[0]).get("text", "")),
+                "days": (dispense.get("expectedSupplyDuration") or {}).get("value"),
+            }
+        )
+    valid = (found[0].get("dispenseRequest") or {}).get("validityPeriod") or {}
+    return {
+        "code": chosen,
+        "kind": chosen[-1],
+        "valid_until": valid.get("end"),
+        "lines": lines,
+    }
 
 
 def plain_text(div: str) -> str:

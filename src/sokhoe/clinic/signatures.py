@@ -107,6 +107,10 @@ def describe(resource: dict[str, Any], lang: str = "vi") -> tuple[str, str]:
     if rtype == "ServiceRequest":
         performer = ", ".join(str(p.get("display", "")) for p in resource.get("performer", []))
         return text_of(resource.get("code")), performer
+    if rtype == "MedicationRequest":
+        dosage = str(((resource.get("dosageInstruction") or [{}])[0]).get("text", ""))
+        code = (resource.get("groupIdentifier") or {}).get("value", "")
+        return text_of(resource.get("medicationCodeableConcept")), f"{dosage} ({code})"
     return text_of(resource.get("code")) or str(resource.get("id")), ""
 
 

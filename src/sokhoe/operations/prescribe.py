@@ -6,7 +6,9 @@ medicine (part ``resource``: a ``MedicationRequest`` naming a catalogue medicine
 ``dosageInstruction``, ``dispenseRequest.expectedSupplyDuration`` and ``quantity``; optional part
 ``override``: the prescriber's reason to go ahead despite that line's warnings), and optionally
 ``long-term`` (``valueBoolean``: a long-term psychotropic treatment), ``weight``
-(``valueQuantity`` in kg, for a young child) and ``note`` (``valueString``).
+(``valueQuantity`` in kg, for a young child), ``note`` (``valueString``), and ``replaces`` with
+``reason`` (``valueString``): the code of an active prescription this one corrects, cancelled in
+the same transaction (``priorPrescription`` on the new lines).
 Out: 201 with a ``Bundle`` (collection) of the issued ``MedicationRequest``s, each carrying the
 code in ``groupIdentifier``, and their ``DetectedIssue``s; or 422 with an ``OperationOutcome``
 listing every blocking problem and every warning still to answer. The rules are in
@@ -25,6 +27,7 @@ from sokhoe.errors import InvalidRequest
 from sokhoe.fhir.parameters import parameters_by_name, string_parameter
 from sokhoe.fhir.references import reference_id
 from sokhoe.fhir.resources import format_instant, new_id
+from sokhoe.prescribing.cancel import cancel
 from sokhoe.prescribing.prescribe import Issued, prescribe
 
 DEFINITION: Final = {
@@ -61,6 +64,8 @@ DEFINITION: Final = {
         {"name": "long-term", "use": "in", "min": 0, "max": "1", "type": "boolean"},
         {"name": "weight", "use": "in", "min": 0, "max": "1", "type": "Quantity"},
         {"name": "note", "use": "in", "min": 0, "max": "1", "type": "string"},
+        {"name": "replaces", "use": "in", "min": 0, "max": "1", "type": "string"},
+        {"name": "reason", "use": "in", "min": 0, "max": "1", "type": "string"},
         {"name": "return", "use": "out", "min": 1, "max": "1", "type": "Bundle"},
     ],
 }
@@ -118,12 +123,23 @@ def run_prescribe(repo: GuardedRepository, body: Any, now: datetime) -> Issued:
         long_term=long_term,
         weight_kg=_weight(params),
         note=string_parameter(params, "note") or "",
+        replaces=string_parameter(params, "replaces"),
+        replace_reason=string_parameter(params, "reason") or "",
     )
 
 
-def bundle(issued: Issued, base_url: str) -> dict[str, Any]:
-    """The answer: the issued lines and their DetectedIssues, as a collection Bundle."""
-    resources = [*issued.requests, *issued.issues]
+def run_cancel(repo: GuardedRepository, body: Any) -> list[dict[str, Any]]:
+    """``MedicationRequest/$cancel-prescription``: ``code`` and ``reason`` (valueString)."""
+    params = parameters_by_name(body)
+    code = string_parameter(params, "code")
+    if code is None:
+        raise InvalidRequest("Parameter 'code' (the prescription code) is required", "code")
+    return cancel(repo, code, string_parameter(params, "reason") or "")
+
+
+def bundle(resources: list[dict[str, Any]], base_url: str) -> dict[str, Any]:
+    """An answer as a collection Bundle (the issued lines and their DetectedIssues; the
+    cancelled lines)."""
     return {
         "resourceType": "Bundle",
         "id": new_id(),
@@ -136,4 +152,4 @@ def bundle(issued: Issued, base_url: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["DEFINITION", "bundle", "run_prescribe"]
+__all__ = ["DEFINITION", "bundle", "run_cancel", "run_prescribe"]

@@ -1,4 +1,6 @@
-"""E-prescribing and dispensing (Circular 26/2025/TT-BYT): the drug catalogue,
+"""E-prescribing and dispensing (Circular 26/2025/TT-BYT).
+
+The drug catalogue:
 
 - :class:`CatalogueEntry` / :class:`Ingredient`: one medicine of a catalogue (``catalogue``);
 - :func:`read_catalogue`: a CSV/Excel list, every row checked (``catalogue_file``);
@@ -8,10 +10,14 @@
 - :func:`to_medication` / :func:`from_medication`: the FHIR ``Medication`` (``catalogue_fhir``);
 - :func:`catalogue_codes`: the catalogue value sets for ``ValueSet/$expand`` (``typeahead``).
 
-Issuing (``prescribe``, ``checks``, ``context``, ``code``) and dispensing are imported from their
-modules (they need the access door): ``pharmacy`` (who may dispense), ``lookup`` (a pharmacy
-reads one prescription by its code), ``dispense`` (``$dispense``: once, never beyond what was
-prescribed) and ``dispensing_state`` (what was handed over, kept on the lines).
+The prescription: ``code`` (the 14-character code), ``rules`` (the versioned limits),
+``interactions`` (the curated table), ``checks`` (the rules as pure functions), ``context``
+(what they read from the record), ``issue`` (findings as DetectedIssues), ``prescribe`` (the
+service behind ``MedicationRequest/$prescribe`` and the visit page). The national prescription
+system: ``national`` (mapping, client, outbox).
+Dispensing: ``pharmacy`` (who may dispense), ``lookup`` (a pharmacy reads one prescription by its
+code), ``dispense`` (``$dispense``: once, never beyond what was prescribed) and
+``dispensing_state`` (what was handed over, kept on the lines).
 """
 
 from sokhoe.prescribing.catalogue import (

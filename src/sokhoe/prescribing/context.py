@@ -28,7 +28,8 @@ from sokhoe.prescribing.catalogue import (
     CatalogueEntry,
     ingredient_key,
 )
-from sokhoe.prescribing.catalogue_fhir import from_medication, medication_id
+from sokhoe.prescribing.catalogue_fhir import from_medication
+from sokhoe.prescribing.catalogue_store import catalogue_state, current_medications
 from sokhoe.prescribing.checks import Allergy, Context, Current, Drug
 from sokhoe.prescribing.code import Kind
 from sokhoe.prescribing.rules import RuleSet
@@ -83,26 +84,56 @@ def _source_of(system: str) -> str | None:
     return None
 
 
-def medicine(repo: GuardedRepository, request: dict[str, Any], where: str) -> Medicine:
+@dataclass(frozen=True)
+class CatalogueIndex:
+    """The current catalogue by (code system, code) and by Medication id."""
+
+    state: tuple[tuple[str, int, str], ...]
+    by_code: dict[tuple[str, str], Medicine]
+    by_id: dict[str, Medicine]
+
+
+_INDEX: dict[str, CatalogueIndex] = {}
+"""The last index built, per process; rebuilt whenever the catalogue's stored state (one small
+query each time) differs, so an import by another process is seen at once."""
+
+
+def catalogue_index(repo: GuardedRepository) -> CatalogueIndex:
+    """Every current catalogue medicine, read once per catalogue version rather than once per
+    line and per past prescription (a history of 50 prescriptions is 50 look-ups)."""
+    state = catalogue_state(repo)
+    hit = _INDEX.get("current")
+    if hit is not None and hit.state == state:
+        return hit
+    by_code: dict[tuple[str, str], Medicine] = {}
+    by_id: dict[str, Medicine] = {}
+    for medication in current_medications(repo):
+        system = _first_system(medication)
+        found = Medicine(from_medication(medication), medication, _source_of(system) or "")
+        by_code[(system, found.entry.code)] = found
+        by_id[str(medication["id"])] = found
+    index = CatalogueIndex(state, by_code, by_id)
+    _INDEX["current"] = index
+    return index
+
+
+def medicine(index: CatalogueIndex, request: dict[str, Any], where: str) -> Medicine:
     """The catalogue medicine a MedicationRequest line names; refused if it is not one."""
     ref = reference_id(request.get("medicationReference"), "Medication")
-    medication: dict[str, Any] | None = None
-    if ref is not None:
-        medication = read(repo, "Medication", ref)
-    else:
+    found = index.by_id.get(ref) if ref is not None else None
+    if ref is None:
         for coding in codings(request.get("medicationCodeableConcept")):
-            source = _source_of(str(coding.get("system", "")))
-            if source is not None and coding.get("code"):
-                medication = read(repo, "Medication", medication_id(source, str(coding["code"])))
+            key = (str(coding.get("system", "")), str(coding.get("code", "")))
+            if key in index.by_code:
+                found = index.by_code[key]
                 break
-    if medication is None or medication.get("status") == "inactive":
+    if found is None:
         raise InvalidRequest(
             f"{where}: the medicine must be a current entry of the drug catalogue "
             "(medicationReference to a catalogue Medication, or its catalogue code)",
             f"{where}.medication",
         )
-    entry = from_medication(medication)
-    return Medicine(entry, medication, _source_of(_first_system(medication)) or REFERENCE_SOURCE)
+    return found
 
 
 def _first_system(medication: dict[str, Any]) -> str:
@@ -139,11 +170,11 @@ def latest_weight(repo: GuardedRepository, patient_id: str, now: datetime) -> De
     return _decimal((found[0].get("valueQuantity") or {}).get("value")) if found else None
 
 
-def drug_of_request(repo: GuardedRepository, request: dict[str, Any]) -> Drug:
+def drug_of_request(index: CatalogueIndex, request: dict[str, Any]) -> Drug:
     """The medicine of a past MedicationRequest, however it was coded: the catalogue entry
     when it names one, else its ATC code and its text as an ingredient."""
     try:
-        return medicine(repo, request, "MedicationRequest").drug
+        return medicine(index, request, "MedicationRequest").drug
     except InvalidRequest:
         pass
     concept = request.get("medicationCodeableConcept") or {}
@@ -165,7 +196,11 @@ def _still_taken(request: dict[str, Any], today: date) -> bool:
 
 
 def current_medicines(
-    repo: GuardedRepository, patient_id: str, today: date, exclude_group: str | None = None
+    repo: GuardedRepository,
+    index: CatalogueIndex,
+    patient_id: str,
+    today: date,
+    exclude_group: str | None = None,
 ) -> tuple[Current, ...]:
     """Active prescriptions of the person from every facility the caller may read."""
     found = find(
@@ -190,7 +225,7 @@ def current_medicines(
         out.append(
             Current(
                 f"MedicationRequest/{request['id']}",
-                drug_of_request(repo, request),
+                drug_of_request(index, request),
                 _facility_name(request) or facility or str(performer or ""),
                 str(request.get("authoredOn", "")),
             )
@@ -210,18 +245,21 @@ def _facility_name(request: dict[str, Any]) -> str:
     return ""
 
 
-def allergies(repo: GuardedRepository, patient_id: str) -> tuple[Allergy, ...]:
+def allergies(
+    repo: GuardedRepository, index: CatalogueIndex, patient_id: str
+) -> tuple[Allergy, ...]:
     """Active allergies and intolerances (not refuted, not resolved), as the checks read them."""
     found = find(repo, "AllergyIntolerance", [("patient", f"Patient/{patient_id}")], 100)
-    return tuple(a for a in (allergy_of(repo, item) for item in found) if a is not None)
+    return tuple(a for a in (allergy_of(index, item) for item in found) if a is not None)
 
 
-def allergy_of(repo: GuardedRepository, item: dict[str, Any]) -> Allergy | None:
-    """One AllergyIntolerance as the checks read it; None when inactive, resolved or refuted.
+def allergy_of(index: CatalogueIndex, item: dict[str, Any]) -> Allergy | None:
+    """One AllergyIntolerance as the checks read it; None when inactive, resolved, refuted or
+    entered in error.
 
     Its substance counts by ingredient code, ATC code, catalogue code (the catalogue entry's
-    ingredients) and by its text folded (an allergy written as a class, "dị ứng penicilin",
-    covers the class's ATC groups: :data:`ALLERGY_CLASSES`)."""
+    ingredients and ATC) and by its text folded (an allergy written as a class, "dị ứng
+    penicilin", covers the class's ATC groups: :data:`ALLERGY_CLASSES`)."""
     status = {c.get("code") for c in codings(item.get("clinicalStatus"))}
     verification = {c.get("code") for c in codings(item.get("verificationStatus"))}
     if status & {"inactive", "resolved"} or verification & {"refuted", "entered-in-error"}:
@@ -231,11 +269,10 @@ def allergy_of(repo: GuardedRepository, item: dict[str, Any]) -> Allergy | None:
     keys = {str(c["code"]) for c in codings(concept) if c.get("system") == INGREDIENT_SYSTEM}
     text = str(concept.get("text") or next((c.get("display") for c in codings(concept)), ""))
     for coding in codings(concept):
-        source = _source_of(str(coding.get("system", "")))
-        if source is not None and coding.get("code"):
-            entry = read(repo, "Medication", medication_id(source, str(coding["code"])))
-            if entry is not None:
-                keys |= drug_of(from_medication(entry)).ingredients
+        known = index.by_code.get((str(coding.get("system", "")), str(coding.get("code", ""))))
+        if known is not None:
+            keys |= known.drug.ingredients
+            atc += (known.entry.atc,) if known.entry.atc else ()
     if text:
         folded = ingredient_key(text)
         keys.add(folded)
@@ -257,6 +294,7 @@ def visit_diagnoses(repo: GuardedRepository, encounter: dict[str, Any]) -> tuple
 
 def gather(
     repo: GuardedRepository,
+    index: CatalogueIndex,
     rules: RuleSet,
     patient: dict[str, Any],
     *,
@@ -265,8 +303,10 @@ def gather(
     inpatient_beds: bool,
     long_term: bool = False,
     weight_kg: Decimal | None = None,
+    replacing: str | None = None,
 ) -> Context:
-    """The checks' context for ``patient`` as the caller may see them."""
+    """The checks' context for ``patient`` as the caller may see them (``replacing``: the code
+    of a prescription being replaced, whose medicines are not "current" any more)."""
     pid = str(patient["id"])
     today = now.date()
     return Context(
@@ -276,17 +316,19 @@ def gather(
         inpatient_beds=inpatient_beds,
         age_months=age_in_months(patient.get("birthDate"), today),
         weight_kg=weight_kg if weight_kg is not None else latest_weight(repo, pid, now),
-        allergies=allergies(repo, pid),
-        current=current_medicines(repo, pid, today),
+        allergies=allergies(repo, index, pid),
+        current=current_medicines(repo, index, pid, today, exclude_group=replacing),
     )
 
 
 __all__ = [
     "FACILITY_EXTENSION",
+    "CatalogueIndex",
     "Medicine",
     "age_in_months",
     "allergies",
     "allergy_of",
+    "catalogue_index",
     "current_medicines",
     "drug_of",
     "drug_of_request",

@@ -40,11 +40,12 @@ from typing import Any, Final
 
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.prescription_code import PRESENTER_ROLES, authorise, present
+from sokhoe.access.signed import STATE
 from sokhoe.errors import Conflict, FhirError, InvalidRequest, Issue, NotFound, PreconditionFailed
 from sokhoe.fhir.references import reference_id
 from sokhoe.fhir.resources import format_instant
 from sokhoe.prescribing.code import normalise
-from sokhoe.prescribing.context import medicine
+from sokhoe.prescribing.context import catalogue_index, medicine
 from sokhoe.prescribing.dispensing_state import (
     Line,
     State,
@@ -66,7 +67,8 @@ SUBSTITUTION_TYPES: Final = "http://terminology.hl7.org/CodeSystem/v3-substanceA
 PERFORMER_FUNCTION: Final = (
     "http://terminology.hl7.org/CodeSystem/medicationdispense-performer-function"
 )
-OWNS: Final = frozenset({"dispensing", "prescription"})
+OWNS: Final = frozenset({"dispensing", "prescription", STATE})
+"""Dispenses, and moving the lines' state on (a signed line's signed elements stay frozen)."""
 _MAX_INVOICE: Final = 64
 
 
@@ -218,7 +220,7 @@ def _dispense(
 
 def substitute(repo: GuardedRepository, concept: dict[str, Any], where: str) -> dict[str, Any]:
     """A substituted medicine must be a catalogue entry too; its concept as a dispense names it."""
-    found = medicine(repo, {"medicationCodeableConcept": concept}, where)
+    found = medicine(catalogue_index(repo), {"medicationCodeableConcept": concept}, where)
     return {
         "coding": [dict(c) for c in (found.medication.get("code") or {}).get("coding", [])],
         "text": found.entry.name,

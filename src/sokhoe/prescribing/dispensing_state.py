@@ -27,6 +27,8 @@ from typing import Any, Final, Literal
 from sokhoe.fhir.resources import parse_instant
 
 DISPENSING: Final = "https://fhir.sokhoe.vn/StructureDefinition/dispensing"
+"""Also in ``access/signed.py`` (``STATE_EXTENSIONS``): the part of a signed line its state
+operations may change."""
 State = Literal["issued", "partially-dispensed", "completed", "cancelled", "expired"]
 STATE_NAMES: Final[dict[str, str]] = {
     "issued": "Chưa bán",

@@ -19,7 +19,7 @@ from sokhoe.access.prescription_code import Presented, authorise, disclose, pres
 from sokhoe.errors import Forbidden, NotFound
 from sokhoe.fhir.resources import parse_instant
 from sokhoe.prescribing.code import Kind, facility_of, kind_of, normalise
-from sokhoe.prescribing.context import allergy_of, drug_of_request
+from sokhoe.prescribing.context import allergy_of, catalogue_index, drug_of_request
 from sokhoe.prescribing.dispensing_state import Line, State, line_of, state_of
 from sokhoe.prescribing.pharmacy import Pharmacy, pharmacy_of
 from sokhoe.store.ports import StoredResource
@@ -65,13 +65,15 @@ def relevant_allergies(
     repo: GuardedRepository, presented: Presented
 ) -> tuple[tuple[Relevant, ...], list[StoredResource]]:
     """The allergies that concern a prescribed medicine (decided one by one), and their rows."""
+    index = catalogue_index(repo)
     drugs = {
-        f"MedicationRequest/{r.id}": drug_of_request(repo, r.content or {}) for r in presented.lines
+        f"MedicationRequest/{r.id}": drug_of_request(index, r.content or {})
+        for r in presented.lines
     }
     out: list[Relevant] = []
     rows: list[StoredResource] = []
     for stored in presented.allergies:
-        allergy = allergy_of(repo, stored.content or {}) if stored.content else None
+        allergy = allergy_of(index, stored.content or {}) if stored.content else None
         if allergy is None:
             continue
         concerned = tuple(ref for ref, drug in drugs.items() if allergy.concerns(drug))

@@ -14,6 +14,7 @@ See: https://hl7.org/fhir/R4/medicationrequest.html
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,20 +27,26 @@ from sokhoe.errors import FhirError, Forbidden, InvalidRequest, Issue, NotFound
 from sokhoe.fhir.references import codings, reference_id
 from sokhoe.fhir.resources import format_instant, new_id
 from sokhoe.interop.claims.sources import find_facility
+from sokhoe.prescribing.cancel import OWNS, cancel_lines
 from sokhoe.prescribing.catalogue import ATC_SYSTEM
 from sokhoe.prescribing.checks import Finding, Findings, Line, check, kind_of
-from sokhoe.prescribing.code import CODE_SYSTEM, Kind, new_code
+from sokhoe.prescribing.code import CODE_SYSTEM, Kind, new_code, normalise
 from sokhoe.prescribing.context import (
     FACILITY_EXTENSION,
+    CatalogueIndex,
     Medicine,
+    catalogue_index,
     gather,
     medicine,
     visit_diagnoses,
 )
 from sokhoe.prescribing.issue import detected_issue
+from sokhoe.prescribing.national.mapping import PrescriptionSources
+from sokhoe.prescribing.national.outbox import enqueue, prescription_message
 from sokhoe.prescribing.rules import rules_on
 from sokhoe.registry.facilities import LEVEL_SYSTEM
 
+log = logging.getLogger("sokhoe.prescribing")
 PRESCRIBER_ROLES: Final = frozenset({"doctor", "system"})
 """Who issues prescriptions: doctors, and a facility's connected system (which names the
 prescriber in each line's ``requester``)."""
@@ -146,12 +153,14 @@ def _per_day(request: dict[str, Any]) -> Any:
     return Decimal(str(repeat["frequency"])) / (period * per)
 
 
-def ordered(repo: GuardedRepository, index: int, request: dict[str, Any], override: str) -> Ordered:
+def ordered(
+    catalogue: CatalogueIndex, index: int, request: dict[str, Any], override: str
+) -> Ordered:
     """Read one line: its medicine from the catalogue and its numbers, each checked."""
     where = f"line[{index}]"
     if request.get("resourceType") != "MedicationRequest":
         raise InvalidRequest(f"{where}: each line is a MedicationRequest", where)
-    found = medicine(repo, request, where)
+    found = medicine(catalogue, request, where)
     per_dose = _decimal(_dose(request)[0], f"{where}.dosageInstruction.doseQuantity")
     per_day = _decimal(_per_day(request), f"{where}.dosageInstruction.timing")
     supply = ((request.get("dispenseRequest") or {}).get("expectedSupplyDuration") or {}).get(
@@ -258,8 +267,18 @@ def prescribe(
     long_term: bool = False,
     weight_kg: Decimal | None = None,
     note: str = "",
+    replaces: str | None = None,
+    replace_reason: str = "",
 ) -> Issued:
-    """Check and issue one prescription; ``lines`` are (MedicationRequest, override reason)."""
+    """Check and issue one prescription; ``lines`` are (MedicationRequest, override reason).
+
+    ``replaces``: the code of an active prescription of the same patient and facility that this
+    one corrects; it is cancelled (with ``replace_reason``) in the same transaction and the new
+    lines name it in ``priorPrescription`` (``cancel.py``)."""
+    if replaces is not None:
+        replaces = normalise(replaces)
+        if not replace_reason.strip():
+            raise InvalidRequest("Say why the prescription is replaced", "reason")
     if not lines:
         raise InvalidRequest("A prescription needs at least one line", "line")
     facility_code = repo.principal.facility
@@ -272,11 +291,15 @@ def prescribe(
     )
     encounter = _visit(repo, patient_id, encounter_id, facility.id)
     patient = repo.read("Patient", patient_id).content or {}
-    items = [ordered(repo, i, request, override) for i, (request, override) in enumerate(lines)]
+    catalogue = catalogue_index(repo)
+    items = [
+        ordered(catalogue, i, request, override) for i, (request, override) in enumerate(lines)
+    ]
     requester = _requester(repo, items)
     rules = rules_on(now.date())
     context = gather(
         repo,
+        catalogue,
         rules,
         patient,
         now=now,
@@ -284,6 +307,7 @@ def prescribe(
         inpatient_beds=has_inpatient_beds(organization),
         long_term=long_term,
         weight_kg=weight_kg,
+        replacing=replaces,
     )
     plain = [item.line() for item in items]
     findings: Findings = check(plain, context)
@@ -297,8 +321,13 @@ def prescribe(
         interactions=["create"],
         patients=[patient_id],
         roles=PRESCRIBER_ROLES,
-        owns=frozenset({"prescription"}),
+        owns=OWNS,
     ) as tx:
+        prior: list[dict[str, Any]] = []
+        if replaces is not None:
+            prior = cancel_lines(
+                repo, tx, replaces, replace_reason, facility_org=facility.id, patient_id=patient_id
+            )
         code = _unique_code(repo, tx, facility_code, kind)
         ids = {item.index: new_id() for item in items}
         refs = {i: f"MedicationRequest/{rid}" for i, rid in ids.items()}
@@ -335,6 +364,9 @@ def prescribe(
             ]
             if linked:
                 request["detectedIssue"] = linked
+            if prior:
+                replaced = prior[min(item.index, len(prior) - 1)]
+                request["priorPrescription"] = {"reference": f"MedicationRequest/{replaced['id']}"}
             requests.append(request)
         for issue in issues:  # ids chosen here, so the lines and their issues link
             repo.update(issue, "DetectedIssue", issue["id"], tx=tx)
@@ -342,7 +374,44 @@ def prescribe(
             repo.update(r, "MedicationRequest", r["id"], tx=tx).resource.content or {}
             for r in requests
         ]
+        _to_national(repo, tx, stored, patient, organization, encounter, requester, now)
     return Issued(code, kind, stored, issues)
+
+
+def _to_national(
+    repo: GuardedRepository,
+    tx: Any,
+    requests: list[dict[str, Any]],
+    patient: dict[str, Any],
+    organization: dict[str, Any],
+    encounter: dict[str, Any],
+    requester: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Queue the prescription for the national prescription system in this transaction: it
+    is sent if and only if it was issued (``national/outbox.py``). A prescriber without a
+    practising-certificate number on their Practitioner cannot be sent under their name; that
+    is logged, and the prescription stays valid here."""
+    ref = reference_id(requester, "Practitioner")
+    practitioner = (tx.read("Practitioner", ref).content or {}) if ref else {}
+    conditions = [
+        tx.read("Condition", cid).content or {}
+        for d in encounter.get("diagnosis", [])
+        if (cid := reference_id(d.get("condition"), "Condition"))
+    ]
+    sources = PrescriptionSources(
+        requests, patient, practitioner, organization, encounter, conditions
+    )
+    try:
+        message = prescription_message(sources, str(patient["id"]))
+    except ValueError as exc:
+        log.warning(
+            "prescription %s not queued for the national system: %s",
+            requests[0]["groupIdentifier"]["value"],
+            exc,
+        )
+        return
+    enqueue(tx, message, now)
 
 
 def _request(

@@ -103,6 +103,10 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     )
     if settings.subscriptions:  # the dispatcher runs with the server (sokhoe subscriptions)
         run_with_app(app, build_dispatcher(settings, store, engine, auditor=app.state.auditor))
+    if settings.national_rx_deliver:  # the outbox's delivery (sokhoe prescriptions deliver)
+        from sokhoe.prescribing.national.runtime import deliver_with_app
+
+        deliver_with_app(app, settings, store, kek=kek, auditor=app.state.auditor)
     app.add_exception_handler(FhirError, fhir_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)

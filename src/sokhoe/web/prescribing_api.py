@@ -1,5 +1,5 @@
-"""Prescriptions over HTTP: ``MedicationRequest/$prescribe``, and a pharmacy's
-``MedicationRequest/$lookup`` and ``MedicationDispense/$dispense``.
+"""Prescriptions over HTTP: ``MedicationRequest/$prescribe`` and ``$cancel-prescription``, and a
+pharmacy's ``MedicationRequest/$lookup`` and ``MedicationDispense/$dispense``.
 
 Thin: the parameters are read in ``operations/prescribe.py`` and ``operations/dispense.py``,
 the rules are in ``prescribing/``; every refusal is an OperationOutcome.
@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sokhoe.operations.dispense import bundle as dispensed_bundle
 from sokhoe.operations.dispense import lookup_parameters, run_dispense, run_lookup
-from sokhoe.operations.prescribe import bundle, run_prescribe
+from sokhoe.operations.prescribe import bundle, run_cancel, run_prescribe
 from sokhoe.web.deps import json_body, repository
 from sokhoe.web.responses import FhirResponse
 
@@ -26,7 +26,18 @@ async def prescribe(request: Request) -> FhirResponse:
     body = await json_body(request)
     repo = repository(request)
     issued = await run_in_threadpool(run_prescribe, repo, body, repo.clock())
-    return FhirResponse(bundle(issued, repo.base_url), status_code=201)
+    resources = [*issued.requests, *issued.issues]
+    return FhirResponse(bundle(resources, repo.base_url), status_code=201)
+
+
+@router.post("/MedicationRequest/$cancel-prescription", summary="Cancel a prescription")
+async def cancel_prescription(request: Request) -> FhirResponse:
+    """``code`` and ``reason``: every line cancelled, if nothing was dispensed against it;
+    answers the cancelled lines."""
+    body = await json_body(request)
+    repo = repository(request)
+    cancelled = await run_in_threadpool(run_cancel, repo, body)
+    return FhirResponse(bundle(cancelled, repo.base_url))
 
 
 @router.post("/MedicationRequest/$lookup", summary="A pharmacy looks a prescription up by code")

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from sokhoe.access.db import access_engine
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.principal import Principal
-from sokhoe.clinic import drafts, orders, referrals, visits
+from sokhoe.clinic import drafts, orders, prescription, referrals, visits
 from sokhoe.clinic import visit as closing
 from sokhoe.clinic.billing import invoice_id
 from sokhoe.clinic.facility_files import price_list
@@ -26,6 +26,9 @@ from sokhoe.clinic.signatures import describe, signatures
 from sokhoe.clinic.vitals import VITALS
 from sokhoe.interop.claims.catalogue import Catalogue
 from sokhoe.interop.claims.sources import find_facility
+from sokhoe.prescribing import catalogue_codes
+from sokhoe.prescribing.catalogue import VALUE_SET_BASE
+from sokhoe.registry.terminology import expand
 from sokhoe.web import i18n
 from sokhoe.web.pages import common
 from sokhoe.web.pages.clinic.base import form_text, now, page
@@ -59,6 +62,12 @@ def draft_from(form: Any) -> dict[str, Any]:
         "refer_to": form_text(form, "refer_to"),
         "refer_reason": form_text(form, "refer_reason"),
         "summary": {k: form_text(form, k) for k in SUMMARY_KEYS},
+        "rx": [
+            {f: form_text(form, f"rx{n}-{f}") for f in prescription.FIELDS}
+            for n in range(prescription.LINES)
+        ],
+        "rx_weight": form_text(form, "rx_weight"),
+        "rx_long": form_text(form, "rx_long") == "yes",
     }
 
 
@@ -84,7 +93,9 @@ def _render(
         placed=orders.of_visit(repo, visit),
         destinations=referrals.destinations(repo, visit.facility),
         summary_sections=closing.SUMMARY_SECTIONS,
-        **{"problems": [], "alert": None, **context},
+        prescriptions=prescription.of_visit(repo, visit),
+        rx_lines=prescription.LINES,
+        **{"problems": [], "alert": None, "refusal": None, **context},
     )
 
 
@@ -112,6 +123,7 @@ def _closed(
         referral=next((r for r in sent if referrals.is_referral(r)), None),
         follow_up=follow[0] if follow else None,
         bill=read(repo, "Invoice", invoice_id(visit.id)),
+        prescriptions=prescription.of_visit(repo, visit),
     )
 
 
@@ -160,6 +172,54 @@ async def icd10(request: Request, q: str = "", slot: int = 0) -> Response:
     async def body(who: Principal, repo: GuardedRepository) -> Response:
         choices = closing.diagnosis_choices(q)
         return common.render(request, "clinic/icd10.html", who=who, choices=choices, slot=slot, q=q)
+
+    return await page(request, body)
+
+
+@router.get("/drugs")
+async def drugs(request: Request, slot: int = 0) -> Response:
+    """The medicine typeahead's choices (a fragment): the drug catalogue, accent-insensitive."""
+    q = request.query_params.get(f"rx{slot}-drug", "")
+
+    async def body(who: Principal, repo: GuardedRepository) -> Response:
+        def work() -> Response:
+            rows = catalogue_codes(repo, VALUE_SET_BASE) or ()
+            found = expand(VALUE_SET_BASE, q, 0, 12, codes=rows).contains if len(q) > 1 else ()
+            return common.render(
+                request, "clinic/drugs.html", who=who, choices=found, slot=slot, q=q
+            )
+
+        return await run_in_threadpool(work)
+
+    return await page(request, body)
+
+
+@router.post("/visits/{encounter_id}/prescribe")
+async def prescribe(request: Request, encounter_id: str) -> Response:
+    """Issue the prescription typed in the visit; a refusal shows why, line by line."""
+
+    async def body(who: Principal, repo: GuardedRepository) -> Response:
+        draft = draft_from(await request.form())
+
+        def work() -> Response:
+            visit = drafts.own_visit(repo, encounter_id)
+            engine = _engine(request)
+            drafts.save(engine, visit, who.subject, draft, now(repo))
+            done = prescription.issue(
+                repo,
+                visit,
+                draft["rx"],
+                now(repo),
+                weight=draft["rx_weight"],
+                long_term=draft["rx_long"],
+            )
+            if isinstance(done, prescription.Refusal):
+                return _render(request, who, repo, visit, 422, draft=draft, refusal=done)
+            draft["rx"], draft["rx_weight"], draft["rx_long"] = [], "", False
+            drafts.save(engine, visit, who.subject, draft, now(repo))
+            return common.redirect(request, f"/clinic/visits/{encounter_id}#prescription")
+
+        return await run_in_threadpool(work)
 
     return await page(request, body)
 

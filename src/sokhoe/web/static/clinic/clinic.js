@@ -1,5 +1,5 @@
-// The clinic pages' small script: CSRF header for htmx, keyboard shortcuts, the diagnosis
-// typeahead's choices, and the scanner box. Every page works without it; it only makes the
+// The clinic pages' small script: CSRF header for htmx, keyboard shortcuts, the typeaheads'
+// choices (diagnoses, medicines), and the scanner box. Every page works without it; it only makes the
 // work faster.
 (function () {
   "use strict";
@@ -38,9 +38,10 @@
     });
   }
 
-  // Diagnosis choices: click or Enter on a choice puts its code in the field.
+  // Typeahead choices (diagnoses, medicines): click or Enter on a choice puts its code in the
+  // field the choice names.
   function choose(option) {
-    var input = document.getElementById("dx" + option.getAttribute("data-slot"));
+    var input = document.getElementById(option.getAttribute("data-target"));
     if (!input) { return; }
     input.value = option.getAttribute("data-code");
     var box = document.getElementById(input.id + "-choices");
@@ -69,7 +70,7 @@
       if (event.key === "ArrowUp") {
         event.preventDefault();
         if (t.previousElementSibling) { t.previousElementSibling.focus(); }
-        else { document.getElementById("dx" + t.getAttribute("data-slot")).focus(); }
+        else { document.getElementById(t.getAttribute("data-target")).focus(); }
       }
     }
   });
@@ -82,6 +83,6 @@
   });
 
   // Problems after a refused close: move focus to the summary so it is read first.
-  var problems = document.getElementById("problems");
+  var problems = document.getElementById("problems") || document.getElementById("rx-problems");
   if (problems) { problems.focus(); }
 })();
