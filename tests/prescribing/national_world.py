@@ -124,8 +124,11 @@ class World:
         )
         message = prescription_message(sources, self.ids["patient"])
         with self.system_a.operation(
-            "prescribe", resource_type="MedicationRequest", patients=[self.ids["patient"]]
-        ) as tx:  # as $prescribe will
+            "prescribe",
+            resource_type="MedicationRequest",
+            patients=[self.ids["patient"]],
+            owns=frozenset({"prescription"}),
+        ) as tx:  # as $prescribe does
             for request in requests:
                 self.system_a.update(request, "MedicationRequest", request["id"], tx=tx)
             enqueue(tx, message, self.clock())
@@ -201,8 +204,11 @@ class World:
             sources, PHARMACY, f"MedicationRequest/{request_ids[0]}", self.ids["patient"]
         )
         with self.platform.operation(
-            "dispense", resource_type="MedicationDispense", patients=[self.ids["patient"]]
-        ) as tx:  # as $dispense will
+            "dispense",
+            resource_type="MedicationDispense",
+            patients=[self.ids["patient"]],
+            owns=frozenset({"dispensing"}),
+        ) as tx:  # as $dispense does
             for dispense in dispenses:
                 self.platform.update(dispense, "MedicationDispense", dispense["id"], tx=tx)
             enqueue(tx, message, self.clock())
