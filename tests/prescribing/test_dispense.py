@@ -18,6 +18,7 @@ from sokhoe.operations.prescribe import run_prescribe
 from sokhoe.prescribing.catalogue import DRUG_SYSTEM
 from sokhoe.prescribing.code import CODE_SYSTEM
 from sokhoe.prescribing.dispense import BATCH, NotDispensable
+from sokhoe.prescribing.national.outbox import rows
 from sokhoe.prescribing.pharmacy import is_pharmacy, national_code
 from sokhoe.prescribing.prescribe import Issued
 from sokhoe.registry.facilities import build_registry, to_fhir
@@ -101,6 +102,11 @@ def written(rx: RxWorld, code: str) -> tuple[int, list[tuple[str, int]]]:
     return total, sorted((m.id, m.version_id) for m in lines)
 
 
+def reports(rx: RxWorld, code: str) -> list[Any]:
+    """The sales of ``code`` queued for the national prescription system."""
+    return [r for r in rows(rx.platform.auditor.engine, [code]) if r.kind == "dispensing"]
+
+
 def test_part_then_the_rest_then_a_clear_refusal(rx: RxWorld) -> None:
     _pid, issued = issue(rx, line("PARACETAMOL-500"), line("AMLODIPIN-5", per_day=1, days=7))
     ids = by_drug(issued)
@@ -123,6 +129,10 @@ def test_part_then_the_rest_then_a_clear_refusal(rx: RxWorld) -> None:
     assert given["performer"][0]["actor"]["display"] == "DS. ds.chau"
     assert given["performer"][1]["actor"]["reference"] == f"Organization/org-{P}"
     assert given["subject"] == issued.requests[0]["subject"]
+    (queued,) = reports(rx, issued.code)
+    assert (queued.facility, queued.key) == (P, f"{issued.code.upper()}:dispensing:{P}:HD-0001")
+    assert queued.payload["ma_dinh_danh_co_so_cung_ung_thuoc"] == "HNI-NT-000123"
+    assert queued.payload["thong_tin_thuoc"][0]["so_luong_ban"] == 10
     partly = lookup(chau, issued.code)
     assert partly.state == "partially-dispensed"
     assert {(x.id, x.remaining) for x in partly.lines} == {(para, 5), (amlo, 7)}
@@ -163,6 +173,7 @@ def test_part_then_the_rest_then_a_clear_refusal(rx: RxWorld) -> None:
     assert refused.value.status == 409
     assert "already dispensed in full" in refused.value.outcome["issue"][0]["diagnostics"]
     assert written(rx, issued.code) == before
+    assert len(reports(rx, issued.code)) == 2  # two sales reported, the refusal none
 
 
 def test_what_may_not_be_sold_is_refused_and_nothing_written(rx: RxWorld) -> None:
@@ -237,12 +248,17 @@ def test_the_invoice_makes_a_retry_safe(rx: RxWorld) -> None:
         d["id"] for d in first.dispenses
     ]
     assert written(rx, issued.code) == after_first
+    assert [r.facility for r in reports(rx, issued.code)] == [P]  # queued once
     with pytest.raises(NotDispensable, match="already recorded for other lines"):
         run_dispense(chau, body(issued.code, "HD-77", (para, 7)), now())
     assert written(rx, issued.code) == after_first
     # invoice numbers are the pharmacy's own: another pharmacy's HD-77 is another sale
     other = run_dispense(rx.pharmacist("ds.phuc", Q), body(issued.code, "HD-77", (para, 2)), now())
     assert not other.replayed
+    assert [r.key.split(":", 2)[2] for r in reports(rx, issued.code)] == [
+        f"{P}:HD-77",
+        f"{Q}:HD-77",
+    ]
     assert {(x.id, x.dispensed) for x in lookup(chau, issued.code).lines} >= {(para, 8)}
 
 

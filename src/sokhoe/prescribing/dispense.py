@@ -15,7 +15,9 @@ transaction that
    the pharmacy as performers, the invoice as identifier, lot and expiry, the substitution and
    its reason) and a new version of *every* line, each replacing the version read in step 1
    (``If-Match``), with the dispensed quantity and the recomputed state
-   (``dispensing_state.py``).
+   (``dispensing_state.py``);
+5. queues the sale for the national prescription system in the same transaction
+   (``national/outbox.py``: sent if and only if it was recorded, once per pharmacy and invoice).
 
 Nothing is dispensed twice, and that rests on the versions, not on timing: every line's new
 version names the version read (the store updates ``WHERE version_id = <read>``, waiting for a
@@ -44,6 +46,7 @@ from sokhoe.access.signed import STATE
 from sokhoe.errors import Conflict, FhirError, InvalidRequest, Issue, NotFound, PreconditionFailed
 from sokhoe.fhir.references import reference_id
 from sokhoe.fhir.resources import format_instant
+from sokhoe.mpi.identifiers import FACILITY
 from sokhoe.prescribing.code import normalise
 from sokhoe.prescribing.context import catalogue_index, medicine
 from sokhoe.prescribing.dispensing_state import (
@@ -56,7 +59,9 @@ from sokhoe.prescribing.dispensing_state import (
     state_of,
 )
 from sokhoe.prescribing.lookup import caller_pharmacy
-from sokhoe.prescribing.pharmacy import Pharmacy
+from sokhoe.prescribing.national.mapping import DispensingSources
+from sokhoe.prescribing.national.outbox import dispensing_message, enqueue
+from sokhoe.prescribing.pharmacy import PHARMACY_CODE, Pharmacy
 from sokhoe.store.ports import StoreSession
 
 INVOICE_SYSTEM: Final = "https://fhir.sokhoe.vn/sid/hoa-don-ban-thuoc"
@@ -320,6 +325,7 @@ def dispense(
                     if_match=f'W/"{line.version}"',
                     tx=tx,
                 )
+            _to_national(tx, canonical, number, written, lines, pharmacy, now)
             return Dispensed(written, state, replayed=False)
     except (NotDispensable, NotFound) as refused:
         repo.record_refusal("operation", patients, f"$dispense: {refused}")
@@ -334,6 +340,32 @@ def dispense(
         )
         repo.record_refusal("operation", patients, f"$dispense: {reason}")
         raise NotDispensable(reason) from lost
+
+
+def _to_national(
+    tx: StoreSession,
+    code: str,
+    invoice: str,
+    written: list[dict[str, Any]],
+    lines: dict[str, Line],
+    pharmacy: Pharmacy,
+    now: datetime,
+) -> None:
+    """Queue the sale for the national prescription system in this transaction (Circular
+    26/2025: a pharmacy reports what it sold against the code right after the sale); a refusal
+    becomes a Task of the pharmacy (``national/outbox.py``)."""
+    organization = tx.read("Organization", pharmacy.organization_id)
+    sources = DispensingSources(
+        code,
+        invoice,
+        written,
+        {rid: line.request for rid, line in lines.items()},
+        (organization.content if organization else None) or {},
+        PHARMACY_CODE if pharmacy.national_code else FACILITY,
+    )
+    patient = reference_id(written[0].get("subject"), "Patient")
+    focus = str(written[0]["authorizingPrescription"][0]["reference"])
+    enqueue(tx, dispensing_message(sources, pharmacy.facility_code, focus, patient), now)
 
 
 def _next_state(lines: list[Line], after: dict[str, Decimal]) -> State:
