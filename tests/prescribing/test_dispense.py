@@ -8,10 +8,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
 from sokhoe.access.guard import GuardedRepository
+from sokhoe.clinic.signing import TotpConfirmation, sign_visit
+from sokhoe.clinic.verify import verify_signature
 from sokhoe.errors import Forbidden, InvalidRequest, NotFound
 from sokhoe.operations.dispense import run_dispense, run_lookup
 from sokhoe.operations.prescribe import run_prescribe
@@ -373,3 +376,24 @@ def test_the_registry_pharmacies_carry_their_national_code() -> None:
         assert is_pharmacy(org) and national_code(org) == f"NT{f.code}"
     org, _location = to_fhir(station, registry.authority(station.authority))
     assert not is_pharmacy(org) and national_code(org) is None
+
+
+def test_a_signed_prescription_is_dispensed_and_its_signature_still_holds(rx: RxWorld) -> None:
+    pid, eid = rx.person(A, "Đinh Thị Hạnh")
+    doctor = rx.doctor("bs.an", A)
+    issued = run_prescribe(doctor, parameters(pid, eid, [line("PARACETAMOL-500")]), now())
+    enc = dict(rx.platform.read("Encounter", eid).content or {})
+    rx.platform.update({**enc, "status": "finished"}, "Encounter", eid)
+    totp = pyotp.TOTP(rx.world.totp_secret).now()
+    engine = rx.world.app.state.tokens.engine
+    provenance = sign_visit(doctor, eid, TotpConfirmation(engine, "bs.an", totp))
+    (para,) = by_drug(issued).values()
+    assert any(
+        t["reference"].startswith(f"MedicationRequest/{para}/") for t in provenance["target"]
+    )
+    chau = rx.pharmacist("ds.chau", P)
+    assert run_dispense(chau, body(issued.code, "SIG-1", (para, 5)), now()).state == (
+        "partially-dispensed"
+    )
+    assert run_dispense(chau, body(issued.code, "SIG-2", (para, 10)), now()).state == "completed"
+    assert verify_signature(rx.platform, provenance["id"]).valid
