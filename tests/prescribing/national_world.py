@@ -205,8 +205,11 @@ class World:
             sources, PHARMACY, f"MedicationRequest/{request_ids[0]}", self.ids["patient"]
         )
         with self.platform.operation(
-            "dispense", resource_type="MedicationDispense", patients=[self.ids["patient"]]
-        ) as tx:  # as $dispense will
+            "dispense",
+            resource_type="MedicationDispense",
+            patients=[self.ids["patient"]],
+            owns=frozenset({"dispensing"}),
+        ) as tx:  # as $dispense does
             for dispense in dispenses:
                 self.platform.update(dispense, "MedicationDispense", dispense["id"], tx=tx)
             enqueue(tx, message, self.clock())

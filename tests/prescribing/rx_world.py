@@ -1,6 +1,7 @@
 """The prescribing tests' world: the clinic world (station A without beds, hospitals B and C)
-with C registered as a provincial hospital (inpatient beds), part of the drug catalogue, and a
-way to make a person with a visit at a facility."""
+with C registered as a provincial hospital (inpatient beds), part of the drug catalogue, two
+pharmacies (P and Q, each with its national pharmacy code and a pharmacist who can sign in),
+and a way to make a person with a visit at a facility."""
 
 from __future__ import annotations
 
@@ -13,12 +14,22 @@ from typing import Any
 from sokhoe.access.accounts import ROLE_SCOPES
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.principal import Principal
+from sokhoe.clinic.setup import add_staff
 from sokhoe.fhir.resources import format_instant, new_id
 from sokhoe.prescribing import import_catalogue, reference_entries
 from sokhoe.prescribing.catalogue import DRUG_SYSTEM, REFERENCE_SOURCE
+from sokhoe.prescribing.pharmacy import pharmacy_organization
 from sokhoe.registry.facilities import LEVEL_SYSTEM
 from sokhoe.store.sql import SqlStore
-from tests.clinic.clinic_world import A, B, C, World, make_world
+from tests.clinic.clinic_world import PASSWORD, A, B, C, World, make_world
+
+P, Q = "01901", "01902"
+"""Two pharmacies (their platform facility codes)."""
+PHARMACIES = {
+    P: ("Nhà thuốc Minh Châu", "HNI-NT-000123", "ds.chau"),
+    Q: ("Nhà thuốc Hồng Phúc", "HNI-NT-000456", "ds.phuc"),
+}
+"""Facility code -> (name, national pharmacy code, its pharmacist's username)."""
 
 CODES = (
     "PARACETAMOL-500",
@@ -48,6 +59,40 @@ class RxWorld:
             "staff", username, f"BS. {username}", role, facility, scopes=ROLE_SCOPES[role]
         )
         return self.platform.for_caller(who)
+
+    def pharmacist(
+        self, username: str, facility: str, role: str = "pharmacist"
+    ) -> GuardedRepository:
+        """A pharmacist (or another role) at ``facility``, as a signed-in account acts."""
+        who = Principal(
+            "staff", username, f"DS. {username}", role, facility, scopes=ROLE_SCOPES[role]
+        )
+        return self.platform.for_caller(who)
+
+    def allergy(self, pid: str, text: str, **code: Any) -> str:
+        """An active allergy of the person, recorded by the platform (any facility)."""
+        aid = new_id()
+        concept: dict[str, Any] = {"text": text, **({"coding": [code]} if code else {})}
+        self.platform.update(
+            {
+                "resourceType": "AllergyIntolerance",
+                "id": aid,
+                "clinicalStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/"
+                            "allergyintolerance-clinical",
+                            "code": "active",
+                        }
+                    ]
+                },
+                "code": concept,
+                "patient": {"reference": f"Patient/{pid}"},
+            },
+            "AllergyIntolerance",
+            aid,
+        )
+        return aid
 
     def person(
         self, facility: str, name: str, born: str = "1970-05-01", **extra: Any
@@ -154,6 +199,21 @@ def make_rx_world(folder: Path, base_url: str, store: SqlStore | None = None) ->
     hospital = dict(repo.read("Organization", f"org-{C}").content or {})
     hospital["type"] = [{"coding": [{"system": LEVEL_SYSTEM, "code": "provincial"}]}]
     repo.update(hospital, "Organization", f"org-{C}")
+    for code, (name, national, username) in PHARMACIES.items():
+        repo.update(
+            pharmacy_organization(f"org-{code}", code, name, national),
+            "Organization",
+            f"org-{code}",
+        )
+        add_staff(
+            world.app.state.tokens.engine,
+            code,
+            PASSWORD,
+            [(username, "pharmacist", f"DS. {name}")],
+        )
+    add_staff(
+        world.app.state.tokens.engine, B, PASSWORD, [("ds.b", "pharmacist", "DS. Bệnh viện B")]
+    )
     return RxWorld(world)
 
 
@@ -162,4 +222,18 @@ def years_ago(years: int, days: int = 0) -> str:
     return (today.replace(year=today.year - years) - timedelta(days=days)).isoformat()
 
 
-__all__ = ["CODES", "A", "B", "C", "Decimal", "RxWorld", "line", "make_rx_world", "parameters"]
+__all__ = [
+    "CODES",
+    "PASSWORD",
+    "PHARMACIES",
+    "A",
+    "B",
+    "C",
+    "Decimal",
+    "P",
+    "Q",
+    "RxWorld",
+    "line",
+    "make_rx_world",
+    "parameters",
+]

@@ -70,8 +70,15 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
         }
     )
     | _REGISTRY_READ,
+    # a facility's dispensary, or a pharmacy: the prescriptions and the allergies that matter
+    # for them (a pharmacy reads one prescription by its code: access/prescription_code.py)
     "pharmacist": frozenset(
-        {"user/MedicationRequest.rs", "user/MedicationDispense.cruds", "user/Patient.rs"}
+        {
+            "user/MedicationRequest.rs",
+            "user/MedicationDispense.cruds",
+            "user/AllergyIntolerance.rs",
+            "user/Patient.rs",
+        }
     )
     | _REGISTRY_READ,
     "commune-health-worker": frozenset({"user/*.crus"}),

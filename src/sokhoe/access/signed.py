@@ -34,9 +34,10 @@ AMENDMENT = "amendment"
 FROZEN = "signed content is frozen; write an amendment"
 STATE = "prescription-state"
 """What the prescription's state operations own (dispensing, cancellation): the right to move a
-signed ``MedicationRequest`` on — its ``status``, ``statusReason`` and the dispensed-quantity
-extension — while every signed element stays as it was (:func:`state_only`)."""
-STATE_EXTENSIONS = frozenset({"https://fhir.sokhoe.vn/StructureDefinition/dispensed-quantity"})
+signed ``MedicationRequest`` on — its ``status``, ``statusReason`` and the dispensing
+extension (``prescribing/dispensing_state.py``: state, dispensed quantity, count) — while every
+signed element stays as it was (:func:`state_only`)."""
+STATE_EXTENSIONS = frozenset({"https://fhir.sokhoe.vn/StructureDefinition/dispensing"})
 
 
 def state_only(before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool:

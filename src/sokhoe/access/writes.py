@@ -17,8 +17,11 @@ they sign are frozen, ``access/signed.py``) and the drug catalogue (its Medicati
 value sets that version it: published at start-up and by ``sokhoe catalogue import``, so that
 no client can quietly change what a prescription's drug code means) and prescriptions (a
 ``MedicationRequest`` carrying a prescription code, and the checks' ``DetectedIssue``s: only
-``$prescribe`` issues them, so a code always stands for a checked prescription), and the
-Tasks the national prescription outbox leaves when the national system refuses a prescription
+``$prescribe`` issues them, so a code always stands for a checked prescription), what a
+pharmacy handed over against one (every ``MedicationDispense``: only ``$dispense`` writes it,
+in the transaction that counts it against the prescription, so no dispense exists that the
+prescription's remaining quantity does not know about), and the Tasks the national
+prescription outbox leaves when the national system refuses a prescription
 (``prescribing/national/outbox.py``). The
 shared registries (facilities, places, practitioners, code systems, catalogues) are written by
 registry administrators only: a facility that could edit another's Organization could claim its
@@ -94,7 +97,8 @@ OWNERS = {
     "audit-event": "the audit log itself (read it with $access-log)",
     "signature": "the signing operations (Encounter/$sign, amendments)",
     "drug-catalogue": "the drug catalogue's publication (at start-up, sokhoe catalogue import)",
-    "prescription": "MedicationRequest/$prescribe (and its cancel-and-replace)",
+    "prescription": "MedicationRequest/$prescribe (and its cancel-and-replace, and $dispense)",
+    "dispensing": "MedicationDispense/$dispense",
     "national-rx-task": "the national prescription outbox (a refusal by the national system)",
 }
 """Server-owned content -> what alone writes it (said in the refusal)."""
@@ -129,6 +133,8 @@ def _kind_of(rtype: str, content: dict[str, Any] | None) -> str | None:
         "system"
     ) == PRESCRIPTION_CODES:
         return "prescription"
+    if rtype == "MedicationDispense":
+        return "dispensing"
     if rtype == "DetectedIssue" and any(
         c.get("system") == PRESCRIBING_CHECKS for c in codings(content.get("code"))
     ):
@@ -236,6 +242,7 @@ def _what(kind: str) -> str:
         "signature": "A signature Provenance",
         "drug-catalogue": "The drug catalogue",
         "prescription": "A prescription (coded MedicationRequest) or its checks",
+        "dispensing": "A MedicationDispense",
         "national-rx-task": "A national prescription system Task",
     }[kind]
 

@@ -3,7 +3,8 @@
 They are defined like the R4 ones (the compact form ``definitions.search_parameter_definitions``
 returns), so the index extracts them at every write and the CapabilityStatement lists them.
 A parameter indexes what is written after it is added: each one here arrived with the first
-resources that carry its element (prescriptions are issued only by ``$prescribe``).
+resources that carry its element (prescriptions are issued only by ``$prescribe``, their
+dispensing state written only by ``$dispense``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,21 @@ PLATFORM_SEARCH_PARAMETERS: Final[tuple[dict[str, Any], ...]] = (
         "description": (
             "The prescription a line belongs to: its code (mã đơn thuốc, system "
             "https://fhir.sokhoe.vn/sid/ma-don-thuoc), shared by every line"
+        ),
+    },
+    {
+        "url": "https://fhir.sokhoe.vn/SearchParameter/MedicationRequest-dispensing-state",
+        "code": "dispensing-state",
+        "base": ["MedicationRequest"],
+        "type": "token",
+        "expression": (
+            "MedicationRequest.extension('https://fhir.sokhoe.vn/StructureDefinition/dispensing')"
+            ".extension('state').value"
+        ),
+        "target": [],
+        "description": (
+            "How much of the prescription a pharmacy handed over (written by $dispense): "
+            "partially-dispensed or completed; a line never dispensed has none"
         ),
     },
 )

@@ -15,6 +15,9 @@ The prescription: ``code`` (the 14-character code), ``rules`` (the versioned lim
 (what they read from the record), ``issue`` (findings as DetectedIssues), ``prescribe`` (the
 service behind ``MedicationRequest/$prescribe`` and the visit page). The national prescription
 system: ``national`` (mapping, client, outbox).
+Dispensing: ``pharmacy`` (who may dispense), ``lookup`` (a pharmacy reads one prescription by its
+code), ``dispense`` (``$dispense``: once, never beyond what was prescribed) and
+``dispensing_state`` (what was handed over, kept on the lines).
 """
 
 from sokhoe.prescribing.catalogue import (

@@ -206,7 +206,11 @@ def current_medicines(
     found = find(
         repo,
         "MedicationRequest",
-        [("patient", f"Patient/{patient_id}"), ("status", "active"), ("intent", "order")],
+        [
+            ("patient", f"Patient/{patient_id}"),
+            ("status", "active,completed"),  # completed: dispensed in full, still being taken
+            ("intent", "order"),
+        ],
         200,
     )
     out = []
@@ -246,27 +250,34 @@ def allergies(
 ) -> tuple[Allergy, ...]:
     """Active allergies and intolerances (not refuted, not resolved), as the checks read them."""
     found = find(repo, "AllergyIntolerance", [("patient", f"Patient/{patient_id}")], 100)
-    out = []
-    for item in found:
-        status = {c.get("code") for c in codings(item.get("clinicalStatus"))}
-        verification = {c.get("code") for c in codings(item.get("verificationStatus"))}
-        if status & {"inactive", "resolved"} or "refuted" in verification:
-            continue
-        concept = item.get("code") or {}
-        atc = tuple(str(c["code"]) for c in codings(concept) if c.get("system") == ATC_SYSTEM)
-        keys = {str(c["code"]) for c in codings(concept) if c.get("system") == INGREDIENT_SYSTEM}
-        text = str(concept.get("text") or next((c.get("display") for c in codings(concept)), ""))
-        for coding in codings(concept):
-            known = index.by_code.get((str(coding.get("system", "")), str(coding.get("code", ""))))
-            if known is not None:
-                keys |= known.drug.ingredients
-                atc += (known.entry.atc,) if known.entry.atc else ()
-        if text:
-            folded = ingredient_key(text)
-            keys.add(folded)
-            atc += next((v for k, v in ALLERGY_CLASSES.items() if k in folded), ())
-        out.append(Allergy(f"AllergyIntolerance/{item['id']}", text or "?", atc, frozenset(keys)))
-    return tuple(out)
+    return tuple(a for a in (allergy_of(index, item) for item in found) if a is not None)
+
+
+def allergy_of(index: CatalogueIndex, item: dict[str, Any]) -> Allergy | None:
+    """One AllergyIntolerance as the checks read it; None when inactive, resolved, refuted or
+    entered in error.
+
+    Its substance counts by ingredient code, ATC code, catalogue code (the catalogue entry's
+    ingredients and ATC) and by its text folded (an allergy written as a class, "dị ứng
+    penicilin", covers the class's ATC groups: :data:`ALLERGY_CLASSES`)."""
+    status = {c.get("code") for c in codings(item.get("clinicalStatus"))}
+    verification = {c.get("code") for c in codings(item.get("verificationStatus"))}
+    if status & {"inactive", "resolved"} or verification & {"refuted", "entered-in-error"}:
+        return None
+    concept = item.get("code") or {}
+    atc = tuple(str(c["code"]) for c in codings(concept) if c.get("system") == ATC_SYSTEM)
+    keys = {str(c["code"]) for c in codings(concept) if c.get("system") == INGREDIENT_SYSTEM}
+    text = str(concept.get("text") or next((c.get("display") for c in codings(concept)), ""))
+    for coding in codings(concept):
+        known = index.by_code.get((str(coding.get("system", "")), str(coding.get("code", ""))))
+        if known is not None:
+            keys |= known.drug.ingredients
+            atc += (known.entry.atc,) if known.entry.atc else ()
+    if text:
+        folded = ingredient_key(text)
+        keys.add(folded)
+        atc += next((v for k, v in ALLERGY_CLASSES.items() if k in folded), ())
+    return Allergy(f"AllergyIntolerance/{item['id']}", text or "?", atc, frozenset(keys))
 
 
 def visit_diagnoses(repo: GuardedRepository, encounter: dict[str, Any]) -> tuple[str, ...]:
@@ -316,6 +327,7 @@ __all__ = [
     "Medicine",
     "age_in_months",
     "allergies",
+    "allergy_of",
     "catalogue_index",
     "current_medicines",
     "drug_of",

@@ -29,6 +29,10 @@ LEVEL_SYSTEM = "https://fhir.sokhoe.vn/CodeSystem/facility-level"
 OWNERSHIP_SYSTEM = "https://fhir.sokhoe.vn/CodeSystem/facility-ownership"
 EMR_STATUS_SYSTEM = "https://fhir.sokhoe.vn/CodeSystem/emr-status"
 EMR_EXTENSION = "https://fhir.sokhoe.vn/StructureDefinition/emr-status"
+PHARMACY_CODE = "https://fhir.sokhoe.vn/sid/ma-co-so-duoc"
+"""Identifier system of a pharmacy's national code: the establishment code the national
+prescription system and pharmaceutical database know it by (format unconfirmed: kept as
+registered; the generated ones, ``NT`` + the facility code, are synthetic)."""
 HEALTH_AUTHORITY = "https://fhir.sokhoe.vn/sid/health-authority"
 """Identifier system of the health authorities' short codes ("BYT", "SYT01"); ours, not official."""
 _ORG_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
@@ -225,6 +229,8 @@ def to_fhir(f: Facility, authority: Authority) -> tuple[dict[str, Any], dict[str
         "address": [address],
         "partOf": {"reference": f"Organization/{authority.id}", "display": authority.name},
     }
+    if f.level == "pharmacy":
+        org["identifier"].append({"system": PHARMACY_CODE, "value": f"NT{f.code}"})
     location: dict[str, Any] = {
         "resourceType": "Location",
         "id": f.location_id,

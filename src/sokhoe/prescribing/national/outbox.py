@@ -3,8 +3,9 @@
 **Enqueue.** The code that issues a prescription or records a dispense calls :func:`enqueue`
 with the door's transaction (``tx``) of that write: the row goes in through
 ``StoreSession.side_tables``, so it commits or rolls back with the record. Each row has an
-idempotency key (``<code>:prescription``, ``<code>:dispensing:<invoice>``; a prescription can
-be dispensed in parts, each sale its own report); enqueuing the same key again does nothing.
+idempotency key (``<code>:prescription``, ``<code>:dispensing:<pharmacy>:<invoice>``; a
+prescription can be dispensed in parts, each sale its own report, and invoice numbers are each
+pharmacy's own); enqueuing the same key again does nothing.
 The JSON is built at enqueue time (``mapping.py``): what is sent is what was issued.
 
 **Deliver.** :class:`Deliverer` (``sokhoe prescriptions deliver``, or the server every
@@ -95,9 +96,9 @@ class Message:
     @property
     def key(self) -> str:
         code = self.code.upper()
-        return (
-            f"{code}:{self.kind}" if self.invoice is None else f"{code}:{self.kind}:{self.invoice}"
-        )
+        if self.invoice is None:
+            return f"{code}:{self.kind}"
+        return f"{code}:{self.kind}:{self.facility}:{self.invoice}"
 
 
 def prescription_message(src: PrescriptionSources, patient_id: str) -> Message:

@@ -32,7 +32,7 @@ prescription_outbox = Table(
     metadata,
     Column("id", _Id, primary_key=True, autoincrement=True),
     Column("key", String(200), nullable=False, unique=True),
-    # Idempotency key: ``<code>:prescription`` or ``<code>:dispensing:<invoice>``.
+    # Idempotency key: ``<code>:prescription`` or ``<code>:dispensing:<pharmacy>:<invoice>``.
     Column("kind", String(16), nullable=False),
     Column("code", String(32), nullable=False),
     Column("facility", String(16), nullable=False),
