@@ -332,3 +332,27 @@ def test_a_warehouse_built_before_a_view_changed_is_rebuilt_in_full(tmp_path: Pa
     with duckdb.connect(str(tmp_path / "wh" / "warehouse.duckdb"), read_only=True) as con:
         found = con.execute("SELECT atc, atc_level4 FROM medication_request").fetchall()
     assert found == [("J01CA04", "J01CA")]
+
+
+def test_the_dashboard_summary_adds_up_the_published_cells(warehouse: Path) -> None:
+    from sokhoe.web.dashboard_summaries import summary
+
+    with ind.open_warehouse(warehouse) as con:
+        results = [
+            ind.run(con, member, start="2026-03", end="2026-03", suppress_below=1)
+            for member in ind.in_family("medication")
+        ]
+        hidden = [
+            ind.run(con, member, start="2026-03", end="2026-03")
+            for member in ind.in_family("medication")
+        ]
+    # A and B in March: 4 antibiotic prescriptions in 12 visits; 1 of 4 ended filled in full
+    assert summary("medication", results, "vi") == (
+        "33,3 đơn có kháng sinh trên 100 lượt khám; 25,0% đơn thuốc được cấp đủ "
+        "(trong các ô được công bố)."
+    )
+    assert summary("medication", results, "en").startswith("33.3 antibiotic prescriptions")
+    # every March cell is small: nothing is added up from hidden ones
+    assert summary("medication", hidden, "vi") == (
+        "Không có số liệu với bộ lọc này (hoặc mọi ô đều bị ẩn)."
+    )
