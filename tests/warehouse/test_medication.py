@@ -20,6 +20,8 @@ KEY = b"test-warehouse-key"
 ATC = "http://www.whocc.no/atc"
 CODES = "https://fhir.sokhoe.vn/sid/ma-don-thuoc"
 FACILITY = "https://fhir.sokhoe.vn/StructureDefinition/prescribing-facility"
+OWNS = frozenset({"prescription", "dispensing"})
+"""Prescriptions and dispenses are server-owned: the test writes them as their operations do."""
 HCMC = {"use": "home", "city": "Phường Bến Thành", "state": "Thành phố Hồ Chí Minh"}
 
 
@@ -145,7 +147,7 @@ class Record:
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     store = MemoryStore()
-    rec = Record(platform_repository(store, "http://test/fhir", owns=frozenset({"prescription"})))
+    rec = Record(platform_repository(store, "http://test/fhir", owns=OWNS))
     a, b = rec.facility("79001", "Trạm Y tế A"), rec.facility("79002", "Bệnh viện B")
     pharmacy = rec.facility("79900", "Nhà thuốc P")
     march = "2026-03-10T09:00:00+07:00"
@@ -318,7 +320,7 @@ def test_a_warehouse_built_before_a_view_changed_is_rebuilt_in_full(tmp_path: Pa
     import duckdb
 
     store = MemoryStore()
-    rec = Record(platform_repository(store, "http://test/fhir", owns=frozenset({"prescription"})))
+    rec = Record(platform_repository(store, "http://test/fhir", owns=OWNS))
     org = rec.facility("79001", "Trạm Y tế A")
     rec.prescription(rec.person(), org, "2026-03-10T09:00:00+07:00", ["J01CA04"])
     warehouse = Warehouse(tmp_path / "wh", KEY)

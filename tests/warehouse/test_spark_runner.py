@@ -92,7 +92,9 @@ def built(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("duck")
     store = SqlStore(f"sqlite:///{folder / 'record.db'}")
     try:
-        report = load_paths(platform_repository(store, "http://test/fhir"), [demo], workers=0)
+        # the dispenses added to the demo are server-owned (written by $dispense)
+        repo = platform_repository(store, "http://test/fhir", owns=frozenset({"dispensing"}))
+        report = load_paths(repo, [demo], workers=0)
         assert report.errors == []
         Warehouse(folder / "wh", KEY).build(store, full=True)
     finally:
