@@ -43,6 +43,63 @@ def _fast(path: CompiledPath, focus: list[Any]) -> Any:
         return type(e)
 
 
+ISSUED: dict[str, list[dict[str, Any]]] = {
+    "MedicationRequest": [
+        {
+            "resourceType": "MedicationRequest",
+            "id": "rx-line-1",
+            "extension": [
+                {
+                    "url": "https://fhir.sokhoe.vn/StructureDefinition/prescribing-facility",
+                    "valueReference": {"reference": "Organization/org-79001"},
+                }
+            ],
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {
+                "coding": [
+                    {"system": "https://fhir.sokhoe.vn/CodeSystem/thuoc", "code": "AMOXICILIN-500"},
+                    {"system": "http://www.whocc.no/atc", "code": "J01CA04"},
+                ]
+            },
+            "subject": {"reference": "Patient/p1"},
+            "encounter": {"reference": "Encounter/e1"},
+            "authoredOn": "2026-01-05T09:00:00+07:00",
+            "groupIdentifier": {
+                "system": "https://fhir.sokhoe.vn/sid/ma-don-thuoc",
+                "value": "79001abc1234-C",
+            },
+            "dispenseRequest": {
+                "validityPeriod": {"start": "2026-01-05T09:00:00+07:00", "end": "2026-01-10"},
+                "quantity": {"value": 15, "unit": "Viên"},
+                "expectedSupplyDuration": {"value": 5, "unit": "ngày", "code": "d"},
+            },
+        }
+    ],
+    "MedicationDispense": [
+        {
+            "resourceType": "MedicationDispense",
+            "id": "dispense-1",
+            "status": "completed",
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {
+                "coding": [{"system": "http://www.whocc.no/atc", "code": "J01CA04"}]
+            },
+            "performer": [
+                {"actor": {"reference": "Practitioner/ds1"}},
+                {"actor": {"reference": "Organization/pharmacy-1"}},
+            ],
+            "authorizingPrescription": [{"reference": "MedicationRequest/rx-line-1"}],
+            "quantity": {"value": 10, "unit": "Viên"},
+            "whenHandedOver": "2026-01-06T10:00:00+07:00",
+            "substitution": {"wasSubstituted": False},
+        }
+    ],
+}
+"""An issued prescription line and its dispense as ``$prescribe`` and ``$dispense`` write
+them (the demo has neither): the medication views' paths are compared on them too."""
+
+
 @pytest.fixture(scope="module")
 def demo() -> dict[str, list[dict[str, Any]]]:
     import tempfile
@@ -54,6 +111,8 @@ def demo() -> dict[str, list[dict[str, Any]]]:
             for line in file.read_bytes().splitlines():
                 resource = json.loads(line)
                 by_type.setdefault(resource["resourceType"], []).append(resource)
+    for rtype, samples in ISSUED.items():
+        by_type.setdefault(rtype, []).extend(samples)
     return by_type
 
 

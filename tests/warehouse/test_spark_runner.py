@@ -61,7 +61,29 @@ def spark() -> Iterator[SparkSession]:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("spark-demo") / "ndjson"
     write_demo(out, 50, 23, "ndjson", progress=False)
+    _dispenses(out)
     return out
+
+
+def _dispenses(folder: Path) -> None:
+    """Dispenses of the demo's first prescriptions (the demo has none: the dispense view needs
+    rows to compare)."""
+    requests = (folder / "MedicationRequest.ndjson").read_bytes().splitlines()[:3]
+    with (folder / "MedicationDispense.ndjson").open("wb") as out:
+        for n, line in enumerate(requests):
+            request = orjson.loads(line)
+            dispense = {
+                "resourceType": "MedicationDispense",
+                "id": f"dispense-{n}",
+                "status": "completed",
+                "subject": request["subject"],
+                "medicationCodeableConcept": request["medicationCodeableConcept"],
+                "authorizingPrescription": [{"reference": f"MedicationRequest/{request['id']}"}],
+                "quantity": {"value": 10 + n, "unit": "viên"},
+                "whenHandedOver": request["authoredOn"],
+                "substitution": {"wasSubstituted": False},
+            }
+            out.write(orjson.dumps(dispense) + b"\n")
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +92,9 @@ def built(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("duck")
     store = SqlStore(f"sqlite:///{folder / 'record.db'}")
     try:
-        report = load_paths(platform_repository(store, "http://test/fhir"), [demo], workers=0)
+        # the dispenses added to the demo are server-owned (written by $dispense)
+        repo = platform_repository(store, "http://test/fhir", owns=frozenset({"dispensing"}))
+        report = load_paths(repo, [demo], workers=0)
         assert report.errors == []
         Warehouse(folder / "wh", KEY).build(store, full=True)
     finally:

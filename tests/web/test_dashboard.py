@@ -313,6 +313,22 @@ def test_each_family_page_has_its_charts_and_tables(analyst: TestClient, family:
     assert "</script" not in "".join(re.findall(r'data-chart="[^"]+">(.*?)</script>', r.text, re.S))
 
 
+def test_the_prescribing_family_reads_in_vietnamese(analyst: TestClient) -> None:
+    """The demo's prescriptions (without codes: one per visit) against its visits, per facility
+    and month: no ATC codes, so no antibiotic; a small demo over many facilities, so most
+    cells are hidden, their counts and rates together."""
+    page = analyst.get("/dashboard/medication").text
+    assert "Đơn thuốc có kháng sinh trên 100 lượt khám, theo cơ sở và tháng" in page
+    assert '<th scope="col">Đơn có kháng sinh trên 100 lượt khám</th>' in page
+    rows = table(page, "antibiotic_prescriptions")
+    assert len(rows) > 10
+    for row in rows:  # visits ... antibiotic per 100 visits, share with an antibiotic
+        counts, rates = row[4:7], row[7:9]
+        assert (MARK in counts) == (rates == [MARK, MARK]), row
+        assert rates in ([MARK, MARK], ["0,0", "0,0"]), row
+    assert 'id="summary-medication">' in analyst.get("/dashboard").text
+
+
 def test_charts_and_tables_are_drawn_where_the_demo_has_data(analyst: TestClient) -> None:
     figures = charts(analyst.get("/dashboard/coverage").text)
     fig = figures["chart-ehr_coverage"]

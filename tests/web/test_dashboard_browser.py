@@ -236,6 +236,7 @@ def test_vietnamese_pages_pass_axe_at_desktop_and_phone_sizes(
                 ("/dashboard/repeats", "xet-nghiem-lap-lai"),
                 ("/dashboard/immunisation", "tiem-chung"),
                 ("/dashboard/surveillance", "giam-sat"),
+                ("/dashboard/medication", "ke-don-cap-phat"),
                 ("/dashboard/about", "ve-so-lieu"),
             ):
                 page.goto(f"{server}{path}")

@@ -5,8 +5,10 @@ Health departments analyse the record without seeing anyone in it (issue: analys
 warehouse aggregates only). So the build:
 
 - runs the ViewDefinitions in ``warehouse/views/`` (one table each: patient, encounter,
-  condition, observation, medication_request, immunization, imaging_study, facility) over the
-  store, with the same engine as ``sokhoe view run``;
+  condition, observation, medication_request, medication_dispense, immunization,
+  imaging_study, facility) over the store, with the same engine as ``sokhoe view run``; a
+  table whose columns are not its view's (a warehouse built before the view changed) is made
+  again and the build is a full one;
 - replaces every resource key of a person's record (columns named ``*_key``) by a keyed
   pseudonym, HMAC-SHA256 with the warehouse key: stable across builds, so tables still join,
   but useless without the key, which stays with the platform (``var/warehouse.key``, or
@@ -175,17 +177,32 @@ class Warehouse:
         return duckdb.connect(str(self.path), read_only=read_only)
 
     # -- schema ---------------------------------------------------------------------------
-    def _ensure(self, con: duckdb.DuckDBPyConnection) -> None:
+    def _ensure(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """Create the tables; True when a view's table was missing or had other columns (a
+        newer view: an incremental refresh would only fill the new columns of changed
+        resources, so the caller rebuilds in full)."""
         con.execute(
             "CREATE TABLE IF NOT EXISTS _build "
             "(watermark VARCHAR, built TIMESTAMPTZ, is_full BOOLEAN)"
         )
+        existing: dict[str, list[str]] = {}
+        for name, column in con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = 'main' "
+            "ORDER BY table_name, column_index"
+        ).fetchall():
+            existing.setdefault(str(name), []).append(str(column))
+        changed = False
         for view in views():
+            names = [c.name for c in view.columns] + area_columns(view) + [ROW_KEY]
+            if existing.get(table(view)) == names:
+                continue
+            changed = True
             cols = [f'"{c.name}" {_DUCK_TYPES.get(c.type or "", "VARCHAR")}' for c in view.columns]
-            if table(view) in _WITH_AREA:
-                cols += ['"province_code" VARCHAR', '"commune_code" VARCHAR']
-            cols.append(f'"{ROW_KEY}" VARCHAR')
-            con.execute(f'CREATE TABLE IF NOT EXISTS "{table(view)}" ({", ".join(cols)})')
+            cols += [f'"{name}" VARCHAR' for name in [*area_columns(view), ROW_KEY]]
+            con.execute(f'DROP TABLE IF EXISTS "{table(view)}"')
+            con.execute(f'CREATE TABLE "{table(view)}" ({", ".join(cols)})')
+        return changed
 
     def _reference(
         self, con: duckdb.DuckDBPyConnection, population: Path | None, prices: Path | None
@@ -278,12 +295,13 @@ class Warehouse:
         """
         started = time.perf_counter()
         since = None if full else self.watermark()
-        report = BuildReport(full=since is None)
         now = datetime.now(UTC)
         with self.connect() as con:
             con.execute("BEGIN")
             try:
-                self._ensure(con)
+                if self._ensure(con):  # a new or changed view: every resource again
+                    since = None
+                report = BuildReport(full=since is None)
                 self._reference(con, population, prices)
                 if since is None:
                     newest = self._full(con, store, report, progress)

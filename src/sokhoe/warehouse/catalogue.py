@@ -8,25 +8,20 @@ and a view of it: the tier of areas its rows list, its columns, order and chart.
 
 Families (one dashboard page each): coverage of the electronic health record, EMR deployment,
 disease patterns, non-communicable disease management, repeated tests, immunisation,
-surveillance.
+surveillance, prescribing and dispensing (``warehouse/medication.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 from sokhoe.warehouse.cells import COMMUNE, NATION, PROVINCE, Cube, Rate, Tier
+from sokhoe.warehouse.definition import FACILITY, N_, Indicator
+from sokhoe.warehouse.medication import MEDICATION
 
 REPEAT_DAYS: Final = 30
 """Window in which the same test at another facility counts as repeated (the title of
 ``repeated_tests`` says it: change both)."""
-
-
-def N_(message: str) -> str:
-    """Mark an English text the dashboard shows translated: its ``dashboard`` catalogue
-    (``web/catalogues.py``) collects the texts marked here. Downloads keep the English."""
-    return message
 
 
 _AGE_BAND: Final = """CASE
@@ -68,43 +63,6 @@ VISITS: Final = """
     WHERE e.start IS NOT NULL AND p.birth_month IS NOT NULL
 """
 
-
-@dataclass(frozen=True)
-class Indicator:
-    """One indicator: the cells it publishes and how to show them."""
-
-    name: str
-    family: str
-    title: str
-    cube: Cube
-    by: Literal["area", "province", "commune", "facility"]
-    """``area``: the rows are the chosen area's own cells (the nation, or the province of the
-    filter); otherwise the rows are the cells of that tier within the chosen area."""
-    columns: tuple[str, ...]
-    order: tuple[str, ...] = ()
-    """Sort keys of the published rows (``-`` for descending); hidden values sort last."""
-    limit: int | None = None
-    chart: str = "bar"
-    x: str | None = None
-    y: str | None = None
-    color: str | None = None
-    note: str = ""
-
-    @property
-    def people(self) -> tuple[str, ...]:
-        """Columns holding protected counts."""
-        return self.cube.counts
-
-    @property
-    def period(self) -> str | None:
-        return self.cube.period
-
-
-FACILITY: Final = Tier(
-    "facility",
-    ("province_code", "facility_code", "facility", "level"),
-)
-"""Facilities are leaves of their province but never added up (a person visits several)."""
 
 _COVERAGE: Final = Cube(
     name="coverage",
@@ -503,6 +461,7 @@ INDICATORS: tuple[Indicator, ...] = (
             "from earlier weeks, so they are shown only for series with no small week."
         ),
     ),
+    *MEDICATION,
 )
 
 FAMILIES: Final = {
@@ -513,6 +472,7 @@ FAMILIES: Final = {
     "repeats": N_("Repeated tests"),
     "immunisation": N_("Immunisation"),
     "surveillance": N_("Disease surveillance and outbreak alerts"),
+    "medication": N_("Prescribing and dispensing"),
 }
 
 

@@ -43,6 +43,7 @@ SOURCES: Final = {
     ],
     "dashboard": [
         ("warehouse/catalogue.py", "python"),
+        ("warehouse/medication.py", "python"),
         ("web/dashboard_*.py", "python"),
         ("web/templates/dashboard/**.html", "jinja2.ext:babel_extract"),
     ],

@@ -102,6 +102,25 @@ def summary(family: str, results: list[Result], lang: str) -> str:
             cases=number(cases),
             alerts=number(alerts),
         )
+    if family == "medication":
+        visits, given = _total(rows, "visits"), _total(rows, "antibiotic_prescriptions")
+        ended, filled = _total(rows, "ended"), _total(rows, "filled")
+        if not visits:
+            return gettext(lang, "No visits shown.")
+        rate = number(100 * given / visits, 1)
+        if not ended:
+            return gettext(
+                lang,
+                "%(rate)s antibiotic prescriptions per 100 visits (in the cells shown).",
+                rate=rate,
+            )
+        return gettext(
+            lang,
+            "%(rate)s antibiotic prescriptions per 100 visits; %(filled)s%% of prescriptions "
+            "filled in full (in the cells shown).",
+            rate=rate,
+            filled=number(100 * filled / ended, 1),
+        )
     if family == "immunisation":
         children, given = _total(rows, "children"), _total(rows, "vaccinated")
         if not children:
