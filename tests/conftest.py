@@ -7,6 +7,7 @@ per test worker; each test gets empty tables.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,12 +67,27 @@ def pg_url(pg_server: PostgresServer) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file the migrations brought to the current schema, once per test worker."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    SqlStore(f"sqlite:///{path}").close()  # closing folds the WAL into the file
+    return path
+
+
+def sqlite_store(request: pytest.FixtureRequest, path: Path) -> SqlStore:
+    """A SQLite store at ``path`` starting as a copy of :func:`sqlite_template`: the same
+    schema the migrations make, without replaying them (0.3-0.4 s) for every test."""
+    shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    return SqlStore(f"sqlite:///{path}", migrate_schema=False)
+
+
 def module_store(request: pytest.FixtureRequest, folder: Path, name: str) -> SqlStore:
     """A store of its own for a module-scoped world (``request.param``: sqlite or postgres):
     a SQLite file in ``folder``, or a database of its own on the session's PostgreSQL server
     (the ``store`` fixture empties the shared one before every test)."""
     if request.param == "sqlite":
-        return SqlStore(f"sqlite:///{folder / f'{name}.db'}")
+        return sqlite_store(request, folder / f"{name}.db")
     server: PostgresServer = request.getfixturevalue("pg_server")
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     return SqlStore(server.create_database(f"sokhoe_{name}_{worker}"))
@@ -89,7 +105,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FhirStore]
     if request.param == "memory":
         s = MemoryStore()
     elif request.param == "sqlite":
-        s = SqlStore(f"sqlite:///{tmp_path / 'test.db'}")
+        s = sqlite_store(request, tmp_path / "test.db")
     else:
         pg = SqlStore(request.getfixturevalue("pg_url"), migrate_schema=False)
         _truncate(pg)
