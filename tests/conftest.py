@@ -10,6 +10,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from sokhoe.access.clients import authenticate_client, create_client
+from sokhoe.access.passwords import password_hasher
 from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
 from sokhoe.store import FhirStore, MemoryStore
@@ -47,6 +49,14 @@ pytest_plugins = ["tests.browser"]
 SHARED_DATA = _shared_data()
 BASE = "http://testserver"
 BACKENDS = ["memory", "sqlite", "postgres"]
+FAST_PASSWORDS: dict[str, Any] = {
+    "password_time_cost": 1,
+    "password_memory_kib": 8,
+    "password_parallelism": 1,
+}
+"""Settings for a test's password hashing: Argon2id at its lowest cost (as Django's test
+settings use a fast hasher). Production keeps the library's defaults (test_accounts.py)."""
+FAST_HASHER = password_hasher(Settings(**FAST_PASSWORDS))
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +128,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FhirStore]
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(base_url=BASE, database_url="sqlite://")
+    return Settings(base_url=BASE, database_url="sqlite://", **FAST_PASSWORDS)
 
 
 @pytest.fixture
