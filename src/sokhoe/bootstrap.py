@@ -7,9 +7,11 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from argon2 import PasswordHasher
 from sqlalchemy import Engine
 
 from sokhoe.access.guard import GuardedRepository
+from sokhoe.access.passwords import STRONG
 from sokhoe.fhir.bundles import process_bundle
 from sokhoe.interop.load import load_paths
 
@@ -99,7 +101,14 @@ def demo_password(var_dir: Path) -> str:
     return password
 
 
-def demo_accounts(repo: GuardedRepository, engine: Engine, base_url: str, var_dir: Path) -> str:
+def demo_accounts(
+    repo: GuardedRepository,
+    engine: Engine,
+    base_url: str,
+    var_dir: Path,
+    *,
+    hasher: PasswordHasher = STRONG,
+) -> str:
     """Create (once) a demo doctor at a facility with recent visits, a demo analyst, and link
     a demo citizen's phone to their record; return how to sign in as each."""
     from sokhoe.access.accounts import create_user
@@ -132,7 +141,7 @@ def demo_accounts(repo: GuardedRepository, engine: Engine, base_url: str, var_di
         ("phantich", "analyst", "Phân tích viên Demo", None),
     ):
         try:
-            create_user(engine, username, password, role, name, facility=fac)
+            create_user(engine, username, password, role, name, facility=fac, hasher=hasher)
         except ValueError:
             pass  # made on an earlier start
     link_citizen(engine, normalise_phone(phone), patient_id)
@@ -156,7 +165,13 @@ def demo_accounts(repo: GuardedRepository, engine: Engine, base_url: str, var_di
 
 
 def demo_clinic(
-    repo: GuardedRepository, engine: Engine, base_url: str, var_dir: Path, p12_dir: Path | None
+    repo: GuardedRepository,
+    engine: Engine,
+    base_url: str,
+    var_dir: Path,
+    p12_dir: Path | None,
+    *,
+    hasher: PasswordHasher = STRONG,
 ) -> str:
     """Set up the clinic pages' demo facilities and today's lists (see
     :mod:`sokhoe.clinic.demo`), and a development certificate for each demo doctor and nurse
@@ -166,7 +181,7 @@ def demo_clinic(
 
     password = demo_password(var_dir)
     try:
-        made = ensure_clinic_demo(repo, engine, password)
+        made = ensure_clinic_demo(repo, engine, password, hasher=hasher)
     except LookupError as exc:  # a store of its own, served with --demo: no demo facilities
         return f"No clinic demo: {exc}"
     if p12_dir is not None:

@@ -64,6 +64,7 @@ def serve(
     application = create_app(settings)
     from pydantic import SecretStr
 
+    from sokhoe.access.passwords import password_hasher
     from sokhoe.bootstrap import (
         demo_accounts,
         demo_clinic,
@@ -79,7 +80,11 @@ def serve(
     if demo:
         print(
             demo_accounts(
-                repo, application.state.tokens.engine, settings.base_url, settings.var_dir
+                repo,
+                application.state.tokens.engine,
+                settings.base_url,
+                settings.var_dir,
+                hasher=password_hasher(settings),
             )
         )
         _warehouse_in_background(application.state.store, settings)
@@ -93,7 +98,10 @@ def serve(
                 update={"signing_p12_dir": p12, "signing_p12_password": password}
             )
             application.state.settings = settings
-        print(demo_clinic(repo, engine, settings.base_url, settings.var_dir, p12))
+        made = demo_clinic(
+            repo, engine, settings.base_url, settings.var_dir, p12, hasher=password_hasher(settings)
+        )
+        print(made)
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 
@@ -351,11 +359,15 @@ def user_create(
 ) -> None:
     """Create a staff account; the password is asked for, never taken from the command line."""
     from sokhoe.access.accounts import create_user
+    from sokhoe.access.passwords import password_hasher
 
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    hasher = password_hasher(_settings(db))
     with _opened(db) as store:
         try:
-            create_user(store.writer, username, password, role, name, facility, commune)
+            create_user(
+                store.writer, username, password, role, name, facility, commune, hasher=hasher
+            )
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(2) from exc

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from argon2 import DEFAULT_MEMORY_COST, DEFAULT_PARALLELISM, DEFAULT_TIME_COST
 from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -44,6 +45,11 @@ class Settings(BaseSettings):
     """Idle time-out of a sign-in to the pages (``/clinic``): each page used in the second
     half of the session renews it, so a clinician at work stays signed in and an unattended
     screen signs itself out."""
+    password_time_cost: int = DEFAULT_TIME_COST
+    password_memory_kib: int = DEFAULT_MEMORY_COST
+    password_parallelism: int = DEFAULT_PARALLELISM
+    """Argon2id cost of staff passwords: the library's defaults (RFC 9106, 3 passes over
+    64 MiB in 4 lanes). Lower them only for a test suite (``access/passwords.py``)."""
     key_encryption_key: SecretStr | None = None
     """Seals the token-signing keys stored in the database: 32 random bytes in base64
     (``openssl rand -base64 32``), kept out of the database and its backups. Unset: made once

@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import pyotp
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine, select
 
-from sokhoe.access.accounts import (
-    ROLE_SCOPES,
-    create_user,
-    enable_totp,
-    set_active,
-    set_password,
-    sign_in,
-)
+from sokhoe.access import accounts
+from sokhoe.access.accounts import ROLE_SCOPES, enable_totp, set_active
 from sokhoe.access.db import access_engine
+from sokhoe.access.passwords import STRONG, dummy_hash, password_hasher
 from sokhoe.access.principal import STAFF_ROLES
 from sokhoe.access.scopes import parse_scopes
+from sokhoe.config import Settings
 from sokhoe.errors import Unauthorized
 from sokhoe.store import FhirStore
 from sokhoe.store.sql.access_schema import auth_user
+from tests.conftest import FAST_HASHER
 
 VN = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 NOW = datetime(2025, 3, 10, 9, 0, tzinfo=VN)
 PASSWORD = "mat-khau-dai-2025"
+create_user = partial(accounts.create_user, hasher=FAST_HASHER)
+set_password = partial(accounts.set_password, hasher=FAST_HASHER)
+sign_in = partial(accounts.sign_in, hasher=FAST_HASHER)
+"""At the tests' low cost; the tests below check the production cost itself."""
 
 
 @pytest.fixture
@@ -61,6 +64,30 @@ def test_password_is_hashed_with_argon2(engine: Engine) -> None:
         stored = conn.execute(select(auth_user.c.password_hash)).scalar_one()
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
+
+
+def test_production_hashes_at_the_libraries_full_cost() -> None:
+    default = password_hasher(Settings())
+    for field in ("time_cost", "memory_cost", "parallelism", "hash_len", "salt_len", "type"):
+        assert getattr(default, field) == getattr(PasswordHasher(), field) == getattr(STRONG, field)
+    assert (default.time_cost, default.memory_cost, default.parallelism) == (3, 65536, 4)
+    assert STRONG.hash(PASSWORD).startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+
+def test_a_password_stored_below_the_configured_cost_is_rehashed_at_sign_in(
+    engine: Engine,
+) -> None:
+    _doctor(engine)  # stored at the tests' low cost
+    accounts.sign_in(engine, "bs.an", PASSWORD, None, now=NOW, hasher=STRONG)
+    with engine.begin() as conn:
+        stored = conn.execute(select(auth_user.c.password_hash)).scalar_one()
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert sign_in(engine, "bs.an", PASSWORD, None, now=NOW).subject == "bs.an"
+
+
+def test_an_unknown_username_costs_a_hash_at_the_configured_cost() -> None:
+    assert dummy_hash(FAST_HASHER).startswith("$argon2id$v=19$m=8,t=1,p=1$")
+    assert dummy_hash(STRONG).startswith("$argon2id$v=19$m=65536,t=3,p=4$")
 
 
 def test_sign_in_gives_staff_principal(engine: Engine) -> None:

@@ -17,6 +17,7 @@ from sokhoe.access.scopes import parse_scope, scopes_allow
 from sokhoe.access.tokens import TokenService
 from sokhoe.errors import Unauthorized
 from sokhoe.store.ports import FhirStore
+from tests.conftest import FAST_HASHER
 
 WHO = Principal(
     kind="staff",
@@ -31,7 +32,15 @@ WHO = Principal(
 @pytest.fixture
 def tokens(store: FhirStore) -> TokenService:
     engine = access_engine(store)
-    create_user(engine, WHO.subject, "mật-khẩu-dài-2026", "doctor", WHO.display, WHO.facility)
+    create_user(
+        engine,
+        WHO.subject,
+        "mật-khẩu-dài-2026",
+        "doctor",
+        WHO.display,
+        WHO.facility,
+        hasher=FAST_HASHER,
+    )
     return TokenService(engine, kek=KeyEncryptionKey.generate())
 
 

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from sokhoe.access.accounts import enable_totp
 from sokhoe.access.guard import GuardedRepository
+from sokhoe.access.passwords import password_hasher
 from sokhoe.clinic.setup import add_rooms, add_staff, set_bank_account
 from sokhoe.clinic.vietqr import BankAccount
 from sokhoe.config import Settings
@@ -21,6 +22,7 @@ from sokhoe.fhir.resources import format_instant
 from sokhoe.mpi.identifiers import CCCD, FACILITY
 from sokhoe.store.sql import SqlStore
 from sokhoe.web.app import create_app
+from tests.conftest import FAST_PASSWORDS
 
 A, B, C = "01001", "01002", "01003"
 PASSWORD = "clinic-test-pass-1"
@@ -61,7 +63,11 @@ def make_world(folder: Path, base_url: str, store: SqlStore | None = None) -> Wo
     """The world on a SQLite file in ``folder``, or on ``store`` (PostgreSQL)."""
     db = f"sqlite:///{folder / 'clinic.db'}"
     settings = Settings(
-        base_url=base_url, database_url=db, var_dir=folder, facility_dir=folder / "facilities"
+        **FAST_PASSWORDS,
+        base_url=base_url,
+        database_url=db,
+        var_dir=folder,
+        facility_dir=folder / "facilities",
     )
     app = create_app(settings, store or SqlStore(db))
     repo: GuardedRepository = app.state.repository
@@ -75,14 +81,16 @@ def make_world(folder: Path, base_url: str, store: SqlStore | None = None) -> Wo
     add_rooms(repo, B, ["Phòng khám B"])
     add_rooms(repo, C, ["Phòng khám Tim mạch"])
     engine = app.state.tokens.engine
+    hasher = password_hasher(settings)
     add_staff(
         engine,
         A,
         PASSWORD,
         [("bs.an", "doctor", "BS. Trần Thị Bình"), ("tieptan", "receptionist", "Lê Văn Cường")],
+        hasher=hasher,
     )
-    add_staff(engine, B, PASSWORD, [("bs.b", "doctor", "BS. Phạm Văn Dũng")])
-    add_staff(engine, C, PASSWORD, [("bs.c", "doctor", "BS. Hoàng Thị Em")])
+    add_staff(engine, B, PASSWORD, [("bs.b", "doctor", "BS. Phạm Văn Dũng")], hasher=hasher)
+    add_staff(engine, C, PASSWORD, [("bs.c", "doctor", "BS. Hoàng Thị Em")], hasher=hasher)
     secret = pyotp.parse_uri(enable_totp(engine, "bs.an")).secret
     set_bank_account(repo, A, BANK)
     # the person, known at B, with a glucose there nine days ago

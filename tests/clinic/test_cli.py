@@ -19,6 +19,7 @@ from sokhoe.clinic.vietqr import BankAccount
 from sokhoe.mpi.identifiers import FACILITY
 from sokhoe.store.sql import SqlStore
 from tests.clinic.world import P12_PASSWORD, make_clinic, tamper
+from tests.conftest import FAST_HASHER
 
 
 def test_verify_exits_0_for_a_valid_signature_and_1_once_the_content_changed(
@@ -98,7 +99,15 @@ def test_clinic_setup_commands_add_rooms_a_bank_account_and_a_second_facility(
     assert ok.exit_code == 0, ok.output
     org = repo.read("Organization", "org-01001").content
     assert bank_account(org) == BankAccount("970415", "113366668888")
-    create_user(store.writer, "bs.hai", "clinic-test-pass-1", "doctor", "BS. Hai", "01001")
+    create_user(
+        store.writer,
+        "bs.hai",
+        "clinic-test-pass-1",
+        "doctor",
+        "BS. Hai",
+        "01001",
+        hasher=FAST_HASHER,
+    )
     both = runner.invoke(app, ["user", "add-facility", "bs.hai", "01002", "--db", url])
     assert both.exit_code == 0 and "01001, 01002" in both.output
     assert (

@@ -31,7 +31,7 @@ from sokhoe.mpi.identifiers import BHYT
 from sokhoe.registry.facilities import LEVEL_SYSTEM
 from sokhoe.store.sql import SqlStore
 from sokhoe.web.app import create_app
-from tests.conftest import BASE
+from tests.conftest import BASE, FAST_HASHER, FAST_PASSWORDS
 
 PEOPLE, SEED = 60, 3
 
@@ -68,15 +68,19 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     folder = tmp_path_factory.mktemp("clinic-demo")
     db = f"sqlite:///{folder / 'demo.db'}"
     store = SqlStore(db)
-    app = create_app(Settings(base_url=BASE, database_url=db, var_dir=folder), store)
+    app = create_app(
+        Settings(**FAST_PASSWORDS, base_url=BASE, database_url=db, var_dir=folder), store
+    )
     repo: GuardedRepository = app.state.repository
     write_demo(folder / "demo", PEOPLE, SEED, "bundles")
     assert load_paths(repo, [folder / "demo"], workers=0).errors == []
     engine = app.state.tokens.engine
-    text = demo_clinic(repo, engine, BASE, folder, folder / "p12")
-    first = ensure_clinic_demo(repo, engine, "unused-password")  # counts only: all made
+    text = demo_clinic(repo, engine, BASE, folder, folder / "p12", hasher=FAST_HASHER)
+    first = ensure_clinic_demo(
+        repo, engine, "unused-password", hasher=FAST_HASHER
+    )  # counts only: all made
     password = (folder / "demo-password.txt").read_text(encoding="utf-8").strip()
-    again = ensure_clinic_demo(repo, engine, password)
+    again = ensure_clinic_demo(repo, engine, password, hasher=FAST_HASHER)
     yield Demo(app, folder, text, {s.site.key: s.queued for s in first.sites}, again)
     store.close()
 
@@ -230,7 +234,9 @@ def test_the_desk_checks_a_walk_in_in_and_the_demo_leaves_the_list_alone(demo: D
         )
         assert started.status_code == 303, started.text
     assert len(demo.visits(code)) == len(before) + 1
-    again = ensure_clinic_demo(demo.platform, demo.app.state.tokens.engine, demo.password)
+    again = ensure_clinic_demo(
+        demo.platform, demo.app.state.tokens.engine, demo.password, hasher=FAST_HASHER
+    )
     assert sum(s.added for s in again.sites) == 0
     assert len(demo.visits(code)) == len(before) + 1
 
@@ -239,7 +245,9 @@ def test_a_start_on_the_next_day_makes_that_day_s_list(demo: Demo) -> None:
     today = {s.site.key: s.queued for s in demo.again.sites}
     tomorrow = (demo.today() + timedelta(days=1)).replace(hour=9, minute=30)
     engine = demo.app.state.tokens.engine
-    first = ensure_clinic_demo(demo.platform, engine, demo.password, now=tomorrow)
+    first = ensure_clinic_demo(
+        demo.platform, engine, demo.password, now=tomorrow, hasher=FAST_HASHER
+    )
     assert first.day == tomorrow.date()
     for made in first.sites:
         assert 6 <= made.added == made.queued <= 8
@@ -248,7 +256,9 @@ def test_a_start_on_the_next_day_makes_that_day_s_list(demo: Demo) -> None:
             datetime.fromisoformat(v["period"]["start"].replace("Z", "+00:00")) < tomorrow
             for v in visits
         )
-    second = ensure_clinic_demo(demo.platform, engine, demo.password, now=tomorrow)
+    second = ensure_clinic_demo(
+        demo.platform, engine, demo.password, now=tomorrow, hasher=FAST_HASHER
+    )
     assert [s.queued for s in second.sites] == [s.queued for s in first.sites]
     assert all(s.added == 0 for s in second.sites)
     for key, count in today.items():  # today's lists are as they were

@@ -30,7 +30,7 @@ from sokhoe.store.sql import SqlStore
 from sokhoe.web.app import create_app
 from tests.api_helpers import check_in
 from tests.clinic.world import ACT, P12_PASSWORD, PASSWORD, A, B, tamper
-from tests.conftest import BASE, module_store
+from tests.conftest import BASE, FAST_HASHER, FAST_PASSWORDS, module_store
 
 QR = "079090001234|Nguyễn Văn An|15031990|Nam|12 Lê Lợi, TP Hồ Chí Minh|01022021"
 Headers = dict[str, str]
@@ -52,7 +52,15 @@ class World:
 
     def doctor(self, username: str, facility: str = A, role: str = "doctor") -> Headers:
         """A new staff member with an authenticator app (each test its own TOTP steps)."""
-        create_user(self.tokens.engine, username, PASSWORD, role, f"BS. {username}", facility)
+        create_user(
+            self.tokens.engine,
+            username,
+            PASSWORD,
+            role,
+            f"BS. {username}",
+            facility,
+            hasher=FAST_HASHER,
+        )
         self.secrets[username] = pyotp.parse_uri(enable_totp(self.tokens.engine, username)).secret
         p = Principal(
             "staff", username, f"BS. {username}", role, facility, scopes=ROLE_SCOPES[role]
@@ -106,6 +114,7 @@ def world(
     tmp: Path = tmp_path_factory.mktemp("signing")
     store = module_store(request, tmp, "signing")
     settings = Settings(
+        **FAST_PASSWORDS,
         base_url=BASE,
         database_url="sqlite://",
         var_dir=tmp,

@@ -20,7 +20,7 @@ from sokhoe.mpi.identifiers import FACILITY
 from sokhoe.store import FhirStore, MemoryStore
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.schema import resource, resource_history
-from tests.conftest import BASE
+from tests.conftest import BASE, FAST_HASHER
 
 A, B = "79001", "01002"
 PASSWORD = "mật-khẩu-dài-2026"
@@ -67,7 +67,7 @@ class Clinic:
 
 
 def staff(engine: Engine, username: str, role: str, facility: str) -> Principal:
-    create_user(engine, username, PASSWORD, role, f"BS. {username}", facility)
+    create_user(engine, username, PASSWORD, role, f"BS. {username}", facility, hasher=FAST_HASHER)
     return Principal("staff", username, f"BS. {username}", role, facility, scopes=ROLE_SCOPES[role])
 
 

@@ -16,7 +16,7 @@ from sokhoe.config import Settings
 from sokhoe.mpi.identifiers import mrn_system
 from sokhoe.store.ports import FhirStore
 from sokhoe.web.app import create_app
-from tests.conftest import BASE
+from tests.conftest import BASE, FAST_HASHER, FAST_PASSWORDS
 from tests.interop.test_hl7v2_mapping import err, msa, patients_by, prepare, sample, versions
 
 ER7 = {"content-type": "x-application/hl7-v2+er7"}
@@ -84,7 +84,9 @@ def snapshot(store: FhirStore) -> Snapshot:
 
 def _staff_token(api: TestClient, username: str, role: str, facility: str) -> str:
     tokens: TokenService = api.app.state.tokens  # type: ignore[attr-defined]
-    create_user(tokens.engine, username, PASSWORD, role, username, facility=facility)
+    create_user(
+        tokens.engine, username, PASSWORD, role, username, facility=facility, hasher=FAST_HASHER
+    )
     r = api.post("/auth/staff/sign-in", json={"username": username, "password": PASSWORD})
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"])
@@ -108,7 +110,7 @@ def test_staff_and_citizen_tokens_may_not_send_and_change_nothing(
     refused (403, an AR NACK echoing MSH-10) and the store is exactly as before. The same ADT
     from the facility's connected system then applies, so the refusals left no receipt."""
     repo = prepare(store)
-    settings = Settings(base_url=BASE, database_url="sqlite://", var_dir=tmp_path)
+    settings = Settings(**FAST_PASSWORDS, base_url=BASE, database_url="sqlite://", var_dir=tmp_path)
     with TestClient(create_app(settings, store), base_url=BASE) as api:
         his = {**ER7, "authorization": f"Bearer {facility_token(api, '79001')}"}
         assert msa(api.post("/hl7/v2", content=sample("adt_a04"), headers=his).text)[1] == "AA"

@@ -34,7 +34,7 @@ from sokhoe.interop.subscriptions import allowlist
 from sokhoe.store import FhirStore, MemoryStore
 from sokhoe.store.sql.access_schema import auth_client
 from sokhoe.store.sql.subscription_schema import subscription, subscription_delivery
-from tests.conftest import BASE
+from tests.conftest import BASE, FAST_HASHER
 from tests.interop.subscription_world import (
     FACILITY_A,
     FACILITY_B,
@@ -129,7 +129,15 @@ def test_staff_and_citizens_cannot_create_change_or_delete_subscriptions(
     p = platform
     pid = patient(p, "An", [FACILITY_A])
     tokens: TokenService = p.app.state.tokens
-    create_user(tokens.engine, "bs.lan", "mật-khẩu-dài-2026", "doctor", "BS. Lan", FACILITY_A)
+    create_user(
+        tokens.engine,
+        "bs.lan",
+        "mật-khẩu-dài-2026",
+        "doctor",
+        "BS. Lan",
+        FACILITY_A,
+        hasher=FAST_HASHER,
+    )
     doctor = Principal(
         kind="staff",
         subject="bs.lan",

@@ -34,7 +34,7 @@ from sokhoe.prescribing.national import (
     prescription_message,
 )
 from sokhoe.store import FhirStore
-from tests.conftest import BASE
+from tests.conftest import BASE, FAST_HASHER
 from tests.prescribing.national_standin import APP_KEY, APP_NAME, Account, NationalStandIn
 
 A, B, PHARMACY = "79001", "01002", "79P01"
@@ -99,7 +99,9 @@ class World:
         )
 
     def staff(self, username: str, facility: str) -> GuardedRepository:
-        create_user(self.engine, username, SECRET, "doctor", f"BS. {username}", facility)
+        create_user(
+            self.engine, username, SECRET, "doctor", f"BS. {username}", facility, hasher=FAST_HASHER
+        )
         principal = Principal(
             "staff", username, f"BS. {username}", "doctor", facility, scopes=ROLE_SCOPES["doctor"]
         )

@@ -22,6 +22,7 @@ from sokhoe.prescribing.pharmacy import pharmacy_organization
 from sokhoe.registry.facilities import LEVEL_SYSTEM
 from sokhoe.store.sql import SqlStore
 from tests.clinic.clinic_world import PASSWORD, A, B, C, World, make_world
+from tests.conftest import FAST_HASHER
 
 P, Q = "01901", "01902"
 """Two pharmacies (their platform facility codes)."""
@@ -210,9 +211,14 @@ def make_rx_world(folder: Path, base_url: str, store: SqlStore | None = None) ->
             code,
             PASSWORD,
             [(username, "pharmacist", f"DS. {name}")],
+            hasher=FAST_HASHER,
         )
     add_staff(
-        world.app.state.tokens.engine, B, PASSWORD, [("ds.b", "pharmacist", "DS. Bệnh viện B")]
+        world.app.state.tokens.engine,
+        B,
+        PASSWORD,
+        [("ds.b", "pharmacist", "DS. Bệnh viện B")],
+        hasher=FAST_HASHER,
     )
     return RxWorld(world)
 

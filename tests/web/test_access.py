@@ -25,7 +25,7 @@ from tests.api_helpers import check_in as _check_in
 from tests.api_helpers import client_auth as _client_token
 from tests.api_helpers import give_phone, prove_presence
 from tests.api_helpers import observation as _obs
-from tests.conftest import BASE, platform_token
+from tests.conftest import BASE, FAST_HASHER, FAST_PASSWORDS, platform_token
 
 QR_AN = "079090001234|Nguyễn Văn An|15031990|Nam|12 Lê Lợi, TP Hồ Chí Minh|01022021"
 QR_BINH = "001301004567|Trần Thị Bình|05112001|Nữ|Xã Đông Anh, Hà Nội|20082022"
@@ -34,7 +34,7 @@ PASSWORD = "mật-khẩu-dài-2026"
 
 @pytest.fixture
 def api(store: FhirStore, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(base_url=BASE, database_url="sqlite://", var_dir=tmp_path)
+    settings = Settings(**FAST_PASSWORDS, base_url=BASE, database_url="sqlite://", var_dir=tmp_path)
     with TestClient(create_app(settings, store), base_url=BASE) as c:
         yield c
 
@@ -148,8 +148,10 @@ def test_break_the_glass_is_allowed_with_a_reason_and_audited(
     api: TestClient, world: dict[str, Any]
 ) -> None:
     engine = _tokens(api).engine
-    create_user(engine, "bs.an", PASSWORD, "doctor", "BS. Lê An", facility="79001")
-    create_user(engine, "analyst", PASSWORD, "analyst", "Phân tích viên")
+    create_user(
+        engine, "bs.an", PASSWORD, "doctor", "BS. Lê An", facility="79001", hasher=FAST_HASHER
+    )
+    create_user(engine, "analyst", PASSWORD, "analyst", "Phân tích viên", hasher=FAST_HASHER)
     doctor = api.post("/auth/staff/sign-in", json={"username": "bs.an", "password": PASSWORD})
     assert doctor.status_code == 200, doctor.text
     auth = {"Authorization": f"Bearer {doctor.json()['access_token']}"}
@@ -190,7 +192,7 @@ def test_cli_creates_a_client_that_gets_a_token(tmp_path: Path) -> None:
     )
     assert out.exit_code == 0, out.output
     creds = json.loads(out.output)
-    settings = Settings(base_url=BASE, database_url=db, var_dir=tmp_path)
+    settings = Settings(**FAST_PASSWORDS, base_url=BASE, database_url=db, var_dir=tmp_path)
     with TestClient(create_app(settings), base_url=BASE) as c:
         r = c.post("/auth/token", data={"grant_type": "client_credentials", **creds})
         assert r.status_code == 200, r.text
@@ -306,6 +308,7 @@ def test_a_commune_health_worker_sees_residents(api: TestClient, world: dict[str
         "commune-health-worker",
         "Y tế xã",
         commune=ward.code,
+        hasher=FAST_HASHER,
     )
     r = api.post("/auth/staff/sign-in", json={"username": "yte.xa", "password": PASSWORD})
     auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
@@ -381,7 +384,14 @@ def test_an_insurance_appraiser_sees_claims_only(api: TestClient, world: dict[st
     }
     made = api.post("/fhir/Claim", json=claim, headers=world["hanoi"])
     assert made.status_code == 201, made.text
-    create_user(_tokens(api).engine, "giamdinh", PASSWORD, "insurance-appraiser", "Giám định")
+    create_user(
+        _tokens(api).engine,
+        "giamdinh",
+        PASSWORD,
+        "insurance-appraiser",
+        "Giám định",
+        hasher=FAST_HASHER,
+    )
     r = api.post("/auth/staff/sign-in", json={"username": "giamdinh", "password": PASSWORD})
     auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
     assert api.get(f"/fhir/Claim/{made.json()['id']}", headers=auth).status_code == 200
@@ -467,7 +477,15 @@ def test_a_restricted_sensitive_record_stays_with_the_treating_facility(
     bad = {"resourceType": "Parameters", "parameter": [{"name": "category", "valueCode": "XYZ"}]}
     assert api.post(f"/fhir/Patient/{binh}/$restrict", json=bad, headers=me).status_code == 400
     # an emergency still opens it, on the record
-    create_user(_tokens(api).engine, "bs.hcm", PASSWORD, "doctor", "BS. HCM", facility="79001")
+    create_user(
+        _tokens(api).engine,
+        "bs.hcm",
+        PASSWORD,
+        "doctor",
+        "BS. HCM",
+        facility="79001",
+        hasher=FAST_HASHER,
+    )
     signed = api.post("/auth/staff/sign-in", json={"username": "bs.hcm", "password": PASSWORD})
     doctor = {"Authorization": f"Bearer {signed.json()['access_token']}"}
     assert api.get(f"/fhir/Observation/{psy_id}", headers=doctor).status_code == 403

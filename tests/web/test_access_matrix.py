@@ -31,7 +31,7 @@ from sokhoe.mpi.links import queue_review
 from sokhoe.registry.places import find_ward, resolve_province
 from sokhoe.store.sql import SqlStore
 from sokhoe.web.app import create_app
-from tests.conftest import BASE
+from tests.conftest import BASE, FAST_HASHER, FAST_PASSWORDS
 
 A, B = "79001", "01002"
 QR_AN = "079090001234|Nguyễn Văn An|15031990|Nam|12 Lê Lợi, TP Hồ Chí Minh|01022021"
@@ -217,7 +217,7 @@ MATRIX: dict[str, tuple[dict[str, str], str]] = {
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, str]]]:
     tmp: Path = tmp_path_factory.mktemp("matrix")
     store = SqlStore(f"sqlite:///{tmp / 'matrix.db'}")
-    settings = Settings(base_url=BASE, database_url="sqlite://", var_dir=tmp)
+    settings = Settings(**FAST_PASSWORDS, base_url=BASE, database_url="sqlite://", var_dir=tmp)
     app = create_app(settings, store)
     with TestClient(app, base_url=BASE) as api:
         tokens: TokenService = app.state.tokens
@@ -233,7 +233,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
             role: str, facility: str | None = A, commune: str | None = None
         ) -> dict[str, str]:
             username = f"{role}.{facility}"  # tokens are good only while the account is active
-            create_user(tokens.engine, username, "mật-khẩu-dài-2026", role, role, facility, commune)
+            create_user(
+                tokens.engine,
+                username,
+                "mật-khẩu-dài-2026",
+                role,
+                role,
+                facility,
+                commune,
+                hasher=FAST_HASHER,
+            )
             return bearer(
                 Principal(
                     kind="staff",

@@ -31,7 +31,7 @@ from sokhoe.mpi.identifiers import CCCD, FACILITY
 from sokhoe.mpi.links import TASK_CODE, queue_review
 from sokhoe.store.sql import SqlStore
 from sokhoe.web.app import create_app
-from tests.conftest import BASE, module_store
+from tests.conftest import BASE, FAST_HASHER, FAST_PASSWORDS, module_store
 
 pytestmark = pytest.mark.xdist_group("attacks")
 
@@ -113,7 +113,7 @@ def world(
 ) -> Iterator[World]:
     tmp: Path = tmp_path_factory.mktemp("attacks")
     store = module_store(request, tmp, "attacks")
-    settings = Settings(base_url=BASE, database_url="sqlite://", var_dir=tmp)
+    settings = Settings(**FAST_PASSWORDS, base_url=BASE, database_url="sqlite://", var_dir=tmp)
     app = create_app(settings, store)
     with TestClient(app, base_url=BASE) as api:
         tokens: TokenService = app.state.tokens
@@ -127,7 +127,7 @@ def world(
 
         def staff(role: str) -> Headers:
             username = f"{role}.{A}"
-            create_user(tokens.engine, username, PASSWORD, role, role, A)
+            create_user(tokens.engine, username, PASSWORD, role, role, A, hasher=FAST_HASHER)
             p = Principal("staff", username, role, role, A, scopes=ROLE_SCOPES[role])
             return bearer(p)
 

@@ -48,7 +48,7 @@ from sokhoe.web import i18n
 from sokhoe.web.app import create_app
 from sokhoe.web.dashboard_labels import label
 from sokhoe.web.sessions import CSRF_COOKIE
-from tests.conftest import BASE, platform_token
+from tests.conftest import BASE, FAST_HASHER, FAST_PASSWORDS, platform_token
 
 PASSWORD = "mật-khẩu-dài-2026"
 MARK = "x"
@@ -74,7 +74,7 @@ def make_dashboard(folder: Path, people: int = PEOPLE, seed: int = SEED) -> Dash
     """Used by the browser test too (over a real server)."""
     db = f"sqlite:///{folder / 'dashboard.db'}"
     store = SqlStore(db)
-    settings = Settings(base_url=BASE, database_url=db, var_dir=folder / "var")
+    settings = Settings(**FAST_PASSWORDS, base_url=BASE, database_url=db, var_dir=folder / "var")
     write_demo(folder / "demo", people, seed, "ndjson", progress=False)
     report = load_paths(
         platform_repository(store, settings.fhir_base), [folder / "demo"], workers=0
@@ -82,8 +82,10 @@ def make_dashboard(folder: Path, people: int = PEOPLE, seed: int = SEED) -> Dash
     assert report.errors == []
     build_demo_warehouse(store, settings, seed)
     engine = create_app(settings, store).state.tokens.engine
-    create_user(engine, "phantich", PASSWORD, "analyst", "Phân tích viên")
-    create_user(engine, "bacsi", PASSWORD, "doctor", "BS. Demo", facility="79001")
+    create_user(engine, "phantich", PASSWORD, "analyst", "Phân tích viên", hasher=FAST_HASHER)
+    create_user(
+        engine, "bacsi", PASSWORD, "doctor", "BS. Demo", facility="79001", hasher=FAST_HASHER
+    )
     return Dashboard(settings, store, folder / "demo")
 
 

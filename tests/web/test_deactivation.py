@@ -20,7 +20,7 @@ from sokhoe.config import Settings
 from sokhoe.store.ports import FhirStore
 from sokhoe.store.sql import SqlStore
 from sokhoe.web.app import create_app
-from tests.conftest import BASE
+from tests.conftest import BASE, FAST_HASHER, FAST_PASSWORDS
 
 pytestmark = pytest.mark.parametrize("store", ["sqlite", "postgres"], indirect=True)
 PASSWORD = "mật-khẩu-dài-2026"
@@ -28,7 +28,7 @@ PASSWORD = "mật-khẩu-dài-2026"
 
 @pytest.fixture
 def api(store: FhirStore, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(base_url=BASE, var_dir=tmp_path)
+    settings = Settings(**FAST_PASSWORDS, base_url=BASE, var_dir=tmp_path)
     with TestClient(create_app(settings, store), base_url=BASE) as c:
         yield c
 
@@ -54,8 +54,8 @@ def _refused(api: TestClient, headers: dict[str, str]) -> str:
 
 def test_a_deactivated_staff_member_s_token_is_refused(api: TestClient, store: FhirStore) -> None:
     engine = api.app.state.tokens.engine  # type: ignore[attr-defined]
-    create_user(engine, "bs.an", PASSWORD, "doctor", "BS. An", "79001")
-    create_user(engine, "bs.binh", PASSWORD, "doctor", "BS. Bình", "79001")
+    create_user(engine, "bs.an", PASSWORD, "doctor", "BS. An", "79001", hasher=FAST_HASHER)
+    create_user(engine, "bs.binh", PASSWORD, "doctor", "BS. Bình", "79001", hasher=FAST_HASHER)
     an, binh = _staff_token(api, "bs.an"), _staff_token(api, "bs.binh")
     assert api.get("/fhir/Patient", headers=an).status_code == 200
 

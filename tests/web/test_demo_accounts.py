@@ -12,19 +12,19 @@ from sokhoe.demo import write_demo
 from sokhoe.interop.load import load_paths
 from sokhoe.store.sql import SqlStore
 from sokhoe.web.app import create_app
-from tests.conftest import BASE
+from tests.conftest import BASE, FAST_HASHER, FAST_PASSWORDS
 
 
 def test_demo_accounts_can_sign_in(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'demo.db'}"
     store = SqlStore(db)
-    settings = Settings(base_url=BASE, database_url=db, var_dir=tmp_path)
+    settings = Settings(**FAST_PASSWORDS, base_url=BASE, database_url=db, var_dir=tmp_path)
     app = create_app(settings, store)
     repo = app.state.repository
     write_demo(tmp_path / "demo", 60, 3, "bundles")
     assert load_paths(repo, [tmp_path / "demo"], workers=0).errors == []
-    text = demo_accounts(repo, app.state.tokens.engine, BASE, tmp_path)
-    again = demo_accounts(repo, app.state.tokens.engine, BASE, tmp_path)
+    text = demo_accounts(repo, app.state.tokens.engine, BASE, tmp_path, hasher=FAST_HASHER)
+    again = demo_accounts(repo, app.state.tokens.engine, BASE, tmp_path, hasher=FAST_HASHER)
     assert text == again  # idempotent: the same accounts and password on every start
     password = (tmp_path / "demo-password.txt").read_text(encoding="utf-8").strip()
     assert password in text

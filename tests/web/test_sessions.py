@@ -14,7 +14,7 @@ from sokhoe.config import Settings
 from sokhoe.store.sql import SqlStore
 from sokhoe.web.app import create_app
 from sokhoe.web.sessions import CSRF_COOKIE, SESSION_COOKIE
-from tests.conftest import BASE, platform_token
+from tests.conftest import BASE, FAST_HASHER, FAST_PASSWORDS, platform_token
 
 PASSWORD = "mật-khẩu-dài-2026"
 PATIENT = {"resourceType": "Patient", "name": [{"family": "Phạm", "given": ["Thu"]}]}
@@ -23,9 +23,17 @@ PATIENT = {"resourceType": "Patient", "name": [{"family": "Phạm", "given": ["T
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[TestClient]:
     store = SqlStore(f"sqlite:///{tmp_path / 's.db'}")
-    app = create_app(Settings(base_url=BASE, var_dir=tmp_path), store)
+    app = create_app(Settings(**FAST_PASSWORDS, base_url=BASE, var_dir=tmp_path), store)
     with TestClient(app, base_url=BASE) as c:
-        create_user(app.state.tokens.engine, "admin.so", PASSWORD, "doctor", "BS", "79001")
+        create_user(
+            app.state.tokens.engine,
+            "admin.so",
+            PASSWORD,
+            "doctor",
+            "BS",
+            "79001",
+            hasher=FAST_HASHER,
+        )
         yield c
     store.close()
 

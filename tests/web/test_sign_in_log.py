@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sokhoe.config import Settings
 from sokhoe.store.ports import FhirStore
 from sokhoe.web.app import create_app
-from tests.conftest import BASE
+from tests.conftest import BASE, FAST_PASSWORDS
 
 PHONE = "0912345678"
 
@@ -22,7 +22,7 @@ PHONE = "0912345678"
 def test_one_time_codes_never_reach_the_log(
     store: FhirStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = Settings(base_url=BASE, database_url="sqlite://", var_dir=tmp_path)
+    settings = Settings(**FAST_PASSWORDS, base_url=BASE, database_url="sqlite://", var_dir=tmp_path)
     caplog.set_level(logging.DEBUG)  # every logger, every level
     with TestClient(create_app(settings, store), base_url=BASE) as api:
         sent = api.post("/auth/citizen/code", json={"phone": "+84 912 345 678"})

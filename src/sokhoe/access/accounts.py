@@ -26,6 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, Row, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from sokhoe.access.passwords import STRONG, dummy_hash
 from sokhoe.access.principal import STAFF_ROLES, Principal
 from sokhoe.access.ratelimit import local_hhmm, utc
 from sokhoe.access.writes import REGISTRY_TYPES
@@ -33,10 +34,6 @@ from sokhoe.errors import Unauthorized
 from sokhoe.messages import Message
 from sokhoe.mpi.identifiers import validate_facility_code
 from sokhoe.store.sql.access_schema import auth_user, staff_facility
-
-_HASHER = PasswordHasher()
-_DUMMY_HASH = _HASHER.hash("not-a-real-password-0")
-"""Verified against when the user does not exist, so that costs as much as a wrong password."""
 
 TOTP_ISSUER = "sokhoe"
 MAX_FAILURES = 5
@@ -118,8 +115,13 @@ def create_user(
     commune: str | None = None,
     practitioner_id: str | None = None,
     now: datetime | None = None,
+    *,
+    hasher: PasswordHasher = STRONG,
 ) -> None:
     """Add a staff account; ValueError says which argument is wrong.
+
+    ``hasher`` is the settings' (``passwords.password_hasher``); the library's full cost
+    without it.
 
     Facility roles need the facility code (*mã CSKCB*) and a commune health worker the
     commune code, since without them the policy could grant nothing useful.
@@ -150,7 +152,7 @@ def create_user(
             conn.execute(
                 insert(auth_user).values(
                     username=username,
-                    password_hash=_HASHER.hash(password),
+                    password_hash=hasher.hash(password),
                     role=role,
                     display_name=display_name.strip(),
                     facility=code,
@@ -206,14 +208,16 @@ def facilities_of(engine: Engine, username: str) -> list[str]:
         return ([first] if first else []) + [f for f in others if f != first]
 
 
-def set_password(engine: Engine, username: str, password: str) -> None:
+def set_password(
+    engine: Engine, username: str, password: str, *, hasher: PasswordHasher = STRONG
+) -> None:
     """Replace a password (and clear a lock-out); ValueError on policy or unknown user."""
     check_password_policy(password)
     with engine.begin() as conn:
         done = conn.execute(
             update(auth_user)
             .where(auth_user.c.username == username)
-            .values(password_hash=_HASHER.hash(password), failed_attempts=0, locked_until=None)
+            .values(password_hash=hasher.hash(password), failed_attempts=0, locked_until=None)
         )
     if done.rowcount == 0:
         raise ValueError(f"No staff account {username!r}")
@@ -401,6 +405,8 @@ def sign_in(
     password: str,
     totp_code: str | None,
     now: datetime | None = None,
+    *,
+    hasher: PasswordHasher = STRONG,
 ) -> Principal:
     """The principal of a staff member whose password (and TOTP code) are right.
 
@@ -413,14 +419,14 @@ def sign_in(
         row = conn.execute(select(auth_user).where(auth_user.c.username == username)).first()
     if row is None or not row.active:
         try:
-            _HASHER.verify(_DUMMY_HASH, password)
+            hasher.verify(dummy_hash(hasher), password)
         except VerificationError:
             pass
         raise Unauthorized(_GENERIC)
     if row.locked_until is not None and utc(row.locked_until) > at:
         raise _locked(utc(row.locked_until))
     try:
-        _HASHER.verify(row.password_hash, password)
+        hasher.verify(row.password_hash, password)
     except (VerificationError, InvalidHashError) as exc:
         until = _record_failure(engine, username, at)
         if until is not None:
@@ -435,11 +441,11 @@ def sign_in(
     step = _check_totp(engine, username, secret, totp_code, at) if secret is not None else None
     if _spend(engine, username, step):
         raise Unauthorized(_REPLAYED)
-    if _HASHER.check_needs_rehash(row.password_hash):
+    if hasher.check_needs_rehash(row.password_hash):
         with engine.begin() as conn:
             conn.execute(
                 update(auth_user)
                 .where(auth_user.c.username == username)
-                .values(password_hash=_HASHER.hash(password))
+                .values(password_hash=hasher.hash(password))
             )
     return principal_for(row)

@@ -37,10 +37,12 @@ from datetime import date, datetime, time, timedelta
 from itertools import islice
 from typing import Any, Final
 
+from argon2 import PasswordHasher
 from sqlalchemy import Engine
 
 from sokhoe.access.accounts import TOTP_REQUIRED_ROLES, account
 from sokhoe.access.guard import GuardedRepository
+from sokhoe.access.passwords import STRONG
 from sokhoe.access.principal import Principal
 from sokhoe.clinic import intake, visits
 from sokhoe.clinic.records import find, read
@@ -165,7 +167,12 @@ class ClinicDemo:
 
 
 def ensure_clinic_demo(
-    platform: GuardedRepository, engine: Engine, password: str, now: datetime | None = None
+    platform: GuardedRepository,
+    engine: Engine,
+    password: str,
+    now: datetime | None = None,
+    *,
+    hasher: PasswordHasher = STRONG,
 ) -> ClinicDemo:
     """Set up both sites (once) and today's lists (once a day); see the module docstring."""
     moment = (now or platform.clock()).astimezone(VIETNAM_TZ)
@@ -175,7 +182,7 @@ def ensure_clinic_demo(
     for site in SITES:
         facility = chosen[site.key]
         add_rooms(platform, facility.code, list(site.rooms))
-        add_staff(engine, facility.code, password, list(site.staff))
+        add_staff(engine, facility.code, password, list(site.staff), hasher=hasher)
         set_bank_account(platform, facility.code, DEMO_BANK)
         added = _queue(platform, engine, site, facility, moment, taken)
         queued = len(encounters_on(platform, facility, moment.date()))

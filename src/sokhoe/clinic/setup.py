@@ -12,10 +12,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from argon2 import PasswordHasher
 from sqlalchemy import Engine
 
 from sokhoe.access.accounts import create_user
 from sokhoe.access.guard import GuardedRepository
+from sokhoe.access.passwords import STRONG
 from sokhoe.clinic.bank import with_bank_account
 from sokhoe.clinic.vietqr import BankAccount
 from sokhoe.clinic.visits import ROOM_TYPE
@@ -57,13 +59,20 @@ def set_bank_account(registry: GuardedRepository, facility_code: str, account: B
 
 
 def add_staff(
-    engine: Engine, facility_code: str, password: str, people: list[tuple[str, str, str]]
+    engine: Engine,
+    facility_code: str,
+    password: str,
+    people: list[tuple[str, str, str]],
+    *,
+    hasher: PasswordHasher = STRONG,
 ) -> None:
     """Staff accounts ``(username, role, display name)`` at the facility; existing ones are
-    left as they are."""
+    left as they are. ``hasher``: the settings' (``access.passwords``)."""
     for username, role, display in people:
         try:
-            create_user(engine, username, password, role, display, facility=facility_code)
+            create_user(
+                engine, username, password, role, display, facility=facility_code, hasher=hasher
+            )
         except ValueError:
             pass  # made on an earlier start
 

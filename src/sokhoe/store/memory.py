@@ -19,7 +19,6 @@ what is stored.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from sqlalchemy import Connection, Engine
 
 from sokhoe.errors import Conflict
 from sokhoe.search.query import SearchQuery
+from sokhoe.store.memory_access import new_access_file
 from sokhoe.store.memory_confine import Judge
 from sokhoe.store.memory_search import Key, Searcher, TypeTable
 from sokhoe.store.ports import (
@@ -429,17 +429,14 @@ class MemoryStore:
 
     @property
     def access_engine(self) -> Engine:
-        """The SQLite database of the access tables, created (and migrated) on first use."""
+        """The SQLite database of the access tables, created (migrated) on first use."""
         with self._engine_lock:
             if self._engine is None:
-                from sokhoe.store.sql import migrate
                 from sokhoe.store.sql.engine import make_engine
 
-                handle, path = tempfile.mkstemp(prefix="sokhoe-access-", suffix=".db")
-                os.close(handle)
+                path = new_access_file()
                 self._engine_path = path
                 self._engine = make_engine(f"sqlite:///{path}", write=True)
-                migrate.upgrade(self._engine)
             return self._engine
 
     @contextmanager

@@ -19,6 +19,7 @@ from sokhoe.access.db import access_engine
 from sokhoe.access.guard import PLATFORM_SCOPES, GuardedRepository
 from sokhoe.access.index import ensure_care_index
 from sokhoe.access.kek import load_key_encryption_key
+from sokhoe.access.passwords import dummy_hash, password_hasher
 from sokhoe.access.policy import Policy
 from sokhoe.access.principal import system_principal
 from sokhoe.access.sms import make_gateway
@@ -80,6 +81,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     kek = load_key_encryption_key(
         settings.var_dir, configured_kek.get_secret_value() if configured_kek else None
     )
+    dummy_hash(password_hasher(settings))  # made now: no sign-in pays for it
     app.state.tokens = TokenService(engine, timedelta(minutes=settings.token_minutes), kek=kek)
     app.state.policy = Policy(store, check_in_opens_record=settings.check_in_opens_record)
     app.state.auditor = AuditLog(engine)

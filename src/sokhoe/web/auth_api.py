@@ -5,6 +5,7 @@ See: https://www.rfc-editor.org/rfc/rfc6749#section-4.4
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
@@ -17,6 +18,7 @@ from sokhoe.access.audit import AuditLog
 from sokhoe.access.clients import authenticate_client
 from sokhoe.access.guardians import with_wards
 from sokhoe.access.otp import request_code, verify_code
+from sokhoe.access.passwords import password_hasher
 from sokhoe.access.principal import Kind, Principal
 from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
@@ -125,7 +127,11 @@ async def staff_sign_in(
     tokens: TokenService = request.app.state.tokens
     try:
         principal = await run_in_threadpool(
-            sign_in, tokens.engine, body.username, body.password, body.totp
+            partial(sign_in, hasher=password_hasher(deps.settings(request))),
+            tokens.engine,
+            body.username,
+            body.password,
+            body.totp,
         )
     except FhirError as exc:
         await run_in_threadpool(_failed, request, body.username, "staff")

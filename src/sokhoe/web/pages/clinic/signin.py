@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -14,6 +15,7 @@ from starlette.responses import Response
 from sokhoe.access.accounts import facilities_of
 from sokhoe.access.accounts import sign_in as check_password
 from sokhoe.access.audit import AuditLog
+from sokhoe.access.passwords import password_hasher
 from sokhoe.access.principal import Principal
 from sokhoe.access.tokens import TokenService
 from sokhoe.errors import FhirError
@@ -57,7 +59,10 @@ async def sign_in(request: Request) -> Response:
     target = _safe_next(form_text(form, "next") or "/clinic")
     tokens: TokenService = request.app.state.tokens
     try:
-        who = await run_in_threadpool(check_password, tokens.engine, username, password, code)
+        hasher = password_hasher(deps.settings(request))
+        who = await run_in_threadpool(
+            partial(check_password, hasher=hasher), tokens.engine, username, password, code
+        )
     except FhirError:
         failed = Principal(kind="staff", subject=username, display=username)
         await run_in_threadpool(_audit, request, failed, "login-failed", "denied")
