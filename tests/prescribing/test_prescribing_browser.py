@@ -133,6 +133,59 @@ def test_a_doctor_prescribes_answers_the_warning_signs_and_prints(
     width = small.evaluate("document.documentElement.scrollWidth")
     assert width <= 376, f"the closed visit scrolls sideways on a phone ({width} px)"
     _check(small, "rx-04-phone")
-    assert errors == []
     phone.close()
     context.close()
+    # a pharmacist at a pharmacy across the street scans the code and hands over part, then the
+    # rest; a third sale is refused with a clear message
+    counter = chromium.new_context(viewport={"width": 1366, "height": 800})
+    ds = counter.new_page()
+    ds.on("pageerror", lambda e: errors.append(str(e)))
+    ds.goto(f"{base}/pharmacy")
+    ds.wait_for_url(re.compile(r".*/clinic/sign-in.*"))
+    ds.keyboard.type("ds.chau")
+    ds.keyboard.press("Tab")
+    ds.keyboard.type(PASSWORD)
+    ds.keyboard.press("Enter")
+    ds.wait_for_url(f"{base}/pharmacy")
+    ds.keyboard.type(code.upper())  # a scanner types the code and Enter; any case matches
+    ds.keyboard.press("Enter")
+    ds.wait_for_selector("#rx-state")
+    assert "Chưa bán" in ds.inner_text("#rx-state")
+    _check(ds, "rx-05-nha-thuoc")
+    quantity = ds.locator("input[name^='q-']").first
+    assert quantity.input_value() == "10"  # what remains, by default
+    quantity.fill("4")
+    ds.focus("#hand-over")
+    ds.keyboard.press("Enter")
+    ds.wait_for_selector("#sold")
+    assert "Đã bán một phần" in ds.inner_text("#sold")
+    _check(ds, "rx-06-da-ban-mot-phan")
+    assert ds.locator("input[name^='q-']").first.input_value() == "6"
+    ds.focus("#hand-over")
+    ds.keyboard.press("Enter")
+    ds.wait_for_selector("#sold")
+    assert "Đã bán đủ" in ds.inner_text("#sold")
+    assert ds.is_visible("#not-dispensable")
+    ds.goto(f"{base}/pharmacy?code={code}")
+    assert ds.locator("#hand-over").count() == 0  # nothing more to hand over
+    # a sale posted anyway (a second counter, an old tab) is refused and says why
+    answer = ds.request.post(
+        f"{base}/pharmacy/dispense",
+        form={
+            "csrf": ds.get_attribute("meta[name=csrf-token]", "content") or "",
+            "code": code,
+            "invoice": "HD-LAN-3",
+            ds.locator("input[name^='q-']").first.get_attribute("name") or "": "1",
+        },
+    )
+    assert answer.status == 409 and "Không thể bán thêm" in answer.text()
+    phone_counter = chromium.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
+    phone_counter.add_cookies(counter.cookies())
+    small_counter = phone_counter.new_page()
+    small_counter.goto(f"{base}/pharmacy?code={code}")
+    width = small_counter.evaluate("document.documentElement.scrollWidth")
+    assert width <= 376, f"the counter scrolls sideways on a phone ({width} px)"
+    _check(small_counter, "rx-07-nha-thuoc-phone")
+    assert errors == []
+    phone_counter.close()
+    counter.close()

@@ -46,6 +46,7 @@ from sokhoe.access.signed import STATE
 from sokhoe.errors import Conflict, FhirError, InvalidRequest, Issue, NotFound, PreconditionFailed
 from sokhoe.fhir.references import reference_id
 from sokhoe.fhir.resources import format_instant
+from sokhoe.messages import Message, Text
 from sokhoe.mpi.identifiers import FACILITY
 from sokhoe.prescribing.code import normalise
 from sokhoe.prescribing.context import catalogue_index, medicine
@@ -58,7 +59,7 @@ from sokhoe.prescribing.dispensing_state import (
     recorded,
     state_of,
 )
-from sokhoe.prescribing.lookup import caller_pharmacy
+from sokhoe.prescribing.lookup import NO_SUCH_CODE, caller_pharmacy
 from sokhoe.prescribing.national.mapping import DispensingSources
 from sokhoe.prescribing.national.outbox import dispensing_message, enqueue
 from sokhoe.prescribing.pharmacy import PHARMACY_CODE, Pharmacy
@@ -80,11 +81,8 @@ _MAX_INVOICE: Final = 64
 class NotDispensable(FhirError):
     """409: the prescription cannot be dispensed as asked (every reason listed)."""
 
-    def __init__(self, *problems: str) -> None:
-        super().__init__(
-            409,
-            [Issue(code="business-rule", diagnostics=p, severity="error") for p in problems],
-        )
+    def __init__(self, *problems: Text) -> None:
+        super().__init__(409, [Issue.of("business-rule", p) for p in problems])
 
 
 @dataclass(frozen=True)
@@ -123,20 +121,26 @@ def _invoice(value: str) -> str:
     text = value.strip()
     if not text or len(text) > _MAX_INVOICE:
         raise InvalidRequest(
-            f"The invoice number (1 to {_MAX_INVOICE} characters) makes a retry safe", "invoice"
+            Message(
+                "The invoice number (1 to %(most)s characters) makes a retry safe",
+                most=str(_MAX_INVOICE),
+            ),
+            "invoice",
         )
     return text
 
 
 def _checked(handed: list[Handed]) -> None:
     if not handed:
-        raise InvalidRequest("Say what was handed over: at least one line", "line")
+        raise InvalidRequest(Message("Say what was handed over: at least one line"), "line")
     twice = [rid for rid, n in Counter(h.request_id for h in handed).items() if n > 1]
     if twice:
         raise InvalidRequest(f"MedicationRequest/{twice[0]} is named on two lines", "line")
     for h in handed:
         if h.quantity <= 0:
-            raise InvalidRequest(f"line[{h.index}]: the quantity must be more than 0", "line")
+            raise InvalidRequest(
+                Message("line[%(n)s]: the quantity must be more than 0", n=str(h.index)), "line"
+            )
 
 
 def _name(line: Line) -> str:
@@ -148,39 +152,78 @@ def _count(value: Decimal, unit: str) -> str:
     return f"{plain(value)} {unit}".strip()
 
 
-def _problems(code: str, lines: dict[str, Line], handed: list[Handed], now: datetime) -> list[str]:
+def _problems(
+    code: str, lines: dict[str, Line], handed: list[Handed], now: datetime
+) -> list[Message]:
     state = state_of(list(lines.values()), now)
     if state == "cancelled":
-        return [f"Prescription {code} was cancelled: nothing may be dispensed against it"]
+        return [
+            Message(
+                "Prescription %(code)s was cancelled: nothing may be dispensed against it",
+                code=code,
+            )
+        ]
     if state == "completed":
-        return [f"Prescription {code} was already dispensed in full: nothing remains"]
+        return [
+            Message(
+                "Prescription %(code)s was already dispensed in full: nothing remains", code=code
+            )
+        ]
     if state == "expired":
         end = next(iter(lines.values())).request["dispenseRequest"]["validityPeriod"]["end"]
         return [
-            f"Prescription {code} expired at {end}: a prescription is filled within 5 days "
-            "of issue (Circular 26/2025/TT-BYT)"
+            Message(
+                "Prescription %(code)s expired at %(end)s: a prescription is filled within 5 "
+                "days of issue (Circular 26/2025/TT-BYT)",
+                code=code,
+                end=str(end),
+            )
         ]
     out = []
     for h in handed:
+        n = str(h.index)
         line = lines.get(h.request_id)
         if line is None:
             out.append(
-                f"line[{h.index}]: MedicationRequest/{h.request_id} is not a line of "
-                f"prescription {code}"
+                Message(
+                    "line[%(n)s]: MedicationRequest/%(id)s is not a line of prescription %(code)s",
+                    n=n,
+                    id=h.request_id,
+                    code=code,
+                )
             )
             continue
         if h.unit and line.unit and h.unit.casefold() != line.unit.casefold():
-            out.append(f"line[{h.index}]: {_name(line)} is counted in '{line.unit}'")
+            out.append(
+                Message(
+                    "line[%(n)s]: %(name)s is counted in '%(unit)s'",
+                    n=n,
+                    name=_name(line),
+                    unit=line.unit,
+                )
+            )
         if h.quantity > line.remaining:
             out.append(
-                f"line[{h.index}]: {_count(h.quantity, line.unit)} of {_name(line)} is more "
-                f"than remains ({_count(line.remaining, line.unit)}: "
-                f"{_count(line.dispensed, line.unit)} of {_count(line.prescribed, line.unit)} "
-                "already dispensed)"
+                Message(
+                    "line[%(n)s]: %(asked)s of %(name)s is more than remains (%(left)s: "
+                    "%(given)s of %(prescribed)s already dispensed)",
+                    n=n,
+                    asked=_count(h.quantity, line.unit),
+                    name=_name(line),
+                    left=_count(line.remaining, line.unit),
+                    given=_count(line.dispensed, line.unit),
+                    prescribed=_count(line.prescribed, line.unit),
+                )
             )
         allowed = (line.request.get("substitution") or {}).get("allowedBoolean", True)
         if h.substitution is not None and allowed is False:
-            out.append(f"line[{h.index}]: the prescriber did not allow substituting {_name(line)}")
+            out.append(
+                Message(
+                    "line[%(n)s]: the prescriber did not allow substituting %(name)s",
+                    n=n,
+                    name=_name(line),
+                )
+            )
     return out
 
 
@@ -260,8 +303,11 @@ def _replay(
 ) -> Dispensed:
     if not _same(earlier, handed):
         raise NotDispensable(
-            f"Invoice {invoice} of this pharmacy was already recorded for other lines or "
-            "quantities; a new sale needs a new invoice number"
+            Message(
+                "Invoice %(invoice)s of this pharmacy was already recorded for other lines or "
+                "quantities; a new sale needs a new invoice number",
+                invoice=invoice,
+            )
         )
     return Dispensed(earlier, state_of(list(lines.values()), now), replayed=True)
 
@@ -291,7 +337,7 @@ def dispense(
         ) as tx:
             presented = present(repo, tx, canonical)
             if presented is None:
-                raise NotFound("No prescription has this code; check it with the patient")
+                raise NotFound(NO_SUCH_CODE)
             patients.append(presented.patient_id)
             lines = {r.id: line_of(r.content or {}, r.version_id) for r in presented.lines}
             earlier = _earlier(repo, tx, pharmacy, number)
@@ -334,7 +380,7 @@ def dispense(
         replay = _after_race(repo, canonical, pharmacy, number, handed, now)
         if replay is not None:
             return replay
-        reason = (
+        reason = Message(
             "Another dispense of this prescription was recorded at the same moment; nothing "
             "was written: look the prescription up again"
         )

@@ -18,11 +18,14 @@ from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.prescription_code import Presented, authorise, disclose, present, refuse
 from sokhoe.errors import Forbidden, NotFound
 from sokhoe.fhir.resources import parse_instant
+from sokhoe.messages import Message
 from sokhoe.prescribing.code import Kind, facility_of, kind_of, normalise
 from sokhoe.prescribing.context import allergy_of, catalogue_index, drug_of_request
 from sokhoe.prescribing.dispensing_state import Line, State, line_of, state_of
 from sokhoe.prescribing.pharmacy import Pharmacy, pharmacy_of
 from sokhoe.store.ports import StoredResource
+
+NO_SUCH_CODE = Message("No prescription has this code; check it with the patient")
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def look_up(repo: GuardedRepository, code: str, now: datetime) -> Prescription:
         presented = present(repo, tx, canonical)
     if presented is None:
         refuse(repo, "lookup", "no prescription has the code presented")
-        raise NotFound("No prescription has this code; check it with the patient")
+        raise NotFound(NO_SUCH_CODE)
     relevant, rows = relevant_allergies(repo, presented)
     disclose(repo, presented, [*presented.lines, *rows], operation="lookup")
     lines = tuple(line_of(r.content or {}, r.version_id) for r in presented.lines)
@@ -109,4 +112,11 @@ def look_up(repo: GuardedRepository, code: str, now: datetime) -> Prescription:
     )
 
 
-__all__ = ["Prescription", "Relevant", "caller_pharmacy", "look_up", "relevant_allergies"]
+__all__ = [
+    "NO_SUCH_CODE",
+    "Prescription",
+    "Relevant",
+    "caller_pharmacy",
+    "look_up",
+    "relevant_allergies",
+]

@@ -20,6 +20,7 @@ from sokhoe.access.guard import GuardedRepository
 from sokhoe.errors import Forbidden, NotFound
 from sokhoe.fhir.references import codings
 from sokhoe.interop.claims.sources import find_facility
+from sokhoe.messages import Message
 from sokhoe.mpi.identifiers import FACILITY
 from sokhoe.registry.facilities import LEVEL_SYSTEM, LEVELS, PHARMACY_CODE
 
@@ -96,24 +97,31 @@ def pharmacy_of(repo: GuardedRepository, prescribing_facility: str) -> Pharmacy:
     (a registered pharmacy with its national code, or that facility's own dispensary)."""
     code = repo.principal.facility
     if code is None:
-        raise Forbidden("Prescriptions are dispensed by a pharmacy's pharmacist or system")
+        raise Forbidden(Message("Prescriptions are dispensed by a pharmacy's pharmacist or system"))
     try:
         facility = find_facility(repo, code)
     except NotFound:
-        raise Forbidden(f"Facility {code} is not in the registry") from None
+        raise Forbidden(Message("Facility %(code)s is not in the registry", code=code)) from None
     organization = repo.read("Organization", facility.id).content or {}
     if is_pharmacy(organization):
         national = national_code(organization)
         if national is None:
             raise Forbidden(
-                f"{facility.name} is registered without its national pharmacy code "
-                f"({PHARMACY_CODE}); ask the registry to add it"
+                Message(
+                    "%(name)s is registered without its national pharmacy code (%(system)s); "
+                    "ask the registry to add it",
+                    name=facility.name,
+                    system=PHARMACY_CODE,
+                )
             )
         return Pharmacy(facility.id, code, facility.name, national, _actor(repo))
     if code == prescribing_facility:
         return Pharmacy(facility.id, code, facility.name, None, _actor(repo))
     raise Forbidden(
-        f"{facility.name} is not registered as a pharmacy: it dispenses only its own prescriptions"
+        Message(
+            "%(name)s is not registered as a pharmacy: it dispenses only its own prescriptions",
+            name=facility.name,
+        )
     )
 
 

@@ -48,6 +48,7 @@ from sokhoe.web import (
     terminology_api,
 )
 from sokhoe.web.pages import clinic as clinic_pages
+from sokhoe.web.pages import pharmacy as pharmacy_pages
 from sokhoe.web.responses import (
     fhir_error_handler,
     http_error_handler,
@@ -132,6 +133,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.include_router(hl7_api.router, dependencies=signed_in)
     app.include_router(dashboard_api.router)  # pages: signs in itself, aggregates only
     app.include_router(clinic_pages.router)  # pages: cookie sign-in, through the same door
+    app.include_router(pharmacy_pages.router)  # the pharmacists' pages, the same way
     static = resources.files("sokhoe.web") / "static"
     # the pages' own assets, and the browser libraries `make install` copies from npm
     app.mount("/clinic/static", StaticFiles(directory=str(static / "clinic")), name="clinic")

@@ -30,16 +30,21 @@ REFUSALS: Final = (
     "access/accounts.py",
     "interop/claims/facts.py",
     "interop/claims/build.py",
+    "prescribing/dispense.py",
+    "prescribing/lookup.py",
+    "prescribing/pharmacy.py",
+    "access/prescription_code.py",
 )
 """Modules outside ``clinic/`` whose messages reach the clinic pages: the desk's check-in (the
 card's QR, identifiers), the chart's proof of presence, the door's refusals, the signature's
-authenticator code, the bill's missing prices."""
+authenticator code, the bill's missing prices, the pharmacy counter's refusals."""
 SOURCES: Final = {
     "clinic": [
         ("clinic/**.py", "python"),
         ("web/pages/**.py", "python"),
         *((module, "python") for module in REFUSALS),
         ("web/templates/clinic/**.html", "jinja2.ext:babel_extract"),
+        ("web/templates/pharmacy/**.html", "jinja2.ext:babel_extract"),
     ],
     "dashboard": [
         ("warehouse/catalogue.py", "python"),

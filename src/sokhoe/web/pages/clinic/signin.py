@@ -29,8 +29,20 @@ router = APIRouter()
 
 
 def _safe_next(target: str) -> str:
-    """Only our own clinic pages: never an open redirect to another site."""
-    return target if target.startswith("/clinic") and not target.startswith("//") else "/clinic"
+    """Only our own clinic or pharmacy pages: never an open redirect to another site."""
+    ours = target.startswith(("/clinic", "/pharmacy")) and not target.startswith("//")
+    return target if ours else "/clinic"
+
+
+def _home(role: str | None, target: str) -> str | None:
+    """Where this role works (the pharmacy's pages for a pharmacist), or None if nowhere."""
+    if role == "pharmacist":
+        return target if target.startswith("/pharmacy") else "/pharmacy"
+    return (
+        target
+        if role in CLINIC_ROLES and target.startswith("/clinic")
+        else ("/clinic" if role in CLINIC_ROLES else None)
+    )
 
 
 def _audit(request: Request, who: Principal, action: str, outcome: str) -> None:
@@ -76,7 +88,8 @@ async def sign_in(request: Request) -> Response:
             username=username,
             problem=common.gettext(request, "Wrong username, password or code."),
         )
-    if who.role not in CLINIC_ROLES or who.facility is None:
+    home = _home(who.role, target)
+    if home is None or who.facility is None:
         return common.render(
             request,
             "clinic/signin.html",
@@ -91,8 +104,8 @@ async def sign_in(request: Request) -> Response:
     places = await run_in_threadpool(facilities_of, tokens.engine, who.subject)
     who = await run_in_threadpool(_for_facility, request, who, who.facility, places)
     if len(places) > 1:  # works at several facilities: which one now?
-        return _session(request, who, f"/clinic/facility?next={quote(target)}")
-    return _session(request, who, target)
+        return _session(request, who, f"/clinic/facility?next={quote(home)}")
+    return _session(request, who, home)
 
 
 def _session(request: Request, who: Principal, target: str) -> Response:
