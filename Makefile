@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python -m sokhoe.interop.hl7v2.bench --messages 2000 > bench/results/$$(date +%F)-hl7-mllp.json
 	$(BIN)/python -m sokhoe.interop.bulk.bench --patients 20000 > bench/results/$$(date +%F)-bulk-export-20000.json
 	$(BIN)/sokhoe bench-clinic > bench/results/$$(date +%F)-clinic-pages.json
+	$(BIN)/sokhoe bench-prescribing > bench/results/$$(date +%F)-prescribing.json
 	$(BIN)/python scripts/bench_summary.py
 
 clean:

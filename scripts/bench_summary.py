@@ -16,6 +16,7 @@ KINDS = {
     "bulk_export": re.compile(r"-bulk-export-\d+\.json$"),
     "hl7_mllp": re.compile(r"-hl7-mllp\.json$"),
     "clinic_pages": re.compile(r"-clinic-pages\.json$"),
+    "prescribing": re.compile(r"-prescribing\.json$"),
 }
 
 

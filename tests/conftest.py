@@ -149,21 +149,33 @@ def platform_token(app: FastAPI) -> str:
 
 
 HEAVY_FIRST: tuple[str, ...] = (
-    "tests/web/test_synthea.py",
+    "tests/interop/test_bulk_export.py",
     "tests/web/test_dashboard_browser.py",
+    "tests/web/test_dashboard.py",
+    "tests/interop/test_sync.py",
+    "tests/web/test_synthea.py",
     "tests/web/test_synthea_bulk.py",
     "tests/warehouse/test_spark_runner.py",
-    "tests/web/test_dashboard.py",
-    "tests/interop/test_bulk_export.py",
-    "tests/interop/test_sync.py",
     "tests/clinic/test_clinic_browser.py",
-    "tests/interop/test_bulk_import.py",
-    "tests/interop/test_load.py",
+    "tests/interop/test_pacs.py",
+    "tests/interop/test_subscriptions.py",
     "tests/warehouse/test_build.py",
+    "tests/warehouse/test_surveillance.py",
+    "tests/interop/test_bulk_import.py",
     "tests/store/test_backup.py",
+    "tests/interop/test_load.py",
+    "tests/prescribing/test_prescribing_browser.py",
+    "tests/web/test_access.py",
+    "tests/prescribing/test_national_outbox.py",
+    "tests/demo/test_demo.py",
+    "tests/clinic/test_demo_clinic.py",
+    "tests/interop/test_hl7v2_mapping.py",
+    "tests/interop/test_subscription_endpoints.py",
+    "tests/interop/test_claims_export.py",
 )
-"""The longest test files (``--durations``), started first: with ``--dist loadfile`` each
-file runs on one worker, and one of these begun last would leave the other worker idle."""
+"""The longest test files, longest first (per-file sums of ``--durations=0`` on a quiet machine,
+6 Dec 2026): with ``--dist loadfile`` each file runs on one worker, and one of these begun last
+would leave the other worker idle while it finishes."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -174,8 +174,10 @@ def demo_clinic(
     hasher: PasswordHasher = STRONG,
 ) -> str:
     """Set up the clinic pages' demo facilities and today's lists (see
-    :mod:`sokhoe.clinic.demo`), and a development certificate for each demo doctor and nurse
-    in ``p12_dir`` (under the demo password); return how to sign in at ``/clinic``."""
+    :mod:`sokhoe.clinic.demo`), a development certificate for each demo doctor and nurse in
+    ``p12_dir`` (under the demo password), and a pharmacy near the station with a few of today's
+    prescriptions (:mod:`sokhoe.prescribing.demo`); return how to sign in at ``/clinic`` and
+    ``/pharmacy``."""
     from sokhoe.clinic.certificates import make_development_certificate
     from sokhoe.clinic.demo import ensure_clinic_demo, signers
 
@@ -188,4 +190,17 @@ def demo_clinic(
         for username, display in signers(made):
             if not (p12_dir / f"{username}.p12").exists():
                 make_development_certificate(display, p12_dir / f"{username}.p12", password)
-    return made.sign_in_text(base_url, password)
+    from sokhoe.clinic.demo import STATION
+    from sokhoe.prescribing.demo import ensure_pharmacy_demo
+
+    station = next(s for s in made.sites if s.site is STATION)
+    pharmacy = ensure_pharmacy_demo(
+        repo,
+        engine,
+        password,
+        station.facility,
+        STATION.staff[-1][0],
+        repo.clock(),
+        hasher=hasher,
+    )
+    return made.sign_in_text(base_url, password) + "\n" + pharmacy.sign_in_text(base_url, password)

@@ -234,13 +234,15 @@ def bench_clinic(
 def bench_prescribing(
     patients: Annotated[int, typer.Option(help="People, one prescription issued for each")] = 30,
     past: Annotated[int, typer.Option(help="Past prescriptions of each person")] = 50,
+    pharmacies: Annotated[int, typer.Option(help="Pharmacies dispensing at once")] = 8,
 ) -> None:
-    """``$prescribe`` with every check on against a long history; JSON on stdout."""
+    """``$prescribe`` with every check on against a long history, then ``$dispense`` by several
+    pharmacies at once; JSON on stdout."""
     import json
 
     from sokhoe.bench.prescribing import run
 
-    print(json.dumps(run(patients, past), ensure_ascii=False, indent=2))
+    print(json.dumps(run(patients, past, pharmacies), ensure_ascii=False, indent=2))
 
 
 client_app = typer.Typer(help="Connected systems (OAuth client credentials).", no_args_is_help=True)

@@ -28,6 +28,7 @@ from sokhoe.fhir.references import reference_id
 from sokhoe.interop.claims.sources import VIETNAM_TZ, encounters_on, find_facility
 from sokhoe.interop.load import load_paths
 from sokhoe.mpi.identifiers import BHYT
+from sokhoe.prescribing.demo import PHARMACIST, ensure_pharmacy_demo
 from sokhoe.registry.facilities import LEVEL_SYSTEM
 from sokhoe.store.sql import SqlStore
 from sokhoe.web.app import create_app
@@ -275,3 +276,30 @@ def test_demo_signers_have_development_certificates_and_facilities_a_bank_accoun
     for key in ("tram", "khuvuc"):
         org = find_facility(demo.platform, _code(demo, key))
         assert bank_account(demo.platform.read("Organization", org.id).content) == DEMO_BANK
+
+
+def test_a_pharmacy_near_the_station_with_prescriptions_to_dispense(demo: Demo) -> None:
+    assert "/pharmacy" in demo.text and PHARMACIST[0] in demo.text
+    codes = re.findall(r"\b\d{5}[0-9a-z]{7}-[CNH]\b", demo.text)
+    assert codes, demo.text  # the day's prescriptions, printed to try at the counter
+    station = _code(demo, "tram")
+    assert all(c.startswith(station) for c in codes)
+    again = ensure_pharmacy_demo(
+        demo.platform,
+        demo.app.state.tokens.engine,
+        demo.password,
+        find_facility(demo.platform, station),
+        STATION.staff[-1][0],
+        demo.today(),
+        hasher=FAST_HASHER,
+    )
+    assert sorted(again.prescriptions) == sorted(codes)  # a second start issues nothing new
+    with TestClient(demo.app, base_url=BASE) as ds:
+        r = ds.post(
+            "/clinic/sign-in",
+            data={"username": PHARMACIST[0], "password": demo.password},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/pharmacy"
+        page = ds.get("/pharmacy", params={"code": codes[0]})
+        assert page.status_code == 200 and "Chưa bán" in page.text

@@ -8,6 +8,9 @@ interactions are looked for against a real history) and an allergy. Then, for ea
 one 3-line prescription is issued in a visit at A through the same service the page and the
 FHIR operation use (the door, the checks, the DetectedIssues, the national outbox row).
 
+Then every prescription is dispensed in full by ``--pharmacies`` pharmacies at once (a thread
+each, the same service as ``$dispense``): throughput and latency.
+
 The floor, measured in the same run on the same file: writing the same three coded
 ``MedicationRequest``s through the door with no checks (what issuing costs at the least).
 The issue's target: ``$prescribe`` p95 reported with all checks on a patient with 50 past
@@ -21,8 +24,10 @@ import json
 import os
 import platform
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -37,6 +42,8 @@ from sokhoe.prescribing import publish_reference
 from sokhoe.prescribing.cancel import OWNS
 from sokhoe.prescribing.catalogue import DRUG_SYSTEM
 from sokhoe.prescribing.code import CODE_SYSTEM, new_code
+from sokhoe.prescribing.dispense import Handed, dispense
+from sokhoe.prescribing.pharmacy import pharmacy_organization
 from sokhoe.store.sql import SqlStore
 
 A, B = "01001", "01002"
@@ -151,17 +158,73 @@ def build(repo: GuardedRepository, patients: int, past: int) -> list[tuple[str, 
     return people
 
 
-def run(patients: int, past: int) -> dict[str, Any]:
+def _pharmacies(repo: GuardedRepository, count: int) -> list[GuardedRepository]:
+    """``count`` registry pharmacies, each with its pharmacist acting through the door."""
+    out = []
+    for n in range(count):
+        code = f"01{900 + n}"
+        oid = f"bench-pharmacy-{code}"
+        repo.update(
+            pharmacy_organization(oid, code, f"Nhà thuốc {n}", f"BENCH-NT-{n}"), "Organization", oid
+        )
+        who = Principal(
+            "staff", f"ds.{n}", f"DS. {n}", "pharmacist", code, scopes=ROLE_SCOPES["pharmacist"]
+        )
+        out.append(repo.for_caller(who))
+    return out
+
+
+def _dispense_concurrently(
+    repo: GuardedRepository,
+    issued: list[tuple[str, list[dict[str, Any]]]],
+    pharmacies: list[GuardedRepository],
+) -> dict[str, Any]:
+    """Each prescription dispensed in full by one of the pharmacies, all of them at once (one
+    thread each, taking prescriptions in turn): what a town's counters do at opening time."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def counter(k: int) -> None:
+        for code, lines in issued[k :: len(pharmacies)]:
+            handed = [
+                Handed(i, str(r["id"]), Decimal(str(r["dispenseRequest"]["quantity"]["value"])))
+                for i, r in enumerate(lines)
+            ]
+            started = time.perf_counter()
+            dispense(
+                pharmacies[k], code=code, invoice=f"B-{code}", handed=handed, now=datetime.now(UTC)
+            )
+            with lock:
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=counter, args=(k,)) for k in range(len(pharmacies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    return {
+        "pharmacies": len(pharmacies),
+        "dispenses": len(latencies),
+        "per_second": round(len(latencies) / wall, 1) if wall else None,
+        "latency_ms": percentiles(latencies),
+    }
+
+
+def run(patients: int, past: int, pharmacy_count: int = 8) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="sokhoe-bench-rx-"))
     store = SqlStore(f"sqlite:///{folder / 'rx.db'}")
     repo = platform_repository(store, "https://bench.invalid/fhir")
     people = build(repo, patients, past)
+    pharmacies = _pharmacies(repo, pharmacy_count)
     doctor = repo.for_caller(
         Principal("staff", "bs.bench", "BS. Bench", "doctor", A, scopes=ROLE_SCOPES["doctor"])
     )
     load_before = os.getloadavg()
     prescribe_ms, floor_ms = [], []
     findings = 0
+    issued_codes: list[tuple[str, list[dict[str, Any]]]] = []
     for pid, eid in people:
         body = {
             "resourceType": "Parameters",
@@ -184,6 +247,7 @@ def run(patients: int, past: int) -> dict[str, Any]:
         issued = run_prescribe(doctor, body, datetime.now(UTC))
         prescribe_ms.append((time.perf_counter() - started) * 1000)
         findings += len(issued.issues)
+        issued_codes.append((issued.code, issued.requests))
         code = new_code(A, "C")
         lines = [_coded(code, m, pid, eid, datetime.now(UTC)) for m in NEW]
         started = time.perf_counter()
@@ -193,9 +257,11 @@ def run(patients: int, past: int) -> dict[str, Any]:
             for line in lines:
                 repo.update(line, "MedicationRequest", line["id"], tx=tx)
         floor_ms.append((time.perf_counter() - started) * 1000)
+    dispensing = _dispense_concurrently(repo, issued_codes, pharmacies)
     store.close()
     measured, floor = percentiles(prescribe_ms), percentiles(floor_ms)
     return {
+        "dispense": dispensing,
         "bench": "prescribing",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "patients": patients,
@@ -218,8 +284,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=30)
     parser.add_argument("--past", type=int, default=50)
+    parser.add_argument("--pharmacies", type=int, default=8)
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.patients, args.past), ensure_ascii=False, indent=2))
+    report = run(args.patients, args.past, args.pharmacies)
+    print(json.dumps(report, ensure_ascii=False, indent=2))
 
 
 if __name__ == "__main__":
