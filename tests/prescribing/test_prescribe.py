@@ -208,6 +208,12 @@ def test_a_connected_system_prescribes_over_http_and_cannot_forge_one(
     issued = r.json()["entry"][0]["resource"]
     code = issued["groupIdentifier"]["value"]
     assert issued["requester"]["reference"] == "Practitioner/pr-c"
+    # the record says which system sent it, and for which prescriber
+    query = rx.platform.parse_query("Provenance", [("target", f"MedicationRequest/{issued['id']}")])
+    (provenance,) = [m.content for m in rx.platform.search(query).matches if m.content]
+    agents = {a["type"]["coding"][0]["code"]: a["who"] for a in provenance["agent"]}
+    assert agents["author"]["reference"] == "Practitioner/pr-c"
+    assert agents["enterer"]["identifier"]["value"].startswith("c-")  # its client id
     # queued for the national prescription system in the same transaction, once
     (queued,) = outbox_rows(access_engine(rx.world.app.state.store), [code])
     assert queued.kind == "prescription" and queued.practitioner == "000123/HNO-CCHN"

@@ -55,6 +55,9 @@ WITH_BEDS: Final = frozenset({"central", "provincial", "regional"})
 BEDS_EXTENSION: Final = "https://fhir.sokhoe.vn/StructureDefinition/inpatient-beds"
 """An Organization's number of inpatient beds, when the registry knows it (wins over level)."""
 UCUM: Final = "http://unitsofmeasure.org"
+AGENT_TYPES: Final = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+CLIENT_SYSTEM: Final = "https://fhir.sokhoe.vn/sid/client"
+"""Identifier system of connected systems (their OAuth client id)."""
 _CODE_ATTEMPTS: Final = 5
 
 
@@ -374,8 +377,48 @@ def prescribe(
             repo.update(r, "MedicationRequest", r["id"], tx=tx).resource.content or {}
             for r in requests
         ]
+        if repo.principal.kind != "staff":  # a connected system: say which, and for whom
+            provenance = system_provenance(repo, stored, requester, when)
+            repo.update(provenance, "Provenance", provenance["id"], tx=tx)
         _to_national(repo, tx, stored, patient, organization, encounter, requester, now)
     return Issued(code, kind, stored, issues)
+
+
+def system_provenance(
+    repo: GuardedRepository,
+    requests: list[dict[str, Any]],
+    requester: dict[str, Any],
+    when: str,
+) -> dict[str, Any]:
+    """Who wrote a prescription a connected system sent: the prescriber it names is the
+    author, the system (its client id and facility) entered it.
+    See: https://hl7.org/fhir/R4/provenance.html"""
+    principal = repo.principal
+    system = {
+        "display": principal.display,
+        "identifier": {"system": CLIENT_SYSTEM, "value": principal.subject},
+    }
+    return {
+        "resourceType": "Provenance",
+        "id": new_id(),
+        "target": [
+            {"reference": f"MedicationRequest/{r['id']}/_history/{r['meta']['versionId']}"}
+            for r in requests
+        ],
+        "recorded": when,
+        "activity": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                    "code": "CREATE",
+                }
+            ]
+        },
+        "agent": [
+            {"type": {"coding": [{"system": AGENT_TYPES, "code": "author"}]}, "who": requester},
+            {"type": {"coding": [{"system": AGENT_TYPES, "code": "enterer"}]}, "who": system},
+        ],
+    }
 
 
 def _to_national(
