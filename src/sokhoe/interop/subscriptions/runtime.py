@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -13,6 +10,7 @@ from sqlalchemy import Engine
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.guard import platform_repository
 from sokhoe.access.policy import Policy
+from sokhoe.background import alongside
 from sokhoe.config import Settings
 from sokhoe.interop.subscriptions.delivery import Backoff, HttpSender, Sender
 from sokhoe.interop.subscriptions.dispatcher import Dispatcher
@@ -53,18 +51,7 @@ def build_dispatcher(
 def run_with_app(app: FastAPI, dispatcher: Dispatcher) -> None:
     """Start ``dispatcher`` when ``app`` starts and stop it when the app shuts down, keeping
     whatever lifespan the app already has."""
-    inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a: Any) -> AsyncIterator[Any]:
-        dispatcher.start()
-        try:
-            async with inner(a) as state:
-                yield state
-        finally:
-            dispatcher.stop()
-
-    app.router.lifespan_context = lifespan
+    alongside(app, dispatcher)
     app.state.subscriptions = dispatcher
 
 

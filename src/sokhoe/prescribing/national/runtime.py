@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -13,6 +10,7 @@ from sokhoe.access.audit import AuditLog
 from sokhoe.access.db import access_engine
 from sokhoe.access.guard import platform_repository
 from sokhoe.access.kek import KeyEncryptionKey, load_key_encryption_key
+from sokhoe.background import alongside
 from sokhoe.config import Settings
 from sokhoe.prescribing.national.client import NationalClient
 from sokhoe.prescribing.national.outbox import Backoff, Deliverer, PeriodicDelivery
@@ -62,18 +60,7 @@ def deliver_with_app(
         build_deliverer(settings, store, kek=kek, auditor=auditor),
         settings.national_rx_poll_seconds,
     )
-    inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a: Any) -> AsyncIterator[Any]:
-        periodic.start()
-        try:
-            async with inner(a) as state:
-                yield state
-        finally:
-            periodic.stop()
-
-    app.router.lifespan_context = lifespan
+    alongside(app, periodic)
     app.state.national_rx = periodic
     return periodic
 
