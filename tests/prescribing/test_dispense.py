@@ -22,7 +22,7 @@ from sokhoe.prescribing.catalogue import DRUG_SYSTEM
 from sokhoe.prescribing.code import CODE_SYSTEM
 from sokhoe.prescribing.dispense import BATCH, NotDispensable
 from sokhoe.prescribing.national.outbox import rows
-from sokhoe.prescribing.pharmacy import is_pharmacy, national_code
+from sokhoe.prescribing.pharmacy import CONTROLLED_LICENCE, is_pharmacy, national_code
 from sokhoe.prescribing.prescribe import Issued
 from sokhoe.registry.facilities import build_registry, to_fhir
 from sokhoe.store.sql import SqlStore
@@ -397,3 +397,27 @@ def test_a_signed_prescription_is_dispensed_and_its_signature_still_holds(rx: Rx
     )
     assert run_dispense(chau, body(issued.code, "SIG-2", (para, 10)), now()).state == "completed"
     assert verify_signature(rx.platform, provenance["id"]).valid
+
+
+def test_a_controlled_prescription_only_at_a_pharmacy_licensed_for_its_type(rx: RxWorld) -> None:
+    """The wrong-type refusal: an H prescription (diazepam) at a pharmacy without a licence for
+    controlled medicines is refused and nothing is written; a licensed one fills it, and the
+    unlicensed one still fills ordinary prescriptions."""
+    _, issued = issue(rx, line("DIAZEPAM-5", per_day=1, days=5))
+    assert issued.code.endswith("-H")
+    (rid,) = by_drug(issued).values()
+    before = written(rx, issued.code)
+    with pytest.raises(NotDispensable, match="not licensed") as refused:
+        run_dispense(rx.pharmacist("ds.chau", P), body(issued.code, "HD-H-1", (rid, 5)), now())
+    assert refused.value.status == 409 and written(rx, issued.code) == before
+    licensed = dict(rx.platform.read("Organization", f"org-{Q}").content or {})
+    licensed["extension"] = [{"url": CONTROLLED_LICENCE, "valueCode": "H"}]
+    rx.platform.update(licensed, "Organization", f"org-{Q}")
+    done = run_dispense(rx.pharmacist("ds.phuc", Q), body(issued.code, "HD-H-2", (rid, 5)), now())
+    assert done.state == "completed"
+    _, ordinary = issue(rx, line("PARACETAMOL-500", days=2))
+    (para,) = by_drug(ordinary).values()
+    sold = run_dispense(
+        rx.pharmacist("ds.chau", P), body(ordinary.code, "HD-C-1", (para, 6)), now()
+    )
+    assert sold.state == "completed"

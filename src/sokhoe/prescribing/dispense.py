@@ -48,7 +48,7 @@ from sokhoe.fhir.references import reference_id
 from sokhoe.fhir.resources import format_instant
 from sokhoe.messages import Message, Text
 from sokhoe.mpi.identifiers import FACILITY
-from sokhoe.prescribing.code import normalise
+from sokhoe.prescribing.code import kind_of, normalise
 from sokhoe.prescribing.context import catalogue_index, medicine
 from sokhoe.prescribing.dispensing_state import (
     Line,
@@ -227,6 +227,17 @@ def _problems(
     return out
 
 
+def _unlicensed(code: str, pharmacy: Pharmacy) -> Message:
+    """The wrong-type refusal: a controlled-medicine prescription at an unlicensed pharmacy."""
+    return Message(
+        "Prescription %(code)s is of type %(kind)s (controlled medicines): %(name)s is not "
+        "licensed to dispense it",
+        code=code,
+        kind=kind_of(code),
+        name=pharmacy.name,
+    )
+
+
 def _dispense(
     line: Line, h: Handed, pharmacy: Pharmacy, invoice: str, now: datetime
 ) -> dict[str, Any]:
@@ -344,6 +355,8 @@ def dispense(
             if earlier:
                 return _replay(earlier, lines, handed, number, now)
             problems = _problems(canonical, lines, handed, now)
+            if kind_of(canonical) not in pharmacy.kinds:
+                problems.insert(0, _unlicensed(canonical, pharmacy))
             if problems:
                 raise NotDispensable(*problems)
             written = [

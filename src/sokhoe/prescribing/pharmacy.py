@@ -36,6 +36,9 @@ class Pharmacy:
     """None for a facility's own dispensary."""
     pharmacist: dict[str, Any]
     """The ``performer.actor`` Reference of the person (or system) handing over."""
+    kinds: frozenset[str] = frozenset({"C"})
+    """The prescription types it may fill: ``C``, and ``N`` or ``H`` with a licence for
+    controlled medicines (a facility's own dispensary fills every type it prescribes)."""
 
     @property
     def organization(self) -> dict[str, str]:
@@ -57,11 +60,36 @@ def national_code(organization: dict[str, Any]) -> str | None:
     return None
 
 
+CONTROLLED_LICENCE = "https://fhir.sokhoe.vn/StructureDefinition/controlled-medicines-licence"
+"""An Organization's licence to dispense controlled medicines: ``valueCode`` ``N`` (narcotics)
+or ``H`` (psychotropics and precursors), one extension each. Unconfirmed: the licence's official
+name and scope (Law on Pharmacy 2016 and its decrees: a pharmacy trades in medicines under
+special control only with that scope on its certificate)."""
+
+
+def licensed_kinds(organization: dict[str, Any]) -> frozenset[str]:
+    """The prescription types a pharmacy may fill: ordinary ones, and those it is licensed for."""
+    licensed = {
+        str(e.get("valueCode"))
+        for e in organization.get("extension", [])
+        if e.get("url") == CONTROLLED_LICENCE and e.get("valueCode") in ("N", "H")
+    }
+    return frozenset({"C", *licensed})
+
+
 def pharmacy_organization(
-    oid: str, facility_code: str, name: str, national: str, **more: Any
+    oid: str,
+    facility_code: str,
+    name: str,
+    national: str,
+    licences: tuple[str, ...] = (),
+    **more: Any,
 ) -> dict[str, Any]:
-    """The registry Organization of a pharmacy (written by the registry, like every facility)."""
+    """The registry Organization of a pharmacy (written by the registry, like every facility);
+    ``licences``: the controlled-medicine types (``N``, ``H``) it may dispense."""
+    extensions = [{"url": CONTROLLED_LICENCE, "valueCode": kind} for kind in licences]
     return {
+        **({"extension": extensions} if extensions else {}),
         "resourceType": "Organization",
         "id": oid,
         "identifier": [
@@ -114,9 +142,12 @@ def pharmacy_of(repo: GuardedRepository, prescribing_facility: str) -> Pharmacy:
                     system=PHARMACY_CODE,
                 )
             )
-        return Pharmacy(facility.id, code, facility.name, national, _actor(repo))
+        return Pharmacy(
+            facility.id, code, facility.name, national, _actor(repo), licensed_kinds(organization)
+        )
     if code == prescribing_facility:
-        return Pharmacy(facility.id, code, facility.name, None, _actor(repo))
+        every = frozenset({"C", "N", "H"})
+        return Pharmacy(facility.id, code, facility.name, None, _actor(repo), every)
     raise Forbidden(
         Message(
             "%(name)s is not registered as a pharmacy: it dispenses only its own prescriptions",
@@ -126,9 +157,11 @@ def pharmacy_of(repo: GuardedRepository, prescribing_facility: str) -> Pharmacy:
 
 
 __all__ = [
+    "CONTROLLED_LICENCE",
     "PHARMACY_CODE",
     "Pharmacy",
     "is_pharmacy",
+    "licensed_kinds",
     "national_code",
     "pharmacy_of",
     "pharmacy_organization",

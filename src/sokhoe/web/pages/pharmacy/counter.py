@@ -10,6 +10,7 @@ nothing else of the record. The sale's answer is the page of labels to print.
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
@@ -97,8 +98,10 @@ async def counter(request: Request, code: str = "") -> Response:
 
 
 def _invoice_number(now: datetime) -> str:
-    """A suggestion the pharmacist may replace by their sales software's number."""
-    return f"HD{now:%y%m%d%H%M%S}"
+    """A suggestion the pharmacist may replace by their sales software's number: the time and
+    a random tail, so two sales in the same second never share one (the same number again
+    means "the same sale", which ``$dispense`` answers without writing)."""
+    return f"HD{now:%y%m%d%H%M%S}-{secrets.token_hex(2)}"
 
 
 def _decimal(text: str, where: str) -> Decimal:

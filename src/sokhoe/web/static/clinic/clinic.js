@@ -74,6 +74,18 @@
       }
     }
   });
+  // A typeahead answer that arrives after the field changed (a choice was made, more was
+  // typed) is stale: dropping it keeps a closed list closed and Tab on the next field.
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    var box = event.detail.target;
+    if (!box || !box.classList || !box.classList.contains("choices-box")) { return; }
+    var input = document.getElementById(box.id.replace("-choices", ""));
+    var asked = event.detail.requestConfig && event.detail.requestConfig.parameters;
+    var value = input && asked ? asked[input.name] : undefined;  // htmx's FormData proxy
+    if (typeof value === "string" && value !== input.value) {
+      event.detail.shouldSwap = false;
+    }
+  });
   document.body.addEventListener("htmx:afterSwap", function (event) {
     var box = event.detail.target;
     if (box && box.classList.contains("choices-box")) {
