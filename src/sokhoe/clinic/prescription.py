@@ -17,13 +17,14 @@ from typing import Any, Final
 
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.clinic.drafts import Visit
-from sokhoe.clinic.records import find, read, text_of
+from sokhoe.clinic.records import find, text_of
 from sokhoe.errors import Forbidden, InvalidRequest
 from sokhoe.messages import Message, Text, message_of
 from sokhoe.prescribing.catalogue import REFERENCE_SOURCE, system_of
 from sokhoe.prescribing.catalogue_fhir import from_medication, medication_id
 from sokhoe.prescribing.checks import Finding
 from sokhoe.prescribing.code import CODE_SYSTEM
+from sokhoe.prescribing.context import catalogue_index
 from sokhoe.prescribing.prescribe import Issued, PrescriptionRefused, prescribe
 
 
@@ -106,10 +107,11 @@ def _number(text: str, what: str, n: int) -> Decimal:
 def medication_for(repo: GuardedRepository, code: str, facility: str, n: int) -> dict[str, Any]:
     """The catalogue Medication a typed code names: the facility's own list first, then the
     platform's reference list."""
+    current = catalogue_index(repo).by_id  # the catalogue read once, not a door read a try
     for source in (facility, REFERENCE_SOURCE):
-        found = read(repo, "Medication", medication_id(source, code.strip()))
-        if found is not None and found.get("status") != "inactive":
-            return found
+        found = current.get(medication_id(source, code.strip()))
+        if found is not None:
+            return found.medication
     raise LineProblem(Message(NOT_IN_CATALOGUE, n=str(n + 1), code=code), f"rx{n}")
 
 

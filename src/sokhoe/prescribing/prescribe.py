@@ -357,7 +357,7 @@ def prescribe(
                 requester,
                 facility,
                 when,
-                now,
+                now + rules.fill_within,
                 note,
             )
             linked = [
@@ -466,11 +466,10 @@ def _request(
     requester: dict[str, Any],
     facility: Any,
     when: str,
-    now: datetime,
+    valid_until: datetime,
     note: str,
 ) -> dict[str, Any]:
     given = item.request
-    rules = rules_on(now.date())
     request: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "id": rid,
@@ -493,7 +492,7 @@ def _request(
         "groupIdentifier": {"system": CODE_SYSTEM, "value": code},
         "dosageInstruction": given.get("dosageInstruction", []),
         "dispenseRequest": {
-            "validityPeriod": {"start": when, "end": format_instant(now + rules.fill_within)},
+            "validityPeriod": {"start": when, "end": format_instant(valid_until)},
             "quantity": {
                 "value": float(item.quantity) if item.quantity % 1 else int(item.quantity),
                 "unit": item.medicine.entry.unit,
