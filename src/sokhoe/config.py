@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     """Idle time-out of a sign-in to the pages (``/clinic``): each page used in the second
     half of the session renews it, so a clinician at work stays signed in and an unattended
     screen signs itself out."""
+    portal_session_days: int = 90
+    """How long a citizen stays signed in to the portal on their own phone (``/portal``): a
+    long session, listed among their devices and ended from any of them (``portal/devices.py``)."""
     password_time_cost: int = DEFAULT_TIME_COST
     password_memory_kib: int = DEFAULT_MEMORY_COST
     password_parallelism: int = DEFAULT_PARALLELISM

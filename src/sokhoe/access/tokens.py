@@ -181,9 +181,11 @@ class TokenService:
             several_facilities=bool(claims.get("facs")),
         )
 
-    def revoke(self, token_or_jti: str) -> None:
-        """Refuse a token from now on (kept until it would have expired anyway)."""
-        jti, expires = token_or_jti, _now() + self.ttl
+    def revoke(self, token_or_jti: str, expires: datetime | None = None) -> None:
+        """Refuse a token from now on (kept until it would have expired anyway: a bare
+        ``jti`` of a token that lives longer than the default, such as a citizen's portal
+        session, must say when with ``expires``)."""
+        jti, expires = token_or_jti, expires or _now() + self.ttl
         if "." in token_or_jti:
             claims = jwt.decode(token_or_jti, options={"verify_signature": False})
             jti = claims["jti"]

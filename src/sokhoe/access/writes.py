@@ -129,9 +129,10 @@ def _kind_of(rtype: str, content: dict[str, Any] | None) -> str | None:
         return "audit-event"
     if rtype in ("Medication", "ValueSet") and _in_drug_catalogue(content):
         return "drug-catalogue"
-    if rtype == "MedicationRequest" and (content.get("groupIdentifier") or {}).get(
-        "system"
-    ) == PRESCRIPTION_CODES:
+    if (
+        rtype == "MedicationRequest"
+        and (content.get("groupIdentifier") or {}).get("system") == PRESCRIPTION_CODES
+    ):
         return "prescription"
     if rtype == "MedicationDispense":
         return "dispensing"

@@ -110,9 +110,7 @@ def build(
         period = card.get("period") or {}
         chart.card = Card(str(card.get("value")), period.get("start"), period.get("end"))
     subject = [("patient", f"Patient/{patient_id}")]
-    chart.clinical = all(
-        scopes_allow(repo.principal.scopes, t, "search") for t in CLINICAL_TYPES
-    )
+    chart.clinical = all(scopes_allow(repo.principal.scopes, t, "search") for t in CLINICAL_TYPES)
     if not chart.clinical:
         _timeline(repo, chart, subject, facility_org, [], lang)
         chart.appointments = find(

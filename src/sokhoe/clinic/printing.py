@@ -40,8 +40,8 @@ KINDS: Final[dict[str, str]] = {
 }
 PRESCRIPTION_TITLES: Final = {
     "C": "ĐƠN THUỐC",
-    "N": "ĐƠN THUỐC \"N\"",
-    "H": "ĐƠN THUỐC \"H\"",
+    "N": 'ĐƠN THUỐC "N"',
+    "H": 'ĐƠN THUỐC "H"',
 }
 """The form's title by type: narcotic (N) and psychotropic/precursor (H) forms are marked."""
 SECTION_TITLES: Final = {

@@ -138,8 +138,7 @@ _ENTRIES = (
         "Registration number of a medicinal product (số đăng ký lưu hành, SĐK; SO_DANG_KY of "
         "XML 130 table 2), e.g. VD-… for products made in Vietnam and VN-… for imported ones; "
         "the exact formats are unconfirmed and not checked.",
-        "Identifies a registered medicinal product (Medication.identifier in the drug "
-        "catalogue).",
+        "Identifies a registered medicinal product (Medication.identifier in the drug catalogue).",
     ),
     _Entry(
         "mrn",

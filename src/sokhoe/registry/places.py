@@ -273,3 +273,14 @@ def find_ward(province: Province | str, name: str) -> Ward | None:
         if found:
             return found[0] if len(found) == 1 else None
     return None
+
+
+@cache
+def _wards_by_code() -> dict[str, tuple[Ward, Province]]:
+    return {w.code: (w, p) for p in provinces() for w in p.wards}
+
+
+def ward_by_code(code: str) -> tuple[Ward, Province] | None:
+    """The ward (or commune) with this 5-digit statistics-office code and its province; None
+    when no current unit has it (``26740`` is Phường Sài Gòn, Thành phố Hồ Chí Minh)."""
+    return _wards_by_code().get(code.strip())

@@ -49,6 +49,7 @@ from sokhoe.web import (
 )
 from sokhoe.web.pages import clinic as clinic_pages
 from sokhoe.web.pages import pharmacy as pharmacy_pages
+from sokhoe.web.pages import portal as portal_pages
 from sokhoe.web.responses import (
     fhir_error_handler,
     http_error_handler,
@@ -134,9 +135,11 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.include_router(dashboard_api.router)  # pages: signs in itself, aggregates only
     app.include_router(clinic_pages.router)  # pages: cookie sign-in, through the same door
     app.include_router(pharmacy_pages.router)  # the pharmacists' pages, the same way
+    app.include_router(portal_pages.router)  # the citizens' pages, the same way
     static = resources.files("sokhoe.web") / "static"
     # the pages' own assets, and the browser libraries `make install` copies from npm
     app.mount("/clinic/static", StaticFiles(directory=str(static / "clinic")), name="clinic")
+    app.mount("/portal/static", StaticFiles(directory=str(static / "portal")), name="portal")
     app.mount(
         "/static/vendor",
         StaticFiles(directory=str(static / "vendor"), check_dir=False),

@@ -41,10 +41,17 @@ authenticator code, the bill's missing prices, the pharmacy counter's refusals."
 SOURCES: Final = {
     "clinic": [
         ("clinic/**.py", "python"),
-        ("web/pages/**.py", "python"),
+        ("web/pages/clinic/**.py", "python"),
+        ("web/pages/pharmacy/**.py", "python"),
+        ("web/pages/*.py", "python"),
         *((module, "python") for module in REFUSALS),
         ("web/templates/clinic/**.html", "jinja2.ext:babel_extract"),
         ("web/templates/pharmacy/**.html", "jinja2.ext:babel_extract"),
+    ],
+    "portal": [
+        ("portal/**.py", "python"),
+        ("web/pages/portal/**.py", "python"),
+        ("web/templates/portal/**.html", "jinja2.ext:babel_extract"),
     ],
     "dashboard": [
         ("warehouse/catalogue.py", "python"),

@@ -38,7 +38,7 @@ Lang = Literal["vi", "en"]
 LANGUAGES: Final[tuple[Lang, ...]] = ("vi", "en")
 DEFAULT: Final[Lang] = "vi"
 COOKIE: Final = "sokhoe_lang"
-DOMAINS: Final = ("clinic", "dashboard")
+DOMAINS: Final = ("clinic", "dashboard", "portal")
 LOCAL_TIME: Final = ZoneInfo("Asia/Ho_Chi_Minh")
 _ONE_YEAR: Final = 365 * 24 * 3600
 

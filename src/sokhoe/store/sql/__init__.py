@@ -5,6 +5,7 @@ from sokhoe.store.sql import (  # noqa: F401  (tables on metadata)
     bulk_schema,
     clinic_schema,
     interop_schema,
+    portal_schema,
     prescribing_schema,
     subscription_schema,
     sync_schema,

@@ -64,7 +64,11 @@ async def caller(request: Request) -> Principal | None:
 
 
 def _renew_if_old(request: Request, tokens: TokenService, token: str, who: Principal) -> None:
-    """Past half its life, swap the session for a fresh one (the idle time-out slides)."""
+    """Past half its life, swap the session for a fresh one (the idle time-out slides).
+    A citizen's portal session is long and listed among their devices: it is never swapped
+    (a swapped token would escape "sign out everywhere")."""
+    if who.kind == "citizen":
+        return
     minutes = deps.settings(request).page_session_minutes
     expires = jwt.decode(token, options={"verify_signature": False}).get("exp", 0)
     if expires - time.time() > minutes * 30:

@@ -9,6 +9,7 @@ from sokhoe.store.sql import (
     bulk_schema,
     clinic_schema,
     interop_schema,
+    portal_schema,
     prescribing_schema,
     subscription_schema,
     sync_schema,

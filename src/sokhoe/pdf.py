@@ -1,0 +1,53 @@
+"""PDF documents in Vietnamese: the health book a citizen downloads, a visit summary, a ward's
+poster.
+
+fpdf2 writes PDF in pure Python (no browser, no system library), but its built-in fonts are
+Latin-1 only: Vietnamese letters (ư, ơ, ệ…) need a TrueType font embedded. DejaVu Sans covers
+them; Debian ships it (``fonts-dejavu-core``, which ``scripts/system-deps.sh`` installs), and
+python-barcode, already a dependency, carries DejaVu Sans Mono as a last resort, so a PDF can
+always be made.
+See: https://py-pdf.github.io/fpdf2/Unicode.html
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Final
+
+from fpdf import FPDF
+
+FAMILY: Final = "sokhoe"
+_DEBIAN: Final = Path("/usr/share/fonts/truetype/dejavu")
+
+
+def _fonts() -> tuple[Path, Path]:
+    """(regular, bold) TrueType files with Vietnamese letters."""
+    regular, bold = _DEBIAN / "DejaVuSans.ttf", _DEBIAN / "DejaVuSans-Bold.ttf"
+    if regular.exists():
+        return regular, bold if bold.exists() else regular
+    mono = Path(str(resources.files("barcode") / "fonts" / "DejaVuSansMono.ttf"))
+    return mono, mono
+
+
+def document(title: str, *, author: str = "sokhoe") -> FPDF:
+    """An A4 portrait document with the Vietnamese font set as :data:`FAMILY` (styles ``""``
+    and ``"B"``), one page begun, its metadata titled."""
+    pdf = FPDF(orientation="P", unit="mm", format="A4")
+    regular, bold = _fonts()
+    pdf.add_font(FAMILY, "", str(regular))
+    pdf.add_font(FAMILY, "B", str(bold))
+    pdf.set_font(FAMILY, size=11)
+    pdf.set_title(title)
+    pdf.set_author(author)
+    pdf.set_creator("sokhoe")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_page()
+    return pdf
+
+
+def to_bytes(pdf: FPDF) -> bytes:
+    return bytes(pdf.output())
+
+
+__all__ = ["FAMILY", "document", "to_bytes"]

@@ -1,0 +1,6 @@
+"""The citizen's health book (*sổ sức khỏe điện tử*): the services behind ``/portal``.
+
+Each module does one thing a citizen asks for, through the caller's guarded repository like
+every other service (the pages under ``web/pages/portal`` only carry them):
+``devices`` the phones a citizen stays signed in on.
+"""
