@@ -8,6 +8,8 @@ working searches, and a refusal to overwrite a store that holds data.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import threading
 import uuid
 from collections.abc import Iterator
@@ -26,7 +28,8 @@ from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.load import load_paths
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.backup import BackupError, backup, manifest_path, restore
-from tests.conftest import BASE
+from tests.conftest import BASE, sqlite_store
+from tests.pg_server import PostgresServer
 
 Snapshot = dict[tuple[str, str], tuple[int, str]]
 
@@ -43,6 +46,39 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("demo")
     write_demo(data, 30, 3, "bundles")
     return data
+
+
+def _load(store: SqlStore, demo_data: Path) -> None:
+    assert (
+        load_paths(platform_repository(store, f"{BASE}/fhir"), [demo_data], workers=0).errors == []
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_sqlite(
+    demo_data: Path, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The demo loaded once into a SQLite file, closed: each test's live store is a copy."""
+    path = tmp_path_factory.mktemp("demo-db") / "demo.db"
+    store = sqlite_store(request, path)
+    try:
+        _load(store, demo_data)
+    finally:
+        store.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_postgres(demo_data: Path, pg_server: PostgresServer) -> Iterator[str]:
+    """The demo loaded once into a PostgreSQL database, closed: the template of the live one."""
+    name = f"sokhoe_backup_demo_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    store = SqlStore(pg_server.create_database(name))
+    try:
+        _load(store, demo_data)
+    finally:
+        store.close()
+    yield name
+    pg_server.drop_database(name)
 
 
 class Writer:
@@ -81,10 +117,10 @@ class Writer:
         self.thread.join(60)
 
 
-def _round_trip(source_url: str, target_url: str, demo_data: Path, out: Path) -> None:
-    source = SqlStore(source_url)
+def _round_trip(source_url: str, target_url: str, out: Path) -> None:
+    """``source_url`` holds the demo (a copy of the module's loaded one)."""
+    source = SqlStore(source_url, migrate_schema=False)
     repo = platform_repository(source, f"{BASE}/fhir")
-    assert load_paths(repo, [demo_data], workers=0).errors == []
     pages: list[tuple[int, int]] = []
     with Writer(repo) as writer:
         writer.wait_for(5)
@@ -134,23 +170,26 @@ def _round_trip(source_url: str, target_url: str, demo_data: Path, out: Path) ->
     source.close()
 
 
-def test_sqlite_live_backup_and_restore(demo_data: Path, tmp_path: Path) -> None:
+def test_sqlite_live_backup_and_restore(demo_sqlite: Path, tmp_path: Path) -> None:
+    shutil.copyfile(demo_sqlite, tmp_path / "live.db")
     _round_trip(
         f"sqlite:///{tmp_path / 'live.db'}",
         f"sqlite:///{tmp_path / 'restored' / 'copy.db'}",
-        demo_data,
         tmp_path / "backups" / "sokhoe.sqlite",
     )
 
 
 @pytest.fixture
-def pg_databases(pg_url: str) -> Iterator[tuple[str, str]]:
-    """Two fresh databases on the test server: the live source and the restore target."""
+def pg_databases(pg_url: str, demo_postgres: str) -> Iterator[tuple[str, str]]:
+    """Two databases on the test server: the live source (a copy of the loaded demo) and an
+    empty restore target."""
     admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
     names = [f"backup_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("source", "target")]
     with admin.connect() as conn:
-        for name in names:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(
+            text(f'CREATE DATABASE "{names[0]}" TEMPLATE "{demo_postgres}" STRATEGY FILE_COPY')
+        )
+        conn.execute(text(f'CREATE DATABASE "{names[1]}"'))
     base = make_url(pg_url)
     urls = [base.set(database=n).render_as_string(hide_password=False) for n in names]
     try:
@@ -162,11 +201,9 @@ def pg_databases(pg_url: str) -> Iterator[tuple[str, str]]:
         admin.dispose()
 
 
-def test_postgres_live_backup_and_restore(
-    demo_data: Path, tmp_path: Path, pg_databases: tuple[str, str]
-) -> None:
+def test_postgres_live_backup_and_restore(tmp_path: Path, pg_databases: tuple[str, str]) -> None:
     source_url, target_url = pg_databases
-    _round_trip(source_url, target_url, demo_data, tmp_path / "sokhoe.pgdump")
+    _round_trip(source_url, target_url, tmp_path / "sokhoe.pgdump")
 
 
 def test_a_damaged_backup_is_refused(tmp_path: Path) -> None:
@@ -189,13 +226,11 @@ def test_a_backup_of_another_dialect_is_refused(tmp_path: Path, pg_url: str) -> 
         restore(pg_url, out)
 
 
-def test_cli_backup_and_restore_sqlite(demo_data: Path, tmp_path: Path) -> None:
+def test_cli_backup_and_restore_sqlite(demo_sqlite: Path, tmp_path: Path) -> None:
+    shutil.copyfile(demo_sqlite, tmp_path / "live.db")
     source_url = f"sqlite:///{tmp_path / 'live.db'}"
     target_url = f"sqlite:///{tmp_path / 'copy.db'}"
-    store = SqlStore(source_url)
-    assert (
-        load_paths(platform_repository(store, f"{BASE}/fhir"), [demo_data], workers=0).errors == []
-    )
+    store = SqlStore(source_url, migrate_schema=False)
     expected = _snapshot(store)
     store.close()
     out = tmp_path / "b" / "sokhoe.sqlite"
