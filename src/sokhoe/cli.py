@@ -493,6 +493,41 @@ def audit_anchor(
     print(head.to_json().decode())
 
 
+@audit_app.command("glass-alerts")
+def audit_glass_alerts(
+    db: DbOption = None,
+    once: Annotated[bool, typer.Option("--once", help="One round, then exit")] = False,
+) -> None:
+    """Text citizens whose record was opened by breaking the glass (each opening once; the
+    server does the same every SOKHOE_GLASS_ALERT_SECONDS unless SOKHOE_GLASS_ALERTS=false).
+    Several may run at once. The SMS gateway is SOKHOE_SMS_*."""
+    import json
+    import time
+
+    from sokhoe.access.sms import make_gateway
+    from sokhoe.portal.glass_alerts import build_alerts
+
+    settings = _settings(db)
+    gateway = make_gateway(
+        settings.sms_gateway,
+        settings.var_dir / "sms-outbox.jsonl",
+        settings.sms_url,
+        settings.sms_token,
+        settings.sms_timeout,
+    )
+    with _opened(db) as store:
+        alerts = build_alerts(settings, store, gateway)
+        try:
+            while True:
+                report = alerts.run_once()
+                if once:
+                    print(json.dumps(report.__dict__))
+                    return
+                time.sleep(settings.glass_alert_seconds)
+        except KeyboardInterrupt:
+            pass
+
+
 access_app = typer.Typer(help="The care-relationship index.", no_args_is_help=True)
 app.add_typer(access_app, name="access")
 

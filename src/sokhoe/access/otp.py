@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select, update
@@ -204,6 +205,20 @@ def link_citizen(
         conn.execute(
             update(auth_citizen).where(auth_citizen.c.phone == number).values(patient_id=patient_id)
         )
+
+
+def linked_phones(engine: Engine, patient_ids: Sequence[str]) -> list[str]:
+    """The phones whose citizen account is linked to one of these Patients (the owner's own
+    phone, proven by a one-time code): where a notice about the record goes."""
+    if not patient_ids:
+        return []
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(auth_citizen.c.phone)
+            .where(auth_citizen.c.patient_id.in_(list(patient_ids)))
+            .order_by(auth_citizen.c.phone)
+        ).all()
+    return [str(r.phone) for r in rows]
 
 
 def linked_patient(engine: Engine, phone: str) -> str | None:

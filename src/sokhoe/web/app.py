@@ -29,6 +29,7 @@ from sokhoe.errors import FhirError
 from sokhoe.fhir.resources import format_instant
 from sokhoe.interop.subscriptions import api as subscriptions_api
 from sokhoe.interop.subscriptions.runtime import build_dispatcher, run_with_app
+from sokhoe.store import MemoryStore
 from sokhoe.store.ports import FhirStore
 from sokhoe.store.sql import open_store
 from sokhoe.web import (
@@ -111,6 +112,12 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
         from sokhoe.prescribing.national.runtime import deliver_with_app
 
         deliver_with_app(app, settings, store, kek=kek, auditor=app.state.auditor)
+    if settings.glass_alerts and not isinstance(store, MemoryStore):
+        # the citizen's SMS on break-the-glass (also: sokhoe audit glass-alerts); not over the
+        # in-memory store, whose one shared connection is for a single thread's experiments
+        from sokhoe.portal.glass_alerts import alerts_with_app
+
+        alerts_with_app(app, settings, store, app.state.sms, app.state.auditor)
     app.add_exception_handler(FhirError, fhir_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -141,6 +142,13 @@ audit_event = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_audit_patient", "patient_id", "seq"),
+    # the break-the-glass alerts alone, by time: the citizen's SMS notifier reads them
+    Index(
+        "ix_audit_glass",
+        "recorded",
+        sqlite_where=text("action = 'break-the-glass'"),
+        postgresql_where=text("action = 'break-the-glass'"),
+    ),
 )
 """Append-only: each row's ``hash`` covers its content and the previous row's hash, so an
 edited or deleted row breaks the chain (``sokhoe audit verify``)."""
