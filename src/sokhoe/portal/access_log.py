@@ -206,10 +206,10 @@ def what_was_done(event: dict[str, Any]) -> tuple[Message, ...]:
     types = list(dict.fromkeys(r.split("/", 1)[0] for r in _refs(event) if "/" in r))
     if kind == "break-the-glass":
         kind = "read" if types else "operation"
+    op = _operation(event) if kind in ("operation", "create", "update", "delete") else None
+    if op in OPERATIONS:
+        return (OPERATIONS[op],)  # the operation says it better than what it wrote
     if kind == "operation":
-        op = _operation(event)
-        if op in OPERATIONS:
-            return (OPERATIONS[op],)
         kind = "read" if types else "operation"
     verb = VERBS[kind]
     if "what" not in verb.params:

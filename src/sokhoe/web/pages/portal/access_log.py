@@ -45,7 +45,12 @@ async def log_page(request: Request) -> Response:
 
 
 async def _concern(
-    request: Request, citizen: Citizen, seq: str, text: str = "", problem: str | None = None
+    request: Request,
+    citizen: Citizen,
+    seq: str,
+    text: str = "",
+    problem: str | None = None,
+    status: int = 200,
 ) -> Response:
     title = "Report a concern"
     if citizen.patient_id is None or not seq.isdigit():
@@ -63,7 +68,7 @@ async def _concern(
     return render(
         request,
         "portal/concern.html",
-        400 if problem else 200,
+        status,
         title=title,
         access=found,
         text=text,
@@ -87,7 +92,7 @@ async def concern_send(request: Request, seq: str) -> Response:
     async def send(citizen: Citizen) -> Response:
         form = await request.form()
         text = form_text(form, "text")
-        if citizen.patient_id is None or not seq.isdigit():
+        if citizen.patient_id is None or not seq.isdigit() or len(seq) >= 19:
             return await _concern(request, citizen, seq)
         try:
             await run_in_threadpool(
@@ -102,7 +107,7 @@ async def concern_send(request: Request, seq: str) -> Response:
             if exc.status == 404:
                 return await _concern(request, citizen, "x")
             problem = common.explain(request, exc, DOMAIN)
-            return await _concern(request, citizen, seq, text, problem)
+            return await _concern(request, citizen, seq, text, problem, exc.status)
         return common.redirect(request, f"/portal/access-log/{seq}/concern")
 
     return await page(request, send)
