@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -68,11 +68,10 @@ def test_a_clinic_doctors_reading_in_plain_vietnamese(world: World) -> None:
     # when: the day as a heading and the time, in Vietnam's time
     stamp = re.search(r'<time datetime="([^"]+)">(\d\d:\d\d)</time>', first)
     assert stamp is not None
-    from datetime import datetime
-
     local = datetime.fromisoformat(stamp.group(1)).astimezone(LOCAL_TIME)
     assert stamp.group(2) == local.strftime("%H:%M")
-    assert f"<h2 id=\"d-1\">{local.strftime('%d/%m/%Y')}</h2>" in main_of(page.text)
+    heading = f'<h2 id="d-1">Hôm nay, {local.strftime("%d/%m/%Y")}</h2>'
+    assert heading in main_of(page.text)
     # the citizen's own views are left out: reading the page again adds no row
     total = len(cards(citizen.get("/portal/access-log").text))
     assert total == len(cards(page.text)) and PHONE not in page.text

@@ -50,7 +50,10 @@ def _make_code(citizen: TestClient, days: int = 7) -> tuple[str, str]:
     made = citizen.post("/portal/sharing/code", data={"csrf": csrf_of(page.text), "days": days})
     assert made.status_code == 200, made.text
     code = re.search(r'id="share-code">([A-Z0-9]{4}-[A-Z0-9]{4})<', made.text)
-    assert code is not None and "<svg" in made.text
+    assert code is not None
+    # a full QR code (21 modules and the quiet zone at least), never a Micro QR
+    box = re.search(r'<svg[^>]*viewBox="0 0 (\d+) (\d+)"', made.text)
+    assert box is not None and int(box.group(1)) >= 29
     return code.group(1), made.text
 
 

@@ -4,6 +4,8 @@ both read through the citizen's door, which confines them to the records the pho
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -11,6 +13,7 @@ from starlette.responses import Response
 from sokhoe.errors import FhirError
 from sokhoe.portal.access_log import access_log, access_of
 from sokhoe.portal.concerns import MAX_TEXT, report_concern
+from sokhoe.web.i18n import LOCAL_TIME
 from sokhoe.web.pages import common
 from sokhoe.web.pages.clinic.base import form_text
 from sokhoe.web.pages.portal.base import DOMAIN, Citizen, gettext, message, page, render
@@ -33,12 +36,15 @@ async def log_page(request: Request) -> Response:
             )
         number = _page_number(request.query_params.get("page"))
         found = await run_in_threadpool(access_log, citizen.repo, citizen.patient_id, number)
+        today = datetime.now(LOCAL_TIME).date()
         return render(
             request,
             "portal/access_log.html",
             title="Who looked at my record",
             log=found,
             own=citizen.patient_id == citizen.own,
+            today=today,
+            yesterday=today - timedelta(days=1),
         )
 
     return await page(request, show)

@@ -33,10 +33,12 @@ DONE: Final = {
 
 
 def _qr(code: str) -> str:
-    """The share code as an inline SVG QR (the desk's scanner types it in)."""
+    """The share code as an inline SVG QR (the desk's scanner types it in). Never a Micro QR
+    (segno picks one for short text): phone cameras and many desk scanners do not read them.
+    No width or height: the page's CSS sizes it to the screen."""
     buffer = io.BytesIO()
-    qr = segno.make(code, error="m")
-    qr.save(buffer, kind="svg", scale=6, border=2, xmldecl=False, svgns=True, title=code)
+    qr = segno.make(code, error="m", micro=False)
+    qr.save(buffer, kind="svg", border=4, xmldecl=False, svgns=True, title=code, omitsize=True)
     return buffer.getvalue().decode("utf-8")
 
 
