@@ -201,6 +201,10 @@ def test_a_concern_opens_a_review_task_the_facility_finds_and_answers(world: Wor
         his_c.read("Patient", "p-an")
     stranger_facility = facility_system(world, "01001")
     assert stranger_facility.search(query).matches == []
+    forged = {**task, "id": "forged", "description": "Không có gì bất thường"}
+    forged.pop("meta", None)
+    with pytest.raises(Forbidden):  # only $report-concern opens one
+        his_c.update(forged, "Task", "forged")
     # it records its answer (the state only) and the citizen reads it
     answered = {
         **task,
@@ -235,3 +239,23 @@ def test_a_guardian_reads_the_childs_log_and_reports_for_the_child(world: World)
     # An (not the child's guardian) finds nothing of it
     an = sign_in(world, PHONE)
     assert an.get(f"/portal/access-log/{seq}/concern").status_code == 404
+
+
+def test_the_log_is_paged_newest_first(world: World) -> None:
+    from sokhoe.access.otp import citizen_principal
+    from sokhoe.portal.access_log import PER_PAGE, access_log
+
+    doctor = staff(world, "bs.b")
+    for _ in range(PER_PAGE + 3):
+        doctor.read("Observation", "glu-b")
+    me = world.platform.for_caller(citizen_principal(PHONE, "p-an"), audit_reads=True)
+    first, second = access_log(me, "p-an", 1), access_log(me, "p-an", 2)
+    assert first.total == second.total > PER_PAGE and first.pages == second.pages == 2
+    seqs = [a.seq for d in first.days for a in d.accesses]
+    rest = [a.seq for d in second.days for a in d.accesses]
+    assert len(seqs) == PER_PAGE and len(rest) == first.total - PER_PAGE
+    assert seqs + rest == sorted(seqs + rest, reverse=True)
+    citizen = sign_in(world, PHONE)
+    page = citizen.get("/portal/access-log").text
+    assert "Trang 1/2" in page and 'href="/portal/access-log?page=2"' in page
+    assert len(cards(citizen.get("/portal/access-log?page=2").text)) == len(rest)
