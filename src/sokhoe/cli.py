@@ -395,6 +395,40 @@ def user_add_facility(
         print(f"{username} works at {', '.join(facilities_of(store.writer, username))}")
 
 
+@user_app.command("practitioner")
+def user_practitioner(
+    username: str,
+    certificate: Annotated[
+        str, typer.Option("--cchn", help="Practising-certificate number (chứng chỉ hành nghề)")
+    ],
+    db: DbOption = None,
+) -> None:
+    """Register a clinician as a Practitioner with their practising-certificate number, at
+    their facility; what they sign and prescribe then names it (the national prescription
+    system knows prescribers only by that number)."""
+    from sokhoe.access.accounts import account
+    from sokhoe.access.guard import platform_repository
+    from sokhoe.clinic.setup import add_practitioner
+
+    settings = _settings(db)
+    with _opened(db) as store:
+        who = account(store.writer, username)
+        if who is None or who.facility is None or not certificate.strip():
+            print(f"error: no active facility staff account {username!r}", file=sys.stderr)
+            raise typer.Exit(2)
+        registry = platform_repository(store, settings.fhir_base)
+        pid = add_practitioner(
+            registry,
+            store.writer,
+            username,
+            who.display,
+            str(who.role),
+            who.facility,
+            certificate.strip(),
+        )
+    print(f"{username} is Practitioner/{pid}")
+
+
 @user_app.command("totp")
 def user_totp(username: str, db: DbOption = None) -> None:
     """Enrol a TOTP authenticator; prints the otpauth:// URI to scan."""

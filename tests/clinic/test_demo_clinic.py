@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from sokhoe.access.accounts import account
 from sokhoe.access.guard import GuardedRepository
@@ -31,6 +32,7 @@ from sokhoe.mpi.identifiers import BHYT
 from sokhoe.prescribing.demo import PHARMACIST, ensure_pharmacy_demo
 from sokhoe.registry.facilities import LEVEL_SYSTEM
 from sokhoe.store.sql import SqlStore
+from sokhoe.store.sql.prescribing_schema import prescription_outbox
 from sokhoe.web.app import create_app
 from tests.conftest import BASE, FAST_HASHER, FAST_PASSWORDS
 
@@ -294,6 +296,14 @@ def test_a_pharmacy_near_the_station_with_prescriptions_to_dispense(demo: Demo) 
         hasher=FAST_HASHER,
     )
     assert sorted(again.prescriptions) == sorted(codes)  # a second start issues nothing new
+    # the demo doctor is a Practitioner with a practising certificate: what they prescribe is
+    # queued for the national prescription system under their name
+    with demo.app.state.tokens.engine.connect() as conn:
+        queued = conn.execute(
+            select(prescription_outbox.c.code, prescription_outbox.c.practitioner)
+        ).all()
+    assert {c.upper() for c in codes} <= {row.code.upper() for row in queued}
+    assert all(row.practitioner and row.practitioner.endswith("-CCHN") for row in queued)
     with TestClient(demo.app, base_url=BASE) as ds:
         r = ds.post(
             "/clinic/sign-in",
