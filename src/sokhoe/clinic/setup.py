@@ -118,16 +118,17 @@ def add_practitioner(
             }
         ],
     }
+    role_id = str(uuid.uuid5(uuid.UUID(pid), "role"))
     job = {
         "resourceType": "PractitionerRole",
-        "id": str(uuid.uuid5(uuid.UUID(pid), "role")),
+        "id": role_id,
         "active": True,
         "practitioner": {"reference": f"Practitioner/{pid}", "display": display},
         "organization": {"reference": f"Organization/{org.id}", "display": org.name},
         "code": [{"coding": [coding]}],
     }
     registry.update(practitioner, "Practitioner", pid)
-    registry.update(job, "PractitionerRole", job["id"])
+    registry.update(job, "PractitionerRole", role_id)
     link_practitioner(engine, username, pid)
     return pid
 
