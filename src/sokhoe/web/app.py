@@ -46,6 +46,7 @@ from sokhoe.web import (
     prescribing_api,
     signing_api,
     terminology_api,
+    validate_api,
 )
 from sokhoe.web.pages import clinic as clinic_pages
 from sokhoe.web.pages import pharmacy as pharmacy_pages
@@ -130,6 +131,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.include_router(bulk_api.router, dependencies=signed_in)  # before fhir_api, as above
     # Subscription writes are registered (criteria, endpoint, owner): before fhir_api
     app.include_router(subscriptions_api.router, dependencies=signed_in)
+    app.include_router(validate_api.router, dependencies=signed_in)  # before fhir_api too
     app.include_router(fhir_api.router, dependencies=signed_in)
     app.include_router(hl7_api.router, dependencies=signed_in)
     app.include_router(dashboard_api.router)  # pages: signs in itself, aggregates only
