@@ -55,7 +55,7 @@ def _prefix(col: Any, value: str) -> ColumnElement[bool]:
 def _range_clause(
     prefix: str, low: ColumnElement[Any], high: ColumnElement[Any], v: RangeValue
 ) -> ColumnElement[bool]:
-    return cast(ColumnElement[bool], range_condition(prefix, low, high, v, and_, not_))
+    return cast(ColumnElement[bool], range_condition(prefix, low, high, v, and_, not_, any_of=or_))
 
 
 def _point_range_clause(prefix: str, col: Any, v: RangeValue) -> ColumnElement[bool]:
