@@ -122,6 +122,8 @@ def _value_clause(
             return _prefix(c.value, value.value)
         if modifier == "above":
             return literal(value.value).like(c.value + "%")
+        if modifier == "contains":
+            return c.value.like(f"%{_escape_like(value.value)}%", escape="\\")  # type: ignore[no-any-return]
         return c.value == value.value  # type: ignore[no-any-return]
     raise InvalidRequest(f"Unsupported search value {value!r}")
 
