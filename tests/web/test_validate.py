@@ -159,3 +159,11 @@ def test_the_capability_statement_lists_validate_for_every_type_and_the_system(
     } in rest["operation"]
     observation = next(r for r in rest["resource"] if r["type"] == "Observation")
     assert "validate" in [o["name"] for o in observation["operation"]]
+
+
+def test_only_r4_types_are_listed_or_accepted(api: TestClient) -> None:
+    listed = {r["type"] for r in api.get("/fhir/metadata").json()["rest"][0]["resource"]}
+    assert "SubscriptionStatus" not in listed and {"Patient", "Subscription"} <= listed
+    body = {"resourceType": "SubscriptionStatus", "status": "active"}
+    found = errors(api.post("/fhir/$validate", json=body).json())
+    assert found[0]["expression"] == ["SubscriptionStatus.resourceType"]
