@@ -135,6 +135,32 @@ def test_validate_resource_raises_with_every_issue() -> None:
         ("uuid", "urn:uuid:6f9619ff-8b86-d011-b42d-00c04fc964ff", True),
         ("base64Binary", "aGVsbG8=", True),
         ("time", "25:00:00", False),
+        ("uri", "", False),  # empty strings: never, whatever the pattern says
+        ("string", "", False),
+        ("code", "", False),
+        ("string", " ", True),
+        ("dateTime", "2020-01-01T10:00:00", False),  # a time needs its zone
+        ("dateTime", "2020-01-01T10:00:00+07:00", True),
+        ("dateTime", "2020-02-30", False),  # not a real day
+        ("dateTime", "2020-01-01T10:00:00+15:00", False),
+        ("instant", "2020-01-01T10:00:00.123456+07:00", True),
+        ("time", "10:00", False),
+        ("integer", 2**31 - 1, True),
+        ("integer", -(2**31), True),
+        ("integer", -(2**31) - 1, False),
+        ("integer", 1.0, False),
+        ("integer", "1", False),
+        ("decimal", "1.5", False),
+        ("decimal", 1.50, True),
+        ("id", "a" * 64, True),
+        ("id", "a" * 65, False),
+        ("id", "a_b", False),
+        ("oid", "urn:oid:1.02", False),
+        ("uuid", "urn:uuid:6F9619FF-8B86-D011-B42D-00C04FC964FF", False),
+        ("canonical", "http://example.org/ValueSet/x|1.0", True),
+        ("base64Binary", "abc", False),
+        ("markdown", "**đậm**", True),
+        ("boolean", "true", False),
     ],
 )
 def test_primitive_formats(code: str, value: Any, ok: bool) -> None:

@@ -381,6 +381,8 @@ def primitive_problem(code: str, value: Any) -> str | None:
         return check(code, value)
     if not isinstance(value, str):
         return f"Expected a string ({code}), got {type(value).__name__} {value!r}"
+    if value == "":  # whatever the type's pattern allows (uri's does): JSON forbids it
+        return "Empty strings are not allowed; leave the element out"
     if not _PATTERNS[code].fullmatch(value):
         return f"'{value[:80]}' is not a valid {code}"
     if code in ("date", "dateTime", "instant") and len(value) >= 10:
