@@ -291,6 +291,34 @@ def client_create(
     )
 
 
+@client_app.command("keys")
+def client_keys(
+    client_id: Annotated[str, typer.Argument(help="The client_id of the system")],
+    jwks: Annotated[
+        Path, typer.Option(help="A JSON file with the system's public keys (a JWK Set)")
+    ],
+    db: DbOption = None,
+) -> None:
+    """Register the public keys a system signs its token requests with (SMART Backend
+    Services, private_key_jwt, RS384 or ES384); replaces earlier keys."""
+    import json
+
+    from sokhoe.access.client_assertion import register_keys
+
+    try:
+        keys = json.loads(jwks.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read a JWK Set from {jwks}: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from exc
+    with _opened(db) as store:
+        try:
+            count = register_keys(store.writer, client_id, keys)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from exc
+    print(f"{client_id}: {count} public key(s) registered")
+
+
 @client_app.command("endpoints")
 def client_endpoints(
     client_id: Annotated[str, typer.Argument(help="The client_id of the system")],

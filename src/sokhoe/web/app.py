@@ -45,6 +45,7 @@ from sokhoe.web import (
     oidc_api,
     prescribing_api,
     signing_api,
+    smart_api,
     terminology_api,
     validate_api,
 )
@@ -118,6 +119,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.add_exception_handler(Exception, unexpected_error_handler)
     signed_in = [Depends(deps.signed_in)]
     app.include_router(auth_api.router)
+    app.include_router(smart_api.router)  # public, and before fhir_api's /fhir/{type}/{id}
     if settings.oidc_issuer:  # citizen sign-in through VNeID-like providers, when configured
         app.include_router(oidc_api.router_for(settings))
     app.include_router(checkin_api.router, dependencies=signed_in)
