@@ -69,6 +69,7 @@ def serve(
         demo_accounts,
         demo_clinic,
         demo_password,
+        demo_portal,
         ensure_demo,
         publish_registry,
     )
@@ -102,6 +103,7 @@ def serve(
             repo, engine, settings.base_url, settings.var_dir, p12, hasher=password_hasher(settings)
         )
         print(made)
+        print(demo_portal(repo, engine, settings.base_url, settings.var_dir))
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 
