@@ -45,6 +45,7 @@ test: system-deps install
 docs-screenshots: system-deps install
 	SOKHOE_SCREENSHOTS=docs/img/clinic $(BIN)/pytest -q -p no:cacheprovider tests/clinic/test_clinic_browser.py tests/prescribing/test_prescribing_browser.py
 	SOKHOE_SCREENSHOTS=docs/img/portal $(BIN)/pytest -q -p no:cacheprovider tests/portal/test_portal_browser.py
+	$(BIN)/sokhoe portal ward-qr --ward 00070 --out docs/img/portal/00-ap-phich.png --base-url https://sokhoe.example.vn
 
 lint: install
 	$(BIN)/ruff check src tests scripts
