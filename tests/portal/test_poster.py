@@ -97,7 +97,7 @@ def test_the_pdf_poster_is_an_a4_page_in_vietnamese_with_the_ward_s_name(tmp_pat
     assert reader.metadata is not None and reader.metadata.title == f"{TITLE} — Phường Sài Gòn"
 
 
-def test_the_poster_s_steps_are_the_landing_page_s(tmp_path: Path) -> None:
+def test_the_poster_s_steps_are_the_landing_page_s() -> None:
     """The three steps printed are the Vietnamese of the landing page's three steps."""
     template = ROOT / "src" / "sokhoe" / "web" / "templates" / "portal" / "ward.html"
     steps = re.search(r'<ol class="steps">(.*?)</ol>', template.read_text(), re.S)
