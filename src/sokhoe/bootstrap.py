@@ -204,3 +204,15 @@ def demo_clinic(
         hasher=hasher,
     )
     return made.sign_in_text(base_url, password) + "\n" + pharmacy.sign_in_text(base_url, password)
+
+
+def demo_portal(repo: GuardedRepository, engine: Engine, base_url: str, var_dir: Path) -> str:
+    """After :func:`demo_clinic`: the demo station's ward QR and a parent signed in with their
+    phone who sees their child's book too (:mod:`sokhoe.portal.demo`); return how to try it."""
+    from sokhoe.portal.demo import ensure_portal_demo
+
+    try:
+        made = ensure_portal_demo(repo, engine)
+    except LookupError as exc:
+        return f"No portal demo: {exc}"
+    return made.sign_in_text(base_url, str(var_dir / "sms-outbox.jsonl"))

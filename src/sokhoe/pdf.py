@@ -21,8 +21,9 @@ FAMILY: Final = "sokhoe"
 _DEBIAN: Final = Path("/usr/share/fonts/truetype/dejavu")
 
 
-def _fonts() -> tuple[Path, Path]:
-    """(regular, bold) TrueType files with Vietnamese letters."""
+def font_files() -> tuple[Path, Path]:
+    """(regular, bold) TrueType files with Vietnamese letters (also what the ward's poster
+    measures and draws its PNG with, so its three formats wrap lines alike)."""
     regular, bold = _DEBIAN / "DejaVuSans.ttf", _DEBIAN / "DejaVuSans-Bold.ttf"
     if regular.exists():
         return regular, bold if bold.exists() else regular
@@ -34,7 +35,7 @@ def document(title: str, *, author: str = "sokhoe") -> FPDF:
     """An A4 portrait document with the Vietnamese font set as :data:`FAMILY` (styles ``""``
     and ``"B"``), one page begun, its metadata titled."""
     pdf = FPDF(orientation="P", unit="mm", format="A4")
-    regular, bold = _fonts()
+    regular, bold = font_files()
     pdf.add_font(FAMILY, "", str(regular))
     pdf.add_font(FAMILY, "B", str(bold))
     pdf.set_font(FAMILY, size=11)
@@ -50,4 +51,4 @@ def to_bytes(pdf: FPDF) -> bytes:
     return bytes(pdf.output())
 
 
-__all__ = ["FAMILY", "document", "to_bytes"]
+__all__ = ["FAMILY", "document", "font_files", "to_bytes"]

@@ -3,5 +3,6 @@
 Each module does one thing a citizen asks for, through the caller's guarded repository like
 every other service (the pages under ``web/pages/portal`` only carry them):
 ``devices`` the phones a citizen stays signed in on; ``selfdeclared`` how a declared item
-is told from a facility's record and how far its check went.
+is told from a facility's record and how far its check went; ``poster`` the A4 poster with the
+ward's QR that leads residents to ``/portal/w/{ward}`` (``sokhoe portal ward-qr``).
 """

@@ -46,7 +46,9 @@ from sokhoe.web import (
     oidc_api,
     prescribing_api,
     signing_api,
+    smart_api,
     terminology_api,
+    validate_api,
 )
 from sokhoe.web.pages import clinic as clinic_pages
 from sokhoe.web.pages import pharmacy as pharmacy_pages
@@ -124,6 +126,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.add_exception_handler(Exception, unexpected_error_handler)
     signed_in = [Depends(deps.signed_in)]
     app.include_router(auth_api.router)
+    app.include_router(smart_api.router)  # public, and before fhir_api's /fhir/{type}/{id}
     if settings.oidc_issuer:  # citizen sign-in through VNeID-like providers, when configured
         app.include_router(oidc_api.router_for(settings))
     app.include_router(checkin_api.router, dependencies=signed_in)
@@ -137,6 +140,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.include_router(bulk_api.router, dependencies=signed_in)  # before fhir_api, as above
     # Subscription writes are registered (criteria, endpoint, owner): before fhir_api
     app.include_router(subscriptions_api.router, dependencies=signed_in)
+    app.include_router(validate_api.router, dependencies=signed_in)  # before fhir_api too
     app.include_router(fhir_api.router, dependencies=signed_in)
     app.include_router(hl7_api.router, dependencies=signed_in)
     app.include_router(dashboard_api.router)  # pages: signs in itself, aggregates only

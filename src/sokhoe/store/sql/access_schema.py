@@ -49,6 +49,24 @@ auth_signing_key = Table(
     Column("retired", DateTime(timezone=True)),
 )
 
+auth_client_key = Table(
+    "auth_client_key",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("jwks", Text, nullable=False),
+    # The public keys (a JWK Set) the system signs its token requests with (SMART Backend
+    # Services: ``private_key_jwt``); the private keys never leave the system.
+    Column("updated", DateTime(timezone=True), nullable=False),
+)
+
+auth_assertion = Table(
+    "auth_assertion",
+    metadata,
+    Column("jti", String(200), primary_key=True),
+    # ``<client_id>:<jti>`` of a client assertion already used: a replay is refused.
+    Column("expires", DateTime(timezone=True), nullable=False),
+)
+
 auth_revoked_token = Table(
     "auth_revoked_token",
     metadata,
