@@ -3,8 +3,8 @@
 The citizen's SMS notifier (``portal/glass_alerts.py``) reads the recent alerts every minute;
 the index holds those rows alone, so the read stays small however long the log grows.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-07 09:00:00
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0013'
-down_revision = '0012'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
