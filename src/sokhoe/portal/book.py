@@ -161,8 +161,9 @@ def build(record: Record, now: datetime, lang: str = "vi") -> Book:
     )
     book.problems = _problems(live["Condition"], record, lang)
     book.medicines = _medicines(live["MedicationRequest"], record, now)
-    book.blood_group = _blood_group(live["Observation"], record)
-    book.vitals = _vitals(live["Observation"], record)
+    by_code = _by_code(live["Observation"])
+    book.blood_group = _blood_group(by_code, record)
+    book.vitals = _vitals(by_code, record)
     book.visits = _visits(live["Encounter"], live["Condition"], record, lang)
     book.prescriptions = _prescriptions(record, now)
     book.imaging = sorted(
@@ -283,12 +284,23 @@ def _effective(content: dict[str, Any]) -> str:
     )
 
 
-def _latest(observations: list[StoredResource], codes: tuple[str, ...]) -> StoredResource | None:
-    matching = [s for s in observations if set(loinc_codes(s.content or {})) & set(codes)]
+def _latest(
+    by_code: dict[str, list[StoredResource]], codes: tuple[str, ...]
+) -> StoredResource | None:
+    matching = [s for code in codes for s in by_code.get(code, [])]
     return max(matching, key=lambda s: _effective(s.content or {}), default=None)
 
 
-def _blood_group(observations: list[StoredResource], record: Record) -> Entry | None:
+def _by_code(observations: list[StoredResource]) -> dict[str, list[StoredResource]]:
+    """Observations by LOINC code (each looked at once, however many signs are asked for)."""
+    found: dict[str, list[StoredResource]] = {}
+    for stored in observations:
+        for code in set(loinc_codes(stored.content or {})):
+            found.setdefault(code, []).append(stored)
+    return found
+
+
+def _blood_group(observations: dict[str, list[StoredResource]], record: Record) -> Entry | None:
     whole = _latest(observations, (BLOOD_GROUP,))
     if whole is not None and whole.content:
         result = explain(whole.content, record.facilities.source(whole))
@@ -302,7 +314,7 @@ def _blood_group(observations: list[StoredResource], record: Record) -> Entry | 
     return Entry(text, record.facilities.source(abo), "", abo.content.get("effectiveDateTime"))
 
 
-def _vitals(observations: list[StoredResource], record: Record) -> list[Result]:
+def _vitals(observations: dict[str, list[StoredResource]], record: Record) -> list[Result]:
     found = []
     for key, codes in VITALS:
         latest = _latest(observations, codes)
