@@ -7,7 +7,8 @@ drug catalogue, pharmacies) where the person ``p-an`` has, besides the glucose a
 - an X-ray (ImagingStudy) at B, and an allergy B recorded;
 - declarations the citizen made themselves: an allergy waiting for the station and a chronic
   disease the station confirmed (``selfdeclared.mark``);
-- a blood group B recorded (ABO/Rh, LOINC 882-1).
+- a blood group B recorded (ABO/Rh, LOINC 882-1), and a different one the citizen declared
+  later.
 
 A second person, ``p-binh`` (phone :data:`OTHER_PHONE`), has a visit, a prescription and a
 self-declared item of their own: what the first person must never see.
@@ -248,6 +249,20 @@ def _declared(world: World, pid: str) -> None:
         "confirmed",
     )
     world.platform.create(confirmed, "Condition")
+    # a blood group declared after B's laboratory typed it: the laboratory's is the one shown
+    declared_group = mark(
+        {
+            "resourceType": "Observation",
+            "status": "preliminary",
+            "code": {"coding": [{"system": LOINC, "code": "882-1"}]},
+            "subject": me,
+            "performer": [me],
+            "effectiveDateTime": format_instant(datetime.now(UTC)),
+            "valueCodeableConcept": {"text": "A Rh+"},
+        },
+        "unconfirmed",
+    )
+    world.platform.create(declared_group, "Observation")
 
 
 def _other(rx: RxWorld, now: datetime) -> tuple[str, str]:

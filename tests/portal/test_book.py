@@ -5,10 +5,12 @@ person's record, whatever link, id or cookie they try; an unlinked phone's empty
 from __future__ import annotations
 
 import html
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,14 +19,17 @@ from sqlalchemy import event, select
 from sokhoe.access.db import access_engine
 from sokhoe.access.otp import CITIZEN_SCOPES
 from sokhoe.access.principal import Principal
+from sokhoe.errors import Forbidden, NotFound
 from sokhoe.fhir.resources import format_instant
 from sokhoe.portal.book import read_book
 from sokhoe.portal.results import Range, explain, judge
 from sokhoe.portal.sources import Source
+from sokhoe.portal.visit import read_visit
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.access_schema import audit_event
 from tests.clinic.clinic_world import PHONE
 from tests.conftest import BASE
+from tests.pg_server import PostgresServer
 from tests.portal.book_world import OTHER_PHONE, BookWorld, make_book_world
 from tests.portal.pdf_reading import pdf_pages, pdf_text
 from tests.portal.portal_world import sign_in
@@ -87,7 +92,7 @@ def test_the_summary_says_where_each_item_comes_from(book_world: BookWorld, an: 
     assert "Tăng huyết áp vô căn (nguyên phát)" in hypertension
     assert "Trạm Y tế Phường Hoàn Kiếm" in hypertension and "Tự khai báo" not in hypertension
     assert "Amlodipin 5mg" in text_of(item_of(page.text, "Uống 1 viên"))
-    assert "Nhóm máu O Rh+" in seen
+    assert "Nhóm máu O Rh+" in seen and "A Rh+" not in seen  # the laboratory's, not declared
     # visits at both facilities, the signed one marked, the ICD-10 title in Vietnamese
     assert f'href="/portal/book/visits/{book_world.signed_visit}"' in page.text
     assert 'href="/portal/book/visits/enc-b"' in page.text
@@ -165,6 +170,7 @@ def test_no_link_id_or_cookie_opens_another_persons_record(
         f"/portal/book/visits/{their_visit}/summary.pdf",
         f"/portal/book/visits/enc-b,{their_visit}",  # a FHIR search id list
         "/portal/book/visits/glu-b",  # another kind of resource of one's own
+        f"/portal/book/visits/{book_world.other_code}",  # their prescription's code
         "/portal/book/visits/..%2F..%2Ffhir%2FPatient%2Fp-binh",
     ):
         refused = an.get(path)
@@ -254,6 +260,38 @@ def test_the_book_is_read_in_a_few_queries_however_long_the_record(
     assert len(after.visits) == len(before.visits) + 6
     assert len(said) == len(first) <= 20, (first, said)
     assert "Bệnh viện Tim Hà Nội" in {v.facility for v in after.visits}
+
+
+@pytest.fixture
+def on_postgres(pg_server: PostgresServer, tmp_path: Path) -> Iterator[BookWorld]:
+    """The book's world on a database of its own on the session's PostgreSQL server."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    store = SqlStore(pg_server.create_database(f"sokhoe_book_{worker}"))
+    try:
+        yield make_book_world(tmp_path, BASE, store)
+    finally:
+        store.close()
+
+
+def test_the_book_and_its_visits_read_the_same_on_postgresql(on_postgres: BookWorld) -> None:
+    who = Principal("citizen", PHONE, PHONE, scopes=CITIZEN_SCOPES, patient_ids=("p-an",))
+    repo = on_postgres.platform.for_caller(who, audit_reads=True)
+    book = read_book(repo, "p-an")
+    glucose = next(r for r in book.vitals if r.name == "Blood sugar")
+    assert glucose.judgement == "high" and glucose.source.facility == "Bệnh viện Đa khoa Đống Đa"
+    assert [p.code for p in book.prescriptions] == [on_postgres.code]
+    assert {a.source.declared for a in book.allergies} == {None, "unconfirmed"}
+    assert book.blood_group is not None and book.blood_group.text == "O Rh+"
+    signed = [v.id for v in book.visits if v.signed]
+    assert signed == [on_postgres.signed_visit]
+    visit = read_visit(repo, "p-an", on_postgres.signed_visit)
+    assert visit.signature is not None and visit.row.diagnoses[0].startswith("I10 ")
+    assert read_visit(repo, "p-an", "enc-b").results[0].judgement == "high"
+    for theirs in (on_postgres.other_visit, f"enc-b,{on_postgres.other_visit}"):
+        with pytest.raises(NotFound):
+            read_visit(repo, "p-an", theirs)
+    with pytest.raises(Forbidden):
+        read_book(repo, on_postgres.other_patient)
 
 
 def test_results_are_judged_against_the_labs_range_first() -> None:

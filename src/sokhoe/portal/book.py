@@ -29,6 +29,7 @@ from sokhoe.fhir.resources import parse_instant
 from sokhoe.interop.claims.formats import name_text
 from sokhoe.portal.record import Record, read_record
 from sokhoe.portal.results import GLUCOSE_CODES, Result, explain, loinc_codes
+from sokhoe.portal.selfdeclared import verification
 from sokhoe.portal.sources import Source, prescription_code
 from sokhoe.portal.words import FOLLOW_UP, MODALITIES, N_, VISIT_KINDS
 from sokhoe.prescribing.dispensing_state import Line, State, line_of, state_of
@@ -301,17 +302,33 @@ def _by_code(observations: list[StoredResource]) -> dict[str, list[StoredResourc
 
 
 def _blood_group(observations: dict[str, list[StoredResource]], record: Record) -> Entry | None:
-    whole = _latest(observations, (BLOOD_GROUP,))
+    """The blood group a laboratory typed before one the citizen declared (the latest of the
+    most trusted kind); one ABO/Rh Observation, else the ABO and Rh ones together."""
+    whole = _trusted(observations, (BLOOD_GROUP,))
     if whole is not None and whole.content:
         result = explain(whole.content, record.facilities.source(whole))
         if result is not None:
             return Entry(result.text, result.source, "", result.when, _ref(whole))
-    abo, rh = _latest(observations, (ABO,)), _latest(observations, (RH,))
+    abo, rh = _trusted(observations, (ABO,)), _trusted(observations, (RH,))
     if abo is None or abo.content is None:
         return None
     parts = [explain(s.content, record.facilities.source(s)) for s in (abo, rh) if s and s.content]
     text = " ".join(p.text for p in parts if p is not None and p.text)
     return Entry(text, record.facilities.source(abo), "", abo.content.get("effectiveDateTime"))
+
+
+def _trusted(
+    by_code: dict[str, list[StoredResource]], codes: tuple[str, ...]
+) -> StoredResource | None:
+    matching = [s for code in codes for s in by_code.get(code, [])]
+    return max(
+        matching,
+        key=lambda s: (
+            -_ORDER.get(verification(s.content or {}), 0),
+            _effective(s.content or {}),
+        ),
+        default=None,
+    )
 
 
 def _vitals(observations: dict[str, list[StoredResource]], record: Record) -> list[Result]:

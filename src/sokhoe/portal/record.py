@@ -13,6 +13,7 @@ See: https://hl7.org/fhir/R4/patient-operation-everything.html
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -50,24 +51,45 @@ class Record:
         return own[0].content if own else None
 
 
-def everything(repo: GuardedRepository, patient_id: str) -> list[StoredResource]:
-    """Every resource of ``patient_id``'s record the caller may see, all pages of
-    ``$everything``. :class:`~sokhoe.errors.NotFound` when there is no such record,
+BOOK_TYPES: Final = (
+    "Patient",
+    "AllergyIntolerance",
+    "Condition",
+    "MedicationRequest",
+    "Observation",
+    "Encounter",
+    "ImagingStudy",
+    "Immunization",
+    "Appointment",
+    "Provenance",
+)
+"""What the book shows (Provenance: which visits are signed). Visit summaries, questionnaire
+answers and the rest are read by the pages that show them."""
+
+
+def everything(
+    repo: GuardedRepository, patient_id: str, types: Sequence[str] | None = None
+) -> list[StoredResource]:
+    """Every resource of ``patient_id``'s record the caller may see (of ``types``), all pages
+    of ``$everything``. :class:`~sokhoe.errors.NotFound` when there is no such record,
     :class:`~sokhoe.errors.Forbidden` when it is not the caller's to see (the door decides)."""
-    found, total = repo.everything(patient_id, since=None, types=None, count=PAGE, offset=0)
+    wanted = list(types) if types else None
+    found, total = repo.everything(patient_id, since=None, types=wanted, count=PAGE, offset=0)
     resources = list(found)
     while len(found) == PAGE and len(resources) < total:
         found, total = repo.everything(
-            patient_id, since=None, types=None, count=PAGE, offset=len(resources)
+            patient_id, since=None, types=wanted, count=PAGE, offset=len(resources)
         )
         resources.extend(found)
     return resources
 
 
-def read_record(repo: GuardedRepository, patient_id: str) -> Record:
+def read_record(
+    repo: GuardedRepository, patient_id: str, types: Sequence[str] | None = BOOK_TYPES
+) -> Record:
     """The record of ``patient_id`` (:func:`everything`) with the facilities it names."""
-    resources = everything(repo, patient_id)
+    resources = everything(repo, patient_id, types)
     return Record(patient_id, resources, len(resources), facilities(repo, resources))
 
 
-__all__ = ["PAGE", "Record", "everything", "read_record"]
+__all__ = ["BOOK_TYPES", "PAGE", "Record", "everything", "read_record"]

@@ -106,7 +106,7 @@ def read_visit(
     ]
     page = repo.search(repo.parse_query("Encounter", params, strict=True))
     encounter = next((m for m in page.matches if m.id == encounter_id and m.content), None)
-    if encounter is None:
+    if encounter is None or (encounter.content or {}).get("status") in CLOSED:
         raise _not_found()
     parts = [r for r in page.included if r.content is not None]
     known = facilities(repo, [encounter, *parts])
