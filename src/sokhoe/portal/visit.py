@@ -21,6 +21,7 @@ from sokhoe.clinic.printing import lookup_code, plain_text
 from sokhoe.clinic.provenance import read_signature
 from sokhoe.clinic.records import text_of
 from sokhoe.clinic.referrals import REFERRAL
+from sokhoe.clinic.vitals import BLOOD_PRESSURE, BMI
 from sokhoe.errors import NotFound
 from sokhoe.fhir.patient_links import linked_patient_ids
 from sokhoe.fhir.references import codings, reference_id
@@ -32,7 +33,7 @@ from sokhoe.portal.book import (
     diagnoses_of,
     visit_kind,
 )
-from sokhoe.portal.results import Result, explain
+from sokhoe.portal.results import PLAIN_NAMES, Result, explain
 from sokhoe.portal.sources import Facilities, facilities
 from sokhoe.portal.words import N_, SECTIONS
 from sokhoe.store.ports import StoredResource
@@ -51,6 +52,11 @@ PARTS: Final = (
 """What names a visit (as ``clinic/signed_visit.py`` gathers a visit's record), and the
 signatures that cover it."""
 VITAL_SIGNS: Final = "vital-signs"
+VITAL_ORDER: Final = [
+    PLAIN_NAMES[code]
+    for code in (BLOOD_PRESSURE[0], "8867-4", "8310-5", "59408-5", "9279-1", "8302-2", "29463-7")
+] + [PLAIN_NAMES[BMI[0]]]
+"""Vital signs in the order the clinic's form asks for them."""
 METHODS: Final = {
     "totp-confirmation": N_("electronic confirmation (authenticator code)"),
     "pkcs12-rsa-sha256": N_("digital signature"),
@@ -141,6 +147,7 @@ def detail(
     found.shown = [f"Encounter/{encounter.id}"]
     for part in sorted(live, key=lambda p: (p.resource_type, _when(p.content or {}))):
         _add(found, part, known)
+    found.vitals.sort(key=lambda r: VITAL_ORDER.index(r.name) if r.name in VITAL_ORDER else 99)
     if signatures:
         recorded = read_signature(signatures[-1])
         found.signature = Signature(

@@ -127,7 +127,8 @@ async def visit_summary(request: Request, encounter_id: str) -> Response:
             code = visit.signature.lookup_code
             url = f"{base}/clinic/visits/{encounter_id}/signature?code={code}"
             now: datetime = repo.clock()
-            body = printed.visit_summary_pdf(visit, vietnamese(), citizen.who.display, now, url)
+            by = f"{citizen.who.display} (tải từ sổ sức khỏe điện tử)"
+            body = printed.visit_summary_pdf(visit, vietnamese(), by, now, url)
             name = f"tom-tat-kham-{i18n.format_date(visit.row.start).replace('/', '-')}.pdf"
             return Response(
                 body,
