@@ -125,10 +125,10 @@ def _measure(base: str, token: str, visit: str, requests: int, warmup: int) -> d
             "book": timed_requests(lambda n: c.get("/portal/book"), requests, warmup),
             "visit": timed_requests(lambda n: c.get(f"/portal/book/visits/{visit}"), requests, 2),
             "record_json": timed_requests(
-                lambda n: c.get("/portal/download/record.json"), max(requests // 5, 3), 1
+                lambda n: c.get("/portal/download/record.json"), max(requests // 5, 1), 1
             ),
             "book_pdf": timed_requests(
-                lambda n: c.get("/portal/download/book.pdf"), max(requests // 5, 3), 1
+                lambda n: c.get("/portal/download/book.pdf"), max(requests // 5, 1), 1
             ),
         }
         sizes = {
