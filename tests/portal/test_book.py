@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,10 +22,13 @@ from sokhoe.access.otp import CITIZEN_SCOPES
 from sokhoe.access.principal import Principal
 from sokhoe.errors import Forbidden, NotFound
 from sokhoe.fhir.resources import format_instant
-from sokhoe.portal.book import read_book
+from sokhoe.portal.book import build, read_book
+from sokhoe.portal.record import Record
 from sokhoe.portal.results import Range, explain, judge
-from sokhoe.portal.sources import Source
+from sokhoe.portal.sources import Facilities, Source
 from sokhoe.portal.visit import read_visit
+from sokhoe.prescribing.code import CODE_SYSTEM
+from sokhoe.store.ports import StoredResource
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.access_schema import audit_event
 from tests.clinic.clinic_world import PHONE
@@ -332,3 +336,59 @@ def test_results_are_judged_against_the_labs_range_first() -> None:
     assert pulse is not None and pulse.judgement is None and pulse.name == "Pulse"
     assert judge(Decimal("6.4"), Range(Decimal("3.9"), Decimal("6.4"), True)) == "normal"
     assert judge(Decimal("3.8"), Range(Decimal("3.9"), None, True)) == "low"
+
+
+def _stored(content: dict[str, Any]) -> StoredResource:
+    return StoredResource(
+        str(content["resourceType"]), str(content["id"]), 1, datetime.now(UTC), False, content
+    )
+
+
+def test_current_medicines_are_those_taken_now() -> None:
+    """Active lines, but not a prescription never bought in its buying period; lines bought in
+    full while their supply lasts; a cancelled prescription is said so."""
+    now = datetime(2026, 3, 20, 3, tzinfo=UTC)
+
+    def line(rid: str, drug: str, status: str, authored: str, days: int, **more: Any) -> Any:
+        return _stored(
+            {
+                "resourceType": "MedicationRequest",
+                "id": rid,
+                "status": status,
+                "medicationCodeableConcept": {"text": drug},
+                "authoredOn": authored,
+                "dispenseRequest": {
+                    "validityPeriod": {"start": authored, "end": authored[:8] + "28T00:00:00Z"},
+                    "quantity": {"value": days, "unit": "viên"},
+                    "expectedSupplyDuration": {"value": days, "unit": "ngày", "code": "d"},
+                },
+                **more,
+            }
+        )
+
+    record = Record(
+        "p-x",
+        [
+            _stored({"resourceType": "Patient", "id": "p-x", "name": [{"text": "Trần Thị X"}]}),
+            line("a", "Amlodipin", "active", "2026-03-18T01:00:00Z", 30),
+            line("b", "Metformin", "active", "2026-02-01T01:00:00Z", 30),  # never bought
+            line("c", "Paracetamol", "completed", "2026-03-15T01:00:00Z", 10),  # taken till 25
+            line("d", "Amoxicilin", "completed", "2026-03-01T01:00:00Z", 7),  # finished
+            line(
+                "e",
+                "Ibuprofen",
+                "cancelled",
+                "2026-03-19T01:00:00Z",
+                5,
+                groupIdentifier={"system": CODE_SYSTEM, "value": "01001abc1234-C"},
+            ),
+        ],
+        6,
+        Facilities({}, {}, {}),
+    )
+    found = build(record, now)
+    assert [m.text for m in found.medicines] == ["Amlodipin", "Paracetamol"]
+    assert [(p.code, p.state, p.dispensable) for p in found.prescriptions] == [
+        ("01001abc1234-C", "cancelled", False)
+    ]
+    assert found.name == "Trần Thị X" and found.visits == [] and found.blood_group is None

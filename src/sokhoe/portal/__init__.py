@@ -5,7 +5,7 @@ every other service (the pages under ``web/pages/portal`` only carry them):
 ``devices`` the phones a citizen stays signed in on; ``selfdeclared`` how a declared item
 is told from a facility's record and how far its check went; ``book`` the health book of the
 profile shown (read whole by ``record``, each line's origin by ``sources``, results in plain
-words by ``results``, codes in words by ``words``), ``visit`` one visit of it; ``download`` the
-record as FHIR JSON, ``printed`` on paper (PDF) with the administrative data of
-``administrative``.
+words by ``results``, codes in words by ``words``, prescriptions by ``prescriptions``),
+``visit`` one visit of it; ``download`` the record as FHIR JSON, ``printed`` on paper (PDF)
+with the administrative data of ``administrative``.
 """

@@ -27,12 +27,13 @@ from sokhoe.clinic.vitals import BLOOD_PRESSURE, BMI, BY_KEY
 from sokhoe.fhir.references import codings, reference_id
 from sokhoe.fhir.resources import parse_instant
 from sokhoe.interop.claims.formats import name_text
+from sokhoe.portal.prescriptions import Prescription, prescriptions
 from sokhoe.portal.record import Record, read_record
 from sokhoe.portal.results import GLUCOSE_CODES, Result, explain, loinc_codes
 from sokhoe.portal.selfdeclared import verification
-from sokhoe.portal.sources import Source, prescription_code
+from sokhoe.portal.sources import Source
 from sokhoe.portal.words import FOLLOW_UP, MODALITIES, N_, VISIT_KINDS
-from sokhoe.prescribing.dispensing_state import Line, State, line_of, state_of
+from sokhoe.prescribing.dispensing_state import line_of, validity_end
 from sokhoe.store.ports import StoredResource
 
 VIETNAM: Final = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -83,28 +84,6 @@ class VisitRow:
     diagnoses: tuple[str, ...]
     signed: bool
     status: str
-
-
-@dataclass(frozen=True)
-class PrescriptionLine:
-    drug: str
-    quantity: str
-    instructions: str
-    days: Any
-
-
-@dataclass(frozen=True)
-class Prescription:
-    code: str
-    issued: str | None
-    facility: str | None
-    lines: tuple[PrescriptionLine, ...]
-    state: State
-    valid_until: str | None
-
-    @property
-    def dispensable(self) -> bool:
-        return self.state in ("issued", "partially-dispensed")
 
 
 @dataclass
@@ -166,7 +145,7 @@ def build(record: Record, now: datetime, lang: str = "vi") -> Book:
     book.blood_group = _blood_group(by_code, record)
     book.vitals = _vitals(by_code, record)
     book.visits = _visits(live["Encounter"], live["Condition"], record, lang)
-    book.prescriptions = _prescriptions(record, now)
+    book.prescriptions = prescriptions(record, now)
     book.imaging = sorted(
         (_study(s, record) for s in live["ImagingStudy"]),
         key=lambda e: e.when or "",
@@ -253,14 +232,25 @@ def _supply_end(request: dict[str, Any]) -> datetime | None:
     return parse_instant(str(authored)) + timedelta(days=float(days or SUPPLY_DAYS))
 
 
+def _never_bought(request: dict[str, Any], now: datetime) -> bool:
+    """A prescription line whose buying period ended with nothing bought: not a medicine the
+    person takes."""
+    line = line_of(request, 0)
+    end = validity_end([line])
+    return end is not None and end < now and line.dispensed == 0
+
+
 def _medicines(requests: list[StoredResource], record: Record, now: datetime) -> list[Entry]:
-    """What the person takes now: every active line from any facility, and the lines bought in
-    full whose supply still lasts (a line is ``completed`` once handed over, not once taken)."""
+    """What the person takes now: every active line from any facility (but a prescription
+    never bought in its buying period), and the lines bought in full whose supply still lasts
+    (a line is ``completed`` once handed over, not once taken)."""
     found = []
     for stored in requests:
         content = stored.content or {}
         status = content.get("status")
         end = _supply_end(content) if status == "completed" else None
+        if status == "active" and _never_bought(content, now):
+            continue
         if status != "active" and (end is None or end < now):
             continue
         dosage = str(((content.get("dosageInstruction") or [{}])[0]).get("text", ""))
@@ -413,45 +403,6 @@ def _visits(
     return sorted(rows, key=lambda r: r.start or "", reverse=True)
 
 
-def _prescriptions(record: Record, now: datetime) -> list[Prescription]:
-    """The prescriptions (lines grouped by their code), newest first, each in its state (a
-    cancelled line is read too: it cancels its prescription)."""
-    groups: dict[str, list[StoredResource]] = {}
-    for stored in record.of("MedicationRequest"):
-        code = prescription_code(stored.content or {})
-        if code:
-            groups.setdefault(code, []).append(stored)
-    found = []
-    for code, stored_lines in groups.items():
-        lines: list[Line] = [line_of(s.content or {}, s.version_id) for s in stored_lines]
-        first = stored_lines[0].content or {}
-        validity = (first.get("dispenseRequest") or {}).get("validityPeriod") or {}
-        found.append(
-            Prescription(
-                code=code,
-                issued=first.get("authoredOn"),
-                facility=record.facilities.name_of_code(code[:5])
-                or record.facilities.source(stored_lines[0]).facility,
-                lines=tuple(_line(x.request) for x in lines),
-                state=state_of(lines, now),
-                valid_until=validity.get("end"),
-            )
-        )
-    return sorted(found, key=lambda p: p.issued or "", reverse=True)
-
-
-def _line(request: dict[str, Any]) -> PrescriptionLine:
-    dispense = request.get("dispenseRequest") or {}
-    quantity = dispense.get("quantity") or {}
-    amount = f"{quantity.get('value', '')} {quantity.get('unit', '')}".strip()
-    return PrescriptionLine(
-        text_of(request.get("medicationCodeableConcept")),
-        amount,
-        str(((request.get("dosageInstruction") or [{}])[0]).get("text", "")),
-        (dispense.get("expectedSupplyDuration") or {}).get("value"),
-    )
-
-
 def _study(stored: StoredResource, record: Record) -> Entry:
     content = stored.content or {}
     kinds = [
@@ -495,8 +446,6 @@ def _follow_ups(appointments: list[StoredResource], record: Record, now: datetim
 __all__ = [
     "Book",
     "Entry",
-    "Prescription",
-    "PrescriptionLine",
     "VisitRow",
     "build",
     "diagnoses_of",
