@@ -85,4 +85,3 @@ def covered(wanted: str, granted: frozenset[str]) -> bool:
         and asked.permissions <= g.permissions
         for g in _granted(granted)
     )
-
