@@ -243,7 +243,9 @@ def save(
         stored = _current(repo, tx, patient_id)
         content = dict(stored.content or {}) if stored is not None else _new(repo, tx, patient_id)
         _check_ours(content, patient_id)
-        node = {"linkId": section.link, "item": items}
+        node: dict[str, Any] = {"linkId": section.link}
+        if items:  # a section answered with nothing (all left empty) is still done
+            node["item"] = items
         order = [s.link for s in SECTIONS]
         kept = [n for n in content.get("item", []) if n.get("linkId") != section.link]
         content["item"] = sorted(
@@ -254,10 +256,11 @@ def save(
         }
         finished = finished | {section.link} if done else finished - {section.link}
         others = [e for e in content.get("extension", []) if e.get("url") != DONE]
-        content["extension"] = [
-            *others,
-            *({"url": DONE, "valueCode": s} for s in order if s in finished),
-        ]
+        extensions = [*others, *({"url": DONE, "valueCode": s} for s in order if s in finished)]
+        if extensions:
+            content["extension"] = extensions
+        else:
+            content.pop("extension", None)
         content["status"] = "in-progress"
         content["authored"] = format_instant(repo.clock())
         written = repo.update(content, "QuestionnaireResponse", content["id"], tx=tx).resource
@@ -274,7 +277,6 @@ def _new(repo: GuardedRepository, tx: StoreSession, patient_id: str) -> dict[str
         "subject": {"reference": f"Patient/{patient_id}"},
         "author": who,
         "source": who,
-        "item": [],
     }
 
 

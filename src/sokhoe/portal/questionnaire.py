@@ -29,7 +29,7 @@ VERSIONS: Final = (VERSION,)
 """Every version a stored response may name (the store matches a canonical as written)."""
 DECLARATION: Final = "https://fhir.sokhoe.vn/CodeSystem/declaration"
 """Our own codes for answers and observation parts that LOINC/SNOMED do not name (or where
-we could not confirm their code): listed with the Questionnaire."""
+we could not confirm their code); each answer's meaning is its display in the Questionnaire."""
 TRANSLATION: Final = "http://hl7.org/fhir/StructureDefinition/translation"
 HIDDEN: Final = "http://hl7.org/fhir/StructureDefinition/questionnaire-hidden"
 ITEM_CONTROL: Final = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl"
@@ -84,6 +84,8 @@ class Item:
     """What a number counts (shown after its box)."""
     other: str | None = None
     """The text question that must be answered when this choice is ``other``."""
+    more: str | None = None
+    """A repeated group's "add another" button ("Add another allergy")."""
 
     def option(self, code: str) -> Option | None:
         return next((o for o in self.options if o.code == code), None)
