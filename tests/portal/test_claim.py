@@ -226,3 +226,17 @@ def test_only_a_citizen_claims_and_the_ward_poster_gives_the_new_records_address
     assert own is not None
     address = (world.platform.read("Patient", own).content or {})["address"][0]
     assert address["city"] == "Phường Hoàn Kiếm" and address["state"] == "Thành phố Hà Nội"
+
+
+def test_a_phone_number_the_record_no_longer_uses_claims_nothing(world: World) -> None:
+    """Carriers give numbers out again: the record's old number is not its owner any more."""
+    patient = world.platform.read("Patient", world.patient_id).content or {}
+    patient["telecom"] = [
+        {"system": "phone", "value": PHONE, "period": {"end": "2024-01-01"}},
+        {"system": "phone", "value": "0933000111"},
+    ]
+    world.platform.update(patient, "Patient", world.patient_id)
+    taken = _claim(world, _citizen(world, PHONE), ClaimForm(CCCD_NUMBER, "15", "3", "1985"))
+    assert taken.outcome == "details" and linked_patient(_engine(world), PHONE) is None
+    owner = _claim(world, _citizen(world, "0933000111"), ClaimForm(CCCD_NUMBER, "15", "3", "1985"))
+    assert owner == ClaimResult("linked", world.patient_id)

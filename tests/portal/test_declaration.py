@@ -6,29 +6,35 @@ from __future__ import annotations
 import base64
 import io
 import re
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image
 
+from sokhoe.access.care import home_commune
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.guardians import confirm_guardian, with_wards
 from sokhoe.access.otp import citizen_principal, link_citizen
+from sokhoe.access.principal import Principal
 from sokhoe.bootstrap import publish_registry
 from sokhoe.errors import Forbidden, InvalidRequest
 from sokhoe.portal import declaration
 from sokhoe.portal.codes import CHRONIC, FAMILY_DISEASES
 from sokhoe.portal.extraction import ITEM_SYSTEM, TYPES, Extracted
+from sokhoe.portal.patient import self_declared_patient
 from sokhoe.portal.photo import PhotoRefused, card_photo
 from sokhoe.portal.questionnaire import CANONICAL, TRANSLATION
 from sokhoe.portal.sections import BY_LINK
 from sokhoe.portal.selfdeclared import is_self_declared, verification
 from sokhoe.registry.terminology_icd10 import ICD10_SYSTEM, is_recordable
+from sokhoe.store.sql import SqlStore
 from sokhoe.web.i18n import catalogue
-from tests.clinic.clinic_world import PHONE, World, make_world
-from tests.conftest import BASE
+from tests.clinic.clinic_world import PASSWORD, PHONE, World, make_world
+from tests.conftest import BASE, _truncate
 from tests.portal.portal_world import csrf_of, sign_in
 
 TODAY = date(2026, 5, 4)
@@ -75,6 +81,20 @@ def world(tmp_path: Path) -> World:
     made = make_world(tmp_path, BASE)
     link_citizen(made.app.state.tokens.engine, PHONE, made.patient_id)
     return made
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def stored(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """The world on SQLite and on PostgreSQL, where sending is one transaction too."""
+    store = None
+    if request.param == "postgres":
+        store = SqlStore(request.getfixturevalue("pg_url"), migrate_schema=False)
+        _truncate(store)
+    made = make_world(tmp_path, BASE, store)
+    link_citizen(made.app.state.tokens.engine, PHONE, made.patient_id)
+    yield made
+    if store is not None:
+        store.close()
 
 
 def _door(world: World, phone: str = PHONE, own: str | None = "p-an") -> GuardedRepository:
@@ -186,11 +206,14 @@ def test_declaring_step_by_step_with_errors_in_vietnamese_resumed_on_another_pho
     (response,) = _responses(world, "p-an")
     assert response["status"] == "completed" and response["questionnaire"] == CANONICAL
     assert "Bạn đã gửi câu trả lời ngày" in other.get("/portal/declare").text
+    english = other.get("/portal/declare/allergies?lang=en").text
+    assert "<h1>Do you have any allergies?</h1>" in english and 'lang="en"' in english
 
 
 def test_sending_again_updates_the_same_items_and_leaves_the_stations_decisions(
-    world: World,
+    stored: World,
 ) -> None:
+    world = stored
     repo = _door(world)
     _fill(repo, "p-an", {**REST, "allergies": ALLERGIES, "conditions": CONDITIONS})
     first = declaration.submit(repo, "p-an", translate=VI, today=TODAY)
@@ -252,7 +275,8 @@ def test_sending_again_updates_the_same_items_and_leaves_the_stations_decisions(
     assert _responses(world, "p-an")[0]["status"] == "amended"
 
 
-def test_a_refused_sending_writes_nothing(world: World) -> None:
+def test_a_refused_sending_writes_nothing(stored: World) -> None:
+    world = stored
     repo = _door(world)
     _fill(repo, "p-an", {**REST, "allergies": ALLERGIES, "conditions": CONDITIONS})
     (response,) = _responses(world, "p-an")
@@ -320,6 +344,25 @@ def test_a_citizen_cannot_declare_into_another_persons_record(world: World) -> N
         stranger = world.platform.for_caller(citizen_principal("0909000111", "p-binh"))
         declaration.save(stranger, "p-an", BY_LINK["allergies"], ALLERGIES, done=True, translate=VI)
     assert _responses(world, "p-binh") == [] and _responses(world, "p-an") == []
+    # a facility's staff (B has p-an's record) neither opens these pages nor declares for them
+    doctor = TestClient(world.app, base_url=BASE)
+    form = {"username": "bs.b", "password": PASSWORD}
+    assert doctor.post("/clinic/sign-in", data=form, follow_redirects=False).status_code == 303
+    assert doctor.get("/portal/declare").status_code == 403
+    assert doctor.get("/portal/claim").status_code == 403
+    principal = Principal(
+        "staff", "bs.b", "BS. B", "doctor", "01002", scopes=frozenset({"user/*.cruds"})
+    )
+    with pytest.raises(Forbidden):
+        declaration.save(
+            world.platform.for_caller(principal),
+            "p-an",
+            BY_LINK["allergies"],
+            ALLERGIES,
+            done=True,
+            translate=VI,
+        )
+    assert _responses(world, "p-an") == []
 
 
 def test_a_guardian_declares_for_their_child_in_their_own_name(world: World) -> None:
@@ -429,3 +472,43 @@ def test_the_vaccination_card_photo_is_checked_shrunk_and_stripped(world: World)
     assert card["answer"][0]["valueAttachment"]["contentType"] == "image/jpeg"
     again = phone.get("/portal/declare/vaccines/details").text
     assert "Đã lưu một ảnh" in again and 'value="2015"' in again
+
+
+def test_the_about_answers_change_only_a_record_the_citizen_made(world: World) -> None:
+    about = {"address": "Số 5, Phường Hoàn Kiếm, Thành phố Hà Nội", "ethnicity": "02"}
+    own = self_declared_patient(
+        "p-new",
+        cccd="001090000077",
+        name="Lê Thị Hoa",
+        sex="female",
+        born=date(1990, 7, 2),
+        phone="0909000111",
+    )
+    world.platform.update(own, "Patient", "p-new")
+    repo = _door(world, "0909000111", "p-new")
+    answers = {s.link: {} for s in declaration.sections_for(own, TODAY)}
+    answers |= {"about": about, "allergies": {"allergies-any": False}}
+    answers |= {"conditions": {"conditions-any": False}, "blood": {"abo": "A"}}
+    answers |= {
+        k: {f"{k}-any": False}
+        for k in ("surgeries", "disabilities", "family", "vaccines", "exposure", "pregnancy")
+    }
+    answers |= {
+        "tobacco": {"tobacco": "never"},
+        "alcohol": {"alcohol": "never"},
+        "activity": {"activity-days": 1},
+    }
+    _fill(repo, "p-new", answers)
+    declaration.submit(repo, "p-new", translate=VI, today=TODAY)
+    made = world.platform.read("Patient", "p-new").content or {}
+    assert home_commune(made) == "00070" and made["address"][0]["line"] == ["Số 5"]
+    assert made["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] == "02"
+    # a facility's record keeps what the facility wrote: the station applies the corrections
+    before = world.platform.read("Patient", "p-an")
+    _fill(
+        _door(world),
+        "p-an",
+        {**REST, "about": about, "allergies": ALLERGIES, "conditions": CONDITIONS},
+    )
+    declaration.submit(_door(world), "p-an", translate=VI, today=TODAY)
+    assert world.platform.read("Patient", "p-an").version_id == before.version_id

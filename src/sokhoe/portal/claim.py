@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from sqlalchemy import Connection, Engine
 
@@ -125,9 +125,16 @@ def _holders(repo: GuardedRepository, tx: StoreSession, cccd: str) -> dict[str, 
     }
 
 
+def _current_phones(patient: dict[str, Any]) -> list[str]:
+    """The record's phone numbers still in use: one whose use ended (``period.end``) may by
+    now belong to someone else (carriers give numbers out again)."""
+    current = [t for t in patient.get("telecom") or [] if "end" not in (t.get("period") or {})]
+    return patient_phones({"telecom": current})
+
+
 def _matches(person: StoredResource, born: date, phone: str) -> bool:
     content = person.content or {}
-    return content.get("birthDate") == born.isoformat() and phone in patient_phones(content)
+    return content.get("birthDate") == born.isoformat() and phone in _current_phones(content)
 
 
 def _link(tx: StoreSession, phone: str, patient_id: str) -> None:
