@@ -13,6 +13,7 @@ import pytest
 
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.otp import citizen_principal, link_citizen, linked_patient
+from sokhoe.access.principal import Principal
 from sokhoe.access.ratelimit import RateLimited
 from sokhoe.errors import Conflict, Forbidden
 from sokhoe.fhir.patient_links import people_holding
@@ -208,6 +209,9 @@ def test_only_a_citizen_claims_and_the_ward_poster_gives_the_new_records_address
 ) -> None:
     with pytest.raises(Forbidden):
         _claim(world, world.platform, ClaimForm(CCCD_NUMBER, "15", "3", "1985"))
+    vneid = Principal(kind="citizen", subject="vneid:0123456789", display="VNeID")
+    with pytest.raises(Forbidden):  # no phone the SMS proved: nothing to find the record by
+        _claim(world, world.platform.for_caller(vneid), ClaimForm(CCCD_NUMBER, "15", "3", "1985"))
     phone = sign_in(world, NEIGHBOUR)
     phone.get(f"/portal/w/{WARD}")  # the resident scanned the ward's poster
     page = phone.get("/portal/claim")

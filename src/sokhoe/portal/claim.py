@@ -168,7 +168,10 @@ def claim(
     who = repo.principal
     if who.kind != "citizen":
         raise Forbidden(Message("Only a citizen claims their own record"))
-    phone = normalise_phone(who.subject)
+    try:
+        phone = normalise_phone(who.subject)
+    except ValueError as exc:  # signed in with VNeID: the provider already named the record
+        raise Forbidden(Message("Sign in with your mobile number to find your record")) from exc
     if linked_patient(engine, phone) is not None:
         raise Conflict(Message("Your phone is already linked to a health record"))
     details = bool(form.name or form.sex)
