@@ -105,7 +105,7 @@ def check(form: ClaimForm, today: date, *, details: bool) -> tuple[str, date]:
         name = " ".join(form.name.split())
         if len(name) < 2 or len(name) > _NAME_MAX or any(ch.isdigit() for ch in name):
             problems.append(("name", Message("Enter your full name as on your ID card")))
-        if form.sex not in ("male", "female"):
+        if form.sex not in ("", "male", "female"):
             problems.append(("sex-male", Message("Select your sex")))
     if problems:
         raise ClaimProblems(problems)
@@ -226,7 +226,7 @@ def _create(
         pid,
         cccd=cccd,
         name=" ".join(form.name.split()),
-        sex=form.sex,
+        sex=form.sex or cccd_sex_and_year(cccd)[0],  # the card's fourth digit says it
         born=born,
         phone=phone,
         ward=ward,
@@ -247,7 +247,7 @@ def _create(
     unsure = [c for c in matcher.candidates(compared) if c.grade in (CERTAIN, PROBABLE)]
     for c in unsure[:REVIEW_LIMIT]:  # a person decides: never merged on the citizen's word
         queue_review(index, pid, c.id, c.probability, c.grade)
-    return ClaimResult("created", pid, cccd=cccd, born=born, sex=form.sex)
+    return ClaimResult("created", pid, cccd=cccd, born=born, sex=str(patient["gender"]))
 
 
 __all__ = [
