@@ -19,13 +19,18 @@ log = logging.getLogger("sokhoe.bootstrap")
 
 
 def publish_registry(repo: GuardedRepository) -> int:
-    """Store the platform's NamingSystems and the reference drug catalogue; return how many
-    resources changed (fixed ids; unchanged ones make no new version)."""
+    """Store the platform's NamingSystems, the self-declaration's Questionnaire and the
+    reference drug catalogue; return how many resources changed (fixed ids; unchanged ones
+    make no new version)."""
+    from sokhoe.portal.questionnaire import resource as questionnaire
+    from sokhoe.portal.sections import SECTIONS
     from sokhoe.prescribing import publish_reference
     from sokhoe.registry.naming import registry_resources
+    from sokhoe.web.i18n import catalogue
 
     changed = 0
-    for resource in registry_resources():
+    declaration = questionnaire(SECTIONS, catalogue("vi", "portal").gettext)
+    for resource in [*registry_resources(), declaration]:
         outcome = repo.update(resource, resource["resourceType"], resource["id"])
         changed += outcome.status == 201 or outcome.resource.version_id > 1
     report = publish_reference(repo)

@@ -3,10 +3,19 @@ declare, read, see who looked, share, and look after one's children."""
 
 from fastapi import APIRouter
 
-from sokhoe.web.pages.portal import access_log, book, download, home, sharing, signin
+from sokhoe.web.pages.portal import (
+    access_log,
+    book,
+    claim,
+    declare,
+    download,
+    home,
+    sharing,
+    signin,
+)
 
 router = APIRouter(include_in_schema=False)
-for module in (signin, home, book, download, access_log, sharing):
+for module in (signin, home, claim, declare, book, download, access_log, sharing):
     router.include_router(module.router, prefix="/portal")
 
 __all__ = ["router"]
