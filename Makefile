@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/python -m sokhoe.interop.bulk.bench --patients 20000 > bench/results/$$(date +%F)-bulk-export-20000.json
 	$(BIN)/sokhoe bench-clinic > bench/results/$$(date +%F)-clinic-pages.json
 	$(BIN)/sokhoe bench-prescribing > bench/results/$$(date +%F)-prescribing.json
+	$(BIN)/python -m sokhoe.bench.portal > bench/results/$$(date +%F)-portal-book.json
 	$(MAKE) bench-portal
 	$(BIN)/python scripts/bench_summary.py
 

@@ -19,6 +19,7 @@ KINDS = {
     "clinic_pages": re.compile(r"-clinic-pages\.json$"),
     "prescribing": re.compile(r"-prescribing\.json$"),
     "portal_lighthouse": re.compile(r"-portal-lighthouse\.json$"),
+    "portal_book": re.compile(r"-portal-book\.json$"),
 }
 
 
