@@ -394,7 +394,9 @@ def principal_for(row: Row[Any]) -> Principal:
         display=str(row.display_name),
         role=role,
         facility=row.facility,
-        commune=row.commune,
+        # a facility's clinician serves a ward only as its station, which the registry says
+        # at sign-in (``clinic/stations.py``), never the account
+        commune=row.commune if role == "commune-health-worker" else None,
         scopes=ROLE_SCOPES.get(role, frozenset()),
     )
 
