@@ -593,6 +593,7 @@ def _register_sub_commands() -> None:
     from sokhoe.interop.legacy.cli import import_app
     from sokhoe.interop.subscriptions.cli import subscriptions_app
     from sokhoe.interop.sync.cli import sync_app
+    from sokhoe.portal.cli import portal_app
     from sokhoe.prescribing.cli import catalogue_app
     from sokhoe.prescribing.national.cli import prescriptions_app
     from sokhoe.warehouse.cli import view_app, warehouse_app
@@ -609,6 +610,7 @@ def _register_sub_commands() -> None:
     app.add_typer(clinic_app, name="clinic")
     app.add_typer(catalogue_app, name="catalogue")
     app.add_typer(prescriptions_app, name="prescriptions")
+    app.add_typer(portal_app, name="portal")
 
 
 _register_sub_commands()

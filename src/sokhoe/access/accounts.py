@@ -53,10 +53,12 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "facility-admin": frozenset({"user/*.cruds"}),
     "doctor": frozenset({"user/*.cruds"}),
     "nurse": frozenset({"user/*.cruds"}),
-    # the desk: check-in, the queue (its signatures and incoming referrals), taking payments
+    # the desk: check-in, the queue (its signatures and incoming referrals), taking payments,
+    # recording a child's parents and confirming them once the papers are checked
     "receptionist": frozenset(
         {
             "user/Patient.cruds",
+            "user/RelatedPerson.crus",
             "user/Encounter.crus",
             "user/Appointment.cruds",
             "user/Coverage.crus",

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select, update
@@ -204,6 +205,23 @@ def link_citizen(
         conn.execute(
             update(auth_citizen).where(auth_citizen.c.phone == number).values(patient_id=patient_id)
         )
+
+
+def phones_of(engine: Engine, patient_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The phones linked to each of these records (a person's own phone, for the portal's
+    reminders): records without one are left out."""
+    found: dict[str, list[str]] = {}
+    if not patient_ids:
+        return found
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(auth_citizen.c.patient_id, auth_citizen.c.phone)
+            .where(auth_citizen.c.patient_id.in_(sorted(set(patient_ids))))
+            .order_by(auth_citizen.c.phone)
+        ).all()
+    for row in rows:
+        found.setdefault(str(row.patient_id), []).append(str(row.phone))
+    return found
 
 
 def linked_patient(engine: Engine, phone: str) -> str | None:

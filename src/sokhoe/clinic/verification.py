@@ -125,7 +125,7 @@ def decide(
             Message(
                 "%(ref)s was already decided (%(state)s)",
                 ref=f"{resource_type}/{resource_id}",
-                state=state,
+                state=Message("confirmed") if state == "confirmed" else Message("refuted"),
             )
         )
     if version is not None and version != current.version_id:
