@@ -43,6 +43,7 @@ def test_the_nurse_verifies_a_residents_declarations_on_the_chart(world: World) 
     chart = nurse.get(f"/clinic/patients/{RESIDENT}")
     assert chart.status_code == 200 and 'id="self-declared"' in chart.text
     # the declared allergy is not presented as the facility's finding
+    assert 'id="declared-immunizations"' in chart.text and 'id="declared-problems"' in chart.text
     assert 'id="declared-allergies"' in chart.text and "Chưa ghi nhận dị ứng" in chart.text
     html, csrf = chart.text, csrf_of(chart.text)
     items = {

@@ -99,6 +99,9 @@ def test_each_dose_is_given_due_overdue_or_upcoming() -> None:
         plan(BIRTH, [shot("h", "08", BIRTH + timedelta(days=40))], BIRTH + timedelta(days=41))
     )
     assert late_hepb["hepb-birth:1"] == "overdue"
+    # a date before birth counts for nothing (a typing slip): listed apart
+    slip = plan(BIRTH, [shot("s", "19", BIRTH - timedelta(days=1))], BIRTH + timedelta(days=2))
+    assert statuses(slip)["bcg:1"] == "due" and [g.resource["id"] for g in slip.other] == ["s"]
 
 
 def test_japanese_encephalitis_counts_from_the_dose_before() -> None:

@@ -70,6 +70,7 @@ class Chart:
     declared_allergies: list[str] = field(default_factory=list)
     """What the person declared and no clinician checked yet: shown apart, never as a finding."""
     declared_problems: list[str] = field(default_factory=list)
+    declared_immunizations: list[str] = field(default_factory=list)
     medications: list[str] = field(default_factory=list)
     immunizations: list[str] = field(default_factory=list)
     appointments: list[dict[str, Any]] = field(default_factory=list)
@@ -136,10 +137,13 @@ def build(
         text_of(m.get("medicationCodeableConcept"))
         for m in find(repo, "MedicationRequest", [*subject, ("status", "active")], 20)
     ]
-    chart.immunizations = [
-        f"{text_of(i.get('vaccineCode'))} ({str(i.get('occurrenceDateTime', ''))[:10]})"
-        for i in find(repo, "Immunization", [*subject, ("_sort", "-date")], 20)
-    ]
+    for i in find(repo, "Immunization", [*subject, ("_sort", "-date")], 20):
+        if _refuted_declaration(i):
+            continue
+        shown = chart.declared_immunizations if _unchecked(i) else chart.immunizations
+        shown.append(
+            f"{text_of(i.get('vaccineCode'))} ({str(i.get('occurrenceDateTime', ''))[:10]})"
+        )
     chart.appointments = find(
         repo, "Appointment", [*subject, ("status", "booked"), ("_sort", "date")], 10
     )
@@ -169,6 +173,10 @@ def _refuted(resource: dict[str, Any]) -> bool:
     """Found not to be so (by a clinician, or the station checking a declaration)."""
     refuted = ("refuted", "entered-in-error")
     return any(c.get("code") in refuted for c in codings(resource.get("verificationStatus")))
+
+
+def _refuted_declaration(resource: dict[str, Any]) -> bool:
+    return verification(resource) == "refuted"
 
 
 def _unchecked(resource: dict[str, Any]) -> bool:

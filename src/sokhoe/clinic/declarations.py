@@ -194,7 +194,8 @@ def _what(rtype: str, resource: dict[str, Any], key: str) -> str:
         return f"{text_of(resource.get('code'))}: {key}".strip(": ")
     if rtype == "Immunization":
         day = str(resource.get("occurrenceDateTime") or "")[:10]
-        return f"{key} ({day})" if day else key
+        shown = "/".join(reversed(day.split("-")))  # dd/mm/yyyy, as Vietnamese forms write it
+        return f"{key} ({shown})" if day else key
     return key
 
 

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
@@ -54,6 +55,7 @@ RELATIONSHIPS: Final[dict[str, tuple[str, str]]] = {
 }
 KINDS: Final[dict[str, str]] = {"cccd": CCCD, "birth-certificate": BIRTH_CERTIFICATE}
 REQUESTS_PER_DAY: Final = 5
+VIETNAM: Final = ZoneInfo("Asia/Ho_Chi_Minh")
 _BIRTH_CERTIFICATE = re.compile(r"[0-9A-Za-z./-]{1,30}")
 
 Status = Literal["waiting", "confirmed", "declined"]
@@ -129,7 +131,7 @@ def related_person(child: str, phone: str, asked: Asked, now: datetime) -> dict[
         "patient": {"reference": f"Patient/{child}"},
         "relationship": [{"coding": [{"system": ROLE_CODES, "code": code, "display": display}]}],
         "telecom": [{"system": "phone", "value": phone, "use": "mobile"}],
-        "period": {"start": now.date().isoformat()},
+        "period": {"start": now.astimezone(VIETNAM).date().isoformat()},
     }
 
 

@@ -262,7 +262,7 @@ def plan(birth: date | None, immunizations: Sequence[dict[str, Any]], today: dat
         day = _day(resource)
         if day is None or not _counts(resource):
             continue
-        keys = _series(resource)
+        keys = _series(resource) if birth is None or day >= birth else []  # not before birth
         for key in keys:
             given[key].append(Given(day, resource))
         if not keys:
