@@ -99,7 +99,7 @@ def test_confirm_correct_and_reject_are_each_signed_in_their_own_transaction(
             Choice("Condition", ids["Condition"], 1, "correct", "E11 đái tháo đường type 2"),
             Choice("Observation", ids["Observation"], 1, "reject"),
             Choice("FamilyMemberHistory", ids["FamilyMemberHistory"], 1, "correct", "I10"),
-            Choice("Immunization", ids["Immunization"], 1, "confirm"),
+            Choice("Immunization", ids["Immunization"], 1, "correct", "198 5 trong 1"),
         ],
         form,
     )
@@ -123,6 +123,10 @@ def test_confirm_correct_and_reject_are_each_signed_in_their_own_transaction(
     assert family["condition"][0]["code"]["coding"][0]["code"] == "I10"
     vaccine = _content(world, "Immunization", ids["Immunization"])
     assert verification(vaccine) == "confirmed" and vaccine["primarySource"] is False
+    assert vaccine["vaccineCode"] == {
+        "coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "198"}],
+        "text": "5 trong 1",
+    }
     # each decision: its own Provenance naming the nurse, the station, the versions
     first = outcomes[0].decided
     assert first is not None

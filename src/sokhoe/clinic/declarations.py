@@ -21,6 +21,7 @@ from sokhoe.clinic.records import condition_text, find, text_of
 from sokhoe.errors import InvalidRequest
 from sokhoe.interop.claims.formats import name_text
 from sokhoe.messages import Message
+from sokhoe.portal.immunisation import CVX
 from sokhoe.portal.selfdeclared import FLAGS, VERIFICATION, Verification
 from sokhoe.registry.terminology_icd10 import ICD10_SYSTEM, icd10_entry
 
@@ -66,6 +67,16 @@ def _coded(text: str) -> dict[str, Any]:
     title = entry.display_vi or entry.display
     coding = {"system": ICD10_SYSTEM, "code": entry.code, "display": title}
     return {"coding": [coding], "text": rest.strip() or title}
+
+
+def _vaccine(text: str) -> dict[str, Any]:
+    """A vaccine as the clinician typed it: a CVX code first ("198 5 trong 1") is coded, so the
+    schedule counts the dose (``portal/immunisation.py``); anything else is kept as text."""
+    first, _, rest = text.partition(" ")
+    if not first.isdigit() or len(first) > 3:
+        return {"text": text}
+    coding = {"system": CVX, "code": first.zfill(2) if len(first) < 2 else first}
+    return {"coding": [coding], "text": rest.strip() or text}
 
 
 def _observation_value(resource: dict[str, Any]) -> str:
@@ -151,10 +162,10 @@ KINDS: Final[dict[str, Kind]] = {
     ),
     "Immunization": Kind(
         N_("Vaccination"),
-        N_("Vaccine"),
+        N_("Vaccine (CVX code first, or words)"),
         _no_status,
         lambda r: text_of(r.get("vaccineCode")),
-        lambda r, t: r.__setitem__("vaccineCode", {"text": t}),
+        lambda r, t: r.__setitem__("vaccineCode", _vaccine(t)),
     ),
 }
 """The types a citizen declares, with the status each uses (``portal/selfdeclared.py``)."""
