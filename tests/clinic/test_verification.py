@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from sokhoe.access.otp import CITIZEN_SCOPES
+from sokhoe.access.principal import Principal
 from sokhoe.access.signed import SIGNATURE_ACTIVITY
 from sokhoe.clinic.declarations import waiting, waiting_for
 from sokhoe.clinic.signing import TotpConfirmation
@@ -23,7 +26,7 @@ from sokhoe.clinic.verification import (
 from sokhoe.clinic.verify import verify_signature
 from sokhoe.errors import Conflict, FhirError, Forbidden, InvalidRequest
 from sokhoe.portal.selfdeclared import verification
-from tests.clinic.clinic_world import A, World, make_world
+from tests.clinic.clinic_world import PASSWORD, A, World, make_world
 from tests.clinic.station import (
     NURSE,
     RESIDENT,
@@ -83,6 +86,12 @@ def test_the_ward_station_sees_its_residents_waiting_items_and_a_hospital_its_ow
     # the desk reads no clinical content: nothing to verify
     assert waiting_for(door(world, "tieptan"), RESIDENT) == []
     assert len(waiting_for(door(world, NURSE), RESIDENT)) == 5
+    # the FHIR API's staff sign-in carries the station's ward too; the desk's does not
+    api = TestClient(world.app, base_url=BASE)
+    for username, status in ((NURSE, 200), ("tieptan", 403)):
+        signed = api.post("/auth/staff/sign-in", json={"username": username, "password": PASSWORD})
+        bearer = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+        assert api.get(f"/fhir/Patient/{RESIDENT}", headers=bearer).status_code == status
 
 
 def test_confirm_correct_and_reject_are_each_signed_in_their_own_transaction(
@@ -249,6 +258,10 @@ def test_refused_decisions_change_nothing(world: World) -> None:
     assert "correction" in refused(
         InvalidRequest, nurse, "AllergyIntolerance", allergy, decision="correct", correction=" "
     )
+    herself = world.platform.for_caller(
+        Principal("citizen", "0911222333", "Lan", scopes=CITIZEN_SCOPES, patient_ids=(RESIDENT,))
+    )
+    assert refused(Forbidden, herself, "AllergyIntolerance", allergy)  # nobody confirms themselves
     assert "not something a citizen declares" in refused(
         InvalidRequest, nurse, "Encounter", "enc-b"
     )
