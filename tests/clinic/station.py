@@ -135,6 +135,15 @@ def declared(
             "valueCodeableConcept": {"text": "Hút hằng ngày"},
             "performer": [who],
         }
+    elif rtype == "Procedure":
+        body = {
+            "status": "completed",
+            "subject": who,
+            "code": {"text": "Mổ ruột thừa"},
+            "performedDateTime": "2010",
+            "recorder": who,
+            "asserter": who,
+        }
     else:
         body = {
             "status": "completed",
@@ -153,7 +162,14 @@ def declared(
 
 _CS = "http://terminology.hl7.org/CodeSystem/"
 _ROLE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
-TYPES = ("AllergyIntolerance", "Condition", "FamilyMemberHistory", "Observation", "Immunization")
+TYPES = (
+    "AllergyIntolerance",
+    "Condition",
+    "FamilyMemberHistory",
+    "Observation",
+    "Immunization",
+    "Procedure",
+)
 
 
 def declare_all(world: World, patient_id: str, prefix: str) -> dict[str, str]:

@@ -47,9 +47,9 @@ def test_the_nurse_verifies_a_residents_declarations_on_the_chart(world: World) 
     assert 'id="declared-allergies"' in chart.text and "Chưa ghi nhận dị ứng" in chart.text
     html, csrf = chart.text, csrf_of(chart.text)
     items = {
-        html.split(f'name="item-{i}" value="')[1].split('"')[0].split("/")[0]: i for i in range(5)
+        html.split(f'name="item-{i}" value="')[1].split('"')[0].split("/")[0]: i for i in range(6)
     }
-    form = {"csrf": csrf, "count": "5", "code": "000000"}
+    form = {"csrf": csrf, "count": "6", "code": "000000"}
     for i in items.values():
         form[f"item-{i}"] = html.split(f'name="item-{i}" value="')[1].split('"')[0]
     form[f"decision-{items['AllergyIntolerance']}"] = "confirm"
@@ -77,7 +77,7 @@ def test_the_nurse_verifies_a_residents_declarations_on_the_chart(world: World) 
         assert verification(world.platform.read(rtype, ids[rtype]).content or {}) == state
     after = nurse.get(f"/clinic/patients/{RESIDENT}").text
     assert "Penicillin" in after.split('class="allergies"')[1].split("</p>")[0]
-    assert "E11" in after and 'name="item-2"' not in after  # two left: family history, vaccine
+    assert "E11" in after and 'name="item-3"' not in after  # three left: family, vaccine, operation
     # nothing chosen: said so, nothing signed
     empty = nurse.post(
         f"/clinic/patients/{RESIDENT}/self-declared", data={"csrf": csrf, "count": "2"}

@@ -85,7 +85,22 @@ def test_the_ward_station_sees_its_residents_waiting_items_and_a_hospital_its_ow
     assert waiting(door(world, "bs.c")) == []
     # the desk reads no clinical content: nothing to verify
     assert waiting_for(door(world, "tieptan"), RESIDENT) == []
+    assert len(waiting_for(door(world, NURSE), RESIDENT)) == 6
+    # an item the resident took back (sent the declaration again without it) is not waiting
+    taken_back = {
+        **_content(world, "Observation", lan["Observation"]),
+        "status": "entered-in-error",
+    }
+    world.platform.update(taken_back, "Observation", lan["Observation"])
     assert len(waiting_for(door(world, NURSE), RESIDENT)) == 5
+    with pytest.raises(Conflict, match="taken back"):
+        decide(
+            door(world, NURSE),
+            "Observation",
+            lan["Observation"],
+            "confirm",
+            TotpConfirmation(world.app.state.tokens.engine, NURSE, "000000"),
+        )
     # the FHIR API's staff sign-in carries the station's ward too; the desk's does not
     api = TestClient(world.app, base_url=BASE)
     for username, status in ((NURSE, 200), ("tieptan", 403)):
@@ -109,10 +124,11 @@ def test_confirm_correct_and_reject_are_each_signed_in_their_own_transaction(
             Choice("Observation", ids["Observation"], 1, "reject"),
             Choice("FamilyMemberHistory", ids["FamilyMemberHistory"], 1, "correct", "I10"),
             Choice("Immunization", ids["Immunization"], 1, "correct", "198 5 trong 1"),
+            Choice("Procedure", ids["Procedure"], 1, "confirm"),
         ],
         form,
     )
-    assert [o.refused for o in outcomes] == [None] * 5
+    assert [o.refused for o in outcomes] == [None] * 6
     allergy = _content(world, "AllergyIntolerance", ids["AllergyIntolerance"])
     assert verification(allergy) == "confirmed"
     assert allergy["verificationStatus"]["coding"][0]["code"] == "confirmed"
@@ -170,7 +186,8 @@ def test_confirm_correct_and_reject_are_each_signed_in_their_own_transaction(
                 "timeStep"
             ]
         )
-    assert len(steps) == 1  # one confirmation, five signatures each over its own item
+    assert len(steps) == 1  # one confirmation, six signatures each over its own item
+    assert verification(_content(world, "Procedure", ids["Procedure"])) == "confirmed"
     assert waiting_for(nurse, RESIDENT) == []
     # the decided version is frozen: nobody rewrites a confirmed item, the platform neither
     with pytest.raises(Forbidden, match="signed"):

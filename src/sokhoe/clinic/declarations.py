@@ -19,6 +19,7 @@ from typing import Any, Final
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.clinic.records import condition_text, find, text_of
 from sokhoe.errors import InvalidRequest
+from sokhoe.fhir.references import codings
 from sokhoe.interop.claims.formats import name_text
 from sokhoe.messages import Message
 from sokhoe.portal.immunisation import CVX
@@ -125,6 +126,16 @@ class Kind:
     set_status: Callable[[dict[str, Any], Verification], None]
     key: Callable[[dict[str, Any]], str]
     set_key: Callable[[dict[str, Any], str], None]
+    status_param: str = "status"
+    """The search parameter of the field that says an item was taken back."""
+
+    def withdrawn(self, resource: dict[str, Any]) -> bool:
+        """Taken back by the person before the station decided: ``entered-in-error`` in the
+        type's own field, the tag still ``unconfirmed`` (``portal/selfdeclared.py``)."""
+        if self.status_param == "status":
+            return resource.get("status") == "entered-in-error"
+        codes = codings(resource.get("verificationStatus"))
+        return any(c.get("code") == "entered-in-error" for c in codes)
 
 
 KINDS: Final[dict[str, Kind]] = {
@@ -134,6 +145,7 @@ KINDS: Final[dict[str, Kind]] = {
         _concept_status(ALLERGY_STATUS),
         lambda r: text_of(r.get("code")),
         lambda r, t: r.__setitem__("code", {"text": t}),
+        "verification-status",
     ),
     "Condition": Kind(
         N_("Illness"),
@@ -141,6 +153,7 @@ KINDS: Final[dict[str, Kind]] = {
         _concept_status(CONDITION_STATUS),
         condition_text,
         lambda r, t: r.__setitem__("code", _coded(t)),
+        "verification-status",
     ),
     "FamilyMemberHistory": Kind(
         N_("Family history"),
@@ -166,6 +179,13 @@ KINDS: Final[dict[str, Kind]] = {
         _no_status,
         lambda r: text_of(r.get("vaccineCode")),
         lambda r, t: r.__setitem__("vaccineCode", _vaccine(t)),
+    ),
+    "Procedure": Kind(
+        N_("Past operation"),
+        N_("Operation"),
+        _no_status,
+        lambda r: text_of(r.get("code")),
+        lambda r, t: r.__setitem__("code", {"text": t}),
     ),
 }
 """The types a citizen declares, with the status each uses (``portal/selfdeclared.py``)."""
@@ -236,9 +256,17 @@ def _waiting_items(repo: GuardedRepository, params: list[tuple[str, str]]) -> li
     tags = [("_tag", f"{FLAGS}|self-declared"), ("_tag", f"{VERIFICATION}|unconfirmed")]
     items = [
         item_of(resource)
-        for rtype in KINDS
+        for rtype, kind in KINDS.items()
         for resource in find(
-            repo, rtype, [*tags, *params, ("_sort", "-_lastUpdated")], WAITING_LIMIT
+            repo,
+            rtype,
+            [
+                *tags,
+                (f"{kind.status_param}:not", "entered-in-error"),  # taken back: not waiting
+                *params,
+                ("_sort", "-_lastUpdated"),
+            ],
+            WAITING_LIMIT,
         )
     ]
     return sorted(items, key=lambda i: i.declared or "", reverse=True)

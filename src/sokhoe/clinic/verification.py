@@ -120,6 +120,13 @@ def decide(
                 ref=f"{resource_type}/{resource_id}",
             )
         )
+    if state == "unconfirmed" and KINDS[resource_type].withdrawn(content):
+        raise Conflict(
+            Message(
+                "%(ref)s was taken back by the person: there is nothing to decide",
+                ref=f"{resource_type}/{resource_id}",
+            )
+        )
     if state != "unconfirmed":
         raise Conflict(
             Message(
