@@ -4,10 +4,11 @@ the job ``sokhoe portal remind`` runs (once a day, from the deployment's schedul
 For every child under 6 with a phone to tell — a guardian a facility confirmed
 (``access/guardians.py``), or the child's own linked phone — the job works out the schedule
 (``portal/immunisation.py``) and texts each dose that is due, or falls due within
-:data:`LEAD`, once: the ``citizen_notice`` row ``dose:<patient>:<vaccine>:<dose>`` is claimed in
-the database before the message is sent (two runs at once cannot both claim it), and given back
-if the gateway fails, so the next run tries again. Nobody else is texted: not an unconfirmed
-parent, not a phone that merely knows the child's number.
+:data:`LEAD`, once (``portal/notices.py``, key ``dose:<patient>:<vaccine>:<dose>``: claimed
+before the message leaves, given back if the gateway fails so the next run tries again). The
+message goes to one phone: the guardian the station confirmed first, else the child's own.
+Nobody else is texted: not an unconfirmed parent, not a phone that merely knows the child's
+number.
 
 The message is Vietnamese, names the child by their given name and the vaccine, and carries
 nothing else of the record: no diagnosis, no result, no identifier.
@@ -25,13 +26,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Engine, delete
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine
 
 from sokhoe.access.care import current
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.otp import phones_of
-from sokhoe.access.sms import SmsDeliveryError, SmsGateway
+from sokhoe.access.sms import SmsGateway
 from sokhoe.portal.immunisation import (
     CHILDHOOD_MONTHS,
     DoseStatus,
@@ -39,7 +39,7 @@ from sokhoe.portal.immunisation import (
     plan,
     today_in_vietnam,
 )
-from sokhoe.store.sql.portal_schema import citizen_notice
+from sokhoe.portal.notices import already, send_once
 
 LEAD: Final = timedelta(days=3)
 """How long before a dose falls due its reminder goes out."""
@@ -58,7 +58,7 @@ class Report:
     children: int = 0
     """Children with a phone to tell."""
     sent: int = 0
-    """Doses reminded (each to every phone that looks after the child)."""
+    """Doses reminded."""
     already: int = 0
     """Doses reminded on an earlier run."""
     failed: int = 0
@@ -103,11 +103,11 @@ def _pages(
 def recipients(
     repo: GuardedRepository, engine: Engine, children: Sequence[str], now: datetime
 ) -> dict[str, list[str]]:
-    """Who to tell for each child: the guardians a facility confirmed (their care-index rows),
-    then the child's own linked phone."""
+    """Who to tell for each child: the guardians a facility confirmed (their care-index rows,
+    the first confirmed first), then the child's own linked phone."""
     found: dict[str, list[str]] = defaultdict(list)
     with repo.snapshot() as tx:
-        rows = tx.care(list(children))
+        rows = sorted(tx.care(list(children)), key=lambda r: (r.since, r.grantee))
     for row in rows:
         if row.source == "guardian" and row.grantee.startswith("citizen:") and current(row, now):
             phone = row.grantee.split(":", 1)[1]
@@ -137,21 +137,6 @@ def _immunizations(
         if len(matches) < 1000:
             return by_child
         offset += 1000
-
-
-def _claim(engine: Engine, key: str, phone: str, now: datetime) -> bool:
-    """Take the notice ``key``; False when an earlier (or concurrent) run took it: the row's
-    primary key decides, in one statement."""
-    with engine.begin() as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        row = {"key": key, "phone": phone, "kind": KIND, "sent": now}
-        done = conn.execute(dialect.insert(citizen_notice).values(**row).on_conflict_do_nothing())
-        return done.rowcount == 1
-
-
-def _release(engine: Engine, key: str) -> None:
-    with engine.begin() as conn:
-        conn.execute(delete(citizen_notice).where(citizen_notice.c.key == key))
 
 
 def _due(dose: DoseStatus, today: date, lead: timedelta) -> bool:
@@ -188,17 +173,12 @@ def remind(
                 if not _due(dose, day, lead):
                     continue
                 key = notice_key(child_id, dose)
-                if not _claim(engine, key, to[0], now):
+                if already(engine, [key]):
                     report.already += 1
-                    continue
-                try:
-                    for phone in to:
-                        sms.send(phone, text_of(child, dose, day))
-                except SmsDeliveryError:
-                    _release(engine, key)
-                    report.failed += 1
-                    continue
-                report.sent += 1
+                elif send_once(engine, sms, key, to[0], KIND, text_of(child, dose, day)):
+                    report.sent += 1
+                else:
+                    report.failed += 1  # the gateway refused: tried again on the next run
     return report
 
 
