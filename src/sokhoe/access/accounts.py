@@ -53,10 +53,12 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "facility-admin": frozenset({"user/*.cruds"}),
     "doctor": frozenset({"user/*.cruds"}),
     "nurse": frozenset({"user/*.cruds"}),
-    # the desk: check-in, the queue (its signatures and incoming referrals), taking payments
+    # the desk: check-in, the queue (its signatures and incoming referrals), taking payments,
+    # recording a child's parents and confirming them once the papers are checked
     "receptionist": frozenset(
         {
             "user/Patient.cruds",
+            "user/RelatedPerson.crus",
             "user/Encounter.crus",
             "user/Appointment.cruds",
             "user/Coverage.crus",
@@ -408,7 +410,9 @@ def principal_for(row: Row[Any]) -> Principal:
         display=str(row.display_name),
         role=role,
         facility=row.facility,
-        commune=row.commune,
+        # a facility's clinician serves a ward only as its station, which the registry says
+        # at sign-in (``clinic/stations.py``), never the account
+        commune=row.commune if role == "commune-health-worker" else None,
         scopes=ROLE_SCOPES.get(role, frozenset()),
     )
 

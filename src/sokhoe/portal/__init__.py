@@ -11,5 +11,7 @@ results in plain words by ``results``, codes in words by ``words``, prescription
 on paper (PDF) with the administrative data of ``administrative``; ``access_log`` who looked,
 ``concerns`` a citizen's concern about an access, ``glass_alerts`` the SMS after a
 break-the-glass opening, ``notices`` each notice sent once; ``sharing`` share codes, consents
-and sensitive records.
+and sensitive records; ``family`` a parent's request to look after a child's book (confirmed
+by the station); ``immunisation`` the expanded programme's schedule and where a child stands on
+it; ``reminders`` the SMS before a due dose (``sokhoe portal remind``).
 """

@@ -22,6 +22,7 @@ from sokhoe.access.otp import request_code, verify_code
 from sokhoe.access.passwords import password_hasher
 from sokhoe.access.principal import Kind, Principal
 from sokhoe.access.tokens import TokenService
+from sokhoe.clinic.stations import with_station
 from sokhoe.config import Settings
 from sokhoe.errors import FhirError, InvalidRequest
 from sokhoe.web import deps
@@ -152,6 +153,8 @@ async def staff_sign_in(
     except FhirError as exc:
         await run_in_threadpool(_failed, request, body.username, "staff")
         raise exc
+    platform = request.app.state.repository
+    principal = await run_in_threadpool(with_station, platform, principal)
     return await run_in_threadpool(_issued, request, principal, session == "cookie")
 
 

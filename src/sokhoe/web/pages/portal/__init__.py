@@ -9,13 +9,16 @@ from sokhoe.web.pages.portal import (
     claim,
     declare,
     download,
+    family,
     home,
     sharing,
     signin,
+    vaccinations,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (signin, home, claim, declare, book, download, access_log, sharing):
+modules = (signin, home, claim, declare, book, download, access_log, sharing, family, vaccinations)
+for module in modules:
     router.include_router(module.router, prefix="/portal")
 
 __all__ = ["router"]

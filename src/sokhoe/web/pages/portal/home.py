@@ -71,12 +71,15 @@ async def home(request: Request) -> Response:
 
 @router.post("/profile")
 async def switch(request: Request) -> Response:
-    """Show another of the citizen's books (their own or a child's)."""
+    """Show another of the citizen's books (their own or a child's), then the portal's page
+    ``next`` names (the home page otherwise)."""
 
     async def choose(citizen: Citizen) -> Response:
         form = await request.form()
         chosen = form_text(form, "patient")
-        response = common.redirect(request, "/portal")
+        target = form_text(form, "next")
+        ours = target.startswith("/portal/") and not target.startswith("//") and "\\" not in target
+        response = common.redirect(request, target if ours else "/portal")
         if chosen in citizen.who.patient_ids:
             response.set_cookie(
                 PROFILE_COOKIE,
