@@ -34,10 +34,10 @@ NO_RECORD_ROLES = frozenset({"analyst", "insurance-appraiser", "registry-admin"}
 """Roles that never see or write a patient's clinical record as such."""
 BREAK_GLASS_ROLES = frozenset({"doctor", "nurse"})
 REGISTRY_ROLES = frozenset({"registry-admin"})
+"""Staff who keep the shared registries (facilities, practitioners, catalogues)."""
 WARD_ROLES = frozenset({"commune-health-worker", "doctor", "nurse"})
 """Staff whose ``commune`` opens the residents of that ward: the commune health worker, and a
 commune station's clinicians (a session gets a ward only from the station's registry entry)."""
-"""Staff who keep the shared registries (facilities, practitioners, catalogues)."""
 
 
 def is_platform(principal: Principal) -> bool:
