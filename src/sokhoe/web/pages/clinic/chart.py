@@ -15,6 +15,7 @@ from sokhoe.access.principal import Principal
 from sokhoe.clinic import chart as charts
 from sokhoe.clinic.declarations import waiting_for
 from sokhoe.clinic.emergency import is_temporary, merged_into
+from sokhoe.clinic.identity import declared_number
 from sokhoe.errors import FhirError
 from sokhoe.interop.claims.sources import find_facility
 from sokhoe.operations.presence import confirm_presence, send_presence_code
@@ -53,12 +54,15 @@ def render_chart(
         merged_into=merged_into(patient),
         declared=declared,
         parents=parents,
+        declared_number=declared_number(patient),
+        version=(patient.get("meta") or {}).get("versionId", ""),
         **{
             "sent": None,
             "problem": None,
             "verify_problem": None,
             "verify_done": 0,
             "guardian_problem": None,
+            "identity_problem": None,
             **context,
         },
     )

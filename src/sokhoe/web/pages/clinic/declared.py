@@ -18,6 +18,7 @@ from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.guardians import confirm_guardian
 from sokhoe.access.principal import Principal
 from sokhoe.clinic.declarations import VERIFY_ROLES, waiting
+from sokhoe.clinic.identity import confirm_identity
 from sokhoe.clinic.signing import TotpConfirmation
 from sokhoe.clinic.verification import Choice, decide_many
 from sokhoe.errors import FhirError
@@ -126,3 +127,24 @@ async def guardian(request: Request, patient_id: str, related_person_id: str) ->
         return await run_in_threadpool(work)
 
     return await page(request, body)
+
+
+@router.post("/patients/{patient_id}/identity")
+async def identity(request: Request, patient_id: str) -> Response:
+    """The desk saw the ID card of a person who made their record on their phone: the typed
+    number becomes the record's CCCD (``clinic/identity.py``)."""
+
+    async def body(who: Principal, repo: GuardedRepository) -> Response:
+        form = await request.form()
+        seen = form_text(form, "version")
+        try:
+            await run_in_threadpool(
+                confirm_identity, repo, patient_id, version=int(seen) if seen.isdigit() else None
+            )
+        except FhirError as exc:
+            said = common.explain(request, exc)
+            return render_chart(request, who, repo, patient_id, exc.status, identity_problem=said)
+        return common.redirect(request, f"/clinic/patients/{patient_id}")
+
+    return await page(request, body)
+
