@@ -10,16 +10,11 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page
 
-from sokhoe.access.guardians import with_wards
-from sokhoe.access.otp import citizen_principal
-from sokhoe.portal import declaration
 from sokhoe.portal.extraction import TYPES
-from sokhoe.portal.sections import BY_LINK
 from sokhoe.portal.selfdeclared import is_self_declared
-from sokhoe.web.i18n import catalogue
 from tests.browser import axe_violations, free_port, serving, shoot
 from tests.clinic.clinic_world import CCCD_NUMBER, PHONE, World, make_world
-from tests.portal.portal_world import WARD, last_code
+from tests.portal.portal_world import WARD, declare_the_rest, last_code
 
 WIDTH = 360
 
@@ -47,28 +42,6 @@ def _check(page: Page, name: str) -> None:
     )
     assert small == [], f"{name}: touch targets under 44 px: {small}"
     shoot(page, f"khai-bao-{name}")
-
-
-def _rest(world: World) -> None:
-    """The sections the browser does not walk through (the HTTP tests cover each screen)."""
-    who = with_wards(world.platform, citizen_principal(PHONE, world.patient_id))
-    repo = world.platform.for_caller(who)
-    vi = catalogue("vi", "portal").gettext
-    answers = {
-        "about": {"occupation": "Giáo viên"},
-        "blood": {"abo": "unknown"},
-        "surgeries": {"surgeries-any": False},
-        "disabilities": {"disabilities-any": False},
-        "family": {"family-any": False},
-        "vaccines": {"vaccines-any": False},
-        "tobacco": {"tobacco": "never"},
-        "alcohol": {"alcohol": "never"},
-        "activity": {"activity-days": 2},
-        "exposure": {"exposure-any": False},
-        "birth": {},
-    }
-    for link, given in answers.items():
-        declaration.save(repo, world.patient_id, BY_LINK[link], given, done=True, translate=vi)
 
 
 def test_a_resident_declares_an_allergy_and_an_illness_on_a_small_phone(
@@ -137,7 +110,7 @@ def test_a_resident_declares_an_allergy_and_an_illness_on_a_small_phone(
     _check(page, "06-benh-man-tinh")
     page.click("text=Lưu và tiếp tục")
     page.wait_for_load_state()
-    _rest(world)
+    declare_the_rest(world, world.patient_id, PHONE)
     page.goto(f"{base}/portal/declare")
     assert "Bạn đã làm xong 13 / 13 phần." in page.inner_text("main")
     page.click("text=Xem lại và gửi câu trả lời")
