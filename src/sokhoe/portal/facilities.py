@@ -8,6 +8,7 @@ from typing import Any
 
 from sokhoe.access.care import facility_code
 from sokhoe.access.guard import GuardedRepository
+from sokhoe.interop.claims.formats import name_text
 from sokhoe.mpi.identifiers import FACILITY
 
 
@@ -39,15 +40,8 @@ def facilities(repo: GuardedRepository, codes: Iterable[str]) -> dict[str, Facil
 
 
 def display_name(patient: dict[str, Any]) -> str:
-    """A person's name as Vietnamese write it: family name first."""
-    for name in patient.get("name", []):
-        if name.get("text"):
-            return str(name["text"])
-        parts = [name.get("family", ""), *name.get("given", [])]
-        text = " ".join(p for p in parts if p)
-        if text:
-            return text
-    return ""
+    """A person's name as Vietnamese write it, family name first (the official one)."""
+    return name_text(patient) if patient.get("name") else ""
 
 
 __all__ = ["Facility", "display_name", "facilities"]

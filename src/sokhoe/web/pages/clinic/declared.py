@@ -147,4 +147,3 @@ async def identity(request: Request, patient_id: str) -> Response:
         return common.redirect(request, f"/clinic/patients/{patient_id}")
 
     return await page(request, body)
-

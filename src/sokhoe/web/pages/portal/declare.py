@@ -26,6 +26,7 @@ from sokhoe.errors import FhirError, Forbidden
 from sokhoe.messages import Message
 from sokhoe.portal import declaration
 from sokhoe.portal.declaration import Draft
+from sokhoe.portal.facilities import display_name
 from sokhoe.portal.patient import id_number, prefill
 from sokhoe.portal.photo import MAX_UPLOAD
 from sokhoe.portal.questionnaire import Item, Section
@@ -34,7 +35,6 @@ from sokhoe.portal.sections import BY_LINK
 from sokhoe.web.i18n import catalogue
 from sokhoe.web.pages import common
 from sokhoe.web.pages.portal.base import Citizen, page, render
-from sokhoe.web.pages.portal.home import display_name
 from sokhoe.web.pages.portal.shown import answer_rows, today_in_vietnam
 
 router = APIRouter()

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from sokhoe.portal.facilities import display_name
 from sokhoe.portal.immunisation import VERSION, book_of
 from sokhoe.web.pages.portal.base import Citizen, gettext, message, page, render
-from sokhoe.web.pages.portal.home import display_name
 
 router = APIRouter()
 
