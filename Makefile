@@ -40,11 +40,10 @@ run: install
 test: system-deps install
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
-# the screenshots of the guides (docs/huong-dan-phong-kham.md, docs/huong-dan-nguoi-dan.md), from
-# the browser tests
+# the screenshots of the guides (docs/huong-dan-*.md), from the browser tests: each test names its
+# guide's folder under docs/img (clinic/…, portal/…)
 docs-screenshots: system-deps install
-	SOKHOE_SCREENSHOTS=docs/img/clinic $(BIN)/pytest -q -p no:cacheprovider tests/clinic/test_clinic_browser.py tests/prescribing/test_prescribing_browser.py
-	SOKHOE_SCREENSHOTS=docs/img/portal $(BIN)/pytest -q -p no:cacheprovider tests/portal/test_portal_browser.py
+	SOKHOE_SCREENSHOTS=docs/img $(BIN)/pytest -q -p no:cacheprovider tests/clinic/test_clinic_browser.py tests/prescribing/test_prescribing_browser.py $(wildcard tests/portal/test_*browser.py)
 	$(BIN)/sokhoe portal ward-qr --ward 00070 --out docs/img/portal/00-ap-phich.png --base-url https://sokhoe.example.vn
 
 lint: install

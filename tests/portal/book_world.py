@@ -65,10 +65,13 @@ class BookWorld:
         return self.rx.platform
 
 
+NAMES = {"bs.an": "BS. Trần Thị Bình", "bs.b": "BS. Phạm Văn Dũng", "bs.c": "BS. Hoàng Thị Em"}
+"""The clinic world's doctors by the names their accounts carry (the book shows the signer)."""
+
+
 def doctor_at(world: World, username: str, facility: str) -> GuardedRepository:
-    who = Principal(
-        "staff", username, f"BS. {username}", "doctor", facility, scopes=ROLE_SCOPES["doctor"]
-    )
+    name = NAMES.get(username, f"BS. {username}")
+    who = Principal("staff", username, name, "doctor", facility, scopes=ROLE_SCOPES["doctor"])
     return world.platform.for_caller(who)
 
 

@@ -33,11 +33,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BookWorld
         yield book, base
 
 
-def _check(page: Page, name: str) -> None:
+def _check(page: Page, name: str, at: str | None = None) -> None:
     assert axe_violations(page) == [], name
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_SIZE["width"], name
     assert page.evaluate(SMALL_TARGETS) == [], name
-    shoot(page, name)
+    shoot(page, f"portal/{name}", at)
 
 
 def test_the_book_on_a_phone(served: tuple[BookWorld, str], chromium: Browser) -> None:
@@ -69,7 +69,7 @@ def test_the_book_on_a_phone(served: tuple[BookWorld, str], chromium: Browser) -
     box = qr.bounding_box()
     assert box is not None and 180 <= box["width"] <= 330
     assert page.locator(".qr-box .code.big").first.inner_text() == book.code
-    _check(page, "so-suc-khoe-02-ma-qr")
+    _check(page, "so-suc-khoe-02-ma-qr", at="#prescriptions")
     page.locator(f"a[href='/portal/book/visits/{book.signed_visit}']").click()
     page.wait_for_url(f"{base}/portal/book/visits/{book.signed_visit}")
     assert page.get_by_text("Tải bản tóm tắt đã ký (PDF)").is_visible()

@@ -41,7 +41,7 @@ def _check(page: Page, name: str) -> None:
             .filter(([tag, , h]) => tag !== 'A' && h < 43.5 && tag !== 'LABEL')"""
     )
     assert small == [], f"{name}: touch targets under 44 px: {small}"
-    shoot(page, f"khai-bao-{name}")
+    shoot(page, f"portal/{name}")
 
 
 def test_a_resident_declares_an_allergy_and_an_illness_on_a_small_phone(
@@ -67,14 +67,14 @@ def test_a_resident_declares_an_allergy_and_an_illness_on_a_small_phone(
     page.wait_for_url(f"{base}/portal")
     page.click("text=Khai báo sức khỏe")  # no record yet: find it first
     page.wait_for_url(f"{base}/portal/claim")
-    _check(page, "01-tim-ho-so")
+    _check(page, "tim-ho-so-01-nhap")
     page.fill("#cccd", CCCD_NUMBER)
     page.fill("#birth-day", "16")  # a slip of the finger: the record is not found
     page.fill("#birth-month", "3")
     page.fill("#birth-year", "1985")
     page.click("text=Tìm hồ sơ của tôi")
     page.wait_for_selector("#name")
-    _check(page, "01b-khong-tim-thay")
+    _check(page, "tim-ho-so-02-khong-thay")
     page.click("text=Kiểm tra lại số căn cước và ngày sinh")
     page.wait_for_url(f"{base}/portal/claim")
     page.fill("#cccd", CCCD_NUMBER)
@@ -84,14 +84,14 @@ def test_a_resident_declares_an_allergy_and_an_illness_on_a_small_phone(
     page.click("text=Tìm hồ sơ của tôi")
     page.wait_for_selector(".panel")
     assert "Đã tìm thấy hồ sơ sức khỏe của bạn" in page.inner_text("h1")
-    _check(page, "02-da-tim-thay")
+    _check(page, "tim-ho-so-03-da-thay")
     page.click("main a.button")
     page.wait_for_url(f"{base}/portal/declare")
-    _check(page, "03-danh-sach")
+    _check(page, "khai-bao-01-danh-sach")
     page.click("text=Dị ứng")
     page.click("text=Lưu và tiếp tục")  # nothing chosen: the error summary
     page.wait_for_selector(".error-summary")
-    _check(page, "04-loi")
+    _check(page, "khai-bao-02-loi")
     page.click(".error-summary a")  # the summary's link takes the focus to the question
     assert page.evaluate("document.activeElement.id") == "allergies-any"
     page.keyboard.press("Space")  # from the keyboard: choose "Có", Enter sends
@@ -100,14 +100,14 @@ def test_a_resident_declares_an_allergy_and_an_illness_on_a_small_phone(
     page.click("label[for=allergy-kind-0]")
     page.fill("#allergy-substance-0", "Penicillin")
     page.fill("#allergy-reaction-0", "Nổi mẩn, khó thở")
-    _check(page, "05-di-ung")
+    _check(page, "khai-bao-03-di-ung")
     page.click("text=Lưu và tiếp tục")
     page.wait_for_url(f"{base}/portal/declare/conditions")
     page.click("label[for=conditions-any]")
     page.click("text=Lưu và tiếp tục")
     page.wait_for_url(f"{base}/portal/declare/conditions/details")
     page.click("text=Tăng huyết áp")
-    _check(page, "06-benh-man-tinh")
+    _check(page, "khai-bao-04-benh-man-tinh")
     page.click("text=Lưu và tiếp tục")
     page.wait_for_load_state()
     declare_the_rest(world, world.patient_id, PHONE)
@@ -116,19 +116,19 @@ def test_a_resident_declares_an_allergy_and_an_illness_on_a_small_phone(
     page.click("text=Xem lại và gửi câu trả lời")
     page.wait_for_url(f"{base}/portal/declare/check")
     assert "Penicillin" in page.inner_text("main")
-    _check(page, "07-xem-lai")
+    _check(page, "khai-bao-05-xem-lai")
     page.click("text=Gửi câu trả lời >> nth=-1")
     page.wait_for_url(f"{base}/portal/declare/sent")
-    _check(page, "08-da-gui")
+    _check(page, "khai-bao-06-da-gui")
     # the other kinds of question: what the record says, a choice list, dates, a photo
     page.goto(f"{base}/portal/declare/about")
     assert CCCD_NUMBER in page.inner_text("main") and "Giáo viên" in page.input_value("#occupation")
-    _check(page, "09-thong-tin")
+    _check(page, "khai-bao-07-thong-tin")
     page.goto(f"{base}/portal/declare/vaccines")
     page.click("label[for=vaccines-any]")
     page.click("text=Lưu và tiếp tục")
     page.wait_for_url(f"{base}/portal/declare/vaccines/details")
-    _check(page, "10-tiem-chung")
+    _check(page, "khai-bao-08-tiem-chung")
     found = {}
     for rtype in TYPES:
         query = world.platform.parse_query(rtype, [("patient", f"Patient/{world.patient_id}")])

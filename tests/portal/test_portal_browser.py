@@ -84,7 +84,7 @@ def _check(page: Page, name: str, problems: list[str]) -> None:
     for found in page.evaluate(_MEASURE, INTERACTIVE):
         if found["height"] < TARGET - 0.5:
             problems.append(f"{name}: {found['height']:.0f} px tall: {found['what']}")
-    shoot(page, name)
+    shoot(page, f"portal/{name}")
     page.set_viewport_size(ZOOMED)
     # the layout's width against the screen's (a phone's window.innerWidth grows with the page)
     wide = page.evaluate(
