@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,14 @@ from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.schema import metadata
 from sokhoe.web.app import create_app
 from tests.pg_server import PostgresServer
+
+# Bytecode is cached during the tests even where PYTHONDONTWRITEBYTECODE is set (this machine's
+# environment sets it): without the cache every xdist worker and every ``sokhoe serve`` the tests
+# start compiles sokhoe again, and pytest rewrites the asserts of every module of its plugins'
+# distributions (hypothesis, schemathesis: some 450 modules) again, seconds of CPU each time.
+# The workers start after this file is read, so they inherit the cleared variable.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 
 def _shared_data() -> Path:
@@ -176,6 +185,14 @@ HEAVY_FIRST: tuple[str, ...] = (
 """The longest test files, longest first (per-file sums of ``--durations=0`` on a quiet machine,
 6 Dec 2026): with ``--dist loadfile`` each file runs on one worker, and one of these begun last
 would leave the other worker idle while it finishes."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the order below under ``--dist loadfile``: xdist otherwise hands the files out by
+    their number of tests, most first, which leaves the long files of few tests (the sync's
+    servers, the browsers, the Synthea loads) to the end, one worker finishing alone."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

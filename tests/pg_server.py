@@ -62,19 +62,20 @@ class PostgresServer:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, name: str) -> str:
-        self._run(
-            _bin("psql"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-c",
-            f'CREATE DATABASE "{name}"',
-        )
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """A new database, empty or a copy of ``template`` (which nobody may be connected to:
+        PostgreSQL copies its files, much faster than writing the same rows again)."""
+        copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
+        self._sql(f'CREATE DATABASE "{name}"{copy}')
         return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        self._sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+    def _sql(self, statement: str) -> None:
+        self._run(
+            _bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c", statement
+        )
 
     def stop(self) -> None:
         try:

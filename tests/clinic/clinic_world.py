@@ -23,6 +23,7 @@ from sokhoe.mpi.identifiers import CCCD, FACILITY
 from sokhoe.store.sql import SqlStore
 from sokhoe.web.app import create_app
 from tests.conftest import FAST_PASSWORDS
+from tests.prepared import prepared
 
 A, B, C = "01001", "01002", "01003"
 PASSWORD = "clinic-test-pass-1"
@@ -59,17 +60,49 @@ def _org(code: str, name: str) -> dict[str, Any]:
     }
 
 
-def make_world(folder: Path, base_url: str, store: SqlStore | None = None) -> World:
-    """The world on a SQLite file in ``folder``, or on ``store`` (PostgreSQL)."""
-    db = f"sqlite:///{folder / 'clinic.db'}"
-    settings = Settings(
+def _settings(folder: Path, base_url: str) -> Settings:
+    return Settings(
         **FAST_PASSWORDS,
         base_url=base_url,
-        database_url=db,
+        database_url=f"sqlite:///{folder / 'clinic.db'}",
         var_dir=folder,
         facility_dir=folder / "facilities",
     )
-    app = create_app(settings, store or SqlStore(db))
+
+
+def make_world(folder: Path, base_url: str, store: SqlStore | None = None) -> World:
+    """The world on a SQLite file in ``folder``, or on ``store`` (PostgreSQL).
+
+    On SQLite the world is built once per test process and each call gets a copy of its
+    folder (``tests/prepared.py``): the same database as a build, in milliseconds."""
+    settings = _settings(folder, base_url)
+    if store is not None:
+        app = create_app(settings, store)
+        rooms, secret = _populate(app, settings)
+        return World(app, settings, "p-an", rooms, secret)
+    rooms, secret = prepared(("clinic", base_url), folder, lambda t: _build(t, base_url))
+    return open_world(folder, base_url, rooms, secret)
+
+
+def open_world(folder: Path, base_url: str, rooms: list[str], secret: str) -> World:
+    """The app over a world already written in ``folder`` (a copy of a prepared one)."""
+    settings = _settings(folder, base_url)
+    app = create_app(settings, SqlStore(settings.database_url, migrate_schema=False))
+    return World(app, settings, "p-an", rooms, secret)
+
+
+def _build(folder: Path, base_url: str) -> tuple[list[str], str]:
+    """The world written into ``folder``, its store closed; (rooms at A, bs.an's secret)."""
+    settings = _settings(folder, base_url)
+    store = SqlStore(settings.database_url)
+    try:
+        return _populate(create_app(settings, store), settings)
+    finally:
+        store.close()
+
+
+def _populate(app: FastAPI, settings: Settings) -> tuple[list[str], str]:
+    """Writes the world through ``app``; (rooms at A, bs.an's authenticator secret)."""
     repo: GuardedRepository = app.state.repository
     for code, name in (
         (A, "Trạm Y tế Phường Hoàn Kiếm"),
@@ -141,4 +174,4 @@ def make_world(folder: Path, base_url: str, store: SqlStore | None = None) -> Wo
         "valueQuantity": {"value": 7.8, "unit": "mmol/L"},
     }
     repo.update(glucose, "Observation", "glu-b")
-    return World(app, settings, "p-an", rooms, secret)
+    return rooms, secret

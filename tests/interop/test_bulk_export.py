@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -34,10 +36,12 @@ from sokhoe.interop.load import load_paths
 from sokhoe.operations.export import authorise_export
 from sokhoe.store import MemoryStore
 from sokhoe.store.ports import FhirStore, StoredResource
+from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.access_schema import audit_event
 from sokhoe.web.app import create_app
 from tests.api_helpers import check_in, client_auth, observation
-from tests.conftest import BASE, SHARED_DATA, platform_token
+from tests.conftest import BACKENDS, BASE, SHARED_DATA, platform_token, sqlite_store
+from tests.pg_server import PostgresServer
 
 BULK_10 = SHARED_DATA / "synthea-bulk-10"
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
@@ -119,6 +123,64 @@ def api(store: FhirStore, tmp_path: Path) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="module")
+def bulk_10_sqlite(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The bulk sample loaded once into a SQLite file, closed (each test copies it)."""
+    path = tmp_path_factory.mktemp("bulk-10") / "bulk.db"
+    store = sqlite_store(request, path)
+    try:
+        load_bulk_10(store)
+    finally:
+        store.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def bulk_10_postgres(pg_server: PostgresServer) -> Iterator[str]:
+    """The bulk sample loaded once into a PostgreSQL database of its own, closed: the template
+    each test's database is copied from."""
+    name = f"sokhoe_bulk_10_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    store = SqlStore(pg_server.create_database(name))
+    try:
+        load_bulk_10(store)
+    finally:
+        store.close()
+    yield name
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def bulk_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FhirStore]:
+    """A store of each kind holding the bulk sample as :func:`load_bulk_10` leaves it, a copy
+    of one loaded once per module (a fork, a copied file, a database made from a template):
+    loading it (tested in ``test_synthea_bulk.py``) is what costs, not exporting it."""
+    store: FhirStore
+    if request.param == "memory":
+        store = request.getfixturevalue("bulk_10").fork()
+    elif request.param == "sqlite":
+        shutil.copyfile(request.getfixturevalue("bulk_10_sqlite"), tmp_path / "bulk.db")
+        store = SqlStore(f"sqlite:///{tmp_path / 'bulk.db'}", migrate_schema=False)
+    else:
+        server: PostgresServer = request.getfixturevalue("pg_server")
+        template = request.getfixturevalue("bulk_10_postgres")
+        name = f"{template}_{tmp_path.name}"[:63]
+        store = SqlStore(server.create_database(name, template=template), migrate_schema=False)
+    try:
+        yield store
+    finally:
+        store.close()
+        if request.param == "postgres":
+            server.drop_database(name)
+
+
+@pytest.fixture
+def bulk_api(bulk_store: FhirStore, tmp_path: Path) -> Iterator[TestClient]:
+    with make_api(bulk_store, tmp_path) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
 def bulk_10() -> MemoryStore:
     """The bulk sample loaded once; each test forks it (copy-on-write, nothing is shared)."""
     store = MemoryStore()
@@ -139,9 +201,9 @@ def _store(api: TestClient) -> FhirStore:
 
 # -- tests ---------------------------------------------------------------------------------
 def test_system_export_returns_exactly_what_the_store_holds(
-    api: TestClient, store: FhirStore, tmp_path: Path
+    bulk_api: TestClient, bulk_store: FhirStore, tmp_path: Path
 ) -> None:
-    load_bulk_10(store)
+    api, store = bulk_api, bulk_store
     auth = platform_auth(api)
     status_url = kick_off(api, "/fhir/$export?_outputFormat=application/fhir%2Bndjson", auth)
     assert status_url.startswith(f"{BASE}/fhir/bulk/")
@@ -255,8 +317,10 @@ def test_bad_kick_offs_are_refused_with_an_outcome(
             assert conn.exec_driver_sql("SELECT count(*) FROM bulk_job").scalar_one() == 0
 
 
-def test_facility_caller_exports_only_its_patients(api: TestClient, store: FhirStore) -> None:
-    load_bulk_10(store)
+def test_facility_caller_exports_only_its_patients(
+    bulk_api: TestClient, bulk_store: FhirStore
+) -> None:
+    api, store = bulk_api, bulk_store
     hcm = client_auth(api, ["system/*.rs", "system/Patient.cu"], "79001")
     pid = check_in(api, hcm, QR_AN)
     platform = platform_auth(api)

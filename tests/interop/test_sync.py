@@ -8,27 +8,29 @@ and upstream, where the station is a connected system of facility 79001 and a ho
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx2 as httpx
 import pytest
 from typer.testing import CliRunner
 
 from sokhoe.access.clients import create_client
+from sokhoe.access.guard import platform_repository
+from sokhoe.bootstrap import publish_registry
 from sokhoe.fhir.resources import parse_instant, same_content
 from sokhoe.interop.sync import SyncInterrupted, SyncReport, SyncTarget, synchronise
 from sokhoe.interop.sync.cli import sync_app
 from sokhoe.interop.sync.review import TASK_CODE
 from sokhoe.interop.sync.state import SAFETY_MARGIN, Synced, SyncState
 from sokhoe.store.sql import SqlStore, open_store
+from tests import forked
+from tests.prepared import prepared
 
 STATION = "79001"
 HOSPITAL = "79002"
@@ -47,8 +49,20 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _prepare_node(folder: Path) -> None:
+    """A new node's database, migrated and with the registry and the drug catalogue a first
+    ``sokhoe serve`` publishes, written once per test process: each server starts on a copy
+    (and makes its own keys), so only the sync's own writes differ between them."""
+    store = open_store(f"sqlite:///{folder / 'node.db'}")
+    try:
+        publish_registry(platform_repository(store, "http://127.0.0.1/fhir"))
+    finally:
+        store.close()
+
+
 class Server:
-    """``sokhoe serve`` as a child process on one SQLite file; restartable on the same port."""
+    """``sokhoe serve`` as a process of its own on one SQLite file; restartable on the same
+    port. Forked from a process that imported sokhoe once (``tests/forked.py``)."""
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir()
@@ -56,10 +70,8 @@ class Server:
         self.url = f"sqlite:///{folder / 'node.db'}"
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log: IO[bytes] | None = None
-        store = open_store(self.url)  # migrated before the first start
-        store.close()
+        self.process: BaseProcess | None = None
+        prepared("sync-node", folder, _prepare_node)  # as a first start leaves a new node
 
     def client(self, name: str, facility: str | None) -> tuple[str, str]:
         store = SqlStore(self.url)
@@ -74,21 +86,14 @@ class Server:
         self.wait()
 
     def launch(self) -> None:
-        env = {**os.environ, "SOKHOE_VAR_DIR": str(self.folder / "var")}
-        command = [sys.executable, "-c", "from sokhoe.cli import main; main()"]
-        args = ["serve", "--db", self.url, "--port", str(self.port)]
-        self.process = subprocess.Popen(
-            [*command, *args],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self._log(),
+        self.process = forked.start(
+            ["serve", "--db", self.url, "--port", str(self.port)],
+            {"SOKHOE_VAR_DIR": str(self.folder / "var")},
+            self.folder / "server.log",
         )
 
-    def _log(self) -> IO[bytes]:
-        if self.log is not None:
-            self.log.close()
-        self.log = (self.folder / "server.log").open("ab")
-        return self.log
+    def running(self) -> bool:
+        return self.process is not None and self.process.is_alive()
 
     def wait(self) -> None:
         if self.process is None:
@@ -100,28 +105,24 @@ class Server:
                     return
             except httpx.TransportError:
                 pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            if not self.running() or time.monotonic() > deadline:
                 log = (self.folder / "server.log").read_text(errors="replace")
                 raise RuntimeError(f"sokhoe serve did not start:\n{log[-3000:]}")
             time.sleep(0.2)
 
     def kill(self) -> None:
         """``kill -9``: no clean shutdown, as a power cut or a crash."""
-        if self.process is not None and self.process.poll() is None:
+        if self.process is not None and self.running():
             self.process.kill()
-            self.process.wait(timeout=10)
+            self.process.join(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+        if self.process is not None and self.running():
             self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+            self.process.join(timeout=10)
+            if self.process.is_alive():
                 self.process.kill()
-                self.process.wait(timeout=10)
-        if self.log is not None:
-            self.log.close()
-            self.log = None
+                self.process.join(timeout=10)
 
 
 class Api:

@@ -21,8 +21,9 @@ from sokhoe.prescribing.catalogue import DRUG_SYSTEM, REFERENCE_SOURCE
 from sokhoe.prescribing.pharmacy import pharmacy_organization
 from sokhoe.registry.facilities import LEVEL_SYSTEM
 from sokhoe.store.sql import SqlStore
-from tests.clinic.clinic_world import PASSWORD, A, B, C, World, make_world
+from tests.clinic.clinic_world import PASSWORD, A, B, C, World, make_world, open_world
 from tests.conftest import FAST_HASHER
+from tests.prepared import prepared
 
 P, Q = "01901", "01902"
 """Two pharmacies (their platform facility codes)."""
@@ -192,7 +193,26 @@ def parameters(
 
 
 def make_rx_world(folder: Path, base_url: str, store: SqlStore | None = None) -> RxWorld:
-    world = make_world(folder, base_url, store)
+    """The world on a SQLite file in ``folder`` (built once per test process, then copied:
+    ``tests/prepared.py``), or on ``store`` (PostgreSQL)."""
+    if store is not None:
+        world = make_world(folder, base_url, store)
+        _add_prescribing(world)
+        return RxWorld(world)
+    rooms, secret = prepared(("rx", base_url), folder, lambda t: _build(t, base_url))
+    return RxWorld(open_world(folder, base_url, rooms, secret))
+
+
+def _build(folder: Path, base_url: str) -> tuple[list[str], str]:
+    world = make_world(folder, base_url)
+    try:
+        _add_prescribing(world)
+    finally:
+        world.app.state.store.close()
+    return world.rooms, world.totp_secret
+
+
+def _add_prescribing(world: World) -> None:
     repo = world.platform
     entries = [e for e in reference_entries() if e.code in CODES]
     assert len(entries) == len(CODES)
@@ -220,7 +240,6 @@ def make_rx_world(folder: Path, base_url: str, store: SqlStore | None = None) ->
         [("ds.b", "pharmacist", "DS. Bệnh viện B")],
         hasher=FAST_HASHER,
     )
-    return RxWorld(world)
 
 
 def years_ago(years: int, days: int = 0) -> str:

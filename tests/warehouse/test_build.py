@@ -297,11 +297,9 @@ def test_repeated_tests_and_ncd_control_from_constructed_records(tmp_path: Path)
     assert (diabetes["disease"], diabetes["people"], diabetes["controlled"]) == ("diabetes", 6, 6)
 
 
-def test_warehouse_commands(demo_dir: Path, tmp_path: Path) -> None:
+def test_warehouse_commands(templates: tuple[MemoryStore, Path], tmp_path: Path) -> None:
+    shutil.copyfile(templates[1], tmp_path / "c.db")  # the demo, loaded once per module
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    store = SqlStore(url)
-    load_paths(platform_repository(store, "http://test/fhir"), [demo_dir], workers=0)
-    store.close()
     runner = CliRunner()
     out = tmp_path / "wh"
     env = {"SOKHOE_VAR_DIR": str(tmp_path / "var")}

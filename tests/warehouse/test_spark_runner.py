@@ -3,6 +3,7 @@ column types; bad views are refused before any data is read; data errors name th
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,8 +196,13 @@ def test_the_cli_runs_in_the_active_session(
     monkeypatch.setenv("SOKHOE_WAREHOUSE_KEY", KEY.decode())
     monkeypatch.setenv("SOKHOE_VAR_DIR", str(tmp_path / "var"))
     out = tmp_path / "cli"
-    # a folder in, a URL out (as hdfs:// or s3a:// would be on a cluster)
-    command = ["warehouse", "spark", "--input", str(demo), "--out", out.as_uri()]
+    # a folder in, a URL out (as hdfs:// or s3a:// would be on a cluster); the folder holds
+    # the demo's people and observations (every view over every file is compared above)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("Patient.ndjson", "Observation.ndjson"):
+        shutil.copyfile(demo / name, folder / name)
+    command = ["warehouse", "spark", "--input", str(folder), "--out", out.as_uri()]
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
     assert "patient: 50" in result.output

@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -39,8 +39,7 @@ def _bundles() -> list[Path]:
 
 
 def _refers_to(resource: Any, target: str) -> bool:
-    text = json.dumps(resource)
-    return f'"reference": "{target}"' in text
+    return f'"reference":"{target}"'.encode() in orjson.dumps(resource)
 
 
 @pytest.fixture
@@ -72,12 +71,11 @@ def test_all_synthea_bundles_load_read_back_and_everything(client: TestClient) -
     assert len(bundles) == 60
     read_over_http: set[str] = set()
     for path in bundles:
-        bundle = json.loads(path.read_bytes())
-        r = client.post(
-            "/fhir", content=path.read_bytes(), headers={"Content-Type": "application/fhir+json"}
-        )
+        raw = path.read_bytes()
+        bundle = orjson.loads(raw)
+        r = client.post("/fhir", content=raw, headers={"Content-Type": "application/fhir+json"})
         assert r.status_code == 200, f"{path.name}: {r.text[:500]}"
-        responses = r.json()["entry"]
+        responses = orjson.loads(r.content)["entry"]
         assert len(responses) == len(bundle["entry"])
         locations = [e["response"]["location"] for e in responses]
         # every resource reads back: all of them from the store in one look-up per type, and
@@ -116,7 +114,7 @@ def test_all_synthea_bundles_load_read_back_and_everything(client: TestClient) -
             seen: set[str] = set()
             url: str | None = f"/fhir/Patient/{pid}/$everything?_count=1000"
             while url:
-                page = client.get(url).json()
+                page = orjson.loads(client.get(url).content)
                 seen |= {
                     f"{e['resource']['resourceType']}/{e['resource']['id']}"
                     for e in page.get("entry", [])

@@ -25,6 +25,7 @@ from sokhoe.errors import InvalidRequest, NotFound
 from sokhoe.warehouse.catalogue import FAMILIES, INDICATORS, REPEAT_DAYS, VISITS, Indicator
 from sokhoe.warehouse.cells import SUPPRESSED
 from sokhoe.warehouse.cells import publish as publish_cells
+from sokhoe.warehouse.reading import Reading
 
 SUPPRESS_BELOW: Final = 5
 
@@ -133,13 +134,13 @@ def run(
     return Result(ind, columns, shown, suppressed, params)
 
 
-def open_warehouse(folder: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the built warehouse, or :class:`NotFound` saying how to build
-    it."""
+def open_warehouse(folder: Path) -> Reading:
+    """A read-only look at the built warehouse (``with … as con`` gives the connection; see
+    :mod:`sokhoe.warehouse.reading`), or :class:`NotFound` saying how to build it."""
     path = folder / "warehouse.duckdb"
     if not path.exists():
         raise NotFound("The warehouse has not been built yet: run 'sokhoe warehouse build'")
-    return duckdb.connect(str(path), read_only=True)
+    return Reading(path)
 
 
 __all__ = [

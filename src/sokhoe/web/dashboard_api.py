@@ -93,9 +93,9 @@ ToQuery = Annotated[str | None, Query(alias="to", description="Last month, YYYY-
 
 
 # -- access and errors, as pages -------------------------------------------------------------
-_LOCKED: Final = (duckdb.IOException, duckdb.ConnectionException)
+_LOCKED: Final = (duckdb.IOException, duckdb.ConnectionException, duckdb.ResourceInUseException)
 """A build holds the warehouse's write lock: in another process (IOException, the file lock)
-or in this one (ConnectionException, e.g. ``sokhoe serve --demo`` building in a thread)."""
+or in this one (ResourceInUseException, e.g. ``sokhoe serve --demo`` building in a thread)."""
 
 
 class WarehouseUnavailable(FhirError):
@@ -184,7 +184,7 @@ def _warehouse(request: Request) -> Iterator[duckdb.DuckDBPyConnection]:
     folder = deps.settings(request).warehouse_dir
     lang = i18n.choose(request)
     try:
-        con = indicators.open_warehouse(folder)
+        reading = indicators.open_warehouse(folder)
     except NotFound as exc:
         raise WarehouseUnavailable(
             gettext(
@@ -200,9 +200,9 @@ def _warehouse(request: Request) -> Iterator[duckdb.DuckDBPyConnection]:
             None,
         ) from exc
     try:
-        yield con
+        yield reading.connection
     finally:
-        con.close()
+        reading.close()
 
 
 # -- pages -----------------------------------------------------------------------------------
