@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PATIENTS ?= 2000
 
-.PHONY: install system-deps run test lint bench clean docs-screenshots
+.PHONY: install system-deps run test lint bench bench-portal clean docs-screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ $(ASSETS): package.json package-lock.json scripts/vendor_assets.sh
 
 install: $(STAMP) $(ASSETS)
 
+LIGHTHOUSE := bench/lighthouse/node_modules/.installed-stamp
+# the portal pages: these paths, as far as they exist ({ward}: the demo ward's code)
+PORTAL_PAGES ?= /portal /portal/w/{ward} /portal/sign-in /portal/book /portal/declare
+
+# Lighthouse for the portal's bench only (pinned by its lock; 12.2.3 runs on Node 20)
+$(LIGHTHOUSE): bench/lighthouse/package.json bench/lighthouse/package-lock.json
+	cd bench/lighthouse && npm ci --no-audit --no-fund --loglevel=error
+	touch $(LIGHTHOUSE)
+
 system-deps:
 	bash scripts/system-deps.sh
 
@@ -31,9 +40,11 @@ run: install
 test: system-deps install
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
-# the screenshots of the clinician's guide (docs/huong-dan-phong-kham.md), from the browser test
+# the screenshots of the guides (docs/huong-dan-*.md), from the browser tests: each test names its
+# guide's folder under docs/img (clinic/…, portal/…)
 docs-screenshots: system-deps install
-	SOKHOE_SCREENSHOTS=docs/img/clinic $(BIN)/pytest -q -p no:cacheprovider tests/clinic/test_clinic_browser.py tests/prescribing/test_prescribing_browser.py
+	SOKHOE_SCREENSHOTS=docs/img $(BIN)/pytest -q -p no:cacheprovider tests/clinic/test_clinic_browser.py tests/prescribing/test_prescribing_browser.py $(wildcard tests/portal/test_*browser.py)
+	$(BIN)/sokhoe portal ward-qr --ward 00070 --out docs/img/portal/00-ap-phich.png --base-url https://sokhoe.example.vn
 
 lint: install
 	$(BIN)/ruff check src tests scripts
@@ -47,7 +58,13 @@ bench: install
 	$(BIN)/python -m sokhoe.interop.bulk.bench --patients 20000 > bench/results/$$(date +%F)-bulk-export-20000.json
 	$(BIN)/sokhoe bench-clinic > bench/results/$$(date +%F)-clinic-pages.json
 	$(BIN)/sokhoe bench-prescribing > bench/results/$$(date +%F)-prescribing.json
+	$(BIN)/python -m sokhoe.bench.portal > bench/results/$$(date +%F)-portal-book.json
+	$(MAKE) bench-portal
 	$(BIN)/python scripts/bench_summary.py
+
+# the portal on a throttled phone: Lighthouse (mobile preset) with Debian's Chromium
+bench-portal: install $(LIGHTHOUSE)
+	$(BIN)/python -m sokhoe.bench.portal_lighthouse $(foreach p,$(PORTAL_PAGES),--page '$(p)') > bench/results/$$(date +%F)-portal-lighthouse.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ import json
 import platform
 import re
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path("bench/results")
 KINDS = {
@@ -17,7 +18,21 @@ KINDS = {
     "hl7_mllp": re.compile(r"-hl7-mllp\.json$"),
     "clinic_pages": re.compile(r"-clinic-pages\.json$"),
     "prescribing": re.compile(r"-prescribing\.json$"),
+    "portal_lighthouse": re.compile(r"-portal-lighthouse\.json$"),
+    "portal_book": re.compile(r"-portal-book\.json$"),
 }
+
+
+def portal_line(result: dict[str, Any]) -> str:
+    """One line of the portal's Lighthouse figures: each page's LCP, bytes, script, score."""
+    pages = [
+        f"{path} LCP {p['lcp_ms'] / 1000:.2f} s, {p['transfer_bytes'] / 1024:.1f} KB, "
+        f"script {p['script_bytes'] / 1024:.1f} KB, accessibility {p['accessibility_score']}"
+        for path, p in result.get("pages", {}).items()
+    ]
+    met = "all within" if result.get("all_meet_targets") else "NOT all within"
+    tool = f"Lighthouse {result.get('lighthouse')}, mobile"
+    return f"portal ({tool}): {'; '.join(pages)} ({met} targets)"
 
 
 def main() -> None:
@@ -29,6 +44,8 @@ def main() -> None:
     summary["machine"] = {"platform": platform.platform(), "python": platform.python_version()}
     (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(f"summary of {', '.join(k for k in KINDS if k in summary)} -> {RESULTS / 'summary.json'}")
+    if isinstance(summary.get("portal_lighthouse"), dict):
+        print(portal_line(summary["portal_lighthouse"]))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 # a font with Vietnamese letters for the PDFs the portal makes (health book, posters)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+# poppler's pdftotext and pdfinfo: the tests read those PDFs back with a reader of their own
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 # by command, not by package: NodeSource's nodejs package bundles npm and conflicts with Debian's
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)

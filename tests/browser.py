@@ -83,8 +83,38 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
     ]
 
 
-def shoot(page: Page, name: str) -> None:
-    """Keep a full-page screenshot named ``name`` when screenshots are asked for."""
-    if SHOTS is not None:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+TALLEST = 2400
+"""A screenshot taller than this (CSS pixels) is cut: the guide shows the top of the page."""
+
+
+def shoot(page: Page, name: str, at: str | None = None) -> None:
+    """Keep a screenshot ``name`` (``area/file``, without ``.png``) when screenshots are asked
+    for, at one image pixel per CSS pixel (a phone's 360 px stay 360 px, whatever the
+    context's device scale) so that the guides' images stay small.
+
+    The whole page (its top :data:`TALLEST` pixels) is taken through a window as tall as the
+    page, so that a bar fixed to the bottom of the screen sits at the bottom of the picture
+    and not over the middle of the form; with ``at`` (a selector), one screen from just above
+    that element, for what sits far down a long page."""
+    if SHOTS is None:
+        return
+    path = SHOTS / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    screen = page.viewport_size or {"width": 1280, "height": 800}
+    if at is not None:
+        top = page.locator(at).first.evaluate(_PAGE_TOP)
+        page.evaluate("y => window.scrollTo(0, y)", max(0, top - 16))
+        page.screenshot(path=str(path), scale="css")
+        return
+    page.evaluate("window.scrollTo(0, 0)")  # a page opened at an anchor: its top
+    height = page.evaluate("document.documentElement.scrollHeight")
+    tall = min(max(height, screen["height"]), TALLEST)
+    page.set_viewport_size({"width": screen["width"], "height": tall})
+    try:
+        page.screenshot(path=str(path), scale="css")
+    finally:
+        page.set_viewport_size(screen)
+
+
+_PAGE_TOP = "e => e.getBoundingClientRect().top + window.scrollY"
+"""An element's distance from the top of the page, in CSS pixels."""

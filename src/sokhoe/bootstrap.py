@@ -19,13 +19,18 @@ log = logging.getLogger("sokhoe.bootstrap")
 
 
 def publish_registry(repo: GuardedRepository) -> int:
-    """Store the platform's NamingSystems and the reference drug catalogue; return how many
-    resources changed (fixed ids; unchanged ones make no new version)."""
+    """Store the platform's NamingSystems, the self-declaration's Questionnaire and the
+    reference drug catalogue; return how many resources changed (fixed ids; unchanged ones
+    make no new version)."""
+    from sokhoe.portal.questionnaire import resource as questionnaire
+    from sokhoe.portal.sections import SECTIONS
     from sokhoe.prescribing import publish_reference
     from sokhoe.registry.naming import registry_resources
+    from sokhoe.web.i18n import catalogue
 
     changed = 0
-    for resource in registry_resources():
+    declaration = questionnaire(SECTIONS, catalogue("vi", "portal").gettext)
+    for resource in [*registry_resources(), declaration]:
         outcome = repo.update(resource, resource["resourceType"], resource["id"])
         changed += outcome.status == 201 or outcome.resource.version_id > 1
     report = publish_reference(repo)
@@ -204,3 +209,15 @@ def demo_clinic(
         hasher=hasher,
     )
     return made.sign_in_text(base_url, password) + "\n" + pharmacy.sign_in_text(base_url, password)
+
+
+def demo_portal(repo: GuardedRepository, engine: Engine, base_url: str, var_dir: Path) -> str:
+    """After :func:`demo_clinic`: the demo station's ward QR and a parent signed in with their
+    phone who sees their child's book too (:mod:`sokhoe.portal.demo`); return how to try it."""
+    from sokhoe.portal.demo import ensure_portal_demo
+
+    try:
+        made = ensure_portal_demo(repo, engine)
+    except LookupError as exc:
+        return f"No portal demo: {exc}"
+    return made.sign_in_text(base_url, str(var_dir / "sms-outbox.jsonl"))

@@ -69,6 +69,7 @@ def serve(
         demo_accounts,
         demo_clinic,
         demo_password,
+        demo_portal,
         ensure_demo,
         publish_registry,
     )
@@ -102,6 +103,7 @@ def serve(
             repo, engine, settings.base_url, settings.var_dir, p12, hasher=password_hasher(settings)
         )
         print(made)
+        print(demo_portal(repo, engine, settings.base_url, settings.var_dir))
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 
@@ -291,6 +293,34 @@ def client_create(
     )
 
 
+@client_app.command("keys")
+def client_keys(
+    client_id: Annotated[str, typer.Argument(help="The client_id of the system")],
+    jwks: Annotated[
+        Path, typer.Option(help="A JSON file with the system's public keys (a JWK Set)")
+    ],
+    db: DbOption = None,
+) -> None:
+    """Register the public keys a system signs its token requests with (SMART Backend
+    Services, private_key_jwt, RS384 or ES384); replaces earlier keys."""
+    import json
+
+    from sokhoe.access.client_assertion import register_keys
+
+    try:
+        keys = json.loads(jwks.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read a JWK Set from {jwks}: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from exc
+    with _opened(db) as store:
+        try:
+            count = register_keys(store.writer, client_id, keys)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from exc
+    print(f"{client_id}: {count} public key(s) registered")
+
+
 @client_app.command("endpoints")
 def client_endpoints(
     client_id: Annotated[str, typer.Argument(help="The client_id of the system")],
@@ -395,6 +425,40 @@ def user_add_facility(
         print(f"{username} works at {', '.join(facilities_of(store.writer, username))}")
 
 
+@user_app.command("practitioner")
+def user_practitioner(
+    username: str,
+    certificate: Annotated[
+        str, typer.Option("--cchn", help="Practising-certificate number (chứng chỉ hành nghề)")
+    ],
+    db: DbOption = None,
+) -> None:
+    """Register a clinician as a Practitioner with their practising-certificate number, at
+    their facility; what they sign and prescribe then names it (the national prescription
+    system knows prescribers only by that number)."""
+    from sokhoe.access.accounts import account
+    from sokhoe.access.guard import platform_repository
+    from sokhoe.clinic.setup import add_practitioner
+
+    settings = _settings(db)
+    with _opened(db) as store:
+        who = account(store.writer, username)
+        if who is None or who.facility is None or not certificate.strip():
+            print(f"error: no active facility staff account {username!r}", file=sys.stderr)
+            raise typer.Exit(2)
+        registry = platform_repository(store, settings.fhir_base)
+        pid = add_practitioner(
+            registry,
+            store.writer,
+            username,
+            who.display,
+            str(who.role),
+            who.facility,
+            certificate.strip(),
+        )
+    print(f"{username} is Practitioner/{pid}")
+
+
 @user_app.command("totp")
 def user_totp(username: str, db: DbOption = None) -> None:
     """Enrol a TOTP authenticator; prints the otpauth:// URI to scan."""
@@ -491,6 +555,41 @@ def audit_anchor(
     with target.open("ab") as fh:
         fh.write(head.to_json() + b"\n")
     print(head.to_json().decode())
+
+
+@audit_app.command("glass-alerts")
+def audit_glass_alerts(
+    db: DbOption = None,
+    once: Annotated[bool, typer.Option("--once", help="One round, then exit")] = False,
+) -> None:
+    """Text citizens whose record was opened by breaking the glass (each opening once; the
+    server does the same every SOKHOE_GLASS_ALERT_SECONDS unless SOKHOE_GLASS_ALERTS=false).
+    Several may run at once. The SMS gateway is SOKHOE_SMS_*."""
+    import json
+    import time
+
+    from sokhoe.access.sms import make_gateway
+    from sokhoe.portal.glass_alerts import build_alerts
+
+    settings = _settings(db)
+    gateway = make_gateway(
+        settings.sms_gateway,
+        settings.var_dir / "sms-outbox.jsonl",
+        settings.sms_url,
+        settings.sms_token,
+        settings.sms_timeout,
+    )
+    with _opened(db) as store:
+        alerts = build_alerts(settings, store, gateway)
+        try:
+            while True:
+                report = alerts.run_once()
+                if once:
+                    print(json.dumps(report.__dict__))
+                    return
+                time.sleep(settings.glass_alert_seconds)
+        except KeyboardInterrupt:
+            pass
 
 
 access_app = typer.Typer(help="The care-relationship index.", no_args_is_help=True)
@@ -593,6 +692,7 @@ def _register_sub_commands() -> None:
     from sokhoe.interop.legacy.cli import import_app
     from sokhoe.interop.subscriptions.cli import subscriptions_app
     from sokhoe.interop.sync.cli import sync_app
+    from sokhoe.portal.cli import portal_app
     from sokhoe.prescribing.cli import catalogue_app
     from sokhoe.prescribing.national.cli import prescriptions_app
     from sokhoe.warehouse.cli import view_app, warehouse_app
@@ -609,6 +709,7 @@ def _register_sub_commands() -> None:
     app.add_typer(clinic_app, name="clinic")
     app.add_typer(catalogue_app, name="catalogue")
     app.add_typer(prescriptions_app, name="prescriptions")
+    app.add_typer(portal_app, name="portal")
 
 
 _register_sub_commands()

@@ -158,6 +158,11 @@ class Settings(BaseSettings):
     """Run the outbox's delivery inside the server process every ``national_rx_poll_seconds``
     (or run ``sokhoe prescriptions deliver`` apart; several may run at once)."""
     national_rx_poll_seconds: float = 30.0
+    glass_alerts: bool = True
+    """Text the citizen when their record is opened by breaking the glass, from the server
+    process every ``glass_alert_seconds`` (``portal/glass_alerts.py``; ``sokhoe audit
+    glass-alerts`` runs the same apart). Several processes may run it: each SMS goes once."""
+    glass_alert_seconds: float = 60.0
 
     @property
     def warehouse_dir(self) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sokhoe.access.accounts import create_user
+from sokhoe.access.accounts import create_user, practitioner_of
 from sokhoe.access.guard import platform_repository
 from sokhoe.cli import app
 from sokhoe.clinic.bank import bank_account
@@ -114,3 +114,45 @@ def test_clinic_setup_commands_add_rooms_a_bank_account_and_a_second_facility(
         runner.invoke(app, ["user", "add-facility", "nobody", "01002", "--db", url]).exit_code == 2
     )
     store.close()
+
+
+def test_user_practitioner_registers_the_clinician_with_their_certificate(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'staff.db'}"
+    store = SqlStore(url)
+    registry = platform_repository(store, "http://testserver/fhir")
+    org = {
+        "resourceType": "Organization",
+        "id": "org-a",
+        "name": "Trạm Y tế Phường A",
+        "identifier": [{"system": FACILITY, "value": "01001"}],
+    }
+    registry.update(org, "Organization", "org-a")
+    create_user(
+        store.writer,
+        "bs.an",
+        "mật-khẩu-dài-2026",
+        "doctor",
+        "BS. Nguyễn Văn An",
+        "01001",
+        hasher=FAST_HASHER,
+    )
+    command = ["user", "practitioner", "bs.an", "--cchn", "001234/HN-CCHN", "--db", url]
+    done = CliRunner().invoke(app, command)
+    assert done.exit_code == 0, done.output
+    pid = practitioner_of(store.writer, "bs.an")
+    assert pid is not None and f"Practitioner/{pid}" in done.stdout
+    practitioner = registry.read("Practitioner", pid).content or {}
+    assert practitioner["identifier"][0]["value"] == "001234/HN-CCHN"
+    assert practitioner["name"][0]["text"] == "BS. Nguyễn Văn An"
+    roles = registry.search(registry.parse_query("PractitionerRole", [("practitioner", pid)]))
+    assert [m.content["organization"]["reference"] for m in roles.matches] == [  # type: ignore[index]
+        "Organization/org-a"
+    ]
+    again = CliRunner().invoke(app, [*command[:4], "009999/HN-CCHN", *command[5:]])
+    assert again.exit_code == 0 and practitioner_of(store.writer, "bs.an") == pid  # kept
+    unknown = CliRunner().invoke(
+        app, ["user", "practitioner", "nobody", "--cchn", "1", "--db", url]
+    )
+    assert unknown.exit_code == 2 and "no active facility staff account" in unknown.output

@@ -47,7 +47,7 @@ def _sms_code(world: World) -> str:
 def _check(page: Page, name: str) -> None:
     """Every page: no serious or critical axe violation, and its screenshot."""
     assert axe_violations(page) == [], name
-    shoot(page, name)
+    shoot(page, f"clinic/{name}")
 
 
 def test_a_whole_visit_from_the_keyboard_signed_printed_and_paid(

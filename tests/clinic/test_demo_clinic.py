@@ -5,6 +5,7 @@ that day's list."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,10 +16,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from sokhoe.access.accounts import account
 from sokhoe.access.guard import GuardedRepository
-from sokhoe.bootstrap import demo_clinic
+from sokhoe.bootstrap import demo_clinic, demo_portal
 from sokhoe.clinic.bank import bank_account
 from sokhoe.clinic.certificates import is_development, load_pkcs12
 from sokhoe.clinic.demo import DEMO_BANK, HOSPITAL, SITES, STATION, ClinicDemo, ensure_clinic_demo
@@ -30,7 +32,9 @@ from sokhoe.interop.load import load_paths
 from sokhoe.mpi.identifiers import BHYT
 from sokhoe.prescribing.demo import PHARMACIST, ensure_pharmacy_demo
 from sokhoe.registry.facilities import LEVEL_SYSTEM
+from sokhoe.registry.places import ward_by_code
 from sokhoe.store.sql import SqlStore
+from sokhoe.store.sql.prescribing_schema import prescription_outbox
 from sokhoe.web.app import create_app
 from tests.conftest import BASE, FAST_HASHER, FAST_PASSWORDS
 
@@ -77,6 +81,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     assert load_paths(repo, [folder / "demo"], workers=0).errors == []
     engine = app.state.tokens.engine
     text = demo_clinic(repo, engine, BASE, folder, folder / "p12", hasher=FAST_HASHER)
+    text += "\n" + demo_portal(repo, engine, BASE, folder)
     first = ensure_clinic_demo(
         repo, engine, "unused-password", hasher=FAST_HASHER
     )  # counts only: all made
@@ -294,6 +299,14 @@ def test_a_pharmacy_near_the_station_with_prescriptions_to_dispense(demo: Demo) 
         hasher=FAST_HASHER,
     )
     assert sorted(again.prescriptions) == sorted(codes)  # a second start issues nothing new
+    # the demo doctor is a Practitioner with a practising certificate: what they prescribe is
+    # queued for the national prescription system under their name
+    with demo.app.state.tokens.engine.connect() as conn:
+        queued = conn.execute(
+            select(prescription_outbox.c.code, prescription_outbox.c.practitioner)
+        ).all()
+    assert {c.upper() for c in codes} <= {row.code.upper() for row in queued}
+    assert all(row.practitioner and row.practitioner.endswith("-CCHN") for row in queued)
     with TestClient(demo.app, base_url=BASE) as ds:
         r = ds.post(
             "/clinic/sign-in",
@@ -303,3 +316,55 @@ def test_a_pharmacy_near_the_station_with_prescriptions_to_dispense(demo: Demo) 
         assert r.status_code == 303 and r.headers["location"] == "/pharmacy"
         page = ds.get("/pharmacy", params={"code": codes[0]})
         assert page.status_code == 200 and "Chưa bán" in page.text
+
+
+def test_the_portal_demo_prints_a_ward_qr_and_a_parent_who_sees_their_child(demo: Demo) -> None:
+    """``make run``'s portal lines: the ward of the demo station, the outbox, and a parent's
+    phone that signs in and finds their child among the profiles (and no one else does)."""
+    ward = re.search(rf"{re.escape(BASE)}/portal/w/(\d{{5}})", demo.text)
+    assert ward is not None, demo.text
+    station = find_facility(demo.platform, _code(demo, STATION.key))
+    org = demo.platform.read("Organization", station.id).content or {}
+    unit = ward_by_code(ward.group(1))
+    assert unit is not None and unit[0].name == org["address"][0]["city"]
+    assert f"sokhoe portal ward-qr --ward {ward.group(1)}" in demo.text
+    outbox = demo.folder / "sms-outbox.jsonl"
+    assert f"read them in {outbox}" in demo.text
+    found = re.search(r"a parent: (.+?), phone (\d{10}):.*their child (.+?) \(born", demo.text)
+    assert found is not None, demo.text
+    parent, phone, child = found.groups()
+    with TestClient(demo.app, base_url=BASE) as c:
+        landing = c.get(ward.group(0).replace(BASE, ""))
+        assert landing.status_code == 200 and unit[0].name in landing.text
+        home = _portal_sign_in(c, demo, phone)
+        assert parent in home and child in home  # their own book and the child's to switch to
+        kid = re.search(r'name="patient" value="([^"]+)"[^>]*>' + re.escape(child), home)
+        assert kid is not None
+        csrf = re.search(r'name="csrf" value="([^"]+)"', home)
+        assert csrf is not None
+        switched = c.post("/portal/profile", data={"csrf": csrf.group(1), "patient": kid.group(1)})
+        assert switched.status_code == 200 and f"<h1>{child}</h1>" in switched.text
+    with TestClient(demo.app, base_url=BASE) as stranger:  # another phone: no such child
+        other = _portal_sign_in(stranger, demo, "0987000111")
+        assert child not in other
+        stranger.cookies.set("sokhoe_profile", kid.group(1), path="/portal")
+        assert child not in stranger.get("/portal").text
+    again = demo_portal(demo.platform, demo.app.state.tokens.engine, BASE, demo.folder)
+    assert again in demo.text  # a second start makes no second child nor link
+    related = demo.platform.search(demo.platform.parse_query("RelatedPerson", []))
+    assert len(related.matches) == 1
+
+
+def _portal_sign_in(client: TestClient, demo: Demo, phone: str) -> str:
+    """Sign ``phone`` in through the portal's pages, reading the code from the SMS outbox;
+    the home page's HTML."""
+    page = client.post("/portal/sign-in", data={"phone": phone, "next": "/portal"})
+    challenge = re.search(r'name="challenge" value="([^"]*)"', page.text)
+    assert page.status_code == 200 and challenge is not None, page.text
+    sent = (demo.folder / "sms-outbox.jsonl").read_text(encoding="utf-8").splitlines()
+    code = re.search(r"\b(\d{6})\b", json.loads(sent[-1])["text"])
+    assert code is not None and json.loads(sent[-1])["to"].endswith(phone[-9:])
+    form = {"phone": phone, "code": code.group(1), "challenge": challenge.group(1)}
+    home = client.post("/portal/verify", data=form)
+    assert home.status_code == 200, home.text
+    return home.text

@@ -62,7 +62,7 @@ def test_every_synthea_resource_is_valid() -> None:
                 "valueString": "a",
                 "valueBoolean": True,
             },
-            ("structure", "Observation.valueBoolean"),
+            ("structure", "Observation.value.ofType(boolean)"),
         ),
         (
             {
@@ -71,7 +71,7 @@ def test_every_synthea_resource_is_valid() -> None:
                 "code": {"text": "x"},
                 "valueQuantity": {"value": "7.2"},
             },
-            ("value", "Observation.valueQuantity.value"),
+            ("value", "Observation.value.ofType(Quantity).value"),
         ),
         (
             {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {}}]},
@@ -135,7 +135,82 @@ def test_validate_resource_raises_with_every_issue() -> None:
         ("uuid", "urn:uuid:6f9619ff-8b86-d011-b42d-00c04fc964ff", True),
         ("base64Binary", "aGVsbG8=", True),
         ("time", "25:00:00", False),
+        ("uri", "", False),  # empty strings: never, whatever the pattern says
+        ("string", "", False),
+        ("code", "", False),
+        ("string", " ", True),
+        ("dateTime", "2020-01-01T10:00:00", False),  # a time needs its zone
+        ("dateTime", "2020-01-01T10:00:00+07:00", True),
+        ("dateTime", "2020-02-30", False),  # not a real day
+        ("dateTime", "2020-01-01T10:00:00+15:00", False),
+        ("instant", "2020-01-01T10:00:00.123456+07:00", True),
+        ("time", "10:00", False),
+        ("integer", 2**31 - 1, True),
+        ("integer", -(2**31), True),
+        ("integer", -(2**31) - 1, False),
+        ("integer", 1.0, False),
+        ("integer", "1", False),
+        ("decimal", "1.5", False),
+        ("decimal", 1.50, True),
+        ("id", "a" * 64, True),
+        ("id", "a" * 65, False),
+        ("id", "a_b", False),
+        ("oid", "urn:oid:1.02", False),
+        ("uuid", "urn:uuid:6F9619FF-8B86-D011-B42D-00C04FC964FF", False),
+        ("canonical", "http://example.org/ValueSet/x|1.0", True),
+        ("base64Binary", "abc", False),
+        ("markdown", "**đậm**", True),
+        ("boolean", "true", False),
     ],
 )
 def test_primitive_formats(code: str, value: Any, ok: bool) -> None:
     assert (primitive_problem(code, value) is None) is ok
+
+
+NAME = {"family": "Nguyễn"}
+EXT = {"extension": [{"url": "http://example.org/x", "valueString": "x"}]}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # a null filler where the '_' array carries that repetition's extension: valid
+        ({**NAME, "given": ["Thị", None], "_given": [None, EXT]}, None),
+        ({**NAME, "_given": [EXT]}, None),
+        ({**NAME, "given": ["Thị"], "_given": [EXT]}, None),
+        # a null with nothing beside it
+        ({**NAME, "given": ["Thị", None]}, ("structure", "Patient.name[0].given[1]")),
+        ({**NAME, "given": [None], "_given": [None]}, ("structure", "Patient.name[0].given[0]")),
+        # the two arrays must pair up
+        ({**NAME, "given": ["Thị"], "_given": [EXT, EXT]}, ("structure", "Patient.name[0].given")),
+        ({**NAME, "given": ["Thị"], "_given": EXT}, ("structure", "Patient.name[0].given")),
+        ({**NAME, "given": ["Thị"], "_given": []}, ("structure", "Patient.name[0].given")),
+        ({**NAME, "given": ["Thị"], "_given": ["x"]}, ("structure", "Patient.name[0].given[0]")),
+        ({**NAME, "given": ["Thị"], "_given": [{}]}, ("structure", "Patient.name[0].given[0]")),
+    ],
+)
+def test_repeating_primitives_pair_with_their_extension_arrays(
+    name: dict[str, Any], expected: tuple[str, str] | None
+) -> None:
+    found = _issues({"resourceType": "Patient", "name": [name]})
+    assert found == ([] if expected is None else [expected])
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"_gender": EXT}, None),
+        ({"gender": "male", "_gender": {"id": "g1"}}, None),
+        ({"_gender": "male"}, ("structure", "Patient.gender")),
+        ({"_gender": [EXT]}, ("structure", "Patient.gender")),
+        ({"_gender": {"value": "male"}}, ("structure", "Patient.gender.value")),
+        ({"_name": EXT}, ("structure", "Patient.name")),  # not a primitive
+        ({"_nonsense": EXT}, ("structure", "Patient._nonsense")),
+        ({"_deceasedBoolean": "x"}, ("structure", "Patient.deceased.ofType(boolean)")),
+    ],
+)
+def test_extensions_of_single_primitives(
+    extra: dict[str, Any], expected: tuple[str, str] | None
+) -> None:
+    found = _issues({"resourceType": "Patient", **extra})
+    assert found == ([] if expected is None else [expected])

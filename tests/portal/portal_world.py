@@ -7,9 +7,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
+from sokhoe.access.guardians import with_wards
+from sokhoe.access.otp import citizen_principal
+from sokhoe.portal import declaration
+from sokhoe.portal.sections import BY_LINK
+from sokhoe.web.i18n import catalogue
 from tests.clinic.clinic_world import World
 from tests.conftest import BASE
 
@@ -51,3 +57,26 @@ def sign_in(
     done = client.post("/portal/verify", data=form, follow_redirects=False)
     assert done.status_code == 303, done.text
     return client
+
+
+def declare_the_rest(world: World, patient_id: str, phone: str) -> None:
+    """Answer "no" or the plainest answer to the sections a browser test does not walk
+    through (the HTTP tests cover each screen), as the citizen of ``phone``."""
+    who = with_wards(world.platform, citizen_principal(phone, patient_id))
+    repo = world.platform.for_caller(who)
+    vi = catalogue("vi", "portal").gettext
+    answers: dict[str, dict[str, Any]] = {
+        "about": {"occupation": "Giáo viên"},
+        "blood": {"abo": "unknown"},
+        "surgeries": {"surgeries-any": False},
+        "disabilities": {"disabilities-any": False},
+        "family": {"family-any": False},
+        "vaccines": {"vaccines-any": False},
+        "tobacco": {"tobacco": "never"},
+        "alcohol": {"alcohol": "never"},
+        "activity": {"activity-days": 2},
+        "exposure": {"exposure-any": False},
+        "birth": {},
+    }
+    for link, given in answers.items():
+        declaration.save(repo, patient_id, BY_LINK[link], given, done=True, translate=vi)

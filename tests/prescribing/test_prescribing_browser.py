@@ -32,7 +32,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RxWorld, 
 
 def _check(page: Page, name: str) -> None:
     assert axe_violations(page) == [], name
-    shoot(page, name)
+    shoot(page, f"clinic/{name}")
 
 
 def _sms_code(rx: RxWorld) -> str:

@@ -225,7 +225,7 @@ def test_vietnamese_pages_pass_axe_at_desktop_and_phone_sizes(
             page.goto(f"{server}/dashboard")
             assert page.locator("html").get_attribute("lang") == "vi"
             assert axe_violations(page) == [], "sign-in page"
-            shoot(page, f"dashboard-{size}-dang-nhap")
+            shoot(page, f"dashboard/{size}-dang-nhap")
             sign_in(page, server)
             for path, name in (
                 ("/dashboard", "tong-quan"),
@@ -247,7 +247,7 @@ def test_vietnamese_pages_pass_axe_at_desktop_and_phone_sizes(
                     assert axe_violations(page) == [], path
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= viewport["width"] + 1, f"{path} scrolls sideways ({width} px)"
-                shoot(page, f"dashboard-{size}-{name}")
+                shoot(page, f"dashboard/{size}-{name}")
         finally:
             context.close()
         assert watch.errors == [] and watch.failed == []

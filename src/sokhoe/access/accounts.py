@@ -53,10 +53,12 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "facility-admin": frozenset({"user/*.cruds"}),
     "doctor": frozenset({"user/*.cruds"}),
     "nurse": frozenset({"user/*.cruds"}),
-    # the desk: check-in, the queue (its signatures and incoming referrals), taking payments
+    # the desk: check-in, the queue (its signatures and incoming referrals), taking payments,
+    # recording a child's parents and confirming them once the papers are checked
     "receptionist": frozenset(
         {
             "user/Patient.cruds",
+            "user/RelatedPerson.crus",
             "user/Encounter.crus",
             "user/Appointment.cruds",
             "user/Coverage.crus",
@@ -377,6 +379,20 @@ def practitioner_of(engine: Engine, username: str) -> str | None:
     return None if found is None or found.practitioner_id is None else str(found.practitioner_id)
 
 
+def link_practitioner(engine: Engine, username: str, practitioner_id: str | None) -> None:
+    """Say which Practitioner a staff account is (None: none). What they sign and prescribe
+    then names that Practitioner, whose practising-certificate number (CCHN) the national
+    prescription system knows them by; ValueError when the account does not exist."""
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(auth_user)
+            .where(auth_user.c.username == username)
+            .values(practitioner_id=practitioner_id)
+        )
+    if done.rowcount == 0:
+        raise ValueError(f"No staff account {username!r}")
+
+
 def account(engine: Engine, username: str) -> Principal | None:
     """The principal an active account's sign-in yields, or None: for the platform's own jobs
     that act as a named staff member (the demo's desk), never for a request (those sign in)."""
@@ -394,7 +410,9 @@ def principal_for(row: Row[Any]) -> Principal:
         display=str(row.display_name),
         role=role,
         facility=row.facility,
-        commune=row.commune,
+        # a facility's clinician serves a ward only as its station, which the registry says
+        # at sign-in (``clinic/stations.py``), never the account
+        commune=row.commune if role == "commune-health-worker" else None,
         scopes=ROLE_SCOPES.get(role, frozenset()),
     )
 

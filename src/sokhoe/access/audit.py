@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, select, text
 from sqlalchemy.pool import StaticPool
 
 from sokhoe.access.principal import Principal
@@ -188,7 +188,9 @@ def chain_hash(
     return hashlib.sha256(prev_hash.encode("ascii") + canonical).hexdigest()
 
 
-def _agent_key(principal: Principal | None) -> str:
+def agent_key(principal: Principal | None) -> str:
+    """How the log names an agent (``staff:bs.an``, ``citizen:0912345678``): one column, so a
+    listing can leave out one agent's own rows in its query."""
     if principal is None:
         return "anonymous"
     return f"{principal.kind}:{principal.subject}"[:200]
@@ -394,7 +396,7 @@ class AuditLog:
         a = audit_event.c
         head = conn.execute(select(a.seq, a.hash).order_by(a.seq.desc()).limit(1)).first()
         seq, prev = (int(head.seq), str(head.hash)) if head else (0, GENESIS)
-        agent = _agent_key(principal)
+        agent = agent_key(principal)
         subjects: list[str | None] = [*dict.fromkeys(patient_ids)] or [None]
         rows = []
         for patient_id in subjects:
@@ -481,19 +483,28 @@ class AuditLog:
                 last_seq, prev = seq, str(row.hash)
 
     def for_patient(
-        self, patient_ids: Sequence[str], count: int = 50, offset: int = 0
+        self,
+        patient_ids: Sequence[str],
+        count: int = 50,
+        offset: int = 0,
+        *,
+        exclude_agents: Sequence[str] = (),
     ) -> tuple[list[dict[str, Any]], int]:
         """The AuditEvents concerning these patients, newest first, and how many there are.
 
         What a citizen sees for their own record and their children's: who (agent), when
         (recorded), from which facility (source.site) and why (outcomeDesc, purposeOfEvent).
-        The staff's search text is left out: it may name other people.
+        The staff's search text is left out: it may name other people. ``exclude_agents``
+        (:func:`agent_key` values) are left out in the query, so totals and pages stay exact:
+        the portal leaves out the citizen's own views of their record.
         """
         ids = list(dict.fromkeys(patient_ids))
         if not ids:
             return [], 0
         a = audit_event.c
-        where = a.patient_id.in_(ids)
+        where: ColumnElement[bool] = a.patient_id.in_(ids)
+        if exclude_agents:
+            where = and_(where, a.agent.not_in(list(exclude_agents)))
         with self._serial(), self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(audit_event).where(where))
             found = int(total.scalar_one())
@@ -501,6 +512,34 @@ class AuditLog:
                 select(a.content).where(where).order_by(a.seq.desc()).limit(count).offset(offset)
             ).all()
         return [_for_citizen(row.content) for row in rows], found
+
+    def event_for_patient(self, patient_ids: Sequence[str], seq: int) -> dict[str, Any] | None:
+        """The AuditEvent ``seq`` as :meth:`for_patient` shows it, or None unless it concerns
+        one of these patients (a citizen naming another person's event finds nothing)."""
+        ids = list(dict.fromkeys(patient_ids))
+        if not ids:
+            return None
+        a = audit_event.c
+        with self._serial(), self.engine.connect() as conn:
+            row = conn.execute(select(a.content).where(a.seq == seq, a.patient_id.in_(ids))).first()
+        return None if row is None else _for_citizen(row.content)
+
+    def alerts(self, since: datetime) -> list[Any]:
+        """The successful break-the-glass rows naming a patient recorded since ``since``, in
+        chain order: ``seq, recorded, patient_id, agent, content`` (``access/glass.py``)."""
+        a = audit_event.c
+        query = (
+            select(a.seq, a.recorded, a.patient_id, a.agent, a.content)
+            .where(
+                a.action == "break-the-glass",
+                a.outcome == "success",
+                a.recorded >= _utc(since),
+                a.patient_id.is_not(None),
+            )
+            .order_by(a.seq)
+        )
+        with self._serial(), self.engine.connect() as conn:
+            return list(conn.execute(query).all())
 
 
 def _for_citizen(content: Mapping[str, Any]) -> dict[str, Any]:

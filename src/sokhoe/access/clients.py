@@ -17,13 +17,14 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlalchemy import Engine, insert, select, update
 
 from sokhoe.access.principal import Principal
-from sokhoe.access.scopes import parse_scopes
+from sokhoe.access.scopes import covered, parse_scopes
 from sokhoe.errors import Unauthorized
 from sokhoe.mpi.identifiers import validate_facility_code
 from sokhoe.store.sql.access_schema import auth_client
@@ -88,18 +89,31 @@ def authenticate_client(
         row = conn.execute(select(auth_client).where(auth_client.c.client_id == client_id)).first()
     if row is None or not row.active or not _matches(str(row.secret_hash), client_secret):
         raise Unauthorized("Unknown or inactive client, or wrong secret")
+    return _principal(row, requested)
+
+
+def principal_of_client(engine: Engine, client_id: str, requested: str | None = None) -> Principal:
+    """The principal of an active client that proved who it is another way (a signed
+    assertion, ``access/client_assertion.py``); ``requested`` narrows its scopes."""
+    with engine.begin() as conn:
+        row = conn.execute(select(auth_client).where(auth_client.c.client_id == client_id)).first()
+    if row is None or not row.active:
+        raise Unauthorized("Unknown or inactive client")
+    return _principal(row, requested)
+
+
+def _principal(row: Any, requested: str | None) -> Principal:
     granted = frozenset(str(row.scopes).split())
     scopes = granted
     if requested:
         wanted = frozenset(requested.split())
-        if not wanted <= granted:
-            raise Unauthorized(
-                f"Scopes not granted to this client: {' '.join(sorted(wanted - granted))}"
-            )
+        beyond = sorted(s for s in wanted if not covered(s, granted))
+        if beyond:
+            raise Unauthorized(f"Scopes not granted to this client: {' '.join(beyond)}")
         scopes = wanted
     return Principal(
         kind="client",
-        subject=client_id,
+        subject=str(row.client_id),
         display=str(row.name),
         role="system",
         facility=row.facility,

@@ -5,6 +5,11 @@ desk; the facility enters it (``$redeem-share``) within :data:`CODE_LIFETIME`. T
 a FHIR Consent: *proposed* while the code waits, *active* once redeemed, naming the facility
 (by its insurance code) and the period it may read the record. Only a hash of the code is
 stored, so the Consent itself cannot be replayed as a code.
+
+The citizen withdraws any of their consents (a share code waiting or redeemed, a restriction)
+with :func:`revoke_consent`: the Consent becomes *inactive*, and in the same transaction the
+care index drops the rows it made (``access/care.py``), so a facility that redeemed the code
+loses access with the next request, and an unused code can no longer be redeemed.
 See: https://hl7.org/fhir/R4/consent.html
 """
 
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +27,7 @@ from sokhoe.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from sokhoe.fhir.resources import format_instant, new_id, parse_instant
 from sokhoe.mpi.identifiers import FACILITY, validate_facility_code
 from sokhoe.registry.sensitivity import ACT_CODE, SENSITIVE
+from sokhoe.store.ports import StoreSession
 
 CODE_LIFETIME = timedelta(minutes=15)
 DEFAULT_DAYS = 30
@@ -118,6 +125,8 @@ def redeem_share(repo: GuardedRepository, code: str) -> dict[str, Any]:
         if not found or found[0].content is None:
             raise NotFound("No such share code; ask the patient for a new one")
         consent = dict(found[0].content)
+        if consent.get("status") in ("inactive", "rejected"):
+            raise Conflict("The patient withdrew this share code; ask them for a new one")
         if consent.get("status") != "proposed":
             raise Conflict("This share code was already used; ask the patient for a new one")
         issued = parse_instant(consent["dateTime"])
@@ -149,10 +158,18 @@ def redeem_share(repo: GuardedRepository, code: str) -> dict[str, Any]:
 
 
 def restrict_category(
-    repo: GuardedRepository, patient_id: str, category: str, treating: list[str]
+    repo: GuardedRepository,
+    patient_id: str,
+    category: str,
+    treating: list[str],
+    replaces: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Keep resources labelled ``category`` for the ``treating`` facilities only (a Consent:
-    deny for the label, with a nested permit for those facilities)."""
+    deny for the label, with a nested permit for those facilities).
+
+    ``replaces``: the patient's earlier Consents this one takes the place of (a restriction
+    whose facilities change), withdrawn in the same transaction, so the record is never open
+    between the two."""
     _citizen(repo, "restricts their record")
     if category not in SENSITIVE:
         raise InvalidRequest(
@@ -203,4 +220,44 @@ def restrict_category(
         },
     }
     with repo.operation("restrict", patients=[patient_id], owns=OWNS) as tx:
+        for old in replaces:
+            _withdraw(repo, tx, patient_id, old)
         return repo.update(consent, "Consent", consent["id"], tx=tx).resource.content or {}
+
+
+def revoke_consent(
+    repo: GuardedRepository, patient_id: str, *consent_ids: str
+) -> list[dict[str, Any]]:
+    """Withdraw ``patient_id``'s privacy Consents (see the module docstring), all in one
+    transaction; returns them as they now stand. Only the patient (or their guardian)
+    withdraws their consents."""
+    _citizen(repo, "withdraws their consents")
+    if not consent_ids:
+        raise InvalidRequest("Name the consent to withdraw", "consent")
+    with repo.operation("revoke-consent", patients=[patient_id], owns=OWNS) as tx:
+        return [_withdraw(repo, tx, patient_id, cid) for cid in dict.fromkeys(consent_ids)]
+
+
+WITHDRAWABLE = frozenset({"proposed", "active"})
+
+
+def _withdraw(
+    repo: GuardedRepository, tx: StoreSession, patient_id: str, consent_id: str
+) -> dict[str, Any]:
+    found = tx.read("Consent", consent_id)
+    content = found.content if found is not None and not found.deleted else None
+    mine = (content or {}).get("patient", {}).get("reference") == f"Patient/{patient_id}"
+    if content is None or not mine or OWNS.isdisjoint({_kind(content)}):
+        raise NotFound(f"Patient/{patient_id} has no consent {consent_id}")
+    if content.get("status") not in WITHDRAWABLE:
+        raise Conflict(f"Consent/{consent_id} has already ended")
+    consent = dict(content)
+    consent["status"] = "inactive"
+    consent.pop("meta", None)
+    return repo.update(consent, "Consent", consent_id, tx=tx).resource.content or {}
+
+
+def _kind(content: dict[str, Any]) -> str:
+    scope = (content.get("scope") or {}).get("coding", [])
+    privacy = any(c.get("code") == "patient-privacy" for c in scope)
+    return "privacy-consent" if privacy else ""

@@ -151,6 +151,7 @@ class GuardedRepository(FhirRepository):
         owns: frozenset[str] = frozenset(),
         reason: str | None = None,
         concerns: Sequence[str] = (),
+        owner: str | None = None,
     ) -> Iterator[GuardedSession]:
         """Authorise ``$name`` as a whole, then run it in one transaction whose writes are
         audited under its name; it alone may write the server-owned content in ``owns``.
@@ -159,16 +160,24 @@ class GuardedRepository(FhirRepository):
         way it will act on them); the caller must be allowed each of them. ``concerns`` are
         patients the operation touches under a narrower check of its own (signing one's own
         facility's visit): named in the audit, not required to be open to the caller.
+        ``owner``: the facility the resources this operation creates are addressed to, when
+        it is not the caller's own (a citizen's concern about an access goes to the facility
+        that made it: that facility sees and answers it, whatever its relationship with the
+        patient now).
         """
         self.authorise_operation(name, resource_type, interactions, patients, roles)
-        with self._session(name, owns, reason=reason or f"${name}") as tx:
+        with self._session(name, owns, reason=reason or f"${name}", owner=owner) as tx:
             named = list(dict.fromkeys([*patients, *concerns]))
             tx.audit("operation", "success", named, entities=[name])
             yield tx
 
     @contextmanager
     def _session(
-        self, operation: str | None, owns: frozenset[str], reason: str | None = None
+        self,
+        operation: str | None,
+        owns: frozenset[str],
+        reason: str | None = None,
+        owner: str | None = None,
     ) -> Iterator[GuardedSession]:
         session: GuardedSession | None = None
         try:
@@ -179,7 +188,7 @@ class GuardedRepository(FhirRepository):
                     return self._write_standing(tx, patient_id, now)
 
                 rules = Rules(self.principal, standing_of, owns, operation)
-                session = GuardedSession(tx, self, rules, now, reason=reason)
+                session = GuardedSession(tx, self, rules, now, reason=reason, owner=owner)
                 yield session
         except Forbidden:
             if session is not None and session.denial is not None:

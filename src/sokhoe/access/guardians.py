@@ -21,6 +21,7 @@ from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.otp import normalise_phone
 from sokhoe.access.principal import Principal
 from sokhoe.errors import Conflict, InvalidRequest
+from sokhoe.messages import Message
 from sokhoe.search.query import SearchQuery
 from sokhoe.store.ports import Confinement
 
@@ -36,24 +37,31 @@ def _guardian_of(related: dict[str, Any]) -> tuple[str, str]:
     """(child's Patient id, the guardian's normalised phone) of a parental RelatedPerson."""
     ref = str((related.get("patient") or {}).get("reference", ""))
     if not ref.startswith("Patient/"):
-        raise InvalidRequest("RelatedPerson.patient must refer to the child's Patient", "patient")
+        raise InvalidRequest(
+            Message("RelatedPerson.patient must refer to the child's Patient"), "patient"
+        )
     codes = {
         c.get("code") for r in related.get("relationship", []) for c in (r.get("coding") or [])
     }
     if not codes & set(GUARDIAN_CODES):
         raise InvalidRequest(
-            f"RelatedPerson.relationship must be one of {', '.join(GUARDIAN_CODES)}",
+            Message(
+                "RelatedPerson.relationship must be one of %(codes)s",
+                codes=", ".join(GUARDIAN_CODES),
+            ),
             "relationship",
         )
     if related.get("active") is False:
-        raise Conflict("This RelatedPerson is inactive")
+        raise Conflict(Message("This request was declined: the relationship is inactive"))
     phones = [t.get("value") for t in related.get("telecom", []) if t.get("system") == "phone"]
     for phone in phones:
         try:
             return ref.split("/", 1)[1], normalise_phone(str(phone))
         except ValueError:
             continue
-    raise InvalidRequest("RelatedPerson.telecom needs the guardian's mobile phone", "telecom")
+    raise InvalidRequest(
+        Message("RelatedPerson.telecom needs the guardian's mobile phone"), "telecom"
+    )
 
 
 def adulthood(born: str) -> datetime | None:
@@ -75,7 +83,9 @@ def confirm_guardian(repo: GuardedRepository, related_person_id: str) -> dict[st
     with repo.snapshot() as tx:
         related = tx.read("RelatedPerson", related_person_id)
     if related is None or related.deleted or related.content is None:
-        raise InvalidRequest(f"RelatedPerson/{related_person_id} is not known")
+        raise InvalidRequest(
+            Message("%(ref)s is not known", ref=f"RelatedPerson/{related_person_id}")
+        )
     child, phone = _guardian_of(related.content)
     with repo.operation(
         "confirm-guardian",
@@ -89,7 +99,13 @@ def confirm_guardian(repo: GuardedRepository, related_person_id: str) -> dict[st
         until = adulthood(born)
         now = repo.clock()
         if until is None or until <= now:
-            raise Conflict(f"Patient/{child} is not a child (birth date {born or 'unknown'})")
+            raise Conflict(
+                Message(
+                    "Patient/%(id)s is not a child (birth date %(born)s)",
+                    id=child,
+                    born=born or "?",
+                )
+            )
         grant(
             tx,
             child,

@@ -17,9 +17,10 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from sokhoe.access.principal import Principal
 from sokhoe.access.ratelimit import hit, insert_ignore, utc
@@ -204,6 +205,51 @@ def link_citizen(
         conn.execute(
             update(auth_citizen).where(auth_citizen.c.phone == number).values(patient_id=patient_id)
         )
+
+
+def phones_of(engine: Engine, patient_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The phones linked to each of these records (a person's own phone, for the portal's
+    reminders): records without one are left out."""
+    found: dict[str, list[str]] = {}
+    if not patient_ids:
+        return found
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(auth_citizen.c.patient_id, auth_citizen.c.phone)
+            .where(auth_citizen.c.patient_id.in_(sorted(set(patient_ids))))
+            .order_by(auth_citizen.c.phone)
+        ).all()
+    for row in rows:
+        found.setdefault(str(row.patient_id), []).append(str(row.phone))
+    return found
+
+
+def linked_phones(engine: Engine, patient_ids: Sequence[str]) -> list[str]:
+    """The phones whose citizen account is linked to one of these Patients (the owner's own
+    phone, proven by a one-time code): where a notice about the record goes."""
+    if not patient_ids:
+        return []
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(auth_citizen.c.phone)
+            .where(auth_citizen.c.patient_id.in_(list(patient_ids)))
+            .order_by(auth_citizen.c.phone)
+        ).all()
+    return [str(r.phone) for r in rows]
+
+
+def link_if_unlinked(conn: Connection, phone: str, patient_id: str) -> bool:
+    """Link ``phone`` to ``patient_id`` in the caller's transaction (a claim's, beside the
+    record it writes) unless the phone is linked already; whether it was linked now.
+
+    The phone's account exists (it signed in). Checked and set in one statement, so two
+    claims at once cannot both link."""
+    done = conn.execute(
+        update(auth_citizen)
+        .where(auth_citizen.c.phone == normalise_phone(phone), auth_citizen.c.patient_id.is_(None))
+        .values(patient_id=patient_id)
+    )
+    return bool(done.rowcount)
 
 
 def linked_patient(engine: Engine, phone: str) -> str | None:

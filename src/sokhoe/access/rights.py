@@ -7,7 +7,9 @@ The rules of who sees a patient are data (rows of the care-relationship index, k
 - a facility's staff and systems act as ``facility:<code>`` and always see what their facility
   wrote (``owner``);
 - a clinician is also ``user:staff:<username>``: the rows a broken glass leaves;
-- a commune health worker is ``commune:<ward code>`` (residents of the commune);
+- a commune health worker is ``commune:<ward code>`` (residents of the commune), and so are
+  the doctors and nurses of the ward's commune station (their session carries the ward the
+  registry says the station serves: ``clinic/stations.py``);
 - a citizen sees their own records (``patients``, merged records included) and, as
   ``citizen:<phone>``, the children a facility confirmed them guardian of;
 - the platform (a system client or administrator without a facility) is not confined;
@@ -33,6 +35,9 @@ NO_RECORD_ROLES = frozenset({"analyst", "insurance-appraiser", "registry-admin"}
 BREAK_GLASS_ROLES = frozenset({"doctor", "nurse"})
 REGISTRY_ROLES = frozenset({"registry-admin"})
 """Staff who keep the shared registries (facilities, practitioners, catalogues)."""
+WARD_ROLES = frozenset({"commune-health-worker", "doctor", "nurse"})
+"""Staff whose ``commune`` opens the residents of that ward: the commune health worker, and a
+commune station's clinicians (a session gets a ward only from the station's registry entry)."""
 
 
 def is_platform(principal: Principal) -> bool:
@@ -60,7 +65,7 @@ def grantees(principal: Principal) -> tuple[str, ...]:
         out.append(f"facility:{principal.facility}")
     if principal.kind == "staff":
         out.append(user_grantee(principal))
-        if principal.role == "commune-health-worker" and principal.commune:
+        if principal.role in WARD_ROLES and principal.commune:
             out.append(f"commune:{principal.commune}")
     return tuple(out)
 

@@ -69,3 +69,19 @@ def scopes_allow(scopes: frozenset[str], resource_type: str, interaction: str) -
     if letter is None:
         return False
     return any(s.allows(resource_type, letter) for s in _granted(frozenset(scopes)))
+
+
+def covered(wanted: str, granted: frozenset[str]) -> bool:
+    """Whether the scope ``wanted`` asks for no more than some granted scope gives (a client
+    granted ``system/*.rs`` may ask for ``system/Patient.rs``). False for a malformed scope.
+    See: https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html"""
+    try:
+        asked = parse_scope(wanted)
+    except ValueError:
+        return False
+    return any(
+        g.context == asked.context
+        and g.resource_type in ("*", asked.resource_type)
+        and asked.permissions <= g.permissions
+        for g in _granted(granted)
+    )

@@ -8,7 +8,8 @@ write goes through :meth:`GuardedSession.write`, which, inside the transaction:
    compartment and owner of the version it replaces — and refuses the whole write otherwise;
    a version a signature targets is replaced or deleted by nobody but an amendment
    (``access/signed.py``: one search in this transaction for the writes that replace one);
-2. stamps the owner (the facility that created the resource; later versions keep it);
+2. stamps the owner (the facility that created the resource, or the one an operation
+   addressed it to; later versions keep it);
 3. writes, then keeps the care-relationship index in step (``access/care.py``);
 4. records the audit rows naming every patient the write touched, in the same transaction:
    a write that commits has its audit rows, a write that fails leaves none.
@@ -67,12 +68,16 @@ class GuardedSession:
         now: datetime,
         *,
         reason: str | None = None,
+        owner: str | None = None,
     ) -> None:
         self.inner = inner
         self.door = door
         self.rules = rules
         self.now = now
         self.reason = reason
+        self.owner = owner
+        """The owner of what this session creates, when an operation addresses it to a
+        facility other than the caller's (``GuardedRepository.operation``)."""
         self.denial: Denial | None = None
 
     # -- reads: as stored (the repository confines what answers a caller) ----------------
@@ -204,6 +209,8 @@ class GuardedSession:
                 before[key] = self.inner.read(*key) if item.previous_version is not None else None
         principal = self.door.principal
         stamp = None if principal.kind == "citizen" else principal.facility
+        if self.owner is not None:
+            stamp = self.owner
         signed = self._signed(before) if AMENDMENT not in rules.owns else {}
         for item in items:
             current = before[(item.resource_type, item.id)]

@@ -22,7 +22,9 @@ pharmacy handed over against one (every ``MedicationDispense``: only ``$dispense
 in the transaction that counts it against the prescription, so no dispense exists that the
 prescription's remaining quantity does not know about), and the Tasks the national
 prescription outbox leaves when the national system refuses a prescription
-(``prescribing/national/outbox.py``). The
+(``prescribing/national/outbox.py``), and a citizen's concern about an access to their record
+(a review ``Task`` only ``$report-concern`` opens, addressed to the facility that made the
+access: that facility may then change its state, and nothing else of it). The
 shared registries (facilities, places, practitioners, code systems, catalogues) are written by
 registry administrators only: a facility that could edit another's Organization could claim its
 patients.
@@ -87,6 +89,12 @@ PRESCRIPTION_CODES = "https://fhir.sokhoe.vn/sid/ma-don-thuoc"
 PRESCRIBING_CHECKS = "https://fhir.sokhoe.vn/CodeSystem/prescribing-check"
 """``DetectedIssue.code`` system of the prescribing checks' findings (``prescribing/issue``)."""
 NATIONAL_RX_TASKS = "https://fhir.sokhoe.vn/CodeSystem/national-rx-task"
+ACCESS_CONCERNS = "https://fhir.sokhoe.vn/CodeSystem/access-concern"
+"""``Task.code`` system of a citizen's concern about an access to their record."""
+CONCERN_STATE = frozenset(
+    {"status", "statusReason", "businessStatus", "note", "output", "lastModified", "meta"}
+)
+"""What of a concern Task the facility it is addressed to may change: how far its review got."""
 
 OWNERS = {
     "privacy-consent": "the consent operations ($share, $redeem-share, $restrict)",
@@ -100,6 +108,7 @@ OWNERS = {
     "prescription": "MedicationRequest/$prescribe (and its cancel-and-replace, and $dispense)",
     "dispensing": "MedicationDispense/$dispense",
     "national-rx-task": "the national prescription outbox (a refusal by the national system)",
+    "access-concern": "$report-concern (the facility it names changes only its state)",
 }
 """Server-owned content -> what alone writes it (said in the refusal)."""
 
@@ -118,6 +127,8 @@ def _kind_of(rtype: str, content: dict[str, Any] | None) -> str | None:
             return "review-task"
         if any(c.get("system") == NATIONAL_RX_TASKS for c in codings(content.get("code"))):
             return "national-rx-task"
+        if any(c.get("system") == ACCESS_CONCERNS for c in codings(content.get("code"))):
+            return "access-concern"
     if rtype == "Provenance":
         if any(c.get("system") == MPI_ACTIVITY for c in codings(content.get("activity"))):
             return "mpi-provenance"
@@ -205,6 +216,10 @@ def authorise(item: WriteItem, current: StoredResource | None, rules: Rules) -> 
     rtype, where = item.resource_type, f"{item.resource_type}/{item.id}"
     interaction = interaction_of(item, current)
     kind = server_owned(item, current)
+    if kind == "access-concern" and kind not in rules.owns and _answers(item, current, rules):
+        if not scopes_allow(principal.scopes, rtype, interaction):
+            raise Forbidden(f"The token's scopes do not allow {interaction} on {rtype}")
+        return  # the facility the concern is addressed to records how its review went
     if kind is not None and kind not in rules.owns:
         raise Forbidden(f"{where}: {_what(kind)} is written only by {OWNERS[kind]}")
     if rtype in REGISTRY_TYPES and not keeps_registries(principal):
@@ -232,6 +247,22 @@ def authorise(item: WriteItem, current: StoredResource | None, rules: Rules) -> 
     _facility(item, current, rules, where)
 
 
+def _answers(item: WriteItem, current: StoredResource | None, rules: Rules) -> bool:
+    """Whether ``item`` is the facility a concern is addressed to changing only its state."""
+    principal = rules.principal
+    if current is None or current.deleted or current.content is None or item.content is None:
+        return False
+    if principal.kind == "citizen" or not principal.facility:
+        return False
+    if current.owner != principal.facility or item.patient_id != current.patient_id:
+        return False
+
+    def kept(content: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in content.items() if k not in CONCERN_STATE}
+
+    return kept(item.content) == kept(current.content)
+
+
 def _what(kind: str) -> str:
     return {
         "privacy-consent": "A privacy Consent",
@@ -245,6 +276,7 @@ def _what(kind: str) -> str:
         "prescription": "A prescription (coded MedicationRequest) or its checks",
         "dispensing": "A MedicationDispense",
         "national-rx-task": "A national prescription system Task",
+        "access-concern": "A citizen's concern about an access",
     }[kind]
 
 

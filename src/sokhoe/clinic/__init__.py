@@ -8,7 +8,9 @@ through the FHIR API. Modules by job: ``intake`` (the desk), ``visits`` (the que
 ``drafts``, ``visit`` (closing a visit), ``orders``, ``billing`` (the bill as a FHIR Invoice and
 its payment) and ``vietqr`` (the national interbank payment QR); the insurance share is the
 claims' own rule table (:mod:`sokhoe.interop.claims.benefit`), so the bill and the insurance XML
-cannot disagree. Signing is exported here:
+cannot disagree; ``declarations`` and ``verification`` the station's check of what residents
+declared on the portal (``stations`` which ward a commune station serves). Signing is exported
+here:
 
 - :func:`load_visit` — what a signature of a visit would cover (the Encounter and the
   resources written for it), to show before signing;

@@ -22,6 +22,7 @@ from sokhoe.clinic.vitals import read_back
 from sokhoe.fhir.references import codings, reference_id
 from sokhoe.interop.claims.formats import identifiers, name_text
 from sokhoe.mpi.identifiers import BHYT, CCCD
+from sokhoe.portal.selfdeclared import verification
 
 ACTIVE: Final = "active"
 
@@ -66,6 +67,10 @@ class Chart:
     card: Card | None = None
     allergies: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    declared_allergies: list[str] = field(default_factory=list)
+    """What the person declared and no clinician checked yet: shown apart, never as a finding."""
+    declared_problems: list[str] = field(default_factory=list)
+    declared_immunizations: list[str] = field(default_factory=list)
     medications: list[str] = field(default_factory=list)
     immunizations: list[str] = field(default_factory=list)
     appointments: list[dict[str, Any]] = field(default_factory=list)
@@ -117,22 +122,28 @@ def build(
             repo, "Appointment", [*subject, ("status", "booked"), ("_sort", "date")], 10
         )
         return chart
-    chart.allergies = [
-        text_of(a.get("code"))
-        for a in find(repo, "AllergyIntolerance", subject, 20)
-        if not _inactive(a.get("clinicalStatus"))
-    ]
+    for a in find(repo, "AllergyIntolerance", subject, 20):
+        if _inactive(a.get("clinicalStatus")) or _refuted(a):
+            continue
+        shown = chart.declared_allergies if _unchecked(a) else chart.allergies
+        shown.append(text_of(a.get("code")))
     conditions = find(repo, "Condition", [*subject, ("_sort", "-recorded-date")], 200)
-    active = [condition_text(c, lang) for c in conditions if not _inactive(c.get("clinicalStatus"))]
+    current = [c for c in conditions if not _inactive(c.get("clinicalStatus")) and not _refuted(c)]
+    active = [condition_text(c, lang) for c in current if not _unchecked(c)]
     chart.problems = list(dict.fromkeys(active))[:30]  # each problem once, newest first
+    declared = [condition_text(c, lang) for c in current if _unchecked(c)]
+    chart.declared_problems = list(dict.fromkeys(declared))[:30]
     chart.medications = [
         text_of(m.get("medicationCodeableConcept"))
         for m in find(repo, "MedicationRequest", [*subject, ("status", "active")], 20)
     ]
-    chart.immunizations = [
-        f"{text_of(i.get('vaccineCode'))} ({str(i.get('occurrenceDateTime', ''))[:10]})"
-        for i in find(repo, "Immunization", [*subject, ("_sort", "-date")], 20)
-    ]
+    for i in find(repo, "Immunization", [*subject, ("_sort", "-date")], 20):
+        if _refuted_declaration(i):
+            continue
+        shown = chart.declared_immunizations if _unchecked(i) else chart.immunizations
+        shown.append(
+            f"{text_of(i.get('vaccineCode'))} ({str(i.get('occurrenceDateTime', ''))[:10]})"
+        )
     chart.appointments = find(
         repo, "Appointment", [*subject, ("status", "booked"), ("_sort", "date")], 10
     )
@@ -156,6 +167,21 @@ CLINICAL_TYPES: Final = (
     "DocumentReference",
 )
 """What the chart's clinical sections read: a role without all of them (the desk) sees none."""
+
+
+def _refuted(resource: dict[str, Any]) -> bool:
+    """Found not to be so (by a clinician, or the station checking a declaration)."""
+    refuted = ("refuted", "entered-in-error")
+    return any(c.get("code") in refuted for c in codings(resource.get("verificationStatus")))
+
+
+def _refuted_declaration(resource: dict[str, Any]) -> bool:
+    return verification(resource) == "refuted"
+
+
+def _unchecked(resource: dict[str, Any]) -> bool:
+    """The person's own word, not yet checked by a clinician (``portal/selfdeclared.py``)."""
+    return verification(resource) == "unconfirmed"
 
 
 def _inactive(status: Any) -> bool:

@@ -46,7 +46,7 @@ from sokhoe.access.passwords import STRONG
 from sokhoe.access.principal import Principal
 from sokhoe.clinic import intake, visits
 from sokhoe.clinic.records import find, read
-from sokhoe.clinic.setup import add_rooms, add_staff, set_bank_account
+from sokhoe.clinic.setup import add_practitioner, add_rooms, add_staff, set_bank_account
 from sokhoe.clinic.vietqr import BankAccount
 from sokhoe.errors import FhirError
 from sokhoe.fhir.references import codings, reference_id
@@ -62,6 +62,8 @@ from sokhoe.mpi.identifiers import BHYT, CCCD, CMND, FACILITY
 from sokhoe.registry.facilities import LEVEL_SYSTEM
 
 log = logging.getLogger("sokhoe.clinic.demo")
+CLINICIANS: Final = frozenset({"doctor", "nurse"})
+"""Demo accounts registered as Practitioners with a (made-up) practising certificate."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,12 @@ def ensure_clinic_demo(
         facility = chosen[site.key]
         add_rooms(platform, facility.code, list(site.rooms))
         add_staff(engine, facility.code, password, list(site.staff), hasher=hasher)
+        for number, (username, role, display) in enumerate(site.staff):
+            if role in CLINICIANS:  # what they prescribe reaches the national system
+                certificate = f"{900000 + number:06d}/DEMO{facility.code}-CCHN"
+                add_practitioner(
+                    platform, engine, username, display, role, facility.code, certificate
+                )
         set_bank_account(platform, facility.code, DEMO_BANK)
         added = _queue(platform, engine, site, facility, moment, taken)
         queued = len(encounters_on(platform, facility, moment.date()))

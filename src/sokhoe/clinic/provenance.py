@@ -7,7 +7,8 @@ exact version signed, the time and the evidence. In FHIR R4 that is a Provenance
 - ``recorded`` and ``signature.when``: when;
 - ``agent``: who (the Practitioner, or the staff member's name), their ``role``, and the
   facility they signed for (``onBehalfOf``);
-- ``activity``: ``sign`` or ``amend`` in :data:`SIGNATURE_ACTIVITY`;
+- ``activity``: ``sign``, ``amend`` or ``verify`` (a station's decision on what a citizen
+  declared, ``clinic/verification.py``) in :data:`SIGNATURE_ACTIVITY`;
 - ``signature``: an ASTM E1762 author's signature whose ``data`` is the signature itself (or,
   for a TOTP confirmation, the confirmation record), over the canonical form in
   ``targetFormat`` application/fhir+json;
@@ -37,7 +38,11 @@ if TYPE_CHECKING:
 EVIDENCE = "https://fhir.sokhoe.vn/StructureDefinition/signature-evidence"
 STAFF_ROLE = "https://fhir.sokhoe.vn/CodeSystem/staff-role"
 TARGET_FORMAT = "application/fhir+json"
-ACTIVITIES = {"sign": "Ký hồ sơ (sign)", "amend": "Ký bản sửa đổi (sign an amendment)"}
+ACTIVITIES = {
+    "sign": "Ký hồ sơ (sign)",
+    "amend": "Ký bản sửa đổi (sign an amendment)",
+    "verify": "Ký xác nhận thông tin người dân tự khai (verify a declaration)",
+}
 SIGNATURE_TYPE = {
     "system": SIGNATURE_TYPE_SYSTEM,
     "code": AUTHOR_SIGNATURE,

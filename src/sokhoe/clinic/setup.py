@@ -1,5 +1,5 @@
 """Setting a facility up for the clinic pages: its examination rooms, its bank account for
-VietQR payments and its staff accounts.
+VietQR payments, its staff accounts and the Practitioner each clinician is.
 
 Rooms are ``Location`` resources of the shared registry (``physicalType`` room, managed by the
 facility's Organization, part of its building), so only registry administrators — or the
@@ -15,13 +15,15 @@ from typing import Any
 from argon2 import PasswordHasher
 from sqlalchemy import Engine
 
-from sokhoe.access.accounts import create_user
+from sokhoe.access.accounts import create_user, link_practitioner, practitioner_of
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.access.passwords import STRONG
 from sokhoe.clinic.bank import with_bank_account
 from sokhoe.clinic.vietqr import BankAccount
 from sokhoe.clinic.visits import ROOM_TYPE
 from sokhoe.interop.claims.sources import find_facility
+from sokhoe.mpi.identifiers import PRACTITIONER
+from sokhoe.registry.practitioners import ROLE_SYSTEM, ROLES
 
 
 def room(org_id: str, name: str) -> dict[str, Any]:
@@ -77,4 +79,58 @@ def add_staff(
             pass  # made on an earlier start
 
 
-__all__ = ["add_rooms", "add_staff", "room", "set_bank_account"]
+def add_practitioner(
+    registry: GuardedRepository,
+    engine: Engine,
+    username: str,
+    display: str,
+    role: str,
+    facility_code: str,
+    certificate: str,
+) -> str:
+    """Register the clinician ``username`` as a Practitioner with their practising-certificate
+    number (*chứng chỉ hành nghề*, CCHN) and a PractitionerRole at the facility (by the
+    registry's door), and link the account to it; the Practitioner's id. An account already
+    linked keeps its Practitioner.
+
+    What a clinician signs and prescribes names their Practitioner, and the national
+    prescription system knows a prescriber only by that number: an account without one
+    prescribes validly here, but its prescriptions cannot be sent under its name.
+    See: https://hl7.org/fhir/R4/practitioner.html
+    """
+    linked = practitioner_of(engine, username)
+    if linked is not None:
+        return linked
+    org = find_facility(registry, facility_code)
+    pid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sokhoe:practitioner:{certificate}"))
+    kind = role if role in ROLES else "doctor"
+    coding = {"system": ROLE_SYSTEM, "code": kind, "display": ROLES[kind]}
+    practitioner = {
+        "resourceType": "Practitioner",
+        "id": pid,
+        "identifier": [{"use": "official", "system": PRACTITIONER, "value": certificate}],
+        "active": True,
+        "name": [{"use": "official", "text": display}],
+        "qualification": [
+            {
+                "identifier": [{"system": PRACTITIONER, "value": certificate}],
+                "code": {"coding": [coding]},
+            }
+        ],
+    }
+    role_id = str(uuid.uuid5(uuid.UUID(pid), "role"))
+    job = {
+        "resourceType": "PractitionerRole",
+        "id": role_id,
+        "active": True,
+        "practitioner": {"reference": f"Practitioner/{pid}", "display": display},
+        "organization": {"reference": f"Organization/{org.id}", "display": org.name},
+        "code": [{"coding": [coding]}],
+    }
+    registry.update(practitioner, "Practitioner", pid)
+    registry.update(job, "PractitionerRole", role_id)
+    link_practitioner(engine, username, pid)
+    return pid
+
+
+__all__ = ["add_practitioner", "add_rooms", "add_staff", "room", "set_bank_account"]

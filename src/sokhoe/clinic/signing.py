@@ -94,12 +94,20 @@ class Signer(Protocol):
 
 
 class TotpConfirmation:
-    """Electronic confirmation by the clinician's authenticator code (RFC 6238)."""
+    """Electronic confirmation by the clinician's authenticator code (RFC 6238).
+
+    A code is spent by the signature it confirms. With ``batch``, one code confirms every
+    signature this signer makes: one form the clinician submitted with several decisions in it
+    (the station's check of a resident's declared items, ``clinic/verification.py``), each
+    decision still signed over its own content, with the same time step as evidence.
+    """
 
     method = TOTP_METHOD
 
-    def __init__(self, engine: Engine, username: str, code: str) -> None:
+    def __init__(self, engine: Engine, username: str, code: str, *, batch: bool = False) -> None:
         self._engine, self._username, self._code = engine, username, code
+        self._batch = batch
+        self._step: int | None = None
 
     @property
     def account(self) -> str | None:
@@ -107,7 +115,10 @@ class TotpConfirmation:
 
     def sign(self, digest: bytes, when: datetime) -> Evidence:
         try:
-            step = confirm_totp(self._engine, self._username, self._code, when)
+            step = self._step
+            if step is None or not self._batch:
+                step = confirm_totp(self._engine, self._username, self._code, when)
+                self._step = step
         except Unauthorized as exc:
             raise Forbidden(
                 Message("The signature was not confirmed: %(why)s", why=message_of(exc))
@@ -199,7 +210,7 @@ def _signed(
         raise
 
 
-def _who(repo: GuardedRepository) -> dict[str, Any]:
+def who_signs(repo: GuardedRepository) -> dict[str, Any]:
     """The signer as a Reference: their Practitioner when the account is linked to one."""
     principal = repo.principal
     who: dict[str, Any] = {"display": principal.display}
@@ -211,7 +222,9 @@ def _who(repo: GuardedRepository) -> dict[str, Any]:
     return who
 
 
-def _organization(repo: GuardedRepository, tx: StoreSession, code: str) -> dict[str, Any]:
+def organization_reference(repo: GuardedRepository, tx: StoreSession, code: str) -> dict[str, Any]:
+    """The facility with insurance code ``code`` as a Reference (its Organization when the
+    registry knows it), for a signature's ``onBehalfOf``."""
     query = repo.parse_query("Organization", [("identifier", f"{FACILITY}|{code}")])
     ids = tx.search_ids(query, 1)
     found = tx.read("Organization", ids[0]) if ids else None
@@ -243,7 +256,9 @@ def _record(
             )
         )
     facility = visit.facility or repo.principal.facility
-    agent = Agent(who, repo.principal.role, _organization(repo, tx, facility) if facility else None)
+    agent = Agent(
+        who, repo.principal.role, organization_reference(repo, tx, facility) if facility else None
+    )
     provenance = signature_provenance(activity, expected, evidence, agent, when, **extra)
     validated(provenance, "Provenance")
     item = repo.prepare(provenance, provenance["id"], 1, "POST", None, repo.clock())
@@ -294,7 +309,7 @@ def sign_visit(
             )
         )
     when = repo.clock()
-    who = _who(repo)
+    who = who_signs(repo)
     evidence = _signed(repo, visit, signer, canonical, when)
     with _operation(repo, "sign", visit, OWNS) as tx:
         return _record(repo, tx, "sign", canonical, evidence, who, when, encounter_id)
@@ -344,7 +359,7 @@ def amend(
     canonical = canonical_form(
         [c for c in visit.contents if (c["resourceType"], c["id"]) != (rtype, rid)] + [amended]
     )
-    who = _who(repo)
+    who = who_signs(repo)
     evidence = _signed(repo, visit, signer, canonical, when)
     with _operation(repo, "amend", visit, OWNS | {AMENDMENT}) as tx:
         written = repo.update(resource, rtype, rid, if_match=f'W/"{current.version_id}"', tx=tx)

@@ -35,9 +35,13 @@ def _reference_params(rtype: str) -> list[str]:
 
 HL7_OPERATIONS = frozenset({"everything", "match", "lookup", "expand", "validate-code"})
 """Operations the R4 specification defines; the others are this platform's own."""
+RESOURCE_OPERATIONS = frozenset({"validate"})
+"""Operations the R4 specification defines on every resource type (``Resource-validate``)."""
 
 
 def _operation_definition(rtype: str, op: str) -> str:
+    if op in RESOURCE_OPERATIONS:
+        return f"http://hl7.org/fhir/OperationDefinition/Resource-{op}"
     base = "http://hl7.org/fhir" if op in HL7_OPERATIONS else "https://fhir.sokhoe.vn"
     return f"{base}/OperationDefinition/{rtype}-{op}"
 
@@ -45,7 +49,8 @@ def _operation_definition(rtype: str, op: str) -> str:
 def capability_statement(
     base_url: str, operations: Mapping[str, Sequence[str]], published: str
 ) -> dict[str, Any]:
-    """``operations``: resource type -> names of type/instance operations it supports."""
+    """``operations``: resource type -> names of type/instance operations it supports (``*``
+    those of every type, ``""`` the system-level ones)."""
     reg = registry()
     resources = []
     for rtype in sorted(resource_types()):
@@ -71,7 +76,7 @@ def capability_statement(
             "searchInclude": ["*", *_reference_params(rtype)],
             "searchParam": params,
         }
-        ops = operations.get(rtype, [])
+        ops = [*operations.get(rtype, []), *operations.get("*", [])]
         if ops:
             entry["operation"] = [
                 {"name": op, "definition": _operation_definition(rtype, op)} for op in ops
@@ -101,6 +106,16 @@ def capability_statement(
                     {"name": sp.code, "definition": sp.url, "type": sp.type}
                     for sp in reg.supported("Resource")
                 ],
+                **(
+                    {
+                        "operation": [
+                            {"name": op, "definition": _operation_definition("Resource", op)}
+                            for op in operations[""]
+                        ]
+                    }
+                    if operations.get("")
+                    else {}
+                ),
             }
         ],
     }

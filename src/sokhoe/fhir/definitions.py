@@ -71,10 +71,20 @@ def types() -> dict[str, TypeDef]:
     return out
 
 
+NOT_IN_R4 = frozenset({"SubscriptionStatus"})
+"""Types the distilled definitions carry that R4 4.0.1 does not define (the npm package they
+come from adds the R5/R4B ``SubscriptionStatus`` for its own use): never accepted nor listed,
+or a validator reading the CapabilityStatement finds an R4 server claiming a type R4 lacks."""
+
+
 @cache
 def resource_types() -> frozenset[str]:
     """Concrete resource types of R4 (what may appear in ``resourceType``)."""
-    return frozenset(n for n, t in types().items() if t.kind == "resource" and not t.abstract)
+    return frozenset(
+        n
+        for n, t in types().items()
+        if t.kind == "resource" and not t.abstract and n not in NOT_IN_R4
+    )
 
 
 @cache

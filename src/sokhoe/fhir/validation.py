@@ -119,6 +119,15 @@ def _target_path(child: Child) -> str | None:
     return child.type_code
 
 
+def _fhirpath(where: str, key: str, child: Child) -> str:
+    """The FHIRPath of property ``key`` under ``where``: a choice element by its name and type
+    (``Observation.value.ofType(Quantity)``), as peers report it."""
+    if not child.choice:
+        return f"{where}.{key}"
+    stem = child.element.path.rsplit(".", 1)[1][:-3]
+    return f"{where}.{stem}.ofType({child.type_code})"
+
+
 class _Validator:
     def __init__(self) -> None:
         self.issues: list[Issue] = []
@@ -145,24 +154,26 @@ class _Validator:
         for key, value in obj.items():
             if is_resource and key == "resourceType":
                 continue
-            at = f"{where}.{key}"
-            if key.startswith("_") and key[1:] in children:
-                self.primitive_extension(value, at)
+            if key.startswith("_"):
+                self.primitive_extension(children.get(key[1:]), key, value, obj, where, path)
                 continue
             child = children.get(key)
             if child is None:
-                self.add("structure", f"Unknown element '{key}' in {path}", at)
+                self.add("structure", f"Unknown element '{key}' in {path}", f"{where}.{key}")
                 continue
+            at = _fhirpath(where, key, child)
             if child.choice:
                 other = chosen.setdefault(child.element.path, key)
                 if other != key:
                     self.add("structure", f"Only one of {other} and {key} may be given", at)
-            self.property(child, value, at, is_resource and key == "id")
+            self.property(child, value, at, is_resource and key == "id", obj.get("_" + key))
         for name, accepted in _required(path):
             if not any(a in obj for a in accepted):
                 self.add("required", f"Missing required element '{name}'", f"{where}.{name}")
 
-    def property(self, child: Child, value: Any, where: str, resource_id: bool) -> None:
+    def property(
+        self, child: Child, value: Any, where: str, resource_id: bool, extensions: Any = None
+    ) -> None:
         if value is None:
             self.add("structure", "null is not a value; leave the element out", where)
             return
@@ -176,7 +187,18 @@ class _Validator:
                 return
             if child.element.max not in ("*", "0") and len(value) > int(child.element.max):
                 self.add("structure", f"At most {child.element.max} allowed", where)
+            paired = extensions if isinstance(extensions, list) else []
             for i, item in enumerate(value):
+                if item is None and i < len(paired) and isinstance(paired[i], dict):
+                    continue  # a null filler: this repetition has only its extension
+                if item is None:
+                    self.add(
+                        "structure",
+                        "null is allowed in a repeating primitive only where the '_' array "
+                        "gives that repetition's extension",
+                        f"{where}[{i}]",
+                    )
+                    continue
                 self.value(child, item, f"{where}[{i}]", resource_id)
         elif isinstance(value, list):
             self.add("structure", "This element does not repeat: it must not be an array", where)
@@ -211,16 +233,74 @@ class _Validator:
         if code == "Reference" and child.targets:
             self.reference_target(value, child.targets, where)
 
-    def primitive_extension(self, value: Any, where: str) -> None:
-        items = value if isinstance(value, list) else [value]
-        for i, item in enumerate(items):
-            if item is None and isinstance(value, list):
+    def primitive_extension(
+        self,
+        child: Child | None,
+        key: str,
+        value: Any,
+        owner: dict[str, Any],
+        where: str,
+        path: str,
+    ) -> None:
+        """``_x``: the id and extensions of the primitive ``x`` (an object; for a repeating
+        primitive an array as long as ``x``'s, ``null`` where a repetition has none).
+        See: https://hl7.org/fhir/R4/json.html#primitive"""
+        name = key[1:]
+        if child is None:
+            self.add("structure", f"Unknown element '{key}' in {path}", f"{where}.{key}")
+            return
+        at = _fhirpath(where, name, child)
+        if child.type_code not in PRIMITIVES:
+            self.add(
+                "structure",
+                f"'{key}' is allowed only beside a primitive element; {name} is a "
+                f"{child.type_code}: put its extensions inside it",
+                at,
+            )
+            return
+        if child.element.max == "1":
+            if isinstance(value, list):
+                self.add("structure", f"'{key}' must be an object, as {name} does not repeat", at)
+            else:
+                self.extension_holder(value, at)
+            return
+        if not isinstance(value, list):
+            self.add("structure", f"'{key}' must be an array, as {name} repeats", at)
+            return
+        if not value:
+            self.add("structure", "Empty arrays are not allowed; leave the element out", at)
+            return
+        values = owner.get(name)
+        if isinstance(values, list) and len(values) != len(value):
+            self.add(
+                "structure",
+                f"'{key}' must have as many items as '{name}' ({len(value)} for {len(values)})",
+                at,
+            )
+        for i, item in enumerate(value):
+            if item is None:  # (a null value beside it is reported with the value)
+                if not isinstance(values, list) or i >= len(values):
+                    self.add(
+                        "structure", f"Item {i} has neither a value nor an extension", f"{at}[{i}]"
+                    )
                 continue
-            at = f"{where}[{i}]" if isinstance(value, list) else where
-            if not isinstance(item, dict):
-                self.add("structure", "A primitive's extension holder must be an object", at)
-                continue
-            self.object(item, "string", at)
+            self.extension_holder(item, f"{at}[{i}]")
+
+    def extension_holder(self, item: Any, where: str) -> None:
+        if not isinstance(item, dict):
+            self.add("structure", "A primitive's extension holder must be an object", where)
+            return
+        if not item:
+            self.add("structure", "Empty objects are not allowed; leave the element out", where)
+            return
+        for key in item:
+            if key not in ("id", "extension"):
+                self.add(
+                    "structure",
+                    f"Unknown element '{key}' beside a primitive (only id and extension)",
+                    f"{where}.{key}",
+                )
+        self.object({k: v for k, v in item.items() if k in ("id", "extension")}, "string", where)
 
     def binding(self, url: str, codings: list[tuple[str | None, str]], where: str) -> None:
         allowed = required_value_sets().get(url.split("|", 1)[0])
@@ -301,6 +381,8 @@ def primitive_problem(code: str, value: Any) -> str | None:
         return check(code, value)
     if not isinstance(value, str):
         return f"Expected a string ({code}), got {type(value).__name__} {value!r}"
+    if value == "":  # whatever the type's pattern allows (uri's does): JSON forbids it
+        return "Empty strings are not allowed; leave the element out"
     if not _PATTERNS[code].fullmatch(value):
         return f"'{value[:80]}' is not a valid {code}"
     if code in ("date", "dateTime", "instant") and len(value) >= 10:

@@ -19,6 +19,11 @@ BHYT = "https://fhir.sokhoe.vn/sid/bhyt"
 FACILITY = "https://fhir.sokhoe.vn/sid/ma-cskcb"
 PRACTITIONER = "https://fhir.sokhoe.vn/sid/cchn"
 PASSPORT = "https://fhir.sokhoe.vn/sid/passport"
+BIRTH_CERTIFICATE = "https://fhir.sokhoe.vn/sid/giay-khai-sinh"
+"""The number of a birth certificate (*số giấy khai sinh*), as the civil registry printed it:
+children registered since the electronic civil registry also get the 12-digit personal ID, older
+certificates carry a register number such as ``123/2015`` (format unconfirmed: kept as printed,
+spaces removed)."""
 BHXH = "https://fhir.sokhoe.vn/sid/bhxh"
 """The 10-digit social-insurance number (*mã số BHXH*): the stable tail of every BHYT card
 number the person is ever issued, so it finds a person whose card (group, level) changed."""

@@ -16,10 +16,18 @@ Observation (social history,  status preliminary  final            entered-in-er
 blood group, birth history)
 FamilyMemberHistory           status partial      completed        entered-in-error
 Immunization                  primarySource false, reportOrigin ``recall``; the tag only
+Procedure (past operations)   status completed; the tag only
+Patient (made by a citizen,   the tag only; its ID number is a declared one
+``portal/patient.py``)        (``.../sid/cccd-declared``) until the station checks the card
 ============================  =================  ===============  ====================
 
-The patient is the recorder (``recorder``/``asserter``/``performer`` as the type has it), so
-no page ever presents a declaration as a facility's finding.
+The patient is the recorder (``recorder``/``asserter``/``performer`` as the type has it; the
+guardian's ``RelatedPerson`` when a parent declares for a child), so no page ever presents a
+declaration as a facility's finding. An item the citizen took back before the station decided
+(sent again without it) keeps the tag ``unconfirmed`` and is ``entered-in-error`` in its own
+field (``status``, or ``verificationStatus`` without ``clinicalStatus``): lists of waiting
+items leave those out. Each item names the declaration it came from by its identifier
+(``.../sid/declaration-item``, ``{QuestionnaireResponse id}#{key}``).
 See: https://hl7.org/fhir/R4/resource.html#tag
 """
 

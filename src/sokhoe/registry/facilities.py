@@ -23,7 +23,14 @@ from functools import cached_property
 from typing import Any
 
 from sokhoe.mpi.identifiers import FACILITY
-from sokhoe.registry.places import Province, Ward, province_by_code, provinces
+from sokhoe.registry.places import (
+    Province,
+    Ward,
+    find_ward,
+    province_by_code,
+    provinces,
+    resolve_province,
+)
 
 LEVEL_SYSTEM = "https://fhir.sokhoe.vn/CodeSystem/facility-level"
 OWNERSHIP_SYSTEM = "https://fhir.sokhoe.vn/CodeSystem/facility-ownership"
@@ -243,6 +250,34 @@ def to_fhir(f: Facility, authority: Authority) -> tuple[dict[str, Any], dict[str
         "managingOrganization": {"reference": f"Organization/{f.id}", "display": f.name},
     }
     return org, location
+
+
+def served_ward(organization: dict[str, Any] | None) -> str | None:
+    """The ward or commune (statistics-office code) a commune health station (*trạm y tế xã,
+    phường*) serves: an Organization of level ``commune`` whose address names the ward
+    (``city``) in its province (``state``), as :func:`to_fhir` writes it. None for any other
+    facility, or a station whose address names no current ward.
+
+    The station keeps the personal health records of the ward's residents (the form of
+    QĐ 831/QĐ-BYT is a commune station's), so its clinicians read them (``access/rights.py``).
+    """
+    org = organization or {}
+    levels = {
+        c.get("code")
+        for t in org.get("type", [])
+        for c in (t.get("coding") or [])
+        if c.get("system") == LEVEL_SYSTEM
+    }
+    if "commune" not in levels:
+        return None
+    for address in org.get("address", []):
+        if "end" in (address.get("period") or {}):
+            continue
+        province = resolve_province(str(address.get("state", "")))
+        ward = find_ward(province, str(address.get("city", ""))) if province else None
+        if ward is not None:
+            return str(ward.code)
+    return None
 
 
 def bare_ward_name(name: str) -> str:

@@ -16,7 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sokhoe.mpi.identifiers import BHXH, BHYT, CCCD, CMND, FACILITY, PASSPORT, PRACTITIONER
+from sokhoe.mpi.identifiers import (
+    BHXH,
+    BHYT,
+    BIRTH_CERTIFICATE,
+    CCCD,
+    CMND,
+    FACILITY,
+    PASSPORT,
+    PRACTITIONER,
+)
 from sokhoe.prescribing.catalogue import REGISTRATION_SYSTEM
 from sokhoe.registry.facilities import HEALTH_AUTHORITY
 
@@ -86,6 +95,18 @@ _ENTRIES = (
         "10-digit social-insurance number (mã số bảo hiểm xã hội, BHXH): the stable tail of every "
         "BHYT card number a person is issued.",
         "Identifies an insured person across card changes (Patient).",
+    ),
+    _Entry(
+        "giay-khai-sinh",
+        "VietnamBirthCertificateNumber",
+        BIRTH_CERTIFICATE,
+        "BCT",
+        "Cơ quan đăng ký hộ tịch (civil registry: the commune's People's Committee)",
+        "Birth certificate number (số giấy khai sinh) as the civil registry printed it; "
+        "children registered in the electronic civil registry also get the 12-digit personal "
+        "ID (format unconfirmed: kept as printed, spaces removed).",
+        "Identifies a child (Patient) before or beside their personal ID; a parent names it to "
+        "ask for the child's health book.",
     ),
     _Entry(
         "passport",

@@ -21,6 +21,7 @@ from sokhoe.fhir.definitions import patient_compartment
 from sokhoe.fhir.searchparams import registry
 from sokhoe.search.fhirpath import CompiledExpression, compile_expression, parse_reference
 from sokhoe.search.rows import (
+    OF_TYPE,
     DateRow,
     IndexRows,
     NumberRow,
@@ -208,6 +209,17 @@ def _identifier(code: str, v: Any, rows: IndexRows) -> None:
             kind = v.get("type")
             text = _norm_opt(kind.get("text")) if type(kind) is dict else None
             rows.tokens.append(TokenRow(code, system, value, text))
+            if type(kind) is dict and isinstance(value, str):
+                _identifier_type(code, kind, value, rows)
+
+
+def _identifier_type(code: str, kind: dict[str, Any], value: str, rows: IndexRows) -> None:
+    """Rows for ``:of-type``: the value under each coding of the identifier's type."""
+    codings = kind.get("coding")
+    for coding in codings if type(codings) is list else ():
+        if type(coding) is dict and coding.get("system") and coding.get("code"):
+            kind_of = f"{coding['system']}|{coding['code']}"
+            rows.tokens.append(TokenRow(f"{code}{OF_TYPE}", kind_of, value))
 
 
 def _contact_point(code: str, v: Any, rows: IndexRows) -> None:

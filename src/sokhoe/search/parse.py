@@ -29,6 +29,7 @@ from sokhoe.search.query import (
     UriValue,
     Value,
 )
+from sokhoe.search.rows import OF_TYPE
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 RESULT_PARAMS = {
@@ -50,12 +51,12 @@ RESULT_PARAMS = {
 }
 MODIFIERS = {
     "string": {"exact", "contains", "missing"},
-    "token": {"not", "text", "missing"},
+    "token": {"not", "text", "missing", "of-type"},
     "date": {"missing"},
     "reference": {"missing", "identifier"},
     "quantity": {"missing"},
     "number": {"missing"},
-    "uri": {"missing", "below", "above"},
+    "uri": {"missing", "below", "above", "contains"},
 }
 _REF = re.compile(
     r"^(?:(?P<base>https?://.+)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/.+)?$"
@@ -102,6 +103,24 @@ def _split_pipe(text: str) -> tuple[str | None, str]:
     if not m:
         return None, _unescape(text)
     return _unescape(text[: m.start()]), _unescape(text[m.end() :])
+
+
+def _of_type(code: str, name: str, raw: str) -> Criterion:
+    """``identifier:of-type=[type system]|[type code]|[value]``: an identifier whose type has
+    that coding and whose value is that value; all three parts are required. It searches the
+    rows the indexer keeps under ``<code>:of-type`` (``search/index.py``), so every store
+    answers it without a rule of its own.
+    See: https://hl7.org/fhir/R4/search.html#token (of-type)
+    """
+    values: list[Value] = []
+    for item in _split_values(raw):
+        parts = [_unescape(p) for p in re.split(r"(?<!\\)\|", item)]
+        if len(parts) != 3 or not all(parts):
+            raise InvalidRequest(f"{name} needs [type system]|[type code]|[value], all three", name)
+        values.append(TokenValue(f"{parts[0]}|{parts[1]}", parts[2]))
+    if not values:
+        raise InvalidRequest(f"Search parameter '{name}' has no value", name)
+    return Criterion(f"{code}{OF_TYPE}", "token", None, values)
 
 
 def _prefix(raw: str) -> tuple[str, str]:
@@ -268,6 +287,9 @@ class SearchParser:
             raise InvalidRequest(
                 f"':identifier' on '{code}' is not supported", name, "not-supported"
             )
+        if modifier == "of-type":
+            q.criteria.append(_of_type(code, name, raw))
+            return
         values = [self._value(sp, modifier or None, v) for v in _split_values(raw) if v != ""]
         if not values:
             raise InvalidRequest(f"Search parameter '{name}' has no value", name)

@@ -25,14 +25,21 @@ def range_condition(
     all_of: Callable[..., Any],
     negate: Callable[[Any], Any],
     now: float | None = None,
+    any_of: Callable[..., Any] | None = None,
 ) -> Any:
     """The condition that stored ``[low, high)`` satisfies ``prefix`` + searched ``v``.
 
-    ``all_of``/``negate`` are ``and_``/``not_`` for SQL, ``all``-like and ``not`` in memory.
+    ``all_of``/``negate``/``any_of`` are ``and_``/``not_``/``or_`` for SQL, ``all``-like and
+    ``not`` in memory (``any_of`` then follows from them).
     ``ap`` is "within 10 % of the distance between the value and now", as the specification
     suggests for dates, and at least the value's own precision.
     """
     ql, qh = v.low, v.high
+    if any_of is None:  # in memory, on booleans: "any" from "all" and "not"
+
+        def any_of(*conditions: Any) -> Any:
+            return negate(all_of(*(negate(c) for c in conditions)))
+
     match prefix:
         case "eq":
             # ``low < qh`` follows from the other two (low < high); in SQL it bounds the scan
@@ -45,9 +52,13 @@ def range_condition(
         case "lt":
             return low < ql
         case "ge":
-            return high > ql
+            # the range above the searched value meets the stored one, or the searched
+            # range holds it whole (a stored range ending inside the searched one does not);
+            # written so that SQL keeps the bound on one column
+            return all_of(high > ql, any_of(high > qh, low >= ql))
         case "le":
-            return low < qh
+            # the mirror image: below the searched value, or held whole by it
+            return all_of(low < qh, any_of(low < ql, high <= qh))
         case "sa":
             return low >= qh
         case "eb":

@@ -21,6 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+OF_TYPE = ":of-type"
+"""Suffix of the token rows that ``identifier:of-type`` searches: param ``identifier:of-type``,
+system ``[type system]|[type code]``, code the identifier's value."""
+
 
 class StringRow(NamedTuple):
     param: str

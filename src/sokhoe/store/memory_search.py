@@ -143,6 +143,8 @@ def row_matches(row: object, modifier: str | None, value: Value) -> bool:
             return row.value.startswith(value.value)
         if modifier == "above":
             return value.value.startswith(row.value)
+        if modifier == "contains":
+            return value.value in row.value
         return row.value == value.value
     raise InvalidRequest(f"Unsupported search value {value!r}")
 

@@ -29,6 +29,7 @@ from sokhoe.errors import FhirError
 from sokhoe.fhir.resources import format_instant
 from sokhoe.interop.subscriptions import api as subscriptions_api
 from sokhoe.interop.subscriptions.runtime import build_dispatcher, run_with_app
+from sokhoe.store import MemoryStore
 from sokhoe.store.ports import FhirStore
 from sokhoe.store.sql import open_store
 from sokhoe.web import (
@@ -45,7 +46,9 @@ from sokhoe.web import (
     oidc_api,
     prescribing_api,
     signing_api,
+    smart_api,
     terminology_api,
+    validate_api,
 )
 from sokhoe.web.pages import clinic as clinic_pages
 from sokhoe.web.pages import pharmacy as pharmacy_pages
@@ -111,12 +114,19 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
         from sokhoe.prescribing.national.runtime import deliver_with_app
 
         deliver_with_app(app, settings, store, kek=kek, auditor=app.state.auditor)
+    if settings.glass_alerts and not isinstance(store, MemoryStore):
+        # the citizen's SMS on break-the-glass (also: sokhoe audit glass-alerts); not over the
+        # in-memory store, whose one shared connection is for a single thread's experiments
+        from sokhoe.portal.glass_alerts import alerts_with_app
+
+        alerts_with_app(app, settings, store, app.state.sms, app.state.auditor)
     app.add_exception_handler(FhirError, fhir_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     signed_in = [Depends(deps.signed_in)]
     app.include_router(auth_api.router)
+    app.include_router(smart_api.router)  # public, and before fhir_api's /fhir/{type}/{id}
     if settings.oidc_issuer:  # citizen sign-in through VNeID-like providers, when configured
         app.include_router(oidc_api.router_for(settings))
     app.include_router(checkin_api.router, dependencies=signed_in)
@@ -130,6 +140,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.include_router(bulk_api.router, dependencies=signed_in)  # before fhir_api, as above
     # Subscription writes are registered (criteria, endpoint, owner): before fhir_api
     app.include_router(subscriptions_api.router, dependencies=signed_in)
+    app.include_router(validate_api.router, dependencies=signed_in)  # before fhir_api too
     app.include_router(fhir_api.router, dependencies=signed_in)
     app.include_router(hl7_api.router, dependencies=signed_in)
     app.include_router(dashboard_api.router)  # pages: signs in itself, aggregates only

@@ -15,12 +15,14 @@ from starlette.concurrency import run_in_threadpool
 
 from sokhoe.access.accounts import sign_in
 from sokhoe.access.audit import AuditLog
+from sokhoe.access.client_assertion import ASSERTION_TYPE, authenticate_assertion
 from sokhoe.access.clients import authenticate_client
 from sokhoe.access.guardians import with_wards
 from sokhoe.access.otp import request_code, verify_code
 from sokhoe.access.passwords import password_hasher
 from sokhoe.access.principal import Kind, Principal
 from sokhoe.access.tokens import TokenService
+from sokhoe.clinic.stations import with_station
 from sokhoe.config import Settings
 from sokhoe.errors import FhirError, InvalidRequest
 from sokhoe.web import deps
@@ -36,16 +38,31 @@ async def token(
     client_id: str = Form(""),
     client_secret: str = Form(""),
     scope: str | None = Form(None),
+    client_assertion_type: str | None = Form(None),
+    client_assertion: str | None = Form(None),
 ) -> JSONResponse:
+    """A connected system authenticates with its secret (``client_secret_post``) or, as SMART
+    Backend Services ask, with a JWT signed by its own key (``private_key_jwt``)."""
     if grant_type != "client_credentials":
         raise InvalidRequest(
             f"grant_type '{grant_type}' is not supported here; use client_credentials",
             "grant_type",
         )
     tokens: TokenService = request.app.state.tokens
-    principal = await run_in_threadpool(
-        authenticate_client, tokens.engine, client_id, client_secret, scope
-    )
+    if client_assertion is not None or client_assertion_type is not None:
+        if client_assertion_type != ASSERTION_TYPE or not client_assertion:
+            raise InvalidRequest(
+                f"client_assertion_type must be {ASSERTION_TYPE}, with client_assertion",
+                "client_assertion_type",
+            )
+        token_url = deps.settings(request).base_url.rstrip("/") + "/auth/token"
+        principal = await run_in_threadpool(
+            authenticate_assertion, tokens.engine, client_assertion, token_url, scope
+        )
+    else:
+        principal = await run_in_threadpool(
+            authenticate_client, tokens.engine, client_id, client_secret, scope
+        )
     return await run_in_threadpool(_issued, request, principal)
 
 
@@ -136,6 +153,8 @@ async def staff_sign_in(
     except FhirError as exc:
         await run_in_threadpool(_failed, request, body.username, "staff")
         raise exc
+    platform = request.app.state.repository
+    principal = await run_in_threadpool(with_station, platform, principal)
     return await run_in_threadpool(_issued, request, principal, session == "cookie")
 
 

@@ -34,10 +34,12 @@ REFUSALS: Final = (
     "prescribing/lookup.py",
     "prescribing/pharmacy.py",
     "access/prescription_code.py",
+    "access/guardians.py",
 )
 """Modules outside ``clinic/`` whose messages reach the clinic pages: the desk's check-in (the
 card's QR, identifiers), the chart's proof of presence, the door's refusals, the signature's
-authenticator code, the bill's missing prices, the pharmacy counter's refusals."""
+authenticator code, the bill's missing prices, the pharmacy counter's refusals, a guardian's
+confirmation."""
 SOURCES: Final = {
     "clinic": [
         ("clinic/**.py", "python"),

@@ -25,17 +25,26 @@ from sokhoe.web.deps import json_body, platform_repository, repository
 from sokhoe.web.responses import FhirResponse
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
-_OPERATION_PATH = re.compile(r"^/fhir/([A-Z][A-Za-z]+)/(?:\{[^}]+\}/)?\$([a-z][a-z-]*)$")
+_OPERATION_PATH = re.compile(
+    r"^/fhir/([A-Z][A-Za-z]+|\{resource_type\})/(?:\{[^}]+\}/)?\$([a-z][a-z-]*)$"
+)
+_SYSTEM_OPERATION = re.compile(r"^/fhir/\$([a-z][a-z-]*)$")
 
 
 def served_operations(app: Any) -> dict[str, list[str]]:
     """Resource type -> the ``$operations`` the app really routes (read from its routes, so
-    the CapabilityStatement cannot claim one that is not served)."""
+    the CapabilityStatement cannot claim one that is not served); ``*`` for those of every
+    type (``{resource_type}/$validate``), ``""`` for the system level (``/fhir/$validate``)."""
     ops: dict[str, list[str]] = {}
     for path in app.openapi().get("paths", {}):
         m = _OPERATION_PATH.match(path)
-        if m and m.group(2) not in ops.setdefault(m.group(1), []):
-            ops[m.group(1)].append(m.group(2))
+        system = _SYSTEM_OPERATION.match(path)
+        if m:
+            rtype = "*" if m.group(1) == "{resource_type}" else m.group(1)
+            if m.group(2) not in ops.setdefault(rtype, []):
+                ops[rtype].append(m.group(2))
+        elif system and system.group(1) not in ops.setdefault("", []):
+            ops[""].append(system.group(1))
     return ops
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -46,6 +47,24 @@ auth_signing_key = Table(
     Column("secret", Text, nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
     Column("retired", DateTime(timezone=True)),
+)
+
+auth_client_key = Table(
+    "auth_client_key",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("jwks", Text, nullable=False),
+    # The public keys (a JWK Set) the system signs its token requests with (SMART Backend
+    # Services: ``private_key_jwt``); the private keys never leave the system.
+    Column("updated", DateTime(timezone=True), nullable=False),
+)
+
+auth_assertion = Table(
+    "auth_assertion",
+    metadata,
+    Column("jti", String(200), primary_key=True),
+    # ``<client_id>:<jti>`` of a client assertion already used: a replay is refused.
+    Column("expires", DateTime(timezone=True), nullable=False),
 )
 
 auth_revoked_token = Table(
@@ -141,6 +160,13 @@ audit_event = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_audit_patient", "patient_id", "seq"),
+    # the break-the-glass alerts alone, by time: the citizen's SMS notifier reads them
+    Index(
+        "ix_audit_glass",
+        "recorded",
+        sqlite_where=text("action = 'break-the-glass'"),
+        postgresql_where=text("action = 'break-the-glass'"),
+    ),
 )
 """Append-only: each row's ``hash`` covers its content and the previous row's hash, so an
 edited or deleted row breaks the chain (``sokhoe audit verify``)."""

@@ -55,7 +55,7 @@ def _prefix(col: Any, value: str) -> ColumnElement[bool]:
 def _range_clause(
     prefix: str, low: ColumnElement[Any], high: ColumnElement[Any], v: RangeValue
 ) -> ColumnElement[bool]:
-    return cast(ColumnElement[bool], range_condition(prefix, low, high, v, and_, not_))
+    return cast(ColumnElement[bool], range_condition(prefix, low, high, v, and_, not_, any_of=or_))
 
 
 def _point_range_clause(prefix: str, col: Any, v: RangeValue) -> ColumnElement[bool]:
@@ -122,6 +122,8 @@ def _value_clause(
             return _prefix(c.value, value.value)
         if modifier == "above":
             return literal(value.value).like(c.value + "%")
+        if modifier == "contains":
+            return c.value.like(f"%{_escape_like(value.value)}%", escape="\\")  # type: ignore[no-any-return]
         return c.value == value.value  # type: ignore[no-any-return]
     raise InvalidRequest(f"Unsupported search value {value!r}")
 

@@ -2,10 +2,20 @@
 
 from fastapi import APIRouter
 
-from sokhoe.web.pages.clinic import bill, chart, desk, emergency, printing, sign, signin, visit
+from sokhoe.web.pages.clinic import (
+    bill,
+    chart,
+    declared,
+    desk,
+    emergency,
+    printing,
+    sign,
+    signin,
+    visit,
+)
 
 router = APIRouter(include_in_schema=False)
-for module in (signin, desk, emergency, chart, visit, sign, printing, bill):
+for module in (signin, desk, emergency, chart, declared, visit, sign, printing, bill):
     router.include_router(module.router, prefix="/clinic")
 
 __all__ = ["router"]

@@ -18,6 +18,7 @@ from sokhoe.access.audit import AuditLog
 from sokhoe.access.passwords import password_hasher
 from sokhoe.access.principal import Principal
 from sokhoe.access.tokens import TokenService
+from sokhoe.clinic.stations import with_station
 from sokhoe.errors import FhirError
 from sokhoe.interop.claims.sources import FacilityRef, find_facility
 from sokhoe.web import deps
@@ -120,14 +121,17 @@ def _session(request: Request, who: Principal, target: str) -> Response:
 def _for_facility(request: Request, who: Principal, code: str, places: list[str]) -> Principal:
     """``who`` acting for facility ``code``, with what every page header shows carried in the
     session (``clinic/base.py``): the facility's name (its code when the registry does not
-    know it) and whether they work at several."""
+    know it) and whether they work at several; a commune station's clinicians also carry the
+    ward it serves (``clinic/stations.py``)."""
+    repo = common.repository(request, who)
     try:
-        name = find_facility(common.repository(request, who), code).name
+        name = find_facility(repo, code).name
     except FhirError:
         name = code
-    return replace(
+    acting = replace(
         who, facility=code, facility_name=name, several_facilities=len(places) > 1, session=None
     )
+    return with_station(repo, acting)
 
 
 def _places(request: Request, who: Principal) -> list[FacilityRef]:

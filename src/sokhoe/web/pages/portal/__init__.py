@@ -3,10 +3,22 @@ declare, read, see who looked, share, and look after one's children."""
 
 from fastapi import APIRouter
 
-from sokhoe.web.pages.portal import home, signin
+from sokhoe.web.pages.portal import (
+    access_log,
+    book,
+    claim,
+    declare,
+    download,
+    family,
+    home,
+    sharing,
+    signin,
+    vaccinations,
+)
 
 router = APIRouter(include_in_schema=False)
-for module in (signin, home):
+modules = (signin, home, claim, declare, book, download, access_log, sharing, family, vaccinations)
+for module in modules:
     router.include_router(module.router, prefix="/portal")
 
 __all__ = ["router"]

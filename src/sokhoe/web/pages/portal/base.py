@@ -85,7 +85,8 @@ async def page(request: Request, handler: Handler) -> Response:
         return message(request, None, "Not allowed", text, 403)
     who, own = await run_in_threadpool(_refreshed, request, found)
     chosen = request.cookies.get(PROFILE_COOKIE)
-    shown = chosen if chosen in who.patient_ids else own
+    # a parent without a record of their own is shown their (first) child's book
+    shown = chosen if chosen in who.patient_ids else (own or next(iter(who.patient_ids), None))
     repo = common.repository(request, who)
     citizen = Citizen(who, repo, request.app.state.tokens.engine, own, shown)
     request.state.citizen = citizen

@@ -8,13 +8,13 @@ citizen's own book, never someone else's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from sokhoe.errors import FhirError
+from sokhoe.portal.facilities import display_name
 from sokhoe.web.pages import common
 from sokhoe.web.pages.clinic.base import form_text
 from sokhoe.web.pages.portal.base import PROFILE_COOKIE, Citizen, page, render
@@ -27,18 +27,6 @@ class Profile:
     patient_id: str
     name: str
     own: bool
-
-
-def display_name(patient: dict[str, Any]) -> str:
-    """The person's name as Vietnamese write it: family name first."""
-    for name in patient.get("name", []):
-        if name.get("text"):
-            return str(name["text"])
-        parts = [name.get("family", ""), *name.get("given", [])]
-        text = " ".join(p for p in parts if p)
-        if text:
-            return text
-    return ""
 
 
 def profiles(citizen: Citizen) -> list[Profile]:
@@ -71,12 +59,15 @@ async def home(request: Request) -> Response:
 
 @router.post("/profile")
 async def switch(request: Request) -> Response:
-    """Show another of the citizen's books (their own or a child's)."""
+    """Show another of the citizen's books (their own or a child's), then the portal's page
+    ``next`` names (the home page otherwise)."""
 
     async def choose(citizen: Citizen) -> Response:
         form = await request.form()
         chosen = form_text(form, "patient")
-        response = common.redirect(request, "/portal")
+        target = form_text(form, "next")
+        ours = target.startswith("/portal/") and not target.startswith("//") and "\\" not in target
+        response = common.redirect(request, target if ours else "/portal")
         if chosen in citizen.who.patient_ids:
             response.set_cookie(
                 PROFILE_COOKIE,

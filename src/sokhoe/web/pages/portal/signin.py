@@ -50,7 +50,7 @@ async def ward_landing(request: Request, ward: str) -> Response:
         text = gettext(request, "No ward has the code %(code)s.", code=ward[:10])
         return render(request, "portal/message.html", 404, title="Unknown ward", message=text)
     unit, province = found
-    return render(
+    response = render(
         request,
         "portal/ward.html",
         title="Your electronic health book",
@@ -58,6 +58,17 @@ async def ward_landing(request: Request, ward: str) -> Response:
         province=province,
         next=f"/portal/w/{unit.code}/start",
     )
+    # a resident who makes their own record there lives in this ward (portal/claim.py)
+    response.set_cookie(
+        "sokhoe_ward",
+        unit.code,
+        max_age=30 * 24 * 3600,
+        path="/portal",
+        httponly=True,
+        samesite="lax",
+        secure=common.secure(request),
+    )
+    return response
 
 
 @router.get("/w/{ward}/start")
