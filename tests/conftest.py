@@ -158,33 +158,48 @@ def platform_token(app: FastAPI) -> str:
 
 
 HEAVY_FIRST: tuple[str, ...] = (
-    "tests/interop/test_bulk_export.py",
-    "tests/web/test_dashboard_browser.py",
-    "tests/web/test_dashboard.py",
-    "tests/interop/test_sync.py",
-    "tests/web/test_synthea.py",
     "tests/web/test_synthea_bulk.py",
+    "tests/web/test_dashboard_browser.py",
+    "tests/web/test_synthea.py",
+    "tests/web/test_dashboard.py",
+    "tests/interop/test_bulk_export.py",
     "tests/warehouse/test_spark_runner.py",
-    "tests/clinic/test_clinic_browser.py",
-    "tests/interop/test_pacs.py",
-    "tests/interop/test_subscriptions.py",
-    "tests/warehouse/test_build.py",
-    "tests/warehouse/test_surveillance.py",
     "tests/interop/test_bulk_import.py",
+    "tests/warehouse/test_surveillance.py",
     "tests/store/test_backup.py",
+    "tests/clinic/test_clinic_browser.py",
+    "tests/warehouse/test_build.py",
     "tests/interop/test_load.py",
+    "tests/interop/test_sync.py",
+    "tests/interop/test_subscriptions.py",
     "tests/prescribing/test_prescribing_browser.py",
-    "tests/web/test_access.py",
-    "tests/prescribing/test_national_outbox.py",
-    "tests/demo/test_demo.py",
+    "tests/interop/test_pacs.py",
+    "tests/portal/test_declare_browser.py",
+    "tests/portal/test_family_browser.py",
     "tests/clinic/test_demo_clinic.py",
-    "tests/interop/test_hl7v2_mapping.py",
-    "tests/interop/test_subscription_endpoints.py",
+    "tests/demo/test_demo.py",
+    "tests/portal/test_journey_browser.py",
+    "tests/web/test_access.py",
+    "tests/warehouse/test_suppression.py",
+    "tests/portal/test_book_browser.py",
+    "tests/portal/test_portal_browser.py",
+    "tests/portal/test_privacy_browser.py",
+    "tests/web/test_search.py",
+    "tests/warehouse/test_viewdef.py",
+    "tests/web/test_attacks.py",
+    "tests/prescribing/test_dispense_race.py",
+    "tests/portal/test_declaration.py",
     "tests/interop/test_claims_export.py",
+    "tests/web/test_demo_accounts.py",
+    "tests/prescribing/test_national_outbox.py",
+    "tests/web/test_search_dates.py",
+    "tests/interop/test_hl7v2_mllp.py",
+    "tests/access/test_oidc.py",
 )
-"""The longest test files, longest first (per-file sums of ``--durations=0`` on a quiet machine,
-6 Dec 2026): with ``--dist loadfile`` each file runs on one worker, and one of these begun last
-would leave the other worker idle while it finishes."""
+"""The longest test files, longest first (their durations alone on a quiet machine and their
+CPU in a whole run, 6 Dec 2026): with ``--dist loadfile`` each file runs on one worker, and one
+of these begun last would leave the other worker idle while it finishes. The files not listed
+follow in collection order, short ones filling the end."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
