@@ -8,7 +8,6 @@ working searches, and a refusal to overwrite a store that holds data.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import uuid
@@ -29,7 +28,6 @@ from sokhoe.interop.load import load_paths
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.backup import BackupError, backup, manifest_path, restore
 from tests.conftest import BASE, sqlite_store
-from tests.pg_server import PostgresServer
 
 Snapshot = dict[tuple[str, str], tuple[int, str]]
 
@@ -58,7 +56,8 @@ def _load(store: SqlStore, demo_data: Path) -> None:
 def demo_sqlite(
     demo_data: Path, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    """The demo loaded once into a SQLite file, closed: each test's live store is a copy."""
+    """The demo loaded once into a SQLite file, closed: the two SQLite tests' live stores are
+    copies (the PostgreSQL test loads its own: a template database saves nothing for one)."""
     path = tmp_path_factory.mktemp("demo-db") / "demo.db"
     store = sqlite_store(request, path)
     try:
@@ -66,19 +65,6 @@ def demo_sqlite(
     finally:
         store.close()
     return path
-
-
-@pytest.fixture(scope="module")
-def demo_postgres(demo_data: Path, pg_server: PostgresServer) -> Iterator[str]:
-    """The demo loaded once into a PostgreSQL database, closed: the template of the live one."""
-    name = f"sokhoe_backup_demo_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    store = SqlStore(pg_server.create_database(name))
-    try:
-        _load(store, demo_data)
-    finally:
-        store.close()
-    yield name
-    pg_server.drop_database(name)
 
 
 class Writer:
@@ -180,16 +166,13 @@ def test_sqlite_live_backup_and_restore(demo_sqlite: Path, tmp_path: Path) -> No
 
 
 @pytest.fixture
-def pg_databases(pg_url: str, demo_postgres: str) -> Iterator[tuple[str, str]]:
-    """Two databases on the test server: the live source (a copy of the loaded demo) and an
-    empty restore target."""
+def pg_databases(pg_url: str) -> Iterator[tuple[str, str]]:
+    """Two fresh databases on the test server: the live source and the restore target."""
     admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
     names = [f"backup_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("source", "target")]
     with admin.connect() as conn:
-        conn.execute(
-            text(f'CREATE DATABASE "{names[0]}" TEMPLATE "{demo_postgres}" STRATEGY FILE_COPY')
-        )
-        conn.execute(text(f'CREATE DATABASE "{names[1]}"'))
+        for name in names:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     base = make_url(pg_url)
     urls = [base.set(database=n).render_as_string(hide_password=False) for n in names]
     try:
@@ -201,8 +184,15 @@ def pg_databases(pg_url: str, demo_postgres: str) -> Iterator[tuple[str, str]]:
         admin.dispose()
 
 
-def test_postgres_live_backup_and_restore(tmp_path: Path, pg_databases: tuple[str, str]) -> None:
+def test_postgres_live_backup_and_restore(
+    demo_data: Path, tmp_path: Path, pg_databases: tuple[str, str]
+) -> None:
     source_url, target_url = pg_databases
+    source = SqlStore(source_url)  # migrated here
+    try:
+        _load(source, demo_data)
+    finally:
+        source.close()
     _round_trip(source_url, target_url, tmp_path / "sokhoe.pgdump")
 
 
