@@ -52,8 +52,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     demo: Annotated[int, typer.Option(help="Load a demo population of N people if empty")] = 0,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes (default: one per core; 1 for an in-memory store)"),
+    ] = None,
 ) -> None:
     """Serve the FHIR API, documentation and pages."""
+    import os
+
     import uvicorn
 
     from sokhoe.web.app import create_app
@@ -104,7 +110,45 @@ def serve(
         )
         print(made)
         print(demo_portal(repo, engine, settings.base_url, settings.var_dir))
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    count = _worker_count(workers, settings.database_url)
+    if count == 1:
+        uvicorn.run(application, host=host, port=port, log_level="info")
+        return
+    from sokhoe.web.served import FACTORY
+
+    os.environ.update(settings.environment())  # each worker reads the parent's settings
+    print(f"serving with {count} worker processes")
+    uvicorn.run(
+        FACTORY,
+        factory=True,
+        workers=count,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
+    )
+
+
+HEALTHCHECK_SECONDS = 60
+"""How long uvicorn's supervisor waits for a worker's answer before it kills and replaces it:
+its default (5 s) is shorter than a worker's start on a loaded 2-core machine (importing
+the app and opening the store), which it would otherwise kill before it ever served."""
+
+
+def _worker_count(asked: int | None, database_url: str) -> int:
+    """The worker processes to run: ``asked``, or one per core; one for an in-memory store,
+    which a second process would not see."""
+    import os
+
+    if database_url.rstrip("/") == "sqlite:" or ":memory:" in database_url:
+        if asked not in (None, 1):
+            raise typer.BadParameter(
+                "an in-memory store is served by one process", param_hint="--workers"
+            )
+        return 1
+    if asked is not None and asked < 1:
+        raise typer.BadParameter("at least one worker", param_hint="--workers")
+    return asked or os.cpu_count() or 1
 
 
 def _warehouse_in_background(store: FhirStore, settings: Settings) -> None:

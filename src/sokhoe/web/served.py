@@ -1,0 +1,28 @@
+"""The app as each worker process of ``sokhoe serve --workers N`` builds it.
+
+Uvicorn starts every worker from an import string, not from an app object, so the settings
+the parent assembled travel through the environment (:meth:`Settings.environment`) and each
+worker builds its own app, store and connection pool from them. Nothing else is shared
+between the processes but the database: sessions, one-time codes, rate limits, the audit
+chain's head and the background workers' leases all live there (``DESIGN.md``: nothing may
+assume one process).
+See: https://www.uvicorn.org/deployment/#built-in
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from sokhoe.config import Settings
+from sokhoe.web.app import create_app
+
+FACTORY = "sokhoe.web.served:app_from_environment"
+"""The import string uvicorn's workers call (``factory=True``)."""
+
+
+def app_from_environment() -> FastAPI:
+    """A worker's app, from the ``SOKHOE_*`` variables the parent set."""
+    return create_app(Settings())
+
+
+__all__ = ["FACTORY", "app_from_environment"]
