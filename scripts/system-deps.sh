@@ -12,6 +12,8 @@ ls /usr/share/orthanc/plugins/libOrthancDicomWeb.so >/dev/null 2>&1 || need+=(or
 command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
+# the TLS front of deploy/nginx, tested in tests/web/test_deploy.py
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 # a font with Vietnamese letters for the PDFs the portal makes (health book, posters)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 # poppler's pdftotext and pdfinfo: the tests read those PDFs back with a reader of their own

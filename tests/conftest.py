@@ -157,6 +157,7 @@ def served_apps(
 
         yield start
 
+
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FhirStore]:
     s: FhirStore

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -56,15 +56,29 @@ def serve(
         int | None,
         typer.Option(help="Worker processes (default: one per core; 1 for an in-memory store)"),
     ] = None,
+    log_format: Annotated[
+        str, typer.Option(help="json (one object per line, for log shippers) or text")
+    ] = "json",
 ) -> None:
     """Serve the FHIR API, documentation and pages."""
     import os
 
     import uvicorn
 
+    from sokhoe.logs import config as log_config
+
+    if log_format not in ("json", "text"):
+        raise typer.BadParameter("json or text", param_hint="--log-format")
+    logging_config = log_config(log_format)
+    count = _worker_count(workers, _settings(db).database_url)
+    if count > 1:  # before sokhoe.metrics is imported: every process counts into files
+        from sokhoe.web.served import worker_environment
+
+        os.environ.update(worker_environment(_settings(db), count))
+
     from sokhoe.web.app import create_app
 
-    settings = _settings(db)
+    settings = _settings(db).model_copy(update={"workers": count})
     if settings.base_url == Settings.model_fields["base_url"].default:
         settings = settings.model_copy(update={"base_url": f"http://{host}:{port}"})
     application = create_app(settings)
@@ -110,22 +124,25 @@ def serve(
         )
         print(made)
         print(demo_portal(repo, engine, settings.base_url, settings.var_dir))
-    count = _worker_count(workers, settings.database_url)
+    served: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": logging_config,
+        "access_log": False,  # our own line per request instead (sokhoe/logs.py)
+    }
     if count == 1:
-        uvicorn.run(application, host=host, port=port, log_level="info")
+        uvicorn.run(application, **served)
         return
     from sokhoe.web.served import FACTORY
 
-    os.environ.update(settings.environment())  # each worker reads the parent's settings
+    os.environ.update(settings.environment())  # each worker reads the parent's settings too
     print(f"serving with {count} worker processes")
     uvicorn.run(
         FACTORY,
         factory=True,
         workers=count,
-        host=host,
-        port=port,
-        log_level="info",
         timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
+        **served,
     )
 
 

@@ -165,6 +165,11 @@ class Settings(BaseSettings):
     process every ``glass_alert_seconds`` (``portal/glass_alerts.py``; ``sokhoe audit
     glass-alerts`` runs the same apart). Several processes may run it: each SMS goes once."""
     glass_alert_seconds: float = 60.0
+    workers: int = 1
+    """Worker processes serving this address (``sokhoe serve --workers`` sets it; reported in
+    ``/metrics``)."""
+    metrics_from: list[str] = ["127.0.0.1/32", "::1/128"]
+    """Networks allowed to read ``/metrics`` (the monitoring host's, in production)."""
 
     @property
     def warehouse_dir(self) -> Path:

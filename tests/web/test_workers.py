@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
@@ -118,8 +119,24 @@ def test_a_concurrent_load_through_two_workers_leaves_one_verifiable_chain(
         assert _rows(engine) - before == len(codes)  # one audit row per answered request
         report = AuditLog(engine).verify()
         assert report.ok, report
+        # both workers' counters, added up by the scrape (Prometheus' multiprocess mode)
+        scraped = httpx.get(f"{running.url}/metrics").text
+        answered = _samples(scraped, "sokhoe_http_requests_total")
+        fhir = {k: v for k, v in answered.items() if k[1].startswith("/fhir/{")}
+        assert sum(fhir.values()) == len(codes)
+        assert _samples(scraped, "sokhoe_workers") == {(): 2.0}
     finally:
         store.close()
+
+
+def _samples(text: str, name: str) -> dict[tuple[str, ...], float]:
+    """``name``'s samples in a Prometheus scrape, by their label values."""
+    return {
+        tuple(sample.labels.values()): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
 
 
 def _rows(engine: Any) -> int:
