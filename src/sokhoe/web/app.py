@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse
 
 from sokhoe import __version__
 from sokhoe.access.audit import AuditLog
-from sokhoe.access.db import access_engine
+from sokhoe.access.db import access_engine, access_reader
 from sokhoe.access.guard import PLATFORM_SCOPES, GuardedRepository
 from sokhoe.access.index import ensure_care_index
 from sokhoe.access.kek import load_key_encryption_key
@@ -90,7 +90,12 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
         settings.var_dir, configured_kek.get_secret_value() if configured_kek else None
     )
     dummy_hash(password_hasher(settings))  # made now: no sign-in pays for it
-    app.state.tokens = TokenService(engine, timedelta(minutes=settings.token_minutes), kek=kek)
+    app.state.tokens = TokenService(
+        engine,
+        timedelta(minutes=settings.token_minutes),
+        kek=kek,
+        reader=access_reader(store),
+    )
     app.state.policy = Policy(store, check_in_opens_record=settings.check_in_opens_record)
     app.state.auditor = AuditLog(engine)
     ensure_care_index(store)
