@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PATIENTS ?= 2000
 
-.PHONY: install system-deps run test lint bench bench-portal clean docs-screenshots
+.PHONY: install hapi system-deps run test lint bench bench-portal clean docs-screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,17 @@ $(ASSETS): package.json package-lock.json scripts/vendor_assets.sh
 	bash scripts/vendor_assets.sh
 	touch $(ASSETS)
 
-install: $(STAMP) $(ASSETS)
+HAPI := tools/hapi/target/.built-stamp
+
+# HAPI FHIR's validator and generic client (tools/hapi), run by tests/conformance: compiled once,
+# its Maven Central artifacts cached in ~/.m2 (offline after the first build)
+$(HAPI): tools/hapi/pom.xml $(wildcard tools/hapi/src/main/java/vn/sokhoe/hapi/*.java)
+	cd tools/hapi && mvn -q -B package
+	touch $(HAPI)
+
+hapi: $(HAPI)
+
+install: $(STAMP) $(ASSETS) $(HAPI)
 
 LIGHTHOUSE := bench/lighthouse/node_modules/.installed-stamp
 # the portal pages: these paths, as far as they exist ({ward}: the demo ward's code)
