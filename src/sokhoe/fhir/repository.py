@@ -142,9 +142,7 @@ def if_none_exist_query(value: str, resource_type: str) -> str:
     if not mark or "=" in head:
         return value
     if head.rstrip("/").rsplit("/", 1)[-1] != resource_type:
-        raise InvalidRequest(
-            f"If-None-Exist '{value}' does not search {resource_type}"
-        )
+        raise InvalidRequest(f"If-None-Exist '{value}' does not search {resource_type}")
     return query
 
 
