@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: a PostgreSQL server, Orthanc with DICOMweb (the PACS),
-# dcmtk (storescu), Chromium (browser tests), a JDK and Maven (Spark local mode, HAPI FHIR's
-# validator in tools/hapi) and Node.js with
-# npm (the OpenID provider of tests/access/test_oidc.py, which installs its own npm package).
+# dcmtk (storescu), Chromium (browser tests), a Java runtime (Spark local mode), a JDK and Maven
+# (tools/hapi: HAPI FHIR's validator and client) and Node.js with npm (the OpenID provider of
+# tests/access/test_oidc.py, which installs its own npm package).
 # Installs them when missing and we are root; otherwise says what to install. Idempotent and
 # quiet when everything is there.
 set -euo pipefail
