@@ -14,7 +14,8 @@ module-scoped fixture and validated in ONE run; each test asserts on its slice:
 - what the claims (XML 130) export writes to the record: its AuditEvents;
 - a tiny FHIR NPM package made here (a Patient profile whose FHIRPath constraint requires a
   12-digit CCCD, and a CodeSystem) loaded with ``--package``: a conforming patient passes, a
-  malformed CCCD fails, a code of the package's CodeSystem is checked against it.
+  malformed CCCD fails, a code of the package's CodeSystem is checked against it; a second
+  package, as a ``.tgz``, likewise.
 
 Warnings are allowed, but only the kinds listed (and explained) in ``WARNINGS`` below and in the
 README's "Checked by HAPI FHIR's validator"; a new kind fails ``test_only_known_warnings``.
@@ -23,6 +24,7 @@ README's "Checked by HAPI FHIR's validator"; a new kind fails ``test_only_known_
 from __future__ import annotations
 
 import json
+import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -54,6 +56,7 @@ BASE = "http://testserver"
 REGISTRY = ("Organization", "Location", "Practitioner", "PractitionerRole")
 TINY = "https://fhir.sokhoe.vn/test/StructureDefinition/tiny-patient"
 TINY_CS = "https://fhir.sokhoe.vn/test/CodeSystem/tiny-level"
+TGZ_CS = "https://fhir.sokhoe.vn/test/CodeSystem/tiny-kind"
 
 WARNINGS: dict[str, str] = {
     "http://hl7.org/fhir/StructureDefinition/DomainResource#dom-6": (
@@ -82,7 +85,7 @@ class Gathered:
 
     files: dict[str, list[Path]] = field(default_factory=dict)
     reports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    package: Path | None = None
+    packages: list[Path] = field(default_factory=list)
     everything_ids: list[str] = field(default_factory=list)
 
     def add(self, slice_: str, path: Path) -> None:
@@ -258,6 +261,29 @@ def _tiny_package(root: Path) -> Path:
     return folder.parent
 
 
+def _tgz_package(root: Path) -> Path:
+    """A second package, as a ``.tgz`` (the form registries serve): one CodeSystem."""
+    folder = root / "tgz" / "package"
+    folder.mkdir(parents=True)
+    (folder / "package.json").write_text(
+        json.dumps({"name": "sokhoe.test.tgz", "version": "0.1.0", "fhirVersions": ["4.0.1"]})
+    )
+    code_system = {
+        "resourceType": "CodeSystem",
+        "id": "tiny-kind",
+        "url": TGZ_CS,
+        "name": "TinyKind",
+        "status": "active",
+        "content": "complete",
+        "concept": [{"code": "hospital", "display": "Bệnh viện"}],
+    }
+    (folder / "CodeSystem-tiny-kind.json").write_text(json.dumps(code_system))
+    path = root / "tgz.tgz"
+    with tarfile.open(path, "w:gz") as tgz:
+        tgz.add(folder, arcname="package")
+    return path
+
+
 def _profiled(root: Path, gathered: Gathered) -> None:
     def patient(pid: str, cccd: str) -> dict[str, Any]:
         return {
@@ -270,12 +296,12 @@ def _profiled(root: Path, gathered: Gathered) -> None:
             "birthDate": "1988-01-02",
         }
 
-    def organization(oid: str, level: str) -> dict[str, Any]:
+    def organization(oid: str, level: str, system: str = TINY_CS) -> dict[str, Any]:
         return {
             "resourceType": "Organization",
             "id": oid,
             "name": "Bệnh viện Thử",
-            "type": [{"coding": [{"system": TINY_CS, "code": level}]}],
+            "type": [{"coding": [{"system": system, "code": level}]}],
         }
 
     resources = [
@@ -283,11 +309,13 @@ def _profiled(root: Path, gathered: Gathered) -> None:
         patient("tiny-bad", "07908800123X"),
         organization("tiny-org-good", "central"),
         organization("tiny-org-bad", "nowhere"),
+        organization("tgz-org-good", "hospital", TGZ_CS),
+        organization("tgz-org-bad", "nowhere", TGZ_CS),
         # a control: what sokhoe's own validation refuses, HAPI must refuse too
         {**patient("control-bad", "079088001235"), "gender": "nam", "birthDate": "1985-02-30"},
     ]
     gathered.add("package", _ndjson(root / "package-examples.ndjson", resources))
-    gathered.package = _tiny_package(root)
+    gathered.packages = [_tiny_package(root), _tgz_package(root)]
 
 
 @pytest.fixture(scope="module")
@@ -299,9 +327,8 @@ def gathered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     _hl7(request, root, result)
     _legacy(request, root, result)
     _profiled(root, result)
-    assert result.package is not None
     files = [p for paths in result.files.values() for p in paths]
-    reports = hapi.validate(files, [result.package])
+    reports = hapi.validate(files, result.packages)
     # every report, to read when a test fails (and for the README's table of warnings)
     _ndjson(root / "hapi-reports.ndjson", reports)
     by_file = {p: s for s, paths in result.files.items() for p in paths}
@@ -374,6 +401,10 @@ def test_package_code_system_is_known_to_the_validator(gathered: Gathered) -> No
     assert not [m for m in good if TINY_CS in m], good
     bad = _issues([by_id["tiny-org-bad"]], "error", "fatal")
     assert any("nowhere" in m for m in bad), bad
+    # the same from a package given as a .tgz
+    good = _issues([by_id["tgz-org-good"]], "error", "fatal", "warning")
+    assert not [m for m in good if TGZ_CS in m], good
+    assert any("nowhere" in m for m in _issues([by_id["tgz-org-bad"]], "error", "fatal"))
 
 
 def test_only_known_warnings(gathered: Gathered) -> None:

@@ -5,4 +5,4 @@ here=$(cd "$(dirname "$0")" && pwd)
 if [ ! -f "$here/target/classpath.txt" ] || [ ! -d "$here/target/classes" ]; then
   (cd "$here" && mvn -q -B package) || exit 2
 fi
-exec java -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss4m -cp "$here/target/classes:$(cat "$here/target/classpath.txt")" vn.sokhoe.hapi.Main "$@"
+exec java -XX:+UseSerialGC -Xss4m -cp "$here/target/classes:$(cat "$here/target/classpath.txt")" vn.sokhoe.hapi.Main "$@"
