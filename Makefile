@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PATIENTS ?= 2000
 
-.PHONY: install system-deps run test test-workers lint bench bench-portal clean docs-screenshots
+.PHONY: install hapi system-deps run test test-workers lint bench bench-portal clean docs-screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,16 @@ ASSETS := src/sokhoe/web/static/vendor/.installed-stamp
 $(ASSETS): package.json package-lock.json scripts/vendor_assets.sh
 	bash scripts/vendor_assets.sh
 	touch $(ASSETS)
+
+HAPI := tools/hapi/target/.built-stamp
+
+# HAPI FHIR's validator and generic client (tools/hapi), run by tests/conformance: compiled once,
+# its Maven Central artifacts cached in ~/.m2 (offline after the first build)
+$(HAPI): tools/hapi/pom.xml $(wildcard tools/hapi/src/main/java/vn/sokhoe/hapi/*.java)
+	cd tools/hapi && mvn -q -B package
+	touch $(HAPI)
+
+hapi: $(HAPI)
 
 install: $(STAMP) $(ASSETS)
 
@@ -37,7 +47,8 @@ system-deps:
 run: install
 	$(BIN)/sokhoe serve --demo $(PATIENTS)
 
-test: system-deps install
+# HAPI's tools only for the tests (tests/conformance), not for `make run`
+test: system-deps install $(HAPI)
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 # the REST suite (every test of the `client` fixture) against the app served by two worker
