@@ -69,7 +69,7 @@ lint: install
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/mypy
 
-bench: install
+bench: system-deps install
 	$(BIN)/sokhoe bench
 	$(BIN)/sokhoe bench-mpi
 	$(BIN)/sokhoe bench-warehouse
@@ -78,6 +78,7 @@ bench: install
 	$(BIN)/sokhoe bench-clinic > bench/results/$$(date +%F)-clinic-pages.json
 	$(BIN)/sokhoe bench-prescribing > bench/results/$$(date +%F)-prescribing.json
 	$(BIN)/python -m sokhoe.bench.portal > bench/results/$$(date +%F)-portal-book.json
+	$(BIN)/python -m sokhoe.bench.http_reads > bench/results/$$(date +%F)-http-reads.json
 	$(MAKE) bench-portal
 	$(BIN)/python scripts/bench_summary.py
 

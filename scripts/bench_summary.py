@@ -20,6 +20,7 @@ KINDS = {
     "prescribing": re.compile(r"-prescribing\.json$"),
     "portal_lighthouse": re.compile(r"-portal-lighthouse\.json$"),
     "portal_book": re.compile(r"-portal-book\.json$"),
+    "http_reads": re.compile(r"-http-reads\.json$"),
 }
 
 

@@ -15,6 +15,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 # the TLS front of deploy/nginx, tested in tests/web/test_deploy.py
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+# wrk: the HTTP load of make bench (sokhoe/bench/http_reads.py)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 # a JDK and Maven: tools/hapi (HAPI FHIR's validator and client, tests/conformance) is compiled
 command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)

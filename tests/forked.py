@@ -36,7 +36,14 @@ def _run(argv: Sequence[str], env: Mapping[str, str], log: str) -> None:
 
 
 def start(argv: Sequence[str], env: Mapping[str, str], log: Path) -> BaseProcess:
-    """``sokhoe *argv`` in a new process with ``env`` added to this one's environment."""
-    process = _CONTEXT.Process(target=_run, args=(list(argv), dict(env), str(log)), daemon=True)
+    """``sokhoe *argv`` in a new process with ``env`` added to this one's environment.
+
+    A forked ``serve`` runs one worker process: it is a daemon process (killed with the test
+    process), and a daemon may not start children, which ``--workers N`` would
+    (``tests/web/test_workers.py`` and ``make test-workers`` serve several)."""
+    argv = list(argv)
+    if argv[:1] == ["serve"] and "--workers" not in argv:
+        argv += ["--workers", "1"]
+    process = _CONTEXT.Process(target=_run, args=(argv, dict(env), str(log)), daemon=True)
     process.start()
     return process

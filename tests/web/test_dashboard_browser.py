@@ -66,6 +66,7 @@ def server(dashboard: Dashboard) -> Iterator[str]:
     log = (settings.var_dir / "server.log").open("wb")
     command = [str(Path(sys.executable).with_name("sokhoe")), "serve", "--db"]
     command += [settings.database_url, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", "1"]  # one process is enough for the pages (and quicker to start)
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60

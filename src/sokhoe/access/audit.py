@@ -40,6 +40,7 @@ import orjson
 from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, select, text
 from sqlalchemy.pool import StaticPool
 
+from sokhoe.access.group_commit import GroupCommit
 from sokhoe.access.principal import Principal
 from sokhoe.metrics import AUDIT_WRITE
 from sokhoe.store.sql.access_schema import audit_event
@@ -320,6 +321,8 @@ class AuditLog:
         self._lock: threading.Lock | None = (
             threading.Lock() if isinstance(engine.pool, StaticPool) else None
         )
+        self._group: GroupCommit | None = GroupCommit(engine) if self._lock is None else None
+        """Events written on their own (reads, refusals) go through a group commit."""
 
     @contextmanager
     def _serial(self) -> Iterator[None]:
@@ -350,7 +353,9 @@ class AuditLog:
         clinician's justification). ``source``: the caller's network address.
         """
         _check(action, outcome)
-        with self._serial(), self.engine.begin() as conn:
+        stamped = when or datetime.now(UTC)  # the event's own time, not its batch's
+
+        def write(conn: Connection) -> int:
             return self.record_in(
                 conn,
                 principal,
@@ -361,8 +366,13 @@ class AuditLog:
                 query=query,
                 reason=reason,
                 source=source,
-                when=when,
+                when=stamped,
             )
+
+        if self._group is not None:  # concurrent requests' rows share one commit
+            return self._group.run(write)
+        with self._serial(), self.engine.begin() as conn:
+            return write(conn)
 
     def record_in(
         self,
