@@ -24,7 +24,7 @@ import httpx2 as httpx
 from fastapi import FastAPI
 
 from sokhoe.config import Settings
-from sokhoe.web.served import FACTORY, worker_environment
+from sokhoe.web.served import worker_environment
 
 WORKERS = int(os.environ.get("SOKHOE_TEST_WORKERS", "0") or 0)
 """Worker processes of the served app the ``client`` fixture uses (0: in process)."""
@@ -55,8 +55,8 @@ def served(settings: Settings, workers: int, log: Path) -> Iterator[Served]:
 
     port = free_port()
     env = {**os.environ, **worker_environment(settings, workers)}
-    command = [sys.executable, "-m", "uvicorn", FACTORY, "--factory", "--workers", str(workers)]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--timeout-worker-healthcheck", "60"]
+    command = [sys.executable, "-m", "sokhoe.web.served", "--workers", str(workers)]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
     with log.open("ab") as err:
         process = subprocess.Popen(command, env=env, stdout=err, stderr=err)
     url = f"http://127.0.0.1:{port}"

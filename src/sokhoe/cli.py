@@ -133,16 +133,16 @@ def serve(
     if count == 1:
         uvicorn.run(application, **served)
         return
-    from sokhoe.web.served import FACTORY
+    from sokhoe.web.served import serve_workers
 
     os.environ.update(settings.environment())  # each worker reads the parent's settings too
     print(f"serving with {count} worker processes")
-    uvicorn.run(
-        FACTORY,
-        factory=True,
-        workers=count,
+    serve_workers(
+        host,
+        port,
+        count,
         timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
-        **served,
+        **{k: v for k, v in served.items() if k not in ("host", "port")},
     )
 
 

@@ -152,3 +152,44 @@ def _observation(pid: str, value: int) -> dict[str, Any]:
         "subject": {"reference": f"Patient/{pid}"},
         "valueQuantity": {"value": value, "unit": "/min"},
     }
+
+
+def test_the_workers_listening_socket_gives_connections_tcp_nodelay() -> None:
+    """uvicorn's own bound socket says protocol 0 and asyncio then leaves Nagle on for every
+    connection (each keep-alive answer waited ~40 ms); declared TCP, connections get
+    ``TCP_NODELAY`` (uvicorn issue 3149)."""
+    import asyncio
+    import socket
+
+    from uvicorn import Config
+
+    from sokhoe.web.served import declared_tcp
+
+    async def nodelay_of_accepted(listener: socket.socket) -> int:
+        found: list[int] = []
+
+        async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            found.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_client, sock=listener)
+        host, port = listener.getsockname()[:2]
+        _, writer = await asyncio.open_connection(host, port)
+        for _ in range(200):
+            if found:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        return found[0]
+
+    plain = Config("x:y", host="127.0.0.1", port=0).bind_socket()
+    assert plain.proto == 0  # uvicorn's, as it binds it
+    assert asyncio.run(nodelay_of_accepted(plain)) == 0  # Nagle left on: the bug
+    bound = Config("x:y", host="127.0.0.1", port=0).bind_socket()
+    address = bound.getsockname()
+    fixed = declared_tcp(bound)
+    assert fixed.proto == socket.IPPROTO_TCP and fixed.getsockname() == address
+    assert fixed.get_inheritable()
+    assert asyncio.run(nodelay_of_accepted(fixed)) == 1
