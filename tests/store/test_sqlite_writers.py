@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 
@@ -94,3 +95,25 @@ def test_the_gate_is_reentrant_released_by_any_thread_and_gives_up_after_its_tim
     taken.join()
     assert results == [False, True]
     gate.release()
+
+
+def test_a_connection_abandoned_mid_transaction_frees_the_gate(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}", write=True)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    leaked = engine.connect()
+    leaked.execute(text("INSERT INTO t VALUES (1)"))  # begins, never committed nor closed
+    del leaked  # collected: the pool takes the connection back and rolls it back
+    gc.collect()
+    done = threading.Event()
+
+    def other() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+        done.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert done.wait(timeout=10)
+    thread.join()
+    engine.dispose()

@@ -183,4 +183,12 @@ def make_engine(url: str, *, write: bool) -> Engine:
         event.listen(engine, "commit", _commit)
         event.listen(engine, "rollback", _rollback)
 
+        @event.listens_for(engine, "checkin")
+        def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+            # a connection given back with its transaction still open (one never closed, and
+            # collected): the pool rolls it back, which no transaction event reports
+            held = record.info.pop(_GATE, None)
+            if held is not None:
+                held.release()
+
     return engine
