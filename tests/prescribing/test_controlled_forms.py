@@ -7,11 +7,12 @@ always in Vietnamese. An ordinary prescription keeps its single sheet."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 
-from sokhoe.clinic.prescription_forms import FORMS, form_of
+from sokhoe.clinic.prescription_forms import FORMS, Child, child_of, form_of
 from sokhoe.clinic.printing import FOOTER, Printout, _quantity
 from sokhoe.web.pages.common import TEMPLATES
 
@@ -26,7 +27,10 @@ PATIENT = {
 
 
 def _printed(
-    code: str, lines: list[tuple[str, int, str]], patient: dict[str, str] = PATIENT
+    code: str,
+    lines: list[tuple[str, int, str]],
+    patient: dict[str, str] = PATIENT,
+    child: Child | None = None,
 ) -> str:
     form = form_of(code[-1])
     doc = Printout(
@@ -49,6 +53,7 @@ def _printed(
             "kind": form.kind,
             "form": form,
             "valid_until": "2026-12-11T09:31:00+07:00",
+            "child": child,
             "lines": [
                 {
                     "name": name,
@@ -130,3 +135,20 @@ def test_an_unknown_id_leaves_a_line_to_fill_and_an_ordinary_form_stays_one_shee
 def test_each_controlled_form_has_its_own_print_view(kind: str) -> None:
     assert FORMS[kind].template == f"clinic/print/prescription_{kind.lower()}.html"
     assert TEMPLATES.get_template(FORMS[kind].template) is not None
+
+
+def test_a_young_child_shows_months_weight_and_a_line_for_who_brought_them() -> None:
+    today = date(2026, 12, 6)
+    assert child_of("2022-12-07", today, None) == Child(47, None)  # a day short of 48 months
+    assert child_of("2020-12-06", today, Decimal("18.5")) is None  # 72 months: no longer
+    assert child_of("2020-12-07", today, Decimal("18.5")) == Child(71, Decimal("18.5"))
+    assert child_of(None, today, None) is None and child_of("2022", today, None) is None
+    young = {**PATIENT, "birth": "07/12/2022"}
+    sheet = _sheets(
+        _printed("01002a1b2c3d-H", [("Diazepam 2mg", 5, "viên")], young, Child(47, Decimal("14.2")))
+    )[0]
+    assert "47 tháng tuổi" in sheet and "14,2 kg" in sheet
+    assert 'người đưa trẻ đến khám: <span class="fill">' in sheet
+    plain = _printed("01001a1b2c3d-C", [("Paracetamol 250mg", 10, "gói")], young, Child(47, None))
+    assert "47 tháng tuổi" in plain and 'cân nặng: <span class="fill"></span> kg' in plain
+    assert "tháng tuổi" not in _printed("01001a1b2c3d-C", [("Paracetamol 500mg", 10, "viên")])

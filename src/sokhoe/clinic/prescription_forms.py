@@ -11,6 +11,9 @@ platform prints from them, and where each point comes from:
 - quantities: a whole number under 10 with a leading zero ("05"), and for a narcotic the number
   then the words ("05 (năm) viên") (Art. 6(7); :mod:`sokhoe.prescribing.words`);
 - the prescriber's full name and signature (*ký, ghi rõ họ tên*);
+- a child under 72 months: the age in months, the weight, and the name of the parent or whoever
+  brought the child (Art. 6(3)): the age and the weight recorded (:func:`child_of`), the name a
+  line to fill by hand (the record does not keep who came);
 - on N and H, the recipient (*người nhận thuốc*): their name and personal ID, filled in at the
   pharmacy, which asks to see the ID (Appendix II, notes 10-11; Appendix III);
 - N and H are made in three copies (Art. 7(1) for N, Art. 9(1) for H): one kept by the
@@ -28,6 +31,8 @@ prescription is also written in words (not here: Art. 6(7) names narcotics only)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from typing import Final
 
 CIRCULAR: Final = "Thông tư số 26/2025/TT-BYT"
@@ -95,9 +100,41 @@ PRESCRIPTION_TITLES: Final = {kind: form.title for kind, form in FORMS.items()}
 """The form's title by type: narcotic (N) and psychotropic/precursor (H) forms are marked."""
 
 
+CHILD_MONTHS: Final = 72
+"""Under this age in months a prescription shows the months, the weight and who brought the
+child (the same limit as the prescribing check's child rule)."""
+
+
+@dataclass(frozen=True)
+class Child:
+    """What the form says of a young child."""
+
+    months: int
+    weight_kg: Decimal | None
+
+
+def child_of(birth_date: str | None, on: date, weight_kg: Decimal | None) -> Child | None:
+    """The child's part of the form when the patient is under :data:`CHILD_MONTHS` months on
+    ``on`` (the prescription's date), else None (also when the birth date is not known)."""
+    if not birth_date or len(birth_date) < 10:
+        return None
+    born = date.fromisoformat(birth_date[:10])
+    months = (on.year - born.year) * 12 + on.month - born.month - (on.day < born.day)
+    return Child(months, weight_kg) if 0 <= months < CHILD_MONTHS else None
+
+
 def form_of(kind: str) -> Form:
     """The form a prescription of ``kind`` is printed on (an unknown type: the ordinary one)."""
     return FORMS.get(kind.upper(), FORMS["C"])
 
 
-__all__ = ["CIRCULAR", "FORMS", "PRESCRIPTION_TITLES", "Form", "form_of"]
+__all__ = [
+    "CHILD_MONTHS",
+    "CIRCULAR",
+    "FORMS",
+    "PRESCRIPTION_TITLES",
+    "Child",
+    "Form",
+    "child_of",
+    "form_of",
+]

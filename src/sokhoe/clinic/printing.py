@@ -19,7 +19,7 @@ from typing import Any, Final, Literal
 
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.clinic.drafts import own_visit
-from sokhoe.clinic.prescription_forms import PRESCRIPTION_TITLES, form_of
+from sokhoe.clinic.prescription_forms import PRESCRIPTION_TITLES, child_of, form_of
 from sokhoe.clinic.provenance import read_signature
 from sokhoe.clinic.records import find, read, text_of
 from sokhoe.clinic.referrals import REFERRAL, SNOMED
@@ -30,6 +30,7 @@ from sokhoe.interop.claims.formats import identifiers, name_text
 from sokhoe.messages import Message
 from sokhoe.mpi.identifiers import BHYT, CCCD
 from sokhoe.prescribing.code import CODE_SYSTEM as PRESCRIPTION_CODES
+from sokhoe.prescribing.context import latest_weight
 from sokhoe.prescribing.words import quantity_digits, quantity_words
 from sokhoe.registry.terminology_icd10 import ICD10_SYSTEM, icd10_entry
 
@@ -211,6 +212,11 @@ def printout(
     if kind == "prescription":
         doc.prescription = _prescription(repo, encounter_id, code, printed)
         doc.title = PRESCRIPTION_TITLES.get(doc.prescription["kind"], doc.title)
+        issued = str(doc.prescription.get("authored") or "")[:10]
+        on = date.fromisoformat(issued) if len(issued) == 10 else now.date()
+        birth = str((patient or {}).get("birthDate") or "")
+        if child_of(birth, on, None) is not None:  # a young child: the weight too
+            doc.prescription["child"] = child_of(birth, on, latest_weight(repo, patient_id, now))
     repo.record_access("print", [patient_id], printed, reason=f"print: {kind}")
     return doc
 
@@ -251,6 +257,7 @@ def _prescription(
         "code": chosen,
         "kind": form.kind,
         "form": form,
+        "authored": found[0].get("authoredOn"),
         "valid_until": valid.get("end"),
         "lines": lines,
     }
