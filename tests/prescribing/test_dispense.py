@@ -316,7 +316,7 @@ def test_over_http_and_no_other_way_to_write_a_dispense(rx: RxWorld, api: TestCl
     found = api.post("/fhir/MedicationRequest/$lookup", json=code, headers=chau)
     assert found.status_code == 200, found.text
     names = [p["name"] for p in found.json()["parameter"]]
-    assert names == ["code", "type", "state", "validity", "line"]
+    assert names == ["code", "type", "state", "validity", "patient", "line"]
     r = api.post(
         "/fhir/MedicationDispense/$dispense",
         json=body(issued.code, "W-1", (para, 15)),

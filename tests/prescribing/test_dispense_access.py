@@ -133,8 +133,16 @@ def test_the_code_opens_the_prescription_and_the_allergy_that_matters(s: Scene) 
         if name != "relevant allergy":
             assert ref.split("/")[1] not in text, name
     assert s.y not in text and '"Patient"' not in text
+    # whose it is, as the paper shows: the name and year of birth, no more of the Patient
+    (holder,) = [p["part"] for p in params if p["name"] == "patient"]
+    assert holder == [
+        {"name": "name", "valueString": "Đặng Thị Thu"},
+        {"name": "birthYear", "valueString": "1970"},
+    ]
+    assert "1970-05-01" not in text and "Bùi Văn Tài" not in text
     log = lookups_in_log(s, s.x)
     assert len(log) == before + 1
+    assert f"Patient/{s.x}" in json.dumps(log[0])  # the name shown is in the access log
     assert "ds.chau" in json.dumps(log[0], ensure_ascii=False)
     assert s.lines["PARACETAMOL-500"] in json.dumps(log[0])
     assert lookups_in_log(s, s.y) == []

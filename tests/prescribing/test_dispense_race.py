@@ -207,7 +207,7 @@ def test_a_dispense_that_read_before_another_committed_writes_nothing(
         ],
     }
     run_dispense(rx.pharmacist("ds.phuc", Q), fast, datetime.now(UTC))  # ...then Phúc's commit
-    monkeypatch.setattr(dispensing, "present", lambda *_a: stale)
+    monkeypatch.setattr(dispensing, "present", lambda *_a, **_k: stale)
     with pytest.raises(NotDispensable, match="at the same moment"):
         run_dispense(chau, body, datetime.now(UTC))  # 10 + 10 of 15, had the read been trusted
     assert dispenses(rx, P, "SLOW-1") == 0

@@ -35,7 +35,7 @@ def _pharmacist(rx: RxWorld) -> TestClient:
 
 
 def test_a_pharmacist_hands_over_part_then_the_rest_then_is_refused(rx: RxWorld) -> None:
-    pid, eid = rx.person(A, "Trần Thị Cúc")
+    pid, eid = rx.person(A, "Trần Thị Cúc", born="1968-02-03", telecom=[{"value": "0987654321"}])
     rx.allergy(pid, "Ibuprofen")
     rx.allergy(pid, "Penicilin")
     issued = run_prescribe(
@@ -57,7 +57,9 @@ def test_a_pharmacist_hands_over_part_then_the_rest_then_is_refused(rx: RxWorld)
         allergies = re.search(r'id="allergies".*?</div>', page.text, re.S)
         assert allergies is not None and "Ibuprofen" in allergies.group(0)
         assert "Penicilin" not in page.text  # an allergy that concerns nothing prescribed
-        assert "Trần Thị Cúc" not in page.text  # the counter sees the prescription, not the record
+        # whose it is (name and year of birth, as on the paper), not the rest of the record
+        assert "Trần Thị Cúc (1968)" in page.text
+        assert "0987654321" not in page.text and "03/02/1968" not in page.text
         csrf = csrf_of(page.text)
         ids = {
             r["medicationCodeableConcept"]["coding"][0]["code"]: r["id"] for r in issued.requests
@@ -73,6 +75,9 @@ def test_a_pharmacist_hands_over_part_then_the_rest_then_is_refused(rx: RxWorld)
         sold = ds.post("/pharmacy/dispense", data=part)
         assert sold.status_code == 200 and 'id="sold"' in sold.text
         assert "Đã bán một phần" in sold.text and "HD-001" in sold.text
+        labels = re.findall(r'<div class="label".*?</div>', sold.text, re.S)
+        assert len(labels) == 1 and "Trần Thị Cúc (1968)" in labels[0]
+        assert "Paracetamol 500mg" in labels[0] and "10" in labels[0] and "Nhà thuốc" in labels[0]
         rest = {**part, "invoice": "HD-002", f"q-{para}": "5", f"q-{ibu}": "6", f"lot-{ibu}": "L01"}
         done = ds.post("/pharmacy/dispense", data=rest)
         assert done.status_code == 200 and "Đã bán đủ" in done.text
@@ -87,3 +92,49 @@ def test_a_pharmacist_hands_over_part_then_the_rest_then_is_refused(rx: RxWorld)
         assert doctor.get("/pharmacy").status_code == 403
     events, _ = rx.world.app.state.auditor.for_patient([pid], 200)
     assert any("lookup" in str(e) for e in events)  # the patient sees who looked it up
+
+
+def test_the_label_names_only_the_patient_of_the_code_presented(rx: RxWorld) -> None:
+    """Forged request ids: a pharmacist who holds one prescription's code and names another
+    prescription's lines (or an unknown code) learns nothing of that other patient."""
+    mine, visit = rx.person(A, "Lê Văn Minh", born="1990-01-01")
+    other, other_visit = rx.person(A, "Phạm Thị Bí Mật", born="1955-06-07")
+    doctor = rx.doctor("bs.an", A)
+    now = datetime.now(UTC)
+    held = run_prescribe(doctor, parameters(mine, visit, [line("PARACETAMOL-500")]), now)
+    theirs = run_prescribe(doctor, parameters(other, other_visit, [line("AMLODIPIN-5")]), now)
+    their_line = theirs.requests[0]["id"]
+    with _pharmacist(rx) as ds:
+        csrf = csrf_of(ds.get("/pharmacy").text)
+        before = rx.platform.read("MedicationRequest", their_line).version_id
+        forged = ds.post(
+            "/pharmacy/dispense",
+            data={"csrf": csrf, "code": held.code, "invoice": "HD-X1", f"q-{their_line}": "5"},
+        )
+        assert forged.status_code == 400 and "Phạm Thị Bí Mật" not in forged.text
+        assert 'id="sold"' not in forged.text
+        unknown = ds.post(
+            "/pharmacy/dispense",
+            data={"csrf": csrf, "code": "01001zzzzzzz-C", "invoice": "HD-X2", "q-x": "1"},
+        )
+        assert unknown.status_code == 404 and "Phạm Thị Bí Mật" not in unknown.text
+        assert "Lê Văn Minh" not in unknown.text
+        # the same line id typed next to the right code's own line: only the code's own line
+        # is handed over and labelled
+        mine_line = held.requests[0]["id"]
+        both = ds.post(
+            "/pharmacy/dispense",
+            data={
+                "csrf": csrf,
+                "code": held.code,
+                "invoice": "HD-X3",
+                f"q-{mine_line}": "5",
+                f"q-{their_line}": "5",
+            },
+        )
+        assert both.status_code == 200 and "Phạm Thị Bí Mật" not in both.text
+        labels = re.findall(r'<div class="label".*?</div>', both.text, re.S)
+        assert len(labels) == 1 and "Lê Văn Minh (1990)" in labels[0]
+    assert rx.platform.read("MedicationRequest", their_line).version_id == before
+    query = rx.platform.parse_query("MedicationDispense", [("subject", f"Patient/{other}")])
+    assert rx.platform.search(query).matches == []

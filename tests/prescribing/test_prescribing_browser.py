@@ -159,6 +159,7 @@ def test_a_doctor_prescribes_answers_the_warning_signs_and_prints(
     ds.keyboard.press("Enter")
     ds.wait_for_selector("#sold")
     assert "Đã bán một phần" in ds.inner_text("#sold")
+    assert "Nguyễn Văn An (1985)" in ds.inner_text("#sold .label")  # whose medicine it is
     _check(ds, "rx-06-da-ban-mot-phan")
     assert ds.locator("input[name^='q-']").first.input_value() == "6"
     ds.focus("#hand-over")

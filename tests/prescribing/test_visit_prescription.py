@@ -112,4 +112,4 @@ def test_english_and_the_prescription_is_signed_with_the_visit(rx: RxWorld) -> N
         assert "ĐƠN THUỐC" in printed.text and code.group(1) in printed.text
         assert "Bản giấy chuyển đổi từ hồ sơ bệnh án điện tử" in printed.text
         assert printed.text.count("<svg") >= 3  # lookup QR, prescription QR, Code 128
-        assert "Paracetamol 500mg" in printed.text and "Số lượng: 4" in printed.text
+        assert "Paracetamol 500mg" in printed.text and "Số lượng: 04 " in printed.text

@@ -1,6 +1,6 @@
 """The prescribing and dispensing indicators from hand-written records: every number exact,
 and every case that must not count (two antibiotic lines, a cancelled prescription, an
-antifungal, a dispense after the validity, the same facility twice, supply periods that only
+antifungal, a dispense entered in error, the same facility twice, supply periods that only
 touch, two different groups)."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ KEY = b"test-warehouse-key"
 ATC = "http://www.whocc.no/atc"
 CODES = "https://fhir.sokhoe.vn/sid/ma-don-thuoc"
 FACILITY = "https://fhir.sokhoe.vn/StructureDefinition/prescribing-facility"
+DISPENSING = "https://fhir.sokhoe.vn/StructureDefinition/dispensing"
 OWNS = frozenset({"prescription", "dispensing"})
 """Prescriptions and dispenses are server-owned: the test writes them as their operations do."""
 HCMC = {"use": "home", "city": "Phường Bến Thành", "state": "Thành phố Hồ Chí Minh"}
@@ -33,11 +34,30 @@ class Record:
         self.codes = 0
         self.lines: dict[str, tuple[str, str]] = {}
         """Line id -> (Patient id, ATC code), for its dispenses."""
+        self.requests: dict[str, dict[str, Any]] = {}
+        """Line id -> the line as stored, with its prescription's other lines (``rx``)."""
+        self.given: dict[str, int] = {}
 
-    def put(self, resource: dict[str, Any]) -> str:
-        rid = new_id()
+    def put(self, resource: dict[str, Any], rid: str | None = None) -> str:
+        rid = rid or new_id()
         self.repo.update({**resource, "id": rid}, resource["resourceType"], rid)
         return rid
+
+    def _record_state(self, line: str) -> None:
+        """What ``$dispense`` writes on every line of the prescription: its state."""
+        group = [x for x, r in self.requests.items() if r["rx"] == self.requests[line]["rx"]]
+        prescribed = {x: self.requests[x]["dispenseRequest"]["quantity"]["value"] for x in group}
+        if all(self.given.get(x, 0) >= prescribed[x] for x in group):
+            state = "completed"
+        else:
+            state = "partially-dispensed"
+        for x in group:
+            request = {k: v for k, v in self.requests[x].items() if k != "rx"}
+            request["extension"] = [
+                *request.get("extension", []),
+                {"url": DISPENSING, "extension": [{"url": "state", "valueCode": state}]},
+            ]
+            self.put(request, x)
 
     def facility(self, code: str, name: str) -> str:
         return self.put(
@@ -124,6 +144,7 @@ class Record:
                 ]
             lines.append(self.put(request))
             self.lines[lines[-1]] = (pid, atc)
+            self.requests[lines[-1]] = {**request, "rx": code}
         return lines
 
     def dispense(
@@ -142,6 +163,9 @@ class Record:
                 "whenHandedOver": when,
             }
         )
+        if status == "completed":
+            self.given[line] = self.given.get(line, 0) + quantity
+            self._record_state(line)
 
 
 @pytest.fixture(scope="module")
@@ -170,17 +194,18 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rec.prescription(people[3], a, march, ["J01CA04"], status="cancelled")  # never counts
     for atc in ("J01CA04", "N02BE01"):  # before codes: one prescription per visit
         rec.prescription(people[4], a, march, [atc], encounter=visits[4], coded=False)
-    (late,) = rec.prescription(people[5], a, march, ["J02AC01"], valid_until=ended)
-    rec.dispense(late, 10, "2026-03-16T10:00:00+07:00", pharmacy)  # after the validity ended
+    forever = "2999-01-01T00:00:00Z"
+    (started,) = rec.prescription(people[5], a, march, ["J02AC01"], valid_until=forever)
+    rec.dispense(started, 4, "2026-03-11T10:00:00+07:00", pharmacy)  # still valid: 4 of 10
     # 03:00 on 1 April in Vietnam (still March in UTC): April's
     april = "2026-03-31T20:00:00Z"
     rec.visit(people[6], a, april)
     (whole,) = rec.prescription(people[6], a, april, ["J01CA04"])
     rec.dispense(whole, 10, "2026-04-01T08:00:00+07:00", pharmacy)
-    # B in March: two visits, an antibiotic prescription still valid (not yet judged filled)
+    # B in March: two visits, an antibiotic prescription still valid, nothing handed over yet
     for pid in people[7:9]:
         rec.visit(pid, b, march)
-    rec.prescription(people[7], b, march, ["J01CA04"], valid_until="2999-01-01T00:00:00Z")
+    rec.prescription(people[7], b, march, ["J01CA04"], valid_until=forever)
 
     # Overlaps in May, every person in Ho Chi Minh City.
     def course(pid: str, org: str, when: str, atc: str, days: int | None = 10) -> None:
@@ -256,22 +281,28 @@ def test_small_counts_are_hidden_with_their_rates(warehouse: Path) -> None:
     assert by_facility["79001"]["antibiotic_per_100_visits"] is ind.SUPPRESSED
 
 
-def test_prescriptions_filled_by_the_end_of_their_validity(warehouse: Path) -> None:
+def test_prescriptions_filled_by_dispensing_state(warehouse: Path) -> None:
     rows = _rows(
         warehouse, "prescriptions_filled", start="2026-03", end="2026-04", suppress_below=1
     )
     found = [
-        (r["month"], r["facility_code"], r["ended"], r["filled"], r["partly"], r["not_filled"])
+        (r["month"], r["facility_code"], r["prescribed"], r["filled"], r["partly"], r["not_filled"])
         for r in rows
     ]
     # A in March: in full (in two parts), in part (the dispense entered in error not counted),
-    # nothing, and handed over after the validity ended; the cancelled one and the lines
-    # without a code are not e-prescriptions; B's is still valid
-    assert found == [("2026-03", "79001", 4, 1, 1, 2), ("2026-04", "79001", 1, 1, 0, 0)]
+    # in part and still valid (counted now, as what it is so far), nothing; the cancelled one
+    # and the lines without a code are not e-prescriptions. B: still valid, nothing handed over
+    # yet. (Counting only prescriptions whose validity had ended left both still-valid ones
+    # out, and B altogether.)
+    assert found == [
+        ("2026-03", "79001", 4, 1, 2, 1),
+        ("2026-03", "79002", 1, 0, 0, 1),
+        ("2026-04", "79001", 1, 1, 0, 0),
+    ]
     assert (rows[0]["filled_pct"], rows[0]["partly_pct"], rows[0]["not_filled_pct"]) == (
         25.0,
-        25.0,
         50.0,
+        25.0,
     )
 
 
@@ -348,9 +379,9 @@ def test_the_dashboard_summary_adds_up_the_published_cells(warehouse: Path) -> N
             ind.run(con, member, start="2026-03", end="2026-03")
             for member in ind.in_family("medication")
         ]
-    # A and B in March: 4 antibiotic prescriptions in 12 visits; 1 of 4 ended filled in full
+    # A and B in March: 4 antibiotic prescriptions in 12 visits; 1 of 5 filled in full
     assert summary("medication", results, "vi") == (
-        "33,3 đơn có kháng sinh trên 100 lượt khám; 25,0% đơn thuốc được cấp đủ "
+        "33,3 đơn có kháng sinh trên 100 lượt khám; 20,0% đơn thuốc được cấp đủ "
         "(trong các ô được công bố)."
     )
     assert summary("medication", results, "en").startswith("33.3 antibiotic prescriptions")

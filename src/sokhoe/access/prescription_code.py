@@ -12,7 +12,12 @@ request, nothing of the record but:
 - the patient's active allergies, under a confinement that admits AllergyIntolerances only and
   keeps the patient's restrictions of sensitive categories; of those, the prescribing rule
   (``prescribing/lookup.py``) decides per resource which concern the prescribed medicines, and
-  only those are disclosed and audited.
+  only those are disclosed and audited;
+- the patient's name and year of birth (:class:`Holder`), read from their ``Patient`` under a
+  confinement that admits that one Patient only, and nothing else of it: what the paper
+  prescription the patient hands over already shows, and what a dispensing label carries
+  (a pharmacist checks the name against the buyer, and the label says whose medicine it is).
+  Disclosing it is audited like the rest (``Patient/<id>`` among what was shown).
 
 Nothing outlives the request: no care row is written, so every other path (read, search,
 ``_include``, ``$everything``, history, counts) stays exactly as closed as it was, and the next
@@ -45,6 +50,15 @@ MAX_ALLERGIES: Final = 200
 
 
 @dataclass(frozen=True)
+class Holder:
+    """Whose prescription it is, as far as a pharmacy may know: the name and year of birth."""
+
+    name: str
+    birth_year: str
+    """The four digits of ``Patient.birthDate``, or empty when it is not recorded."""
+
+
+@dataclass(frozen=True)
 class Presented:
     """What one presented code opened (nothing of it is disclosed until :func:`disclose`)."""
 
@@ -54,6 +68,8 @@ class Presented:
     """The prescription's MedicationRequests, as stored (their versions lock a dispense)."""
     allergies: tuple[StoredResource, ...]
     """The patient's active allergies the patient did not restrict from the caller."""
+    holder: Holder | None = None
+    """The patient's name and year of birth (None if their Patient could not be read)."""
 
 
 def authorise(repo: GuardedRepository, operation: str, resource_type: str, action: str) -> None:
@@ -87,9 +103,36 @@ def _allergies_only(repo: GuardedRepository) -> Confinement:
     )
 
 
-def present(repo: GuardedRepository, tx: StoreSession, code: str) -> Presented | None:
+def _patient_only(repo: GuardedRepository, patient_id: str) -> Confinement:
+    return Confinement(
+        repo.clock(),
+        patients=(patient_id,),
+        types=frozenset({"Patient"}),
+        shared=False,
+        restrictions=False,  # the name is on the paper the patient handed over
+        readable=readable_types(repo.principal.scopes),
+    )
+
+
+def _holder(tx: StoreSession, repo: GuardedRepository, patient_id: str) -> Holder | None:
+    """The name and birth year of ``patient_id``, and nothing else of the Patient."""
+    found = tx.read_many([("Patient", patient_id)], _patient_only(repo, patient_id))
+    patient = found[0].content if found and found[0].content else None
+    if patient is None:
+        return None
+    names = patient.get("name") or [{}]
+    name = next((n for n in names if n.get("use") == "official"), names[0])
+    text = str(name.get("text") or " ".join([name.get("family", ""), *name.get("given", [])]))
+    birth = str(patient.get("birthDate") or "")
+    return Holder(text.strip(), birth[:4] if len(birth) >= 4 else "")
+
+
+def present(
+    repo: GuardedRepository, tx: StoreSession, code: str, *, lines_only: bool = False
+) -> Presented | None:
     """Read what ``code`` (already in canonical form) opens, inside ``tx``; None when no
-    prescription has it (the caller audits that with :func:`refuse`)."""
+    prescription has it (the caller audits that with :func:`refuse`). ``lines_only``: the
+    lines and nothing of the patient (what a dispense needs, inside its write transaction)."""
     query = repo.parse_query(
         "MedicationRequest",
         [("group-identifier", f"{PRESCRIPTION_CODES}|{code}"), ("_count", str(MAX_LINES))],
@@ -99,6 +142,9 @@ def present(repo: GuardedRepository, tx: StoreSession, code: str) -> Presented |
         return None
     patient_id = str(lines[0].patient_id)
     lines = [m for m in lines if m.patient_id == patient_id]  # one patient by construction
+    ordered = tuple(sorted(lines, key=lambda r: r.id))
+    if lines_only:
+        return Presented(code, patient_id, ordered, ())
     allergy_query = repo.parse_query(
         "AllergyIntolerance",
         [
@@ -111,8 +157,9 @@ def present(repo: GuardedRepository, tx: StoreSession, code: str) -> Presented |
     return Presented(
         code,
         patient_id,
-        tuple(sorted(lines, key=lambda r: r.id)),
+        ordered,
         tuple(found.matches),
+        _holder(tx, repo, patient_id),
     )
 
 
@@ -123,12 +170,14 @@ def disclose(
     *,
     operation: str,
 ) -> None:
-    """Audit one presentation: the patient, and every resource shown to the caller."""
+    """Audit one presentation: the patient, and every resource shown to the caller (their
+    Patient too when their name was: :attr:`Presented.holder`)."""
     where = repo.principal.facility or repo.principal.display
+    named = [f"Patient/{presented.patient_id}"] if presented.holder is not None else []
     repo.record_access(
         "operation",
         [presented.patient_id],
-        [f"${operation}", *(f"{r.resource_type}/{r.id}" for r in shown)],
+        [f"${operation}", *(f"{r.resource_type}/{r.id}" for r in shown), *named],
         reason=f"${operation}: prescription code presented at {where}",
     )
 
@@ -140,6 +189,7 @@ def refuse(repo: GuardedRepository, operation: str, why: str) -> None:
 
 __all__ = [
     "PRESENTER_ROLES",
+    "Holder",
     "Presented",
     "authorise",
     "disclose",

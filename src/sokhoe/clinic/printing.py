@@ -19,6 +19,7 @@ from typing import Any, Final, Literal
 
 from sokhoe.access.guard import GuardedRepository
 from sokhoe.clinic.drafts import own_visit
+from sokhoe.clinic.prescription_forms import PRESCRIPTION_TITLES, child_of, form_of
 from sokhoe.clinic.provenance import read_signature
 from sokhoe.clinic.records import find, read, text_of
 from sokhoe.clinic.referrals import REFERRAL, SNOMED
@@ -29,6 +30,8 @@ from sokhoe.interop.claims.formats import identifiers, name_text
 from sokhoe.messages import Message
 from sokhoe.mpi.identifiers import BHYT, CCCD
 from sokhoe.prescribing.code import CODE_SYSTEM as PRESCRIPTION_CODES
+from sokhoe.prescribing.context import latest_weight
+from sokhoe.prescribing.words import quantity_digits, quantity_words
 from sokhoe.registry.terminology_icd10 import ICD10_SYSTEM, icd10_entry
 
 Kind = Literal["summary", "referral", "appointment", "prescription"]
@@ -38,12 +41,6 @@ KINDS: Final[dict[str, str]] = {
     "appointment": "GIẤY HẸN KHÁM LẠI",
     "prescription": "ĐƠN THUỐC",
 }
-PRESCRIPTION_TITLES: Final = {
-    "C": "ĐƠN THUỐC",
-    "N": 'ĐƠN THUỐC "N"',
-    "H": 'ĐƠN THUỐC "H"',
-}
-"""The form's title by type: narcotic (N) and psychotropic/precursor (H) forms are marked."""
 SECTION_TITLES: Final = {
     "29545-1": "Khám lâm sàng",
     "11348-0": "Quá trình bệnh lý và diễn biến",
@@ -215,6 +212,11 @@ def printout(
     if kind == "prescription":
         doc.prescription = _prescription(repo, encounter_id, code, printed)
         doc.title = PRESCRIPTION_TITLES.get(doc.prescription["kind"], doc.title)
+        issued = str(doc.prescription.get("authored") or "")[:10]
+        on = date.fromisoformat(issued) if len(issued) == 10 else now.date()
+        birth = str((patient or {}).get("birthDate") or "")
+        if child_of(birth, on, None) is not None:  # a young child: the weight too
+            doc.prescription["child"] = child_of(birth, on, latest_weight(repo, patient_id, now))
     repo.record_access("print", [patient_id], printed, reason=f"print: {kind}")
     return doc
 
@@ -234,6 +236,7 @@ def _prescription(
     chosen = code or codes[0]
     if chosen not in codes:
         raise InvalidRequest(f"Prescription {chosen} is not of this visit", "code")
+    form = form_of(chosen[-1])
     lines = []
     for r in found:
         if r["groupIdentifier"]["value"] != chosen:
@@ -244,7 +247,7 @@ def _prescription(
         lines.append(
             {
                 "name": text_of(r.get("medicationCodeableConcept")),
-                "quantity": f"{quantity.get('value', '')} {quantity.get('unit', '')}".strip(),
+                **_quantity(quantity, words=form.words),
                 "instructions": str(((r.get("dosageInstruction") or [{}])[0]).get("text", "")),
                 "days": (dispense.get("expectedSupplyDuration") or {}).get("value"),
             }
@@ -252,10 +255,24 @@ def _prescription(
     valid = (found[0].get("dispenseRequest") or {}).get("validityPeriod") or {}
     return {
         "code": chosen,
-        "kind": chosen[-1],
+        "kind": form.kind,
+        "form": form,
+        "authored": found[0].get("authoredOn"),
         "valid_until": valid.get("end"),
         "lines": lines,
     }
+
+
+def _quantity(quantity: dict[str, Any], *, words: bool) -> dict[str, str]:
+    """A line's quantity as the form writes it: "05 viên", and for a narcotic also in words
+    ("05 (năm) viên"): ``quantity`` the printed text, ``words`` the words alone."""
+    value, unit = quantity.get("value"), str(quantity.get("unit") or "")
+    if value is None:
+        return {"quantity": unit, "words": ""}
+    digits = quantity_digits(value)
+    said = quantity_words(value) if words else ""
+    text = f"{digits} ({said}) {unit}" if said else f"{digits} {unit}"
+    return {"quantity": text.strip(), "words": said}
 
 
 def plain_text(div: str) -> str:

@@ -214,6 +214,20 @@ def lookup_parameters(found: Prescription) -> dict[str, Any]:
         {"name": "state", "valueCode": found.state},
         {"name": "validity", "valuePeriod": validity},
     ]
+    if found.holder is not None:  # whose it is, as the paper prescription shows (no more)
+        params.append(
+            {
+                "name": "patient",
+                "part": [
+                    {"name": "name", "valueString": found.holder.name},
+                    *(
+                        [{"name": "birthYear", "valueString": found.holder.birth_year}]
+                        if found.holder.birth_year
+                        else []
+                    ),
+                ],
+            }
+        )
     for line in found.lines:
         params.append(
             {

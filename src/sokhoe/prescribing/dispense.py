@@ -346,7 +346,7 @@ def dispense(
             roles=PRESENTER_ROLES,
             owns=OWNS,
         ) as tx:
-            presented = present(repo, tx, canonical)
+            presented = present(repo, tx, canonical, lines_only=True)
             if presented is None:
                 raise NotFound(NO_SUCH_CODE)
             patients.append(presented.patient_id)
@@ -445,7 +445,7 @@ def _after_race(
     retry racing its original), the caller still gets the original's answer."""
     with repo.snapshot() as tx:
         earlier = _earlier(repo, tx, pharmacy, invoice)
-        presented = present(repo, tx, code) if earlier else None
+        presented = present(repo, tx, code, lines_only=True) if earlier else None
     if presented is None or not _same(earlier, handed):
         return None
     lines = [line_of(r.content or {}, r.version_id) for r in presented.lines]

@@ -1,10 +1,12 @@
 """A pharmacist looks a prescription up by its code (scanned, typed, or read from the health book).
 
-What comes back is what selling it needs and nothing more of the record: each line with what was
-prescribed, what was already dispensed and what remains, the validity, the type (C/N/H), the
-state, and the patient's allergies that concern one of the prescribed medicines (the same rule
-the prescriber's check used, ``checks.Allergy.concerns``). The code opens it through the door
-(``access/prescription_code.py``): read for this request only, audited naming the patient.
+What comes back is what selling it needs and nothing more of the record: whose it is (the
+patient's name and year of birth, as the paper prescription and the dispensing label show them),
+each line with what was prescribed, what was already dispensed and what remains, the validity,
+the type (C/N/H), the state, and the patient's allergies that concern one of the prescribed
+medicines (the same rule the prescriber's check used, ``checks.Allergy.concerns``). The code
+opens it through the door (``access/prescription_code.py``): read for this request only,
+audited naming the patient.
 See: https://hl7.org/fhir/R4/medicationrequest.html
 """
 
@@ -15,7 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from sokhoe.access.guard import GuardedRepository
-from sokhoe.access.prescription_code import Presented, authorise, disclose, present, refuse
+from sokhoe.access.prescription_code import (
+    Holder,
+    Presented,
+    authorise,
+    disclose,
+    present,
+    refuse,
+)
 from sokhoe.errors import Forbidden, NotFound
 from sokhoe.fhir.resources import parse_instant
 from sokhoe.messages import Message
@@ -49,6 +58,8 @@ class Prescription:
     valid_from: datetime | None
     valid_until: datetime | None
     allergies: tuple[Relevant, ...]
+    holder: Holder | None = None
+    """The patient's name and year of birth (nothing else of the Patient)."""
 
     @property
     def dispensable(self) -> bool:
@@ -109,6 +120,7 @@ def look_up(repo: GuardedRepository, code: str, now: datetime) -> Prescription:
         parse_instant(validity["start"]) if validity.get("start") else None,
         parse_instant(validity["end"]) if validity.get("end") else None,
         relevant,
+        presented.holder,
     )
 
 

@@ -17,11 +17,14 @@ Definitions (the README's warehouse section repeats them):
   starting that month (cancelled or entered in error left out), with or without a
   prescription. The share of its prescriptions with an antibiotic is shown beside it.
 - **Prescriptions filled** (``prescriptions_filled``): per prescribing facility and month of
-  issue, the e-prescriptions (with a code) whose validity had ended when the dashboard is read,
-  each counted once as **filled** (every line handed over in at least its prescribed quantity),
-  **partly filled** (something handed over, not everything) or **not filled** (nothing), from
-  the completed ``MedicationDispense``s handed over by the end of the validity. Prescriptions
-  still valid are not counted yet: their outcome is not known.
+  issue, every e-prescription (with a code; cancelled ones never count) once, by its
+  dispensing state, the state ``$dispense`` records on every line of it in the transaction
+  that hands medicine over (``prescribing/dispensing_state.py``): **filled** (``completed``:
+  every line handed over in full), **partly filled** (``partially-dispensed``) or **not
+  filled** (``issued``: nothing handed over yet, whether still valid or expired unfilled).
+  A prescription still valid counts too (as what it is so far): counting only those whose
+  validity ended hid this month's prescriptions, and what the pharmacies did with them,
+  until a week later.
 - **Overlapping prescriptions across facilities** (``overlapping_prescriptions``): a person
   prescribed the same ATC level-4 group (chemical subgroup, e.g. J01CA penicillins with
   extended spectrum) at two different facilities with overlapping supply periods. A supply
@@ -71,6 +74,7 @@ LINES: Final = f"""
            CAST(m.authored AS TIMESTAMPTZ) AS issued,
            CAST(m.valid_until AS TIMESTAMPTZ) AS valid_until,
            coalesce(nullif(m.supply_days, 0), 1) AS days,
+           coalesce(m.dispensing_state, 'issued') AS dispensing_state,
            {_month("CAST(m.authored AS TIMESTAMPTZ)")} AS month
     FROM medication_request m LEFT JOIN encounter e ON e.encounter_key = m.encounter_key
     WHERE m.authored IS NOT NULL AND coalesce(m.status, '') NOT IN {NOT_PRESCRIBED}
@@ -121,40 +125,28 @@ _ANTIBIOTICS: Final = Cube(
 _FILLED: Final = Cube(
     name="prescriptions_filled",
     sql=f"""
-        WITH lines AS ({LINES}), handed AS (
-            SELECT l.rx, l.medication_request_key, any_value(l.month) AS month,
-                   any_value(l.facility_id) AS facility_id,
-                   any_value(l.quantity) AS prescribed,
-                   coalesce(sum(d.quantity) FILTER (
-                       WHERE d.status = 'completed'
-                         AND CAST(d.handed_over AS TIMESTAMPTZ) <= l.valid_until), 0) AS given
-            FROM lines l
-                 LEFT JOIN medication_dispense d
-                        ON d.medication_request_key = l.medication_request_key
-            WHERE l.coded AND l.valid_until < now()
-            GROUP BY l.rx, l.medication_request_key
-        ), outcome AS (
+        WITH lines AS ({LINES}), outcome AS (
             SELECT rx, any_value(month) AS month, any_value(facility_id) AS facility_id,
-                   bool_and(given > 0 AND given >= coalesce(prescribed, 0)) AS whole,
-                   bool_or(given > 0) AS any_given
-            FROM handed GROUP BY rx
+                   bool_and(dispensing_state = 'completed') AS whole,
+                   bool_or(dispensing_state IN ('partially-dispensed', 'completed')) AS started
+            FROM lines WHERE coded GROUP BY rx
         )
         SELECT o.month, {_FACILITY_COLUMNS},
-               count(*) AS ended,
+               count(*) AS prescribed,
                count(*) FILTER (WHERE whole) AS filled,
-               count(*) FILTER (WHERE any_given AND NOT whole) AS partly,
-               count(*) FILTER (WHERE NOT any_given) AS not_filled
+               count(*) FILTER (WHERE started AND NOT whole) AS partly,
+               count(*) FILTER (WHERE NOT started) AS not_filled
         FROM outcome o JOIN facility f USING (facility_id)
         GROUP BY o.month, f.province_code, f.code, f.name, f.level
     """,
     tiers=(FACILITY,),
     period="month",
-    measures=("ended", "filled", "partly", "not_filled"),
-    counts=("ended", "filled", "partly", "not_filled"),
+    measures=("prescribed", "filled", "partly", "not_filled"),
+    counts=("prescribed", "filled", "partly", "not_filled"),
     rates=(
-        Rate("filled_pct", "filled", "ended"),
-        Rate("partly_pct", "partly", "ended"),
-        Rate("not_filled_pct", "not_filled", "ended"),
+        Rate("filled_pct", "filled", "prescribed"),
+        Rate("partly_pct", "partly", "prescribed"),
+        Rate("not_filled_pct", "not_filled", "prescribed"),
     ),
 )
 
@@ -223,7 +215,7 @@ MEDICATION: Final = (
     Indicator(
         name="prescriptions_filled",
         family="medication",
-        title=N_("Prescriptions filled by the end of their validity, by facility and month"),
+        title=N_("Prescriptions filled, by dispensing state, facility and month"),
         cube=_FILLED,
         by="facility",
         columns=(
@@ -231,7 +223,7 @@ MEDICATION: Final = (
             "facility_code",
             "facility",
             "level",
-            "ended",
+            "prescribed",
             "filled",
             "partly",
             "not_filled",
@@ -245,8 +237,8 @@ MEDICATION: Final = (
         y="filled_pct",
         color="facility",
         note=N_(
-            "Electronic prescriptions whose validity has ended, by what the pharmacies handed "
-            "over before it ended: every line in full, part, or nothing."
+            "Electronic prescriptions (cancelled ones left out) by their dispensing state: "
+            "every line handed over in full, part of it, or nothing yet."
         ),
     ),
     Indicator(

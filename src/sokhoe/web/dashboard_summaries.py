@@ -104,11 +104,11 @@ def summary(family: str, results: list[Result], lang: str) -> str:
         )
     if family == "medication":
         visits, given = _total(rows, "visits"), _total(rows, "antibiotic_prescriptions")
-        ended, filled = _total(rows, "ended"), _total(rows, "filled")
+        prescribed, filled = _total(rows, "prescribed"), _total(rows, "filled")
         if not visits:
             return gettext(lang, "No visits shown.")
         rate = number(100 * given / visits, 1)
-        if not ended:
+        if not prescribed:
             return gettext(
                 lang,
                 "%(rate)s antibiotic prescriptions per 100 visits (in the cells shown).",
@@ -119,7 +119,7 @@ def summary(family: str, results: list[Result], lang: str) -> str:
             "%(rate)s antibiotic prescriptions per 100 visits; %(filled)s%% of prescriptions "
             "filled in full (in the cells shown).",
             rate=rate,
-            filled=number(100 * filled / ended, 1),
+            filled=number(100 * filled / prescribed, 1),
         )
     if family == "immunisation":
         children, given = _total(rows, "children"), _total(rows, "vaccinated")

@@ -1,7 +1,8 @@
 """Print views (``/clinic/visits/{id}/print/{kind}``): the visit summary, the referral slip,
-the appointment slip and the prescription (``?code=`` one of the visit's), on A4, always in
-Vietnamese (``clinic/printing.py`` makes and audits
-them). The QR opens the visit's signatures, verified, for whoever may see them."""
+the appointment slip and the prescription (``?code=`` one of the visit's; a narcotic or
+psychotropic one on its own form, in three copies), on A4, always in Vietnamese
+(``clinic/printing.py`` makes and audits them). The QR opens the visit's signatures, verified,
+for whoever may see them."""
 
 from __future__ import annotations
 
@@ -54,9 +55,14 @@ async def print_view(request: Request, encounter_id: str, kind: str) -> Response
             doc.logo = logo_data_uri(settings.facility_dir, str(who.facility))
             base = str(settings.base_url).rstrip("/")
             url = f"{base}/clinic/visits/{encounter_id}/signature?code={doc.lookup_code}"
+            template = (
+                doc.prescription["form"].template
+                if doc.prescription
+                else f"clinic/print/{kind}.html"
+            )  # N and H prescriptions have forms of their own (clinic/prescription_forms.py)
             return common.render(
                 request,
-                f"clinic/print/{kind}.html",
+                template,
                 who=who,
                 lang="vi",
                 doc=doc,

@@ -78,6 +78,7 @@ def _render(
         kind_names=KIND_NAMES,
         state_names=STATE_NAMES,
         shown=shown,
+        holder_text=holder_text,
         **{"found": None, "typed": "", "problem": None, "sold": None, **context},
     )
 
@@ -185,20 +186,32 @@ async def sell(request: Request) -> Response:
     return await page(request, body)
 
 
+def holder_text(found: Prescription) -> str:
+    """Whose medicine it is, as Vietnamese pharmacy labels say it: "Nguyễn Văn An (1985)"."""
+    if found.holder is None:
+        return ""
+    year = f" ({found.holder.birth_year})" if found.holder.birth_year else ""
+    return f"{found.holder.name}{year}"
+
+
 def _labels(found: Prescription, dispenses: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """What each label says: the medicine handed over, how much, how to take it."""
+    """What each label says: whose medicine (name and year of birth), the medicine handed
+    over, how much, how to take it. Only dispenses of ``found``'s own lines make a label: the
+    name printed is the one the presented code opened, never another prescription's."""
     by_line = {line.reference: line for line in found.lines}
     out = []
     for d in dispenses:
         ref = str(((d.get("authorizingPrescription") or [{}])[0]).get("reference", ""))
         line = by_line.get(ref)
-        request = line.request if line is not None else {}
+        if line is None:
+            continue
         quantity = d.get("quantity") or {}
         out.append(
             {
+                "patient": holder_text(found),
                 "name": str((d.get("medicationCodeableConcept") or {}).get("text", "")),
                 "quantity": f"{quantity.get('value', '')} {quantity.get('unit', '')}".strip(),
-                "how": str(((request.get("dosageInstruction") or [{}])[0]).get("text", "")),
+                "how": str(((line.request.get("dosageInstruction") or [{}])[0]).get("text", "")),
             }
         )
     return out
