@@ -72,7 +72,10 @@ def index_entry(resource: dict[str, Any]) -> dict[str, Any]:
         "resourceType": resource["resourceType"],
         "id": resource["id"],
     }
-    for key in ("url", "version", "kind", "type"):
+    keys = ["url", "version"]
+    if resource["resourceType"] == "StructureDefinition":
+        keys += ["kind", "type"]  # what the index's readers look profiles up by
+    for key in keys:
         if isinstance(resource.get(key), str):
             entry[key] = resource[key]
     return entry

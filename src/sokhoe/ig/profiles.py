@@ -27,20 +27,13 @@ from typing import Any, Final
 from sokhoe import __version__
 from sokhoe.ig.base import CORE, base_definition
 from sokhoe.ig.snapshot import derive
+from sokhoe.ig.urls import ENCOUNTER, ETHNICITY, ORGANIZATION, PATIENT, PAYER, PRACTITIONER, ROUTE
 from sokhoe.mpi.identifiers import BHXH, BHYT, CCCD, CMND, FACILITY, OLD_PROVINCE_CODES
 from sokhoe.mpi.identifiers import PRACTITIONER as CCHN
 from sokhoe.registry.addresses import PROVINCE, UNRESOLVED, WARD
 from sokhoe.registry.facilities import LEVEL_SYSTEM
 from sokhoe.registry.naming import DATE, MRN_PATTERN, PUBLISHER
 
-SD_BASE: Final = "https://fhir.sokhoe.vn/StructureDefinition/"
-PATIENT: Final = f"{SD_BASE}vn-core-patient"
-PRACTITIONER: Final = f"{SD_BASE}vn-core-practitioner"
-ORGANIZATION: Final = f"{SD_BASE}vn-core-organization"
-ENCOUNTER: Final = f"{SD_BASE}vn-core-encounter"
-ETHNICITY: Final = f"{SD_BASE}ethnicity"
-PAYER: Final = f"{SD_BASE}encounter-payer"
-ROUTE: Final = f"{SD_BASE}encounter-route"
 _VS: Final = "https://fhir.sokhoe.vn/ValueSet/"
 _JURISDICTION: Final = [{"coding": [{"system": "urn:iso:std:iso:3166", "code": "VN"}]}]
 
