@@ -150,7 +150,7 @@ def test_the_demo_population_claims_and_meets_the_core_patient_profile() -> None
     odd = copy.deepcopy(next(o for o in organizations if len(o.get("type", [])) == 2))
     odd["type"][0]["coding"][0]["code"] = "village"
     assert [(i.expression, i.code) for i in check(odd, ORGANIZATION)] == [
-        ("Organization.type[0]", "code-invalid")
+        ("Organization", "invariant")
     ]
 
 

@@ -25,13 +25,14 @@ from functools import cache
 from typing import Any, Final
 
 from sokhoe import __version__
+from sokhoe.fhir.narrative import narrative
 from sokhoe.ig.base import CORE, base_definition
 from sokhoe.ig.snapshot import derive
 from sokhoe.ig.urls import ENCOUNTER, ETHNICITY, ORGANIZATION, PATIENT, PAYER, PRACTITIONER, ROUTE
 from sokhoe.mpi.identifiers import BHXH, BHYT, CCCD, CMND, FACILITY, OLD_PROVINCE_CODES
 from sokhoe.mpi.identifiers import PRACTITIONER as CCHN
 from sokhoe.registry.addresses import PROVINCE, UNRESOLVED, WARD
-from sokhoe.registry.facilities import LEVEL_SYSTEM
+from sokhoe.registry.facilities import LEVEL_SYSTEM, LEVELS
 from sokhoe.registry.naming import DATE, MRN_PATTERN, PUBLISHER
 
 _VS: Final = "https://fhir.sokhoe.vn/ValueSet/"
@@ -42,6 +43,10 @@ CCCD_REGEX: Final = (
 )  # the structure rules of mpi.identifiers.validate_cccd
 BHYT_REGEX: Final = "^[A-Z]{2}[1-5][0-9]{2}[0-9]{10}$"
 MRN_PREFIX: Final = MRN_PATTERN.removesuffix("{facility}")
+LEVEL_CODES: Final = " | ".join(f"'{code}'" for code in LEVELS)
+"""The facility levels as a FHIRPath collection: a constraint rather than a slice of ``type``
+bound to the value set, since the level's coding shares its CodeableConcept with HL7's
+organization type (a pattern slice would need a code, a value slice one system)."""
 
 
 def _constraint(key: str, human: str, expression: str, severity: str = "error") -> dict[str, Any]:
@@ -172,7 +177,18 @@ _PRACTITIONER: Final = [
 ]
 
 _ORGANIZATION: Final = [
-    {"id": "Organization", "short": "A health facility or health authority"},
+    {
+        "id": "Organization",
+        "short": "A health facility or health authority",
+        "constraint": [
+            _constraint(
+                "vn-org-1",
+                "At most one level (tuyến), and it is one of the facility-level codes",
+                f"type.coding.where(system = '{LEVEL_SYSTEM}').count() <= 1 and "
+                f"type.coding.where(system = '{LEVEL_SYSTEM}').all(code in ({LEVEL_CODES}))",
+            ),
+        ],
+    },
     _sliced("Organization.identifier", "system"),
     *_identifier_slice(
         "Organization",
@@ -182,15 +198,6 @@ _ORGANIZATION: Final = [
         "0..1",
         _matches("vn-cskcb-1", "A facility code is 5 capital letters or digits", "^[0-9A-Z]{5}$"),
     ),
-    _sliced("Organization.type", "$this", "pattern"),
-    {
-        "id": "Organization.type:level",
-        "short": "Level of the facility (tuyến)",
-        "min": 0,
-        "max": "1",
-        "patternCodeableConcept": {"coding": [{"system": LEVEL_SYSTEM}]},
-        "binding": {"strength": "required", "valueSet": f"{_VS}facility-level"},
-    },
 ]
 
 _ENCOUNTER: Final = [
@@ -245,6 +252,7 @@ def _structure(
     return {
         "resourceType": "StructureDefinition",
         "id": url.rsplit("/", 1)[-1],
+        "text": narrative(title, differential[0].get("short", title)),
         "url": url,
         "version": __version__,
         "name": name,

@@ -96,6 +96,13 @@ def _apply(target: dict[str, Any], change: dict[str, Any], source: str) -> None:
             target[key] = copy.deepcopy(value)
 
 
+def _slice_name(element_id: str) -> dict[str, str]:
+    """``sliceName`` of a slice's entry (its id ends with ``:name``), as the differential must
+    say it too: a validator regenerating the snapshot reads slices from the differential."""
+    last = element_id.rsplit(".", 1)[-1]
+    return {"sliceName": last.split(":", 1)[1]} if ":" in last else {}
+
+
 def derive(
     base_type: str, differential: list[dict[str, Any]], url: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -107,7 +114,10 @@ def derive(
         _apply(elements[_ensure(elements, change["id"])], change, url)
     order = {e["id"]: i for i, e in enumerate(elements)}
     diff = sorted(
-        ({"id": c["id"], "path": path_of(c["id"]), **c} for c in differential),
+        (
+            {"id": c["id"], "path": path_of(c["id"]), **_slice_name(c["id"]), **c}
+            for c in differential
+        ),
         key=lambda c: order[c["id"]],
     )
     for c in diff:

@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any, Final, get_args
 
 from sokhoe import __version__
+from sokhoe.fhir.narrative import narrative
 from sokhoe.registry.naming import DATE, PUBLISHER
 
 BASE: Final = "https://fhir.sokhoe.vn"
@@ -125,6 +126,7 @@ def code_system(cs: OwnCodeSystem) -> dict[str, Any]:
     return {
         "resourceType": "CodeSystem",
         "id": cs.id,
+        "text": narrative(cs.title, cs.description),
         "url": cs.url,
         "version": __version__,
         "name": _token(cs.name),
@@ -148,6 +150,7 @@ def value_set(cs: OwnCodeSystem) -> dict[str, Any]:
     return {
         "resourceType": "ValueSet",
         "id": cs.id,
+        "text": narrative(cs.title, f"Every code of {cs.url}."),
         "url": cs.value_set,
         "version": __version__,
         "name": _token(cs.name),
