@@ -92,7 +92,7 @@ def test_slice_cardinality_and_patient_level_constraints() -> None:
     assert errors(reissued) == []  # the old number kept with its period
     bad_mrn = copy.deepcopy(GOOD)
     bad_mrn["identifier"][3]["system"] = mrn_system("HOSPITAL-B")
-    assert errors(bad_mrn) == [("Patient", "invariant")]
+    assert errors(bad_mrn) == [("Patient.identifier[3].system", "invariant")]
 
 
 def test_extensions_are_checked_against_their_definitions_and_value_sets() -> None:

@@ -86,11 +86,14 @@ def conformance_issues(resource: dict[str, Any], asked: str | None = None) -> li
     return issues
 
 
-def profile_issues(resource: dict[str, Any]) -> list[Issue]:
+def profile_issues(resource: dict[str, Any], conformance: bool = True) -> list[Issue]:
     """Every platform rule, and the errors against the platform's profiles the resource claims;
-    normalises and labels in place what it can (call before indexing)."""
+    normalises and labels in place what it can (call before indexing). ``conformance=False``
+    leaves the profiles out, for a writer whose bulk loader already checked them in a worker
+    process (``precheck``): the checker costs about a millisecond a resource."""
     issues = identifier_issues(resource) + diagnosis_issues(resource)
-    issues += [i for i in conformance_issues(resource) if i.severity == "error"]
+    if conformance:
+        issues += [i for i in conformance_issues(resource) if i.severity == "error"]
     if not issues:
         label_sensitive(resource)
     return issues

@@ -43,6 +43,7 @@ CCCD_REGEX: Final = (
 )  # the structure rules of mpi.identifiers.validate_cccd
 BHYT_REGEX: Final = "^[A-Z]{2}[1-5][0-9]{2}[0-9]{10}$"
 MRN_PREFIX: Final = MRN_PATTERN.removesuffix("{facility}")
+_MRN_REGEX: Final = MRN_PREFIX.replace(".", "[.]")
 LEVEL_CODES: Final = " | ".join(f"'{code}'" for code in LEVELS)
 """The facility levels as a FHIRPath collection: a constraint rather than a slice of ``type``
 bound to the value set, since the level's coding shares its CodeableConcept with HL7's
@@ -96,19 +97,22 @@ _PATIENT: Final = [
                 "At most one current CCCD (one without period.end)",
                 f"identifier.where(system = '{CCCD}' and period.end.empty()).count() <= 1",
             ),
-            _constraint(
-                "vn-pat-2",
-                "A facility record number's system names the facility by its 5-character "
-                f"insurance code ({MRN_PATTERN}) and has a value",
-                f"identifier.where(system.startsWith('{MRN_PREFIX}')).all("
-                f"system.matches('^{MRN_PREFIX.replace('.', '[.]')}[0-9A-Z]{{5}}$') "
-                "and value.exists())",
-            ),
         ],
     },
     _sliced("Patient.extension", "url"),
     _extension_slice("Patient.extension", "ethnicity", ETHNICITY),
     _sliced("Patient.identifier", "system"),
+    {
+        "id": "Patient.identifier.system",
+        "constraint": [
+            _matches(
+                "vn-pat-2",
+                "A facility record number's system names the facility by its 5-character "
+                f"insurance code ({MRN_PATTERN})",
+                f"^((?!{_MRN_REGEX}).*|{_MRN_REGEX}[0-9A-Z]{{5}})$",
+            )
+        ],
+    },
     *_identifier_slice(
         "Patient",
         "cccd",
