@@ -134,7 +134,7 @@ def test_an_unknown_profile_is_not_an_error_and_another_types_profile_is() -> No
     other = {**GOOD, "meta": {"profile": ["https://example.org/StructureDefinition/x"]}}
     assert errors(other) == []
     wrong = {**GOOD, "meta": {"profile": [ENCOUNTER]}}
-    assert [code for _, code in errors(wrong)] == ["invalid"]
+    assert errors(wrong) == [("Patient.meta.profile[0]", "invalid")]
 
 
 def test_the_demo_population_claims_and_meets_the_core_patient_profile() -> None:
@@ -177,3 +177,38 @@ def test_practitioners_and_encounters() -> None:
     assert [(i.expression, i.code) for i in check(visit, ENCOUNTER)] == [
         ("Encounter.extension[0].value.ofType(Code)", "code-invalid")
     ]
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"identifier": "001085012345"},
+        {"identifier": [None, 3, [], {"system": 5, "value": ["x"]}]},
+        {"extension": {"url": "https://fhir.sokhoe.vn/StructureDefinition/ethnicity"}},
+        {
+            "extension": [
+                {
+                    "url": "https://fhir.sokhoe.vn/StructureDefinition/ethnicity",
+                    "valueCodeableConcept": 7,
+                }
+            ]
+        },
+        {
+            "address": [
+                {
+                    "extension": [
+                        {
+                            "url": "https://fhir.sokhoe.vn/StructureDefinition/address-province",
+                            "valueCoding": [1],
+                        }
+                    ]
+                }
+            ]
+        },
+        {"address": "Hà Nội", "meta": {"profile": "not a list"}},
+    ],
+)
+def test_a_malformed_resource_gets_issues_never_an_exception(shape: dict[str, Any]) -> None:
+    resource = {**GOOD, **shape}
+    check(resource, PATIENT)  # does not raise
+    conformance_issues(copy.deepcopy(resource), PATIENT)

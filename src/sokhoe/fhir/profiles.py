@@ -72,14 +72,21 @@ def conformance_issues(resource: dict[str, Any], asked: str | None = None) -> li
     from sokhoe.ig.profiles import known
 
     rtype = resource.get("resourceType")
+    bare = [u.split("|", 1)[0] for u in urls]
     issues: list[Issue] = []
-    for url in dict.fromkeys(u.split("|", 1)[0] for u in urls):
+    for url in dict.fromkeys(bare):
         sd = known(url)
         if sd is None or sd["kind"] != "resource":
             continue
         if sd["type"] != rtype:
+            at = bare.index(url)
+            where = f"{rtype}.meta.profile[{at}]" if at < len(urls) - (asked is not None) else None
             issues.append(
-                Issue("invalid", f"Profile '{url}' is for {sd['type']}, not {rtype}", "profile")
+                Issue(
+                    "invalid",
+                    f"Profile '{url}' is for {sd['type']}, not {rtype}",
+                    where or "profile",
+                )
             )
             continue
         issues += [i for i in check(resource, url) if i not in issues]

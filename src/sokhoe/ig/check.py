@@ -247,8 +247,8 @@ def _binding(binding: dict[str, Any], node: Any, loc: str, issues: list[Issue]) 
     from sokhoe.ig.terminology import value_set_codes
 
     codes = value_set_codes().get(str(binding.get("valueSet", "")).split("|", 1)[0])
-    if codes is None or node is None:
-        return
+    if codes is None or not isinstance(node, (str, dict)):
+        return  # a value of the wrong shape: the base validator reports it
     systems = {s for s, _ in codes}
     if isinstance(node, str):
         good = any((s, node) in codes for s in systems)
