@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PATIENTS ?= 2000
 
-.PHONY: install system-deps run test lint bench bench-portal clean docs-screenshots
+.PHONY: install hapi system-deps run test test-workers lint bench bench-portal clean docs-screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,16 @@ ASSETS := src/sokhoe/web/static/vendor/.installed-stamp
 $(ASSETS): package.json package-lock.json scripts/vendor_assets.sh
 	bash scripts/vendor_assets.sh
 	touch $(ASSETS)
+
+HAPI := tools/hapi/target/.built-stamp
+
+# HAPI FHIR's validator and generic client (tools/hapi), run by tests/conformance: compiled once,
+# its Maven Central artifacts cached in ~/.m2 (offline after the first build)
+$(HAPI): tools/hapi/pom.xml $(wildcard tools/hapi/src/main/java/vn/sokhoe/hapi/*.java)
+	cd tools/hapi && mvn -q -B package
+	touch $(HAPI)
+
+hapi: $(HAPI)
 
 install: $(STAMP) $(ASSETS)
 
@@ -37,8 +47,17 @@ system-deps:
 run: install
 	$(BIN)/sokhoe serve --demo $(PATIENTS)
 
-test: system-deps install
+# HAPI's tools only for the tests (tests/conformance), not for `make run`
+test: system-deps install $(HAPI)
 	$(BIN)/pytest -n 2 --dist loadfile -q
+
+# the REST suite (every test of the `client` fixture) against the app served by two worker
+# processes over SQLite and PostgreSQL, as `sokhoe serve --workers 2` runs it (tests/served.py)
+API_SUITE := tests/web/test_crud.py tests/web/test_search.py tests/web/test_search_modifiers.py \
+	tests/web/test_bundles.py tests/web/test_merge.py tests/web/test_check_in.py \
+	tests/web/test_synthea.py tests/interop/test_hl7v2_http.py
+test-workers: system-deps install
+	SOKHOE_TEST_WORKERS=2 $(BIN)/pytest -n 2 --dist loadfile -q $(API_SUITE)
 
 # the screenshots of the guides (docs/huong-dan-*.md), from the browser tests: each test names its
 # guide's folder under docs/img (clinic/…, portal/…)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: a PostgreSQL server, Orthanc with DICOMweb (the PACS),
-# dcmtk (storescu), Chromium (browser tests), a Java runtime (Spark local mode) and Node.js with
-# npm (the OpenID provider of tests/access/test_oidc.py, which installs its own npm package).
+# dcmtk (storescu), Chromium (browser tests), a Java runtime (Spark local mode), a JDK and Maven
+# (tools/hapi: HAPI FHIR's validator and client) and Node.js with npm (the OpenID provider of
+# tests/access/test_oidc.py, which installs its own npm package).
 # Installs them when missing and we are root; otherwise says what to install. Idempotent and
 # quiet when everything is there.
 set -euo pipefail
@@ -12,6 +13,11 @@ ls /usr/share/orthanc/plugins/libOrthancDicomWeb.so >/dev/null 2>&1 || need+=(or
 command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
+# the TLS front of deploy/nginx, tested in tests/web/test_deploy.py
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+# a JDK and Maven: tools/hapi (HAPI FHIR's validator and client, tests/conformance) is compiled
+command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
 # a font with Vietnamese letters for the PDFs the portal makes (health book, posters)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 # poppler's pdftotext and pdfinfo: the tests read those PDFs back with a reader of their own

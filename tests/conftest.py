@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from sokhoe.store import FhirStore, MemoryStore
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.schema import metadata
 from sokhoe.web.app import create_app
+from tests import served
 from tests.pg_server import PostgresServer
 
 # Bytecode is cached during the tests even where PYTHONDONTWRITEBYTECODE is set (this machine's
@@ -118,11 +120,52 @@ def _truncate(store: SqlStore) -> None:
         conn.execute(text(f"TRUNCATE {names}"))
 
 
+def _clear(store: SqlStore) -> None:
+    """Every row of a SQLite store gone (SQLite has no ``TRUNCATE``)."""
+    with store.writer.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture(scope="session")
+def sqlite_served_url(sqlite_template: Path) -> str:
+    """The SQLite file of the served app (``SOKHOE_TEST_WORKERS``), emptied before each test."""
+    path = sqlite_template.with_name("served.db")
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def served_apps(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[[str], served.Served]]:
+    """The served apps of this test process by database URL, started on first use and
+    stopped at the end of the session (``SOKHOE_TEST_WORKERS``)."""
+    with ExitStack() as stack:
+        apps: dict[str, served.Served] = {}
+
+        def start(url: str) -> served.Served:
+            if url not in apps:
+                folder = tmp_path_factory.mktemp("served")
+                settings = Settings(
+                    base_url=BASE, database_url=url, var_dir=folder, **FAST_PASSWORDS
+                )
+                apps[url] = stack.enter_context(
+                    served.served(settings, served.WORKERS, folder / "server.log")
+                )
+            return apps[url]
+
+        yield start
+
+
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FhirStore]:
     s: FhirStore
     if request.param == "memory":
         s = MemoryStore()
+    elif request.param == "sqlite" and served.WORKERS:  # one file the served app keeps open
+        s = SqlStore(request.getfixturevalue("sqlite_served_url"), migrate_schema=False)
+        _clear(s)
     elif request.param == "sqlite":
         s = sqlite_store(request, tmp_path / "test.db")
     else:
@@ -141,9 +184,22 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def client(store: FhirStore, settings: Settings) -> Iterator[TestClient]:
+def client(
+    store: FhirStore, settings: Settings, request: pytest.FixtureRequest
+) -> Iterator[TestClient]:
     """An API client signed in as a platform-level connected system (every scope, no facility:
-    the policy lets it see everything). Access-control tests make their own callers."""
+    the policy lets it see everything). Access-control tests make their own callers.
+
+    With ``SOKHOE_TEST_WORKERS=N`` the SQL backends' client speaks HTTP to the app served by
+    N worker processes over the same database (``tests/served.py``)."""
+    if served.WORKERS and isinstance(store, SqlStore):
+        running = request.getfixturevalue("served_apps")(str(store.url))
+        # its var/ too: the key that seals the token-signing keys is kept there
+        app = create_app(settings.model_copy(update={"var_dir": running.var_dir}), store)
+        with served.ServedApi(running.url, app) as live:
+            live.headers["Authorization"] = f"Bearer {platform_token(app)}"
+            yield live  # type: ignore[misc]
+        return
     app = create_app(settings, store)
     with TestClient(app, base_url=BASE) as c:
         c.headers["Authorization"] = f"Bearer {platform_token(app)}"
@@ -163,6 +219,7 @@ HEAVY_FIRST: tuple[str, ...] = (
     "tests/web/test_synthea.py",
     "tests/web/test_dashboard.py",
     "tests/interop/test_bulk_export.py",
+    "tests/conformance/test_hapi_validator.py",
     "tests/warehouse/test_spark_runner.py",
     "tests/interop/test_bulk_import.py",
     "tests/warehouse/test_surveillance.py",
@@ -171,6 +228,7 @@ HEAVY_FIRST: tuple[str, ...] = (
     "tests/warehouse/test_build.py",
     "tests/interop/test_load.py",
     "tests/interop/test_sync.py",
+    "tests/conformance/test_hapi_client.py",
     "tests/interop/test_subscriptions.py",
     "tests/prescribing/test_prescribing_browser.py",
     "tests/interop/test_pacs.py",

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -52,13 +52,33 @@ def serve(
     host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     demo: Annotated[int, typer.Option(help="Load a demo population of N people if empty")] = 0,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes (default: one per core; 1 for an in-memory store)"),
+    ] = None,
+    log_format: Annotated[
+        str, typer.Option(help="json (one object per line, for log shippers) or text")
+    ] = "json",
 ) -> None:
     """Serve the FHIR API, documentation and pages."""
+    import os
+
     import uvicorn
+
+    from sokhoe.logs import config as log_config
+
+    if log_format not in ("json", "text"):
+        raise typer.BadParameter("json or text", param_hint="--log-format")
+    logging_config = log_config(log_format)
+    count = _worker_count(workers, _settings(db).database_url)
+    if count > 1:  # before sokhoe.metrics is imported: every process counts into files
+        from sokhoe.web.served import worker_environment
+
+        os.environ.update(worker_environment(_settings(db), count))
 
     from sokhoe.web.app import create_app
 
-    settings = _settings(db)
+    settings = _settings(db).model_copy(update={"workers": count})
     if settings.base_url == Settings.model_fields["base_url"].default:
         settings = settings.model_copy(update={"base_url": f"http://{host}:{port}"})
     application = create_app(settings)
@@ -104,7 +124,48 @@ def serve(
         )
         print(made)
         print(demo_portal(repo, engine, settings.base_url, settings.var_dir))
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    served: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": logging_config,
+        "access_log": False,  # our own line per request instead (sokhoe/logs.py)
+    }
+    if count == 1:
+        uvicorn.run(application, **served)
+        return
+    from sokhoe.web.served import FACTORY
+
+    os.environ.update(settings.environment())  # each worker reads the parent's settings too
+    print(f"serving with {count} worker processes")
+    uvicorn.run(
+        FACTORY,
+        factory=True,
+        workers=count,
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
+        **served,
+    )
+
+
+HEALTHCHECK_SECONDS = 60
+"""How long uvicorn's supervisor waits for a worker's answer before it kills and replaces it:
+its default (5 s) is shorter than a worker's start on a loaded 2-core machine (importing
+the app and opening the store), which it would otherwise kill before it ever served."""
+
+
+def _worker_count(asked: int | None, database_url: str) -> int:
+    """The worker processes to run: ``asked``, or one per core; one for an in-memory store,
+    which a second process would not see."""
+    import os
+
+    if database_url.rstrip("/") == "sqlite:" or ":memory:" in database_url:
+        if asked not in (None, 1):
+            raise typer.BadParameter(
+                "an in-memory store is served by one process", param_hint="--workers"
+            )
+        return 1
+    if asked is not None and asked < 1:
+        raise typer.BadParameter("at least one worker", param_hint="--workers")
+    return asked or os.cpu_count() or 1
 
 
 def _warehouse_in_background(store: FhirStore, settings: Settings) -> None:

@@ -6,7 +6,9 @@ services receive a :class:`Settings`, so tests build their own without touching 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from argon2 import DEFAULT_MEMORY_COST, DEFAULT_PARALLELISM, DEFAULT_TIME_COST
 from pydantic import BaseModel, SecretStr
@@ -163,6 +165,11 @@ class Settings(BaseSettings):
     process every ``glass_alert_seconds`` (``portal/glass_alerts.py``; ``sokhoe audit
     glass-alerts`` runs the same apart). Several processes may run it: each SMS goes once."""
     glass_alert_seconds: float = 60.0
+    workers: int = 1
+    """Worker processes serving this address (``sokhoe serve --workers`` sets it; reported in
+    ``/metrics``)."""
+    metrics_from: list[str] = ["127.0.0.1/32", "::1/128"]
+    """Networks allowed to read ``/metrics`` (the monitoring host's, in production)."""
 
     @property
     def warehouse_dir(self) -> Path:
@@ -171,3 +178,36 @@ class Settings(BaseSettings):
     @property
     def fhir_base(self) -> str:
         return self.base_url.rstrip("/") + "/fhir"
+
+    def environment(self) -> dict[str, str]:
+        """The ``SOKHOE_*`` variables that make :class:`Settings` read back as these settings.
+
+        ``sokhoe serve --workers N`` builds its settings in the parent (command-line options,
+        the demo's signing certificates) and each worker process reads its own from the
+        environment: only fields that differ from the defaults are written, secrets in clear
+        (the variables go to the server's own children, never to a log).
+        """
+        found: dict[str, str] = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if value == field.default:
+                continue
+            plain = _plain(value)
+            text = plain if isinstance(plain, str) else json.dumps(plain)
+            found[f"SOKHOE_{name.upper()}"] = text
+        return found
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON-able data with secrets revealed (pydantic's JSON dump masks them)."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, BaseModel):
+        return {k: _plain(getattr(value, k)) for k in type(value).model_fields}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -100,6 +100,43 @@ def test_conditional_create(client: TestClient) -> None:
     assert client.get("/fhir/Patient").json()["total"] == 1
 
 
+def test_conditional_create_with_a_url_as_hapi_sends_it(client: TestClient) -> None:
+    """HAPI FHIR's generic client puts ``[base]/Patient?params`` in If-None-Exist (the
+    specification: the parameters alone); both find the same Patient, in a transaction too. A
+    URL naming another type is refused and writes nothing."""
+    cccd = "https://fhir.sokhoe.vn/sid/cccd"
+    p = patient(identifier=[{"system": cccd, "value": "001090012399"}])
+    first = client.post("/fhir/Patient", json=p)
+    assert first.status_code == 201
+    for value in (
+        f"http://testserver/fhir/Patient?identifier={cccd.replace('/', '%2F')}%7C001090012399",
+        f"Patient?identifier={cccd}|001090012399",
+    ):
+        again = client.post("/fhir/Patient", json=p, headers={"If-None-Exist": value})
+        assert again.status_code == 200, again.text
+        assert again.json()["id"] == first.json()["id"]
+    entry = {
+        "resource": p,
+        "request": {
+            "method": "POST",
+            "url": "Patient",
+            "ifNoneExist": f"http://testserver/fhir/Patient?identifier={cccd}|001090012399",
+        },
+    }
+    tx = {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
+    answer = client.post("/fhir", json=tx)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["entry"][0]["response"]["status"].startswith("200")
+    wrong = client.post(
+        "/fhir/Patient",
+        json=p,
+        headers={"If-None-Exist": f"http://testserver/fhir/Observation?identifier={cccd}|1"},
+    )
+    assert wrong.status_code == 400
+    assert "does not search Patient" in wrong.text
+    assert client.get("/fhir/Patient").json()["total"] == 1
+
+
 def test_conditional_update_and_delete(client: TestClient) -> None:
     ident = [{"system": "urn:mrn", "value": "42"}]
     r1 = client.put("/fhir/Patient?identifier=urn:mrn|42", json=patient(identifier=ident))

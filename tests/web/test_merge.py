@@ -89,6 +89,19 @@ def test_merge_widens_searches_and_unmerge_restores_everything(client: TestClien
     prov = r.json()
     assert prov["resourceType"] == "Provenance"
     assert prov["agent"][0]["who"]["display"] == "bs. An"
+    # the purpose of use from R4's bound value set, and the staff's words (HAPI's validator)
+    assert prov["reason"] == [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                    "code": "PATADMIN",
+                    "display": "patient administration",
+                }
+            ],
+            "text": "same CCCD",
+        }
+    ]
     assert client.get(f"/fhir/Patient/{b}").json()["active"] is False
     for pid in (a, b):
         found = client.get("/fhir/Observation", params={"patient": pid}).json()

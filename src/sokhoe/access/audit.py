@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from time import perf_counter
 from typing import Any, Final
 
 import orjson
@@ -40,6 +41,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, se
 from sqlalchemy.pool import StaticPool
 
 from sokhoe.access.principal import Principal
+from sokhoe.metrics import AUDIT_WRITE
 from sokhoe.store.sql.access_schema import audit_event
 
 GENESIS: Final = "0" * 64
@@ -387,6 +389,7 @@ class AuditLog:
         threads must not write audit rows meanwhile.
         """
         _check(action, outcome)
+        started = perf_counter()
         recorded = _utc(when or datetime.now(UTC))
         event = _Event(
             recorded, principal, action, outcome, entities, query, reason, source, by_patient
@@ -418,6 +421,7 @@ class AuditLog:
             )
             prev = digest
         conn.execute(insert(audit_event), rows)
+        AUDIT_WRITE.observe(perf_counter() - started)  # the lock wait included: it is the cost
         return seq
 
     def head(self) -> Anchor:

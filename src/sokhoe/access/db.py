@@ -20,3 +20,11 @@ def access_engine(store: FhirStore) -> Engine:
         if isinstance(engine, Engine):
             return engine
     raise TypeError(f"{type(store).__name__} keeps no access tables")
+
+
+def access_reader(store: FhirStore) -> Engine:
+    """The engine for reads of the access tables: a SQLite store's reader (plain ``BEGIN``,
+    never queued behind the writer's lock, as every request's token check would otherwise
+    be), or :func:`access_engine` where there is no separate one."""
+    engine = getattr(store, "reader", None)
+    return engine if isinstance(engine, Engine) else access_engine(store)

@@ -41,8 +41,8 @@ from sokhoe.access.rights import (
 from sokhoe.access.scopes import scopes_allow
 from sokhoe.access.session import GuardedSession
 from sokhoe.access.writes import Rules
-from sokhoe.errors import Forbidden
-from sokhoe.fhir.repository import Clock, FhirRepository, Outcome, utc_now
+from sokhoe.errors import Forbidden, Gone, NotFound
+from sokhoe.fhir.repository import Clock, FhirRepository, Outcome, check_type, utc_now
 from sokhoe.messages import Message, Text
 from sokhoe.search.query import SearchQuery
 from sokhoe.store.ports import Confinement, FhirStore, SearchPage, StoredResource, StoreSession
@@ -312,6 +312,10 @@ class GuardedRepository(FhirRepository):
         with self.snapshot() as tx:
             if self.discloses(tx, stored):
                 return
+        self._refuse_hidden(stored, interaction)
+
+    def _refuse_hidden(self, stored: StoredResource, interaction: str) -> None:
+        """``stored`` is not shown to the caller: the reason, audited, or the glass broken."""
         if stored.patient_id is not None and self.principal.role not in ("insurance-appraiser",):
             self.require_patient(stored.patient_id, interaction)  # says why (or breaks glass)
             if self.break_glass is not None:
@@ -352,14 +356,25 @@ class GuardedRepository(FhirRepository):
 
     # -- reads -------------------------------------------------------------------------
     def read(self, resource_type: str, rid: str) -> StoredResource:
+        """One query finds the resource and whether the caller may see it (the hot path of
+        every facility's reads); refusals and break-the-glass take the slow path."""
         self.require_scope(resource_type, "read")
+        check_type(resource_type)
+        access = self.access
         with self._store.begin() as tx:
-            current = tx.read(resource_type, rid)
-        if current is not None:
-            self._require_visible(current, "read")
-            if current.patient_id is not None:
-                self._keep_glass_open(current.patient_id)
-        found = super().read(resource_type, rid)
+            if access is None:
+                current, shown = tx.read(resource_type, rid), True
+            else:
+                current, shown = tx.read_shown(resource_type, rid, access)
+        if current is None:
+            raise NotFound(f"{resource_type}/{rid} is not known")
+        if not shown:
+            self._refuse_hidden(current, "read")
+        if current.patient_id is not None:
+            self._keep_glass_open(current.patient_id)
+        if current.deleted:
+            raise Gone(f"{resource_type}/{rid} was deleted (version {current.version_id})")
+        found = current
         self._record(
             self._read_action("read"),
             "success",

@@ -106,6 +106,11 @@ class GuardedSession:
     def visible(self, keys: Sequence[tuple[str, str]], access: Confinement) -> set[tuple[str, str]]:
         return self.inner.visible(keys, access)
 
+    def read_shown(
+        self, resource_type: str, id: str, access: Confinement
+    ) -> tuple[StoredResource | None, bool]:
+        return self.inner.read_shown(resource_type, id, access)
+
     def visible_version(
         self, resource_type: str, id: str, version_id: int, access: Confinement
     ) -> bool:

@@ -14,6 +14,7 @@ import logging
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
+from time import monotonic
 
 from sqlalchemy import Engine, insert, select, update
 
@@ -24,6 +25,8 @@ log = logging.getLogger("sokhoe.access.tokens")
 
 KEY_LIFETIME = timedelta(days=30)
 """A retired key still verifies tokens for this long after it stopped signing."""
+CACHE_SECONDS = 60.0
+"""How long a process trusts its copy of a verifying key's row (see ``SigningKeys``)."""
 
 
 def _now() -> datetime:
@@ -33,10 +36,19 @@ def _now() -> datetime:
 class SigningKeys:
     """The current signing key, the keys that still verify, and rotation."""
 
-    def __init__(self, engine: Engine, kek: KeyEncryptionKey) -> None:
+    def __init__(
+        self, engine: Engine, kek: KeyEncryptionKey, *, reader: Engine | None = None
+    ) -> None:
         self.engine = engine
+        self.reader = reader if reader is not None else engine
         self.kek = kek
         self._plain_checked = False
+        self._opened: dict[str, tuple[float, str, datetime | None]] = {}
+        """kid -> (when read, opened secret, retired): every request verifies a token, and
+        opening a sealed key (AES-GCM) and reading its row each time cost more than the
+        rest of the check. Rows only change by rotation, which sets ``retired``; a copy is
+        trusted for :data:`CACHE_SECONDS`, so a key retired elsewhere stops signing at once
+        and its expiry (``KEY_LIFETIME`` later) is seen within that time here."""
 
     def current(self) -> tuple[str, str]:
         """(kid, secret) to sign with; a new key when there is none this server can open."""
@@ -79,21 +91,31 @@ class SigningKeys:
     def verifying(self, kid: str) -> str | None:
         """The secret of key ``kid`` while it verifies; None for an unknown key, one retired
         longer than :data:`KEY_LIFETIME`, or one this server cannot open."""
-        self._seal_plain_keys()
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                select(auth_signing_key.c.secret, auth_signing_key.c.retired).where(
-                    auth_signing_key.c.kid == kid
-                )
-            ).first()
-        if row is None:
-            return None
-        retired = row.retired
-        if retired is not None:
-            retired = retired if retired.tzinfo else retired.replace(tzinfo=UTC)
-            if retired + KEY_LIFETIME < _now():
+        cached = self._opened.get(kid)
+        if cached is not None and monotonic() - cached[0] < CACHE_SECONDS:
+            _, secret, retired = cached
+        else:
+            self._seal_plain_keys()
+            with self.reader.connect() as conn:
+                row = conn.execute(
+                    select(auth_signing_key.c.secret, auth_signing_key.c.retired).where(
+                        auth_signing_key.c.kid == kid
+                    )
+                ).first()
+            if row is None:
                 return None
-        return self._open(kid, str(row.secret))
+            retired = row.retired
+            if retired is not None and retired.tzinfo is None:
+                retired = retired.replace(tzinfo=UTC)
+            opened = self._open(kid, str(row.secret))
+            if opened is None:
+                return None
+            secret = opened
+            if KeyEncryptionKey.is_sealed(str(row.secret)):  # a plain one is re-read once sealed
+                self._opened[kid] = (monotonic(), secret, retired)
+        if retired is not None and retired + KEY_LIFETIME < _now():
+            return None
+        return secret
 
     def _open(self, kid: str, stored: str) -> str | None:
         if not KeyEncryptionKey.is_sealed(stored):  # an older process wrote it just now

@@ -87,11 +87,14 @@ class TokenService:
         ttl: timedelta = DEFAULT_TTL,
         *,
         kek: KeyEncryptionKey | None = None,
+        reader: Engine | None = None,
     ) -> None:
         self.engine = engine
+        self.reader = reader if reader is not None else engine
+        """Every request's token check reads through it (``access_reader``)."""
         self.ttl = ttl
         self.kek = kek if kek is not None else _process_kek()
-        self.keys = SigningKeys(engine, self.kek)
+        self.keys = SigningKeys(engine, self.kek, reader=self.reader)
 
     # -- keys ----------------------------------------------------------------------
     def rotate(self) -> tuple[str, str]:
@@ -158,7 +161,7 @@ class TokenService:
             raise Unauthorized("The access token has expired; request a new one") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"The access token is invalid ({exc})") from exc
-        with self.engine.begin() as conn:
+        with self.reader.connect() as conn:
             revoked = conn.execute(
                 select(auth_revoked_token.c.jti).where(auth_revoked_token.c.jti == claims["jti"])
             ).first()

@@ -33,6 +33,7 @@ from sokhoe.fhir.repository import (
     FhirRepository,
     Outcome,
     check_id,
+    if_none_exist_query,
     parse_if_match,
     validated,
 )
@@ -183,7 +184,7 @@ class TransactionProcessor:
             )
         if e.method == "POST":
             if e.if_none_exist:
-                found = self._matches(rtype, e.if_none_exist, e)
+                found = self._matches(rtype, if_none_exist_query(e.if_none_exist, rtype), e)
                 if found:
                     existing = self.tx.read(rtype, found)
                     if existing is not None:

@@ -129,6 +129,24 @@ def sensitive_labels(content: dict[str, Any] | None) -> str | None:
     return ",".join(found) or None
 
 
+def if_none_exist_query(value: str, resource_type: str) -> str:
+    """The search parameters of an ``If-None-Exist`` value (header or a transaction entry's
+    ``request.ifNoneExist``).
+
+    The specification says the value is the search parameters alone, "what would be in the URL
+    following the ?" (https://hl7.org/fhir/R4/http.html#ccreate). HAPI FHIR's generic client
+    (``create().conditionalByUrl(...)``) sends ``[base]/Type?params`` instead, and HAPI's server
+    accepts both; so does this: a value whose part before the first ``?`` holds no ``=`` is
+    read as a URL, whose last path segment must be ``resource_type``.
+    """
+    head, mark, query = value.partition("?")
+    if not mark or "=" in head:
+        return value
+    if head.rstrip("/").rsplit("/", 1)[-1] != resource_type:
+        raise InvalidRequest(f"If-None-Exist '{value}' does not search {resource_type}")
+    return query
+
+
 def _reroot(expression: str | None, where: str) -> str:
     if not expression:
         return where
@@ -305,7 +323,8 @@ class FhirRepository:
         if_none_exist: str | None,
     ) -> Outcome:
         if if_none_exist:
-            found = self.conditional_matches(tx, resource_type, if_none_exist)
+            query = if_none_exist_query(if_none_exist, resource_type)
+            found = self.conditional_matches(tx, resource_type, query)
             if len(found) > 1:
                 raise PreconditionFailed(
                     f"If-None-Exist '{if_none_exist}' matched more than one {resource_type}"

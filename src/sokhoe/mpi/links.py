@@ -27,6 +27,15 @@ from sokhoe.store.ports import StoredResource, StoreSession
 
 ACTIVITY = "https://fhir.sokhoe.vn/CodeSystem/mpi-activity"
 """merge | unmerge | link-rejected: what a master-patient-index Provenance records."""
+PATADMIN = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+    "code": "PATADMIN",
+    "display": "patient administration",
+}
+"""Provenance.reason of a merge or unmerge: the purpose of use, from the value set R4 binds
+(https://hl7.org/fhir/R4/provenance-definitions.html#Provenance.reason, extensible
+v3-PurposeOfUse), beside the staff's own words in ``text``. HAPI's validator warns about a
+reason that is text alone."""
 TASK_CODE = "https://fhir.sokhoe.vn/CodeSystem/mpi-task"
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
 MPI_ROLES = frozenset({"system-admin", "facility-admin", "doctor"})
@@ -77,7 +86,7 @@ def _provenance(
         "target": [{"reference": f"Patient/{t.id}/_history/{t.version_id}"} for t in targets],
         "recorded": when,
         "activity": {"coding": [{"system": ACTIVITY, "code": activity}]},
-        "reason": [{"text": reason}],
+        "reason": [{"coding": [PATADMIN], "text": reason}],
         "agent": [agent.to_fhir()],
         "entity": [
             {"role": "revision", "what": {"reference": f"Patient/{s.id}/_history/{s.version_id}"}}

@@ -85,15 +85,22 @@ def remember(
         )
 
 
-def seen(engine: Engine, jti: str, now: datetime | None = None) -> None:
-    """Note that the session was used (at most once an hour)."""
+def seen(
+    engine: Engine, jti: str, now: datetime | None = None, reader: Engine | None = None
+) -> None:
+    """Note that the session was used (at most once an hour).
+
+    Read first, through ``reader`` when given: on SQLite a write transaction takes the one
+    writer's lock even when its ``UPDATE`` matches nothing, and every page a citizen opens
+    would otherwise queue behind the platform's writes for a no-op."""
     at = _utc(now)
+    stale = citizen_device.c.jti == jti, citizen_device.c.last_seen < at - SEEN_EVERY
+    with (reader or engine).connect() as conn:
+        due = conn.execute(select(citizen_device.c.jti).where(*stale)).first()
+    if due is None:
+        return
     with engine.begin() as conn:
-        conn.execute(
-            update(citizen_device)
-            .where(citizen_device.c.jti == jti, citizen_device.c.last_seen < at - SEEN_EVERY)
-            .values(last_seen=at)
-        )
+        conn.execute(update(citizen_device).where(*stale).values(last_seen=at))
 
 
 def active(engine: Engine, phone: str, now: datetime | None = None) -> list[Device]:

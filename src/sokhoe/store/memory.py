@@ -120,6 +120,15 @@ class MemorySession:
                 out.append(_out(found))
         return out
 
+    def read_shown(
+        self, resource_type: str, id: str, access: Confinement
+    ) -> tuple[StoredResource | None, bool]:
+        found = self._current(resource_type, id)
+        if found is None:
+            return None, False
+        judge = self._judge(access)
+        return _out(found), judge is None or judge(found)
+
     def visible(self, keys: Sequence[tuple[str, str]], access: Confinement) -> set[tuple[str, str]]:
         judge = self._judge(access)
         assert judge is not None  # noqa: S101 - access is given

@@ -181,6 +181,13 @@ class StoreSession(Protocol):
         """Which of these current resources (deleted ones included) ``access`` shows."""
         ...
 
+    def read_shown(
+        self, resource_type: str, id: str, access: Confinement
+    ) -> tuple[StoredResource | None, bool]:
+        """The current resource (deleted included) and whether ``access`` shows it, in one
+        look-up: a read answers with one query where it would otherwise need two."""
+        ...
+
     def visible_version(
         self, resource_type: str, id: str, version_id: int, access: Confinement
     ) -> bool:

@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse
 
 from sokhoe import __version__
 from sokhoe.access.audit import AuditLog
-from sokhoe.access.db import access_engine
+from sokhoe.access.db import access_engine, access_reader
 from sokhoe.access.guard import PLATFORM_SCOPES, GuardedRepository
 from sokhoe.access.index import ensure_care_index
 from sokhoe.access.kek import load_key_encryption_key
@@ -44,12 +44,14 @@ from sokhoe.web import (
     links_api,
     mpi_api,
     oidc_api,
+    ops_api,
     prescribing_api,
     signing_api,
     smart_api,
     terminology_api,
     validate_api,
 )
+from sokhoe.web.ops_api import RequestObserver
 from sokhoe.web.pages import clinic as clinic_pages
 from sokhoe.web.pages import pharmacy as pharmacy_pages
 from sokhoe.web.pages import portal as portal_pages
@@ -77,6 +79,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
         redoc_url=None,
     )
     harden(app, settings.cors_origins)
+    app.add_middleware(RequestObserver)  # outermost: ids, counts and logs every request
     store = store if store is not None else open_store(settings.database_url)
     app.state.settings = settings
     app.state.store = store
@@ -87,7 +90,12 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
         settings.var_dir, configured_kek.get_secret_value() if configured_kek else None
     )
     dummy_hash(password_hasher(settings))  # made now: no sign-in pays for it
-    app.state.tokens = TokenService(engine, timedelta(minutes=settings.token_minutes), kek=kek)
+    app.state.tokens = TokenService(
+        engine,
+        timedelta(minutes=settings.token_minutes),
+        kek=kek,
+        reader=access_reader(store),
+    )
     app.state.policy = Policy(store, check_in_opens_record=settings.check_in_opens_record)
     app.state.auditor = AuditLog(engine)
     ensure_care_index(store)
@@ -125,6 +133,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     signed_in = [Depends(deps.signed_in)]
+    app.include_router(ops_api.router)  # /health, /metrics: no sign-in (see ops_api)
     app.include_router(auth_api.router)
     app.include_router(smart_api.router)  # public, and before fhir_api's /fhir/{type}/{id}
     if settings.oidc_issuer:  # citizen sign-in through VNeID-like providers, when configured

@@ -164,6 +164,17 @@ class SqlSession:
         ).first()
         return _row(row) if row else None
 
+    def read_shown(
+        self, resource_type: str, id: str, access: Confinement
+    ) -> tuple[StoredResource | None, bool]:
+        r = resource.c
+        row = self.conn.execute(
+            select(*_COLUMNS, confine(access, r).label("shown")).where(
+                r.resource_type == resource_type, r.id == id
+            )
+        ).first()
+        return (_row(row), bool(row.shown)) if row else (None, False)
+
     def visible(self, keys: Sequence[tuple[str, str]], access: Confinement) -> set[tuple[str, str]]:
         by_type: dict[str, list[str]] = defaultdict(list)
         for rtype, rid in keys:

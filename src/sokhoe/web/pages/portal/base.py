@@ -68,7 +68,7 @@ def _refreshed(request: Request, who: Principal) -> tuple[Principal, str | None]
     current = replace(who, patient_ids=(own,) if own else ())
     current = with_wards(platform, replace(current, subject=phone))
     if who.session:
-        devices.seen(engine, who.session)
+        devices.seen(engine, who.session, reader=request.app.state.tokens.reader)
     return replace(current, subject=who.subject), own
 
 
