@@ -19,9 +19,11 @@ log = logging.getLogger("sokhoe.bootstrap")
 
 
 def publish_registry(repo: GuardedRepository) -> int:
-    """Store the platform's NamingSystems, the self-declaration's Questionnaire and the
-    reference drug catalogue; return how many resources changed (fixed ids; unchanged ones
-    make no new version)."""
+    """Store the platform's NamingSystems, the Vietnam core profiles and extensions
+    (StructureDefinitions), the self-declaration's Questionnaire and the reference drug
+    catalogue; return how many resources changed (fixed ids; unchanged ones make no new
+    version)."""
+    from sokhoe.ig.profiles import structure_definitions
     from sokhoe.portal.questionnaire import resource as questionnaire
     from sokhoe.portal.sections import SECTIONS
     from sokhoe.prescribing import publish_reference
@@ -30,7 +32,7 @@ def publish_registry(repo: GuardedRepository) -> int:
 
     changed = 0
     declaration = questionnaire(SECTIONS, catalogue("vi", "portal").gettext)
-    for resource in [*registry_resources(), declaration]:
+    for resource in [*registry_resources(), *structure_definitions(), declaration]:
         outcome = repo.update(resource, resource["resourceType"], resource["id"])
         changed += outcome.status == 201 or outcome.resource.version_id > 1
     report = publish_reference(repo)

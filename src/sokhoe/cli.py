@@ -747,6 +747,7 @@ def restore_command(
 def _register_sub_commands() -> None:
     """Each domain owns its own sub-command module; they are mounted here."""
     from sokhoe.clinic.cli import clinic_app, signature_app
+    from sokhoe.ig.cli import ig_app
     from sokhoe.interop.claims.cli import claims_app
     from sokhoe.interop.dicom.cli import pacs_app
     from sokhoe.interop.hl7v2.cli import hl7_app
@@ -771,6 +772,7 @@ def _register_sub_commands() -> None:
     app.add_typer(catalogue_app, name="catalogue")
     app.add_typer(prescriptions_app, name="prescriptions")
     app.add_typer(portal_app, name="portal")
+    app.add_typer(ig_app, name="ig")
 
 
 _register_sub_commands()

@@ -12,6 +12,11 @@ module-scoped fixture and validated in ONE run; each test asserts on its slice:
 - what the HL7 v2 path writes for the sample messages (``tests/interop/hl7_samples``);
 - what the legacy spreadsheet import writes for its sample files;
 - what the claims (XML 130) export writes to the record: its AuditEvents;
+- the Vietnam core package as ``sokhoe ig build`` writes it (``--tgz``), loaded with
+  ``--package`` for the whole run (the demo's Patients claim its Patient profile): its profiles,
+  code systems, value sets and naming systems, and Vietnamese patients against its Patient
+  profile, a conforming one and one per rule broken, each failing where the server's own
+  checker says;
 - a tiny FHIR NPM package made here (a Patient profile whose FHIRPath constraint requires a
   12-digit CCCD, and a CodeSystem) loaded with ``--package``: a conforming patient passes, a
   malformed CCCD fails, a code of the package's CodeSystem is checked against it; a second
@@ -39,16 +44,19 @@ from sqlalchemy import select
 from sokhoe.access.guard import platform_repository
 from sokhoe.config import Settings
 from sokhoe.demo import write_demo
+from sokhoe.fhir.profiles import profile_issues
+from sokhoe.ig.package import write_dir, write_tgz
 from sokhoe.interop.claims.export import ExportOptions, export_day, export_repository
 from sokhoe.interop.claims.signing import facility_key
 from sokhoe.interop.hl7v2.processor import Hl7Processor
 from sokhoe.interop.load import load_paths
-from sokhoe.mpi.identifiers import CCCD, FACILITY
+from sokhoe.mpi.identifiers import CCCD, FACILITY, mrn_system
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.access_schema import audit_event
 from sokhoe.web.app import create_app
 from tests.conformance import hapi
 from tests.conftest import FAST_PASSWORDS, platform_token, sqlite_store
+from tests.ig.test_check import GOOD, with_identifier
 from tests.interop.test_hl7v2_mapping import SAMPLES, prepare, sample
 from tests.interop.test_legacy_import import importer, registry, sample_jobs
 
@@ -70,6 +78,14 @@ WARNINGS: dict[str, str] = {
     ),
     "All_observations_should_have_a_performer": (
         "best practice: device readings and self-declared values have no performer"
+    ),
+    "SD_ED_EXPERIMENTAL_BINDING": (
+        "the Vietnam core profiles keep R4's binding of language to the experimental 'languages'"
+        " value set (the R4 base does the same)"
+    ),
+    "Terminology_TX_Code_ValueSet_Ext": (
+        "an ethnic group a legacy spreadsheet gave as a name, not a code: kept as text, which the"
+        " extensible binding to the 54 groups allows"
     ),
     "Terminology_TX_NoValid_2_CC": (
         "extensible binding met with another code: v2-0203 VN (visit number) on an Encounter's"
@@ -284,6 +300,37 @@ def _tgz_package(root: Path) -> Path:
     return path
 
 
+def _vietnam_core(root: Path, gathered: Gathered) -> Path:
+    """The Vietnam core package (``sokhoe ig build --tgz``); its resources as a slice, and
+    Vietnamese patients against its Patient profile. The package's extension definitions are
+    not validated as resources: regenerating the snapshot of any extension whose context is an
+    element (HL7's own ``patient-birthPlace`` too) makes this offline HAPI look the core package
+    up in a package cache it does not have ("Unable to resolve package id hl7.fhir.r4.core")."""
+    folder = root / "vn-core"
+    write_dir(folder)
+    tgz = root / "vn.sokhoe.fhir.core.tgz"
+    write_tgz(tgz)
+    for path in sorted((folder / "package").glob("*.json")):
+        resource = json.loads(path.read_bytes())
+        if path.name not in ("package.json", ".index.json") and resource.get("type") != "Extension":
+            gathered.add("vn-core", path)
+    patients = {
+        "vn-good": GOOD,
+        "vn-bad-cccd": with_identifier(0, "991085012345"),
+        "vn-bad-cmnd": with_identifier(1, "0123456789"),
+        "vn-bad-bhyt": with_identifier(2, "DN6010123456789"),
+    }
+    mrn = json.loads(json.dumps(GOOD))
+    mrn["identifier"][3]["system"] = mrn_system("HOSPITAL-B")
+    patients["vn-bad-mrn"] = mrn
+    ethnicity = json.loads(json.dumps(GOOD))
+    ethnicity["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] = "99"
+    patients["vn-bad-ethnicity"] = ethnicity
+    resources = [{**p, "id": pid} for pid, p in patients.items()]
+    gathered.add("vn-patients", _ndjson(root / "vn-patients.ndjson", resources))
+    return tgz
+
+
 def _profiled(root: Path, gathered: Gathered) -> None:
     def patient(pid: str, cccd: str) -> dict[str, Any]:
         return {
@@ -315,7 +362,7 @@ def _profiled(root: Path, gathered: Gathered) -> None:
         {**patient("control-bad", "079088001235"), "gender": "nam", "birthDate": "1985-02-30"},
     ]
     gathered.add("package", _ndjson(root / "package-examples.ndjson", resources))
-    gathered.packages = [_tiny_package(root), _tgz_package(root)]
+    gathered.packages += [_tiny_package(root), _tgz_package(root)]
 
 
 @pytest.fixture(scope="module")
@@ -326,6 +373,7 @@ def gathered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     _everything_and_claims(request, root, demo, result)
     _hl7(request, root, result)
     _legacy(request, root, result)
+    result.packages.append(_vietnam_core(root, result))
     _profiled(root, result)
     files = [p for paths in result.files.values() for p in paths]
     reports = hapi.validate(files, result.packages)
@@ -384,6 +432,45 @@ def test_package_profile_passes_a_conforming_patient_and_fails_a_malformed_cccd(
     assert len(bad) == 1 and "tiny-cccd" in bad[0], bad
 
 
+def test_the_vietnam_core_package_loads_and_its_resources_have_no_error(
+    gathered: Gathered,
+) -> None:
+    reports = gathered.reports["vn-core"]
+    kinds = Counter(r["resourceType"] for r in reports)
+    assert kinds["StructureDefinition"] == 4 and kinds["CodeSystem"] >= 10
+    assert kinds["ValueSet"] == kinds["CodeSystem"] and kinds["NamingSystem"] >= 10
+    assert _issues(reports, "error", "fatal") == []
+
+
+VN_FAULTS = {
+    "vn-bad-cccd": ("Patient.identifier[0].value", "vn-cccd-1"),
+    "vn-bad-cmnd": ("Patient.identifier[1].value", "vn-cmnd-1"),
+    "vn-bad-bhyt": ("Patient.identifier[2].value", "vn-bhyt-1"),
+    "vn-bad-mrn": ("Patient.identifier[3].system", "vn-pat-2"),
+    "vn-bad-ethnicity": ("Patient.extension[0].value.ofType(CodeableConcept)", "ethnicity#99"),
+}
+"""Each broken patient: where HAPI must find the fault, and what its message names."""
+
+
+def test_the_core_patient_profile_passes_a_vietnamese_patient_and_fails_each_broken_rule(
+    gathered: Gathered,
+) -> None:
+    by_id = {r["id"]: r for r in gathered.reports["vn-patients"]}
+    assert _issues([by_id["vn-good"]], "error", "fatal") == []
+    for pid, (location, names) in VN_FAULTS.items():
+        found = [i for i in by_id[pid]["issues"] if i["severity"] in ("error", "fatal")]
+        assert found and {i["location"] for i in found} == {location}, (pid, found)
+        assert any(names in i["message"] for i in found), (pid, found)
+        # and the server's own checker refuses the same resource at the same place
+        resource = _vn_patient(gathered, pid)
+        assert location in {i.expression for i in profile_issues(resource)}, pid
+
+
+def _vn_patient(gathered: Gathered, pid: str) -> dict[str, Any]:
+    path = gathered.files["vn-patients"][0]
+    return next(r for r in map(json.loads, path.read_bytes().splitlines()) if r["id"] == pid)
+
+
 def test_the_validator_is_not_blind(gathered: Gathered) -> None:
     """The same run finds the errors of a bad resource: a gender outside its required value
     set and a day that does not exist."""
@@ -411,7 +498,7 @@ def test_only_known_warnings(gathered: Gathered) -> None:
     kinds: Counter[str] = Counter(
         i["messageId"]
         for slice_, reports in gathered.reports.items()
-        if slice_ != "package"
+        if slice_ not in ("package", "vn-patients")
         for r in reports
         for i in r["issues"]
         if i["severity"] == "warning"

@@ -15,6 +15,7 @@ from typing import Any
 
 from sokhoe.demo.facilities import Facility, FacilityIndex
 from sokhoe.demo.names import human_name, person_name
+from sokhoe.ig.urls import PATIENT as CORE_PATIENT
 from sokhoe.mpi.identifiers import BHYT, CCCD, CMND, OLD_PROVINCE_CODES, make_cccd, mrn_system
 from sokhoe.registry.places import Province, Ward, provinces
 
@@ -152,6 +153,7 @@ def make_person(pop: Population, index: int) -> tuple[Person, dict[str, Any]]:
     patient: dict[str, Any] = {
         "resourceType": "Patient",
         "id": pid,
+        "meta": {"profile": [CORE_PATIENT]},  # a vendor's record should claim it: so do ours
         "identifier": identifiers,
         "active": True,
         "name": [human_name(family, middle, given)],

@@ -76,6 +76,11 @@ def capability_statement(
             "searchInclude": ["*", *_reference_params(rtype)],
             "searchParam": params,
         }
+        from sokhoe.ig.profiles import profile_for
+
+        supported = profile_for(rtype)
+        if supported is not None:
+            entry["supportedProfile"] = [supported]
         ops = [*operations.get(rtype, []), *operations.get("*", [])]
         if ops:
             entry["operation"] = [

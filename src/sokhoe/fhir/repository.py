@@ -105,7 +105,8 @@ def validated(
             f"{where}.resourceType" if where else "resourceType",
         )
     found = list(find_issues(resource) if issues is None else issues)
-    found += [i for i in profile_issues(resource) if i not in found]
+    # precomputed issues (``precheck``) include the claimed profiles' already
+    found += [i for i in profile_issues(resource, issues is None) if i not in found]
     issues = found
     if issues:
         if where:

@@ -24,7 +24,7 @@ from typing import Any, Final
 from sokhoe.errors import InvalidRequest, Issue, NotFound, operation_outcome
 from sokhoe.fhir.definitions import resource_types
 from sokhoe.fhir.parameters import parameters_by_name
-from sokhoe.fhir.profiles import profile_issues
+from sokhoe.fhir.profiles import conformance_issues, profile_issues
 from sokhoe.fhir.validation import find_issues
 
 MODES: Final = ("create", "update", "delete", "profile")
@@ -116,8 +116,12 @@ def parse(body: Any, query: dict[str, str]) -> Request:
 
 
 def _known_profile(url: str, rtype: str) -> bool:
-    """Profiles this server validates against: the core definition of the type."""
-    return url.split("|", 1)[0] == f"{CORE_PROFILE}{rtype}"
+    """Profiles this server validates against: the core definition of the type, and the
+    platform's own (``sokhoe.ig``: a profile of another type is reported by the checker)."""
+    from sokhoe.ig.profiles import known
+
+    bare = url.split("|", 1)[0]
+    return bare == f"{CORE_PROFILE}{rtype}" or known(bare) is not None
 
 
 def validate(
@@ -165,6 +169,7 @@ def validate(
         issues += _update_issues(resource, rtype, rid)
     if mode == "delete" and rid is not None and not exists(rtype, rid):
         issues.append(Issue("not-found", f"{rtype}/{rid} does not exist"))
+    issues += [i for i in conformance_issues(resource, asked.profile) if i not in issues]
     issues += _profile_issues(resource, rtype, asked.profile)
     return _ok(issues)
 

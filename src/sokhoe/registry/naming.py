@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sokhoe.fhir.narrative import narrative
 from sokhoe.mpi.identifiers import (
     BHXH,
     BHYT,
@@ -180,6 +181,7 @@ def _resource(e: _Entry) -> dict[str, Any]:
     return {
         "resourceType": "NamingSystem",
         "id": e.id,
+        "text": narrative(e.name, e.description),
         "name": e.name,
         "status": "active",
         "kind": "identifier",
