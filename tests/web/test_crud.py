@@ -195,6 +195,11 @@ def test_metadata_is_truthful(client: TestClient) -> None:
         "name": "everything",
         "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
     } in resources["Patient"]["operation"]
+    security = cs["rest"][0]["security"]  # how to sign in: SMART, and where to look
+    assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    assert security["cors"] is False  # no origins configured
+    assert "/.well-known/smart-configuration" in security["description"]
+    assert "/auth/token" in security["description"]
 
 
 def test_home_and_docs(client: TestClient) -> None:
@@ -223,3 +228,4 @@ def test_cors_allows_listed_origins_only(store: FhirStore) -> None:
         assert ok.headers.get("access-control-allow-origin") == "https://portal.example.vn"
         other = c.get("/fhir/metadata", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+        assert other.json()["rest"][0]["security"]["cors"] is True  # and says so

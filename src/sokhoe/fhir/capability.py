@@ -46,8 +46,43 @@ def _operation_definition(rtype: str, op: str) -> str:
     return f"{base}/OperationDefinition/{rtype}-{op}"
 
 
+def _security(base_url: str, cors: bool) -> dict[str, Any]:
+    """How a client signs in: SMART on FHIR (discovery at ``.well-known/smart-configuration``,
+    which lists the endpoints); ``cors`` when the server answers browsers of allowed origins.
+    See: https://hl7.org/fhir/R4/capabilitystatement-definitions.html#CapabilityStatement.rest.security
+    """
+    root = base_url.removesuffix("/").removesuffix("/fhir")
+    return {
+        "cors": cors,
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                        "display": "SMART-on-FHIR",
+                    }
+                ],
+                "text": "OAuth 2.0 bearer tokens, SMART on FHIR",
+            }
+        ],
+        "description": (
+            "Every request but this statement and SMART discovery needs a bearer token. "
+            f"Connected systems: client credentials at {root}/auth/token, with a client "
+            "secret or a signed JWT assertion (SMART Backend Services, RS384/ES384). "
+            f"Endpoints and scopes: {base_url.rstrip('/')}/.well-known/smart-configuration. "
+            "What a caller may read also depends on its facility's care relationships, the "
+            "patient's consent and restrictions, and break-the-glass, all audited."
+        ),
+    }
+
+
 def capability_statement(
-    base_url: str, operations: Mapping[str, Sequence[str]], published: str
+    base_url: str,
+    operations: Mapping[str, Sequence[str]],
+    published: str,
+    *,
+    cors: bool = False,
 ) -> dict[str, Any]:
     """``operations``: resource type -> names of type/instance operations it supports (``*``
     those of every type, ``""`` the system-level ones)."""
@@ -100,6 +135,7 @@ def capability_statement(
         "rest": [
             {
                 "mode": "server",
+                "security": _security(base_url, cors),
                 "resource": resources,
                 "interaction": [
                     {"code": "transaction"},

@@ -21,7 +21,7 @@ from sokhoe.fhir.repository import FhirRepository, Outcome, check_type
 from sokhoe.fhir.resources import format_instant, http_date, parse_instant, subset
 from sokhoe.search.query import SearchQuery
 from sokhoe.store.ports import SearchPage, StoredResource
-from sokhoe.web.deps import json_body, platform_repository, repository
+from sokhoe.web.deps import json_body, platform_repository, repository, settings
 from sokhoe.web.responses import FhirResponse
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
@@ -243,7 +243,8 @@ async def metadata(request: Request) -> FhirResponse:
     repo = platform_repository(request)  # public: SMART clients read it before signing in
     published = request.app.state.started
     operations = served_operations(request.app)
-    return FhirResponse(capability_statement(repo.base_url, operations, published))
+    cors = bool(settings(request).cors_origins)
+    return FhirResponse(capability_statement(repo.base_url, operations, published, cors=cors))
 
 
 @router.post("", summary="Process a batch or transaction Bundle")
