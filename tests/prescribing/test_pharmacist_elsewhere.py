@@ -13,22 +13,12 @@ from tests.clinic.clinic_world import PASSWORD
 from tests.clinic.test_pages import csrf_of
 from tests.conftest import BASE
 from tests.prescribing.rx_world import A, RxWorld, make_rx_world
+from tests.prescribing.test_pharmacy_pages import pharmacist
 
 
 @pytest.fixture
 def rx(tmp_path: Path) -> RxWorld:
     return make_rx_world(tmp_path, BASE)
-
-
-def _counter(rx: RxWorld) -> TestClient:
-    client = TestClient(rx.world.app, base_url=BASE)
-    r = client.post(
-        "/clinic/sign-in",
-        data={"username": "ds.chau", "password": PASSWORD, "next": "/clinic"},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303 and r.headers["location"] == "/pharmacy", r.text
-    return client
 
 
 def _token(client: TestClient) -> dict[str, str]:
@@ -40,7 +30,7 @@ def _token(client: TestClient) -> dict[str, str]:
 def test_the_station_pages_and_the_portal_stay_closed_to_a_pharmacist(rx: RxWorld) -> None:
     pid, _ = rx.person(A, "Lê Thị Hạnh")
     before = rx.platform.read("Patient", pid)
-    with _counter(rx) as ds:
+    with pharmacist(rx) as ds:
         csrf = csrf_of(ds.get("/pharmacy").text)  # a valid token: refusals are about the role
         for path in ("/clinic/self-declared", f"/clinic/patients/{pid}"):
             r = ds.get(path, follow_redirects=False)

@@ -23,7 +23,8 @@ def rx(tmp_path: Path) -> RxWorld:
     return make_rx_world(tmp_path, BASE)
 
 
-def _pharmacist(rx: RxWorld) -> TestClient:
+def pharmacist(rx: RxWorld) -> TestClient:
+    """A client signed in at the counter as the pharmacist ``ds.chau`` (sent to /pharmacy)."""
     client = TestClient(rx.world.app, base_url=BASE)
     r = client.post(
         "/clinic/sign-in",
@@ -48,7 +49,7 @@ def test_a_pharmacist_hands_over_part_then_the_rest_then_is_refused(rx: RxWorld)
         ),
         datetime.now(UTC),
     )
-    with _pharmacist(rx) as ds:
+    with pharmacist(rx) as ds:
         home = ds.get("/pharmacy")
         assert home.status_code == 200 and 'id="code"' in home.text and "Nhà thuốc" in home.text
         page = ds.get("/pharmacy", params={"code": issued.code.upper()})
@@ -104,7 +105,7 @@ def test_the_label_names_only_the_patient_of_the_code_presented(rx: RxWorld) -> 
     held = run_prescribe(doctor, parameters(mine, visit, [line("PARACETAMOL-500")]), now)
     theirs = run_prescribe(doctor, parameters(other, other_visit, [line("AMLODIPIN-5")]), now)
     their_line = theirs.requests[0]["id"]
-    with _pharmacist(rx) as ds:
+    with pharmacist(rx) as ds:
         csrf = csrf_of(ds.get("/pharmacy").text)
         before = rx.platform.read("MedicationRequest", their_line).version_id
         forged = ds.post(

@@ -203,6 +203,10 @@ def test_searches_counts_history_and_compartments_hold_what_the_rule_says(
         assert _ids(tx.read_many(keys, caller)) == _expected(caller), who
         for rtype, rid in keys:
             assert tx.visible_version(rtype, rid, 1, caller) == _oracle(caller, rtype, rid)
+            found, shown = tx.read_shown(rtype, rid, caller)  # a read's one query
+            assert found is not None and found.id == rid
+            assert shown == _oracle(caller, rtype, rid), (who, rtype, rid)
+        assert tx.read_shown("Patient", "nobody", caller) == (None, False)
         assert set(tx.search_ids(repo.parse_query("Observation", []), 100, caller)) == {
             k[1] for k in _expected(caller, "Observation")
         }
@@ -236,3 +240,25 @@ def test_includes_chains_and_has_find_nothing_beyond_the_rule(
         assert {m.id for m in chained.matches} == {
             k[1] for k in visible_obs if PATIENT_OF[k[1]] in visible_patients
         }, who
+
+
+def test_a_relationship_begun_this_second_is_current_and_one_ended_is_not(
+    store: FhirStore, repo: FhirRepository
+) -> None:
+    """The SQL store keeps a caller's condition for the second (``store/sql/confine.py``),
+    rounding ``now`` up: a relationship that began earlier in that second is current at
+    once (a check-in followed by a read); one that ended earlier in it is over, on every
+    store. Both are checked again on the next request in the same second (the kept one)."""
+    moment = NOW + timedelta(days=30, microseconds=400_000)
+    rows = [
+        CareRow("p4", "facility:N", "record", True, "encounter", "Encounter/n", "p4", moment),
+        CareRow("p1", "facility:N", "record", True, "consent", "Consent/n", "p1", NOW, moment),
+    ]
+    with store.begin(write=True) as tx:
+        tx.relate(rows)
+    caller = Confinement(moment + timedelta(microseconds=200_000), grantees=("facility:N",))
+    for _ in range(2):
+        with store.begin() as tx:
+            assert tx.read_shown("Patient", "p4", caller)[1] is True
+            assert tx.read_shown("Patient", "p1", caller)[1] is False
+            assert tx.visible([("Patient", "p4"), ("Patient", "p1")], caller) == {("Patient", "p4")}
