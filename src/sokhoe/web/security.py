@@ -8,13 +8,13 @@ default ``/docs`` loads Swagger UI from jsDelivr, so the app serves the copy pac
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 SECURITY_HEADERS = {
@@ -35,6 +35,40 @@ STATIC = re.compile(r"^/(?:[a-z]+/)?static/")
 """Paths of the pages' own assets (``/static/…``, ``/clinic/static/…``)."""
 
 
+class SecurityHeaders:
+    """:data:`SECURITY_HEADERS` on every response that does not set its own, and for the
+    pages' static assets ``Cache-Control: no-cache`` (revalidated by their ETag: scripts and
+    styles hold no health data, and a 304 on a slow commune-station link beats htmx again on
+    every page). Plain ASGI: a Starlette ``@app.middleware("http")`` runs each request in a
+    task of its own and copies the response stream, on every request the platform answers.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.headers = [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in SECURITY_HEADERS.items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = bool(STATIC.search(scope.get("path", "")))
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                if static and b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-cache"))
+                    present.add(b"cache-control")
+                headers += [(k, v) for k, v in self.headers if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
 def harden(app: FastAPI, cors_origins: list[str]) -> None:
     """Add the security headers, the CORS allow-list and the offline ``/docs`` to ``app``."""
     if "*" in cors_origins:
@@ -47,18 +81,7 @@ def harden(app: FastAPI, cors_origins: list[str]) -> None:
             allow_headers=["Authorization", "Content-Type", "Prefer", "If-Match"],
         )
 
-    @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        if STATIC.search(request.url.path):
-            # scripts and styles hold no health data: keep them, revalidated by their ETag
-            # (a 304 on a slow commune-station link instead of htmx again on every page)
-            response.headers.setdefault("Cache-Control", "no-cache")
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.add_middleware(SecurityHeaders)
 
     app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
 
