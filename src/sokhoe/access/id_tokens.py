@@ -84,7 +84,8 @@ class IdTokenKeys:
 
     def sign(self, issuer: str, client_id: str, who: Principal, fhir_user: str | None) -> str:
         """An id_token for ``who`` as the app ``client_id`` sees them. ``sub`` is a hash of
-        the account (stable for the person, without their phone number in it)."""
+        the account (stable for the person, without their phone number in it); a citizen's
+        name is read from the Patient ``fhirUser`` names, never their phone number."""
         kid, key = self.current()
         now = datetime.now(UTC)
         account = f"{who.kind}:{who.subject}".encode()
@@ -94,8 +95,9 @@ class IdTokenKeys:
             "aud": client_id,
             "iat": int(now.timestamp()),
             "exp": int((now + ID_TOKEN_TTL).timestamp()),
-            "name": who.display,
         }
+        if who.kind == "staff":  # a citizen's display is their phone: their name is fhirUser's
+            claims["name"] = who.display
         if fhir_user:
             claims["fhirUser"] = fhir_user
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
