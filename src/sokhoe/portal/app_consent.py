@@ -17,7 +17,7 @@ from sokhoe.messages import Message
 from sokhoe.portal.access_log import NOUNS
 
 FIXED: Final = {
-    "launch/patient": Message("Know whose record it is (you choose below)"),
+    "launch/patient": Message("Know whose record it uses (shown below)"),
     "openid": Message("Know who you are: your name in the health book"),
     "offline_access": Message(
         "Stay connected until you disconnect it: it may read again without asking you"
@@ -60,9 +60,10 @@ def describe(scope: str) -> Message | None:
 
 
 def describe_all(scopes: tuple[str, ...] | list[str]) -> list[Message]:
-    """The lines of the consent screen, each once, in the order asked."""
+    """The lines of the consent screen, each once: what it may read first, then the rest, each
+    in the order asked."""
     out: list[Message] = []
-    for scope in scopes:
+    for scope in sorted(scopes, key=lambda s: s in FIXED or s == "fhirUser"):
         line = describe(scope)
         if line is not None and line not in out:
             out.append(line)
