@@ -39,7 +39,7 @@ from sokhoe.access.otp import citizen_principal
 from sokhoe.access.principal import Principal
 from sokhoe.cli import app as cli
 from sokhoe.store.sql.access_schema import auth_app_grant
-from tests.clinic.clinic_world import PHONE, World, make_world
+from tests.clinic.clinic_world import PASSWORD, PHONE, World, make_world
 from tests.conftest import BASE
 from tests.portal.portal_world import csrf_of, sign_in
 from tests.portal.privacy_world import GUARDIAN, child_with_guardian, link, person
@@ -587,3 +587,34 @@ def test_discovery_announces_the_app_launch(world: World) -> None:
     description = metadata["rest"][0]["security"]["description"]
     assert "SMART App Launch" in description
     assert re.search(r"/auth/authorize", description)
+
+
+def test_a_clinician_signs_in_on_the_clinic_pages_and_comes_back_to_the_consent_screen(
+    world: World,
+) -> None:
+    app, _ = register(world)
+    verifier, challenge = pkce()
+    asked = params(app, challenge, scope="openid fhirUser user/*.rs patient/*.rs launch/patient")
+    here = f"/auth/authorize?{urlencode(asked)}"
+    client = TestClient(world.app, base_url=BASE)
+    form = {"username": "bs.b", "password": PASSWORD, "next": here}
+    signed = client.post("/clinic/sign-in", data=form, follow_redirects=False)
+    assert signed.status_code == 303 and signed.headers["location"] == here
+    away = {**form, "next": "//evil.example/auth/authorize?x"}
+    assert (
+        "evil"
+        not in TestClient(world.app, base_url=BASE)
+        .post("/clinic/sign-in", data=away, follow_redirects=False)
+        .headers["location"]
+    )
+    page = client.get(here)
+    assert "Đọc các hồ sơ bạn được mở khi làm việc" in page.text
+    assert "BS. Phạm Văn Dũng" in page.text and "patient/*.rs launch/patient" in page.text
+    allowed = client.post(
+        "/auth/authorize",
+        data={**asked, "csrf": csrf_of(page.text), "decision": "allow"},
+        follow_redirects=False,
+    )
+    code = parse_qs(urlsplit(allowed.headers["location"]).query)["code"][0]
+    issued = issuer(world).exchange_code(app, code, REDIRECT, verifier)
+    assert issued.scope == "openid user/*.rs" and issued.patient is None
