@@ -69,7 +69,7 @@ test-workers: system-deps install
 # the screenshots of the guides (docs/huong-dan-*.md), from the browser tests: each test names its
 # guide's folder under docs/img (clinic/…, portal/…)
 docs-screenshots: system-deps install
-	SOKHOE_SCREENSHOTS=docs/img $(BIN)/pytest -q -p no:cacheprovider tests/clinic/test_clinic_browser.py tests/prescribing/test_prescribing_browser.py $(wildcard tests/portal/test_*browser.py)
+	SOKHOE_SCREENSHOTS=docs/img $(BIN)/pytest -q -p no:cacheprovider tests/clinic/test_clinic_browser.py tests/prescribing/test_prescribing_browser.py tests/access/test_smart_app_browser.py $(wildcard tests/portal/test_*browser.py)
 	$(BIN)/sokhoe portal ward-qr --ward 00070 --out docs/img/portal/00-ap-phich.png --base-url https://sokhoe.example.vn
 
 lint: install
