@@ -42,7 +42,7 @@ from sokhoe.store.sql.access_schema import auth_app_grant
 from tests.clinic.clinic_world import PASSWORD, PHONE, World, make_world
 from tests.conftest import BASE
 from tests.portal.portal_world import csrf_of, sign_in
-from tests.portal.privacy_world import GUARDIAN, child_with_guardian, link, person
+from tests.portal.privacy_world import GUARDIAN, cards, child_with_guardian, link, person
 
 FHIR = f"{BASE}/fhir"
 REDIRECT = "http://127.0.0.1:9999/app/callback"
@@ -280,6 +280,8 @@ def test_the_app_reads_the_citizens_record_and_nothing_else_with_both_names_audi
     page = sign_in(world, PHONE).get("/portal/access-log?lang=en")
     assert "The app Ứng dụng Sức khỏe Gia đình" in page.text
     assert "An app connected to this health book" in page.text
+    shown = [c for c in cards(page.text) if "Ứng dụng Sức khỏe Gia đình" in c]
+    assert shown and all("/concern" not in c for c in shown)  # their own doing: no concern
 
 
 def test_the_id_token_is_signed_rs256_with_the_published_key_and_names_the_fhir_user(
@@ -618,3 +620,20 @@ def test_a_clinician_signs_in_on_the_clinic_pages_and_comes_back_to_the_consent_
     code = parse_qs(urlsplit(allowed.headers["location"]).query)["code"][0]
     issued = issuer(world).exchange_code(app, code, REDIRECT, verifier)
     assert issued.scope == "openid user/*.rs" and issued.patient is None
+
+
+def test_unfinished_launches_and_old_codes_are_cleared(world: World) -> None:
+    app, code, verifier = launch(world)  # never exchanged
+    kept, kept_code, kept_verifier = launch(world)
+    issuer(world).exchange_code(kept, kept_code, REDIRECT, kept_verifier)
+    request = parse_request(engine(world), params(app, pkce()[1]), FHIR)
+    approve(
+        engine(world), citizen(), request, None, None, now=datetime.now(UTC) + timedelta(days=2)
+    )
+    with engine(world).connect() as conn:
+        grants = conn.execute(select(auth_app_grant.c.client_id, auth_app_grant.c.used)).all()
+    assert sorted((g.client_id, g.used is None) for g in grants) == sorted(
+        [(kept.client_id, False), (app.client_id, True)]  # the finished one and the new one
+    )
+    with pytest.raises(InvalidGrant, match="Unknown"):
+        issuer(world).exchange_code(app, code, REDIRECT, verifier)

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, delete, insert
 
 from sokhoe.access.apps import App, find_app
 from sokhoe.access.audit import agent_key
@@ -37,6 +37,8 @@ from sokhoe.store.sql.access_schema import auth_app_code, auth_app_grant
 
 CODE_TTL: Final = timedelta(seconds=60)
 """An authorization code lives a minute: the app exchanges it at once."""
+STALE: Final = timedelta(days=1)
+"""Codes expired and launches left unfinished this long ago are deleted."""
 IDENTITY: Final = frozenset({"openid", "fhirUser"})
 REFRESH: Final = frozenset({"offline_access", "online_access"})
 LAUNCH_PATIENT: Final = "launch/patient"
@@ -180,6 +182,15 @@ def approve(
         granted = tuple(s for s in granted if s != "fhirUser")
     code = secrets.token_urlsafe(32)
     with engine.begin() as conn:
+        # what can no longer matter: codes long expired (a replay of one is refused anyway)
+        # and launches nobody finished (their code expired unused)
+        stale = when - STALE
+        conn.execute(delete(auth_app_code).where(auth_app_code.c.expires < stale))
+        conn.execute(
+            delete(auth_app_grant).where(
+                auth_app_grant.c.used.is_(None), auth_app_grant.c.created < stale
+            )
+        )
         conn.execute(
             insert(auth_app_grant).values(
                 id=grant_id,

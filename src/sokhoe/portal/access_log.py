@@ -141,6 +141,8 @@ class Access:
     glass: bool
     denied: bool
     concern: Concern | None
+    citizen_app: bool = False
+    """An app a citizen connected (their own doing: no concern to report to a facility)."""
 
 
 @dataclass(frozen=True)
@@ -367,8 +369,7 @@ def access_of(repo: GuardedRepository, patient_id: str, seq: int) -> Access | No
         return None
     agent = (event.get("agent") or [{}])[0]
     subject = str(((agent.get("who") or {}).get("identifier") or {}).get("value", ""))
-    own = _agent(event)[0] == "citizen" and _app(event) is None
-    if own and f"citizen:{subject}" == agent_key(repo.principal):
+    if _agent(event)[0] == "citizen" and f"citizen:{subject}" == agent_key(repo.principal):
         return None
     site = str((event.get("source") or {}).get("site") or "")
     places = facilities(repo, [site])
@@ -403,6 +404,7 @@ def _access(
         _kind(event) == "break-the-glass",
         event.get("outcome") not in (None, "0"),
         reported.get(seq),
+        citizen_app=app is not None and kind == "citizen",
     )
 
 
