@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import secrets
 from dataclasses import replace
@@ -38,9 +39,11 @@ from sokhoe.access.launch import (
 from sokhoe.access.otp import citizen_principal
 from sokhoe.access.principal import Principal
 from sokhoe.cli import app as cli
+from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.access_schema import auth_app_grant
 from tests.clinic.clinic_world import PASSWORD, PHONE, World, make_world
 from tests.conftest import BASE
+from tests.pg_server import PostgresServer
 from tests.portal.portal_world import csrf_of, sign_in
 from tests.portal.privacy_world import GUARDIAN, cards, child_with_guardian, link, person
 
@@ -637,3 +640,29 @@ def test_unfinished_launches_and_old_codes_are_cleared(world: World) -> None:
     )
     with pytest.raises(InvalidGrant, match="Unknown"):
         issuer(world).exchange_code(app, code, REDIRECT, verifier)
+
+
+def test_codes_refresh_and_disconnect_on_postgresql(
+    tmp_path: Path, pg_server: PostgresServer
+) -> None:
+    """Single use and rotation are decided by the database (one UPDATE each): the same on
+    PostgreSQL, where a province runs."""
+    name = f"sokhoe_smart_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    world = make_world(tmp_path, BASE, SqlStore(pg_server.create_database(name)))
+    try:
+        link(world)
+        app, code, verifier = launch(world)
+        first = issuer(world).exchange_code(app, code, REDIRECT, verifier)
+        assert first.refresh_token is not None
+        second = issuer(world).refresh(app, first.refresh_token, lambda _: True)
+        with pytest.raises(InvalidGrant):
+            issuer(world).refresh(app, first.refresh_token, lambda _: True)
+        with fhir(world, second.access_token) as client:
+            assert client.get("/fhir/Patient/p-an").status_code == 200
+        with pytest.raises(InvalidGrant, match="already used"):
+            issuer(world).exchange_code(app, code, REDIRECT, verifier)
+        with fhir(world, second.access_token) as client:
+            assert client.get("/fhir/Patient/p-an").status_code == 401
+    finally:
+        world.app.state.store.close()
+        pg_server.drop_database(name)
