@@ -274,6 +274,17 @@ def test_the_app_reads_the_citizens_record_and_nothing_else_with_both_names_audi
         found = client.get("/fhir/Patient").json()
         assert [e["resource"]["id"] for e in found.get("entry", [])] == ["p-an"]
         assert client.post("/fhir/Patient", json={"resourceType": "Patient"}).status_code == 403
+        # what the citizen may do on their own pages, the read-only app may not: no share
+        # code, no restriction (each would change who sees the record)
+        consents = len(world.platform.search(world.platform.parse_query("Consent", [])).matches)
+        assert client.post("/fhir/Patient/p-an/$share").status_code == 403
+        restrict = {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "category", "valueCode": "HIV"}],
+        }
+        assert client.post("/fhir/Patient/p-an/$restrict", json=restrict).status_code == 403
+        after = world.platform.search(world.platform.parse_query("Consent", [])).matches
+        assert len(after) == consents
     rows = world.app.state.auditor.for_patient(["p-an"], 5)[0]
     agents = rows[0]["agent"]
     assert agents[0]["who"]["identifier"]["value"] == PHONE
