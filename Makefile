@@ -41,6 +41,13 @@ $(LIGHTHOUSE): bench/lighthouse/package.json bench/lighthouse/package-lock.json
 	cd bench/lighthouse && npm ci --no-audit --no-fund --loglevel=error
 	touch $(LIGHTHOUSE)
 
+SMART_APP := tests/access/smart_app/node_modules/.installed-stamp
+# the SMART JavaScript client (fhirclient) that tests/access/test_smart_app_browser.py serves from
+# its own static pages (pinned by its lock; the test installs it too when it is missing)
+$(SMART_APP): tests/access/smart_app/package.json tests/access/smart_app/package-lock.json
+	cd tests/access/smart_app && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $(SMART_APP)
+
 system-deps:
 	bash scripts/system-deps.sh
 
@@ -48,7 +55,7 @@ run: install
 	$(BIN)/sokhoe serve --demo $(PATIENTS)
 
 # HAPI's tools only for the tests (tests/conformance), not for `make run`
-test: system-deps install $(HAPI)
+test: system-deps install $(HAPI) $(SMART_APP)
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 # the REST suite (every test of the `client` fixture) against the app served by two worker
@@ -62,7 +69,7 @@ test-workers: system-deps install
 # the screenshots of the guides (docs/huong-dan-*.md), from the browser tests: each test names its
 # guide's folder under docs/img (clinic/…, portal/…)
 docs-screenshots: system-deps install
-	SOKHOE_SCREENSHOTS=docs/img $(BIN)/pytest -q -p no:cacheprovider tests/clinic/test_clinic_browser.py tests/prescribing/test_prescribing_browser.py $(wildcard tests/portal/test_*browser.py)
+	SOKHOE_SCREENSHOTS=docs/img $(BIN)/pytest -q -p no:cacheprovider tests/clinic/test_clinic_browser.py tests/prescribing/test_prescribing_browser.py tests/access/test_smart_app_browser.py $(wildcard tests/portal/test_*browser.py)
 	$(BIN)/sokhoe portal ward-qr --ward 00070 --out docs/img/portal/00-ap-phich.png --base-url https://sokhoe.example.vn
 
 lint: install

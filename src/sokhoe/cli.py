@@ -326,23 +326,43 @@ EndpointOption = Annotated[
 @client_app.command("create")
 def client_create(
     name: Annotated[str, typer.Option(help="What the system is, e.g. 'HIS Bệnh viện A'")],
-    scope: Annotated[list[str], typer.Option(help="SMART scope, e.g. system/Patient.rs")],
+    scope: Annotated[
+        list[str] | None, typer.Option(help="SMART scope, e.g. system/Patient.rs")
+    ] = None,
     facility: Annotated[str | None, typer.Option(help="Facility code it acts for")] = None,
     endpoint: EndpointOption = None,
+    redirect_uri: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--redirect-uri",
+            help="Register an app for SMART App Launch with this redirect URI (repeatable)",
+        ),
+    ] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="An app that keeps no secret (PKCE only)")
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Register a system; prints {"client_id", "client_secret", "endpoints"} (the secret is
-    shown once; endpoints: its allow-list of notification endpoints, normalised)."""
+    shown once; endpoints: its allow-list of notification endpoints, normalised). With
+    ``--redirect-uri``: register an app a person connects to their record (SMART App
+    Launch); prints {"client_id", "client_secret"} (null for a ``--public`` app)."""
     import json
 
     from sokhoe.access.clients import create_client
     from sokhoe.interop.subscriptions import allowlist
 
+    if redirect_uri:
+        _create_app(name, redirect_uri, public, bool(scope or facility or endpoint), db)
+        return
+    if public:
+        print("error: --public is for apps: give their --redirect-uri", file=sys.stderr)
+        raise typer.Exit(2)
     with _opened(db) as store:
         try:
             for entry in endpoint or []:  # all checked before the client exists
                 allowlist.normalise_entry(entry)
-            new = create_client(store.writer, name, scope, facility)
+            new = create_client(store.writer, name, scope or [], facility)
             listed = allowlist.add(store.writer, new.client_id, endpoint or [])
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -352,6 +372,31 @@ def client_create(
             {"client_id": new.client_id, "client_secret": new.client_secret, "endpoints": listed}
         )
     )
+
+
+def _create_app(
+    name: str, redirect_uris: list[str], public: bool, system_options: bool, db: str | None
+) -> None:
+    """``client create --redirect-uri``: an app acts for the person who connects it, so it
+    has no scopes, facility or endpoints of its own (the person's consent decides)."""
+    import json
+
+    from sokhoe.access.apps import create_app_client
+
+    if system_options:
+        print(
+            "error: an app (--redirect-uri) has no --scope, --facility or --endpoint: the "
+            "person who connects it decides what it may read",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+    with _opened(db) as store:
+        try:
+            new = create_app_client(store.writer, name, redirect_uris, public)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from exc
+    print(json.dumps({"client_id": new.client_id, "client_secret": new.client_secret}))
 
 
 @client_app.command("keys")
@@ -425,12 +470,16 @@ def client_endpoints(
 
 @client_app.command("deactivate")
 def client_deactivate(client_id: str, db: DbOption = None) -> None:
-    """Stop a system signing in; the tokens it holds are refused at once."""
+    """Stop a system (or an app) signing in; the tokens it holds are refused at once."""
+    from sokhoe.access.apps import deactivate_app
     from sokhoe.access.clients import deactivate_client
 
     with _opened(db) as store:
         try:
-            deactivate_client(store.writer, client_id)
+            if client_id.startswith("app-"):
+                deactivate_app(store.writer, client_id)
+            else:
+                deactivate_client(store.writer, client_id)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(2) from exc

@@ -109,7 +109,7 @@ def test_discovery_says_how_to_sign_in(world: Any) -> None:
         assert "private_key_jwt" in body["token_endpoint_auth_methods_supported"]
         assert set(body["token_endpoint_auth_signing_alg_values_supported"]) == {"RS384", "ES384"}
         assert "client-confidential-asymmetric" in body["capabilities"]
-        assert "authorization_endpoint" not in body  # no app launch is claimed
+        assert body["authorization_endpoint"] == f"{BASE}/auth/authorize"  # app launch too
 
 
 def test_a_system_signs_in_with_its_key_and_reads(world: Any) -> None:

@@ -69,8 +69,13 @@ def test_no_server_errors(case: Any) -> None:
 def test_no_server_errors_anonymous(case: Any) -> None:
     response = case.call_and_validate(checks=[not_a_server_error])
     path = case.path
-    # what a client reads before it can sign in (the CapabilityStatement, SMART discovery)
-    public = {"/fhir/metadata", "/fhir/.well-known/smart-configuration"}
+    # what a client reads before it can sign in (the CapabilityStatement, SMART and OpenID
+    # discovery)
+    public = {
+        "/fhir/metadata",
+        "/fhir/.well-known/smart-configuration",
+        "/fhir/.well-known/openid-configuration",
+    }
     if path.startswith("/fhir") and path not in public:
         assert response.status_code in (401, 404, 405, 422), (path, response.status_code)
 

@@ -196,7 +196,10 @@ def agent_key(principal: Principal | None) -> str:
     listing can leave out one agent's own rows in its query."""
     if principal is None:
         return "anonymous"
-    return f"{principal.kind}:{principal.subject}"[:200]
+    key = f"{principal.kind}:{principal.subject}"
+    if principal.app:  # an app acting for the person: not the person's own views
+        key += f" app:{principal.app}"
+    return key[:200]
 
 
 def _sid(principal: Principal) -> str:
@@ -221,6 +224,20 @@ def _agent(principal: Principal | None, source: str | None) -> dict[str, Any]:
     if source:
         agent["network"] = {"address": source, "type": "2"}  # 2: IP address
     return agent
+
+
+def _app_agent(principal: Principal) -> dict[str, Any]:
+    """The app that acted for the person (SMART App Launch): a second agent, not the
+    requestor, of type "application" as the AuditEvent agent types say.
+    See: https://hl7.org/fhir/R4/auditevent.html"""
+    return {
+        "type": {"coding": [{"system": _DCM, "code": "110150", "display": "Application"}]},
+        "who": {
+            "identifier": {"system": _SID + "app", "value": principal.app},
+            "display": principal.app_name or principal.app,
+        },
+        "requestor": False,
+    }
 
 
 def _entities(
@@ -293,6 +310,8 @@ class _Event:
                 purpose["text"] = self.reason
             event["purposeOfEvent"] = [purpose]
         event["agent"] = [_agent(self.principal, self.source)]
+        if self.principal is not None and self.principal.app:
+            event["agent"].append(_app_agent(self.principal))
         facility = self.principal.facility if self.principal else None
         event["source"] = {"site": facility} if facility else {}
         event["source"]["observer"] = {"display": "sokhoe"}

@@ -341,6 +341,11 @@ class GuardedRepository(FhirRepository):
         always are) and access to each patient it names."""
         for interaction in interactions:
             self.require_scope(resource_type, interaction)
+        if self.principal.app is not None:
+            # an app a person connected does what its scopes say, not all the person may: an
+            # operation changes the record or who may see it (a share code, a restriction),
+            # so it needs a write scope, whatever the person could do on their own pages
+            self.require_scope(resource_type, "update")
         if roles is not None and not is_platform(self.principal):
             if self.principal.role not in roles:
                 self._record("operation", "denied", patient_ids, [name], reason="role")

@@ -50,6 +50,13 @@ class Principal:
     several_facilities: bool = False
     """Whether the staff member works at more than one facility (the pages offer to change),
     decided at sign-in like :attr:`facility_name`."""
+    app: str | None = None
+    """The client_id of the app acting for this person (SMART App Launch), None when the
+    person acts themselves: the audit names both (``access/audit.py``)."""
+    app_name: str | None = None
+    grant: str | None = None
+    """The app grant the token came from (``access/app_grants.py``): disconnecting the app
+    revokes it, and with it every token it issued."""
 
 
 def system_principal(

@@ -59,7 +59,9 @@ def grantees(principal: Principal) -> tuple[str, ...]:
     if is_platform(principal) or principal.role in NO_RECORD_ROLES:
         return ()
     if principal.kind == "citizen":
-        return (f"citizen:{principal.subject}",)
+        # an app a citizen connected holds one record (``patient_ids``), never the phone's
+        # guardian rows: its token is confined to the patient picked at launch
+        return () if principal.app else (f"citizen:{principal.subject}",)
     out: list[str] = []
     if principal.facility:
         out.append(f"facility:{principal.facility}")

@@ -33,7 +33,13 @@ from sokhoe.access.kek import KeyEncryptionKey
 from sokhoe.access.principal import Principal
 from sokhoe.access.signing_keys import SigningKeys
 from sokhoe.errors import Unauthorized
-from sokhoe.store.sql.access_schema import auth_client, auth_revoked_token, auth_user
+from sokhoe.store.sql.access_schema import (
+    auth_app,
+    auth_app_grant,
+    auth_client,
+    auth_revoked_token,
+    auth_user,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +77,17 @@ def _account_active(conn: Connection, kind: object, subject: str) -> bool:
         return False
     active = conn.execute(query).scalar()
     return bool(active)
+
+
+def _grant_active(conn: Connection, grant_id: str) -> bool:
+    """Whether the app grant a token came from still stands (not disconnected, not revoked
+    after a replayed code) and its app is still registered and active."""
+    row = conn.execute(
+        select(auth_app_grant.c.revoked, auth_app.c.active)
+        .join(auth_app, auth_app.c.client_id == auth_app_grant.c.client_id)
+        .where(auth_app_grant.c.id == grant_id)
+    ).first()
+    return row is not None and row.revoked is None and bool(row.active)
 
 
 class TokenService:
@@ -137,6 +154,8 @@ class TokenService:
             claims["facn"] = principal.facility_name
         if principal.several_facilities:
             claims["facs"] = True
+        if principal.app:
+            claims |= {"app": principal.app, "appn": principal.app_name, "grt": principal.grant}
         token = jwt.encode(claims, secret, algorithm="HS256", headers={"kid": kid})
         return token, int(lifetime.total_seconds())
 
@@ -166,6 +185,8 @@ class TokenService:
                 select(auth_revoked_token.c.jti).where(auth_revoked_token.c.jti == claims["jti"])
             ).first()
             active = revoked is None and _account_active(conn, claims.get("kind"), claims["sub"])
+            if active and claims.get("grt") is not None:
+                active = _grant_active(conn, str(claims["grt"]))
         if revoked is not None:
             raise Unauthorized("The access token was revoked")
         if not active:
@@ -182,6 +203,9 @@ class TokenService:
             session=claims["jti"],
             facility_name=claims.get("facn"),
             several_facilities=bool(claims.get("facs")),
+            app=claims.get("app"),
+            app_name=claims.get("appn"),
+            grant=claims.get("grt"),
         )
 
     def revoke(self, token_or_jti: str, expires: datetime | None = None) -> None:

@@ -122,6 +122,7 @@ PLATFORM: Final = Message("the platform's own work")
 GUARDIAN: Final = Message("a parent or guardian of the child")
 PRESENT: Final = Message("you read out the code sent to your phone")
 REFUSED: Final = Message("refused: nothing was shown")
+CONNECTED: Final = Message("an app connected to this health book")
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ class Access:
     glass: bool
     denied: bool
     concern: Concern | None
+    citizen_app: bool = False
+    """An app a citizen connected (their own doing: no concern to report to a facility)."""
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,16 @@ def _agent(event: dict[str, Any]) -> tuple[str, str, str | None]:
     return kind, str(who.get("display", "")), str(role) if role else None
 
 
+def _app(event: dict[str, Any]) -> str | None:
+    """The name of the app that acted for the person (SMART App Launch), if one did: the
+    agent the audit adds beside the person (``access/audit.py``)."""
+    for agent in (event.get("agent") or [])[1:]:
+        who = agent.get("who") or {}
+        if str((who.get("identifier") or {}).get("system", "")).endswith("/app"):
+            return str(who.get("display") or (who.get("identifier") or {}).get("value"))
+    return None
+
+
 @dataclass(frozen=True)
 class _Basis:
     """What the record says about why facilities could see it."""
@@ -284,7 +297,7 @@ def why(event: dict[str, Any], basis: _Basis) -> Message:
         reason = str(text or event.get("outcomeDesc", "")).removeprefix("break-the-glass: ")
         return Message("emergency, break-the-glass: %(reason)s", reason=reason)
     if kind == "citizen":
-        return GUARDIAN
+        return CONNECTED if _app(event) else GUARDIAN
     site = (event.get("source") or {}).get("site")
     if not site:
         return PLATFORM
@@ -373,17 +386,25 @@ def _access(
     site = (event.get("source") or {}).get("site")
     place = places.get(site) if site else None
     seq = int(event["id"])
+    actor = _actor(kind, role, place)
+    app = _app(event)
+    if app is not None:  # the app's name, and who it acted for
+        if kind == "citizen":
+            actor = Message("the app %(app)s", app=app)
+        else:
+            actor = Message("%(who)s, through the app %(app)s", who=actor, app=app)
     return Access(
         seq,
         parse_instant(str(event["recorded"])).astimezone(UTC),
         display if kind == "staff" else "",
-        _actor(kind, role, place),
+        actor,
         place,
         what_was_done(event),
         why(event, basis),
         _kind(event) == "break-the-glass",
         event.get("outcome") not in (None, "0"),
         reported.get(seq),
+        citizen_app=app is not None and kind == "citizen",
     )
 
 

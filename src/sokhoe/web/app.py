@@ -14,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from sokhoe import __version__
+from sokhoe.access.app_grants import AppTokens
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.db import access_engine, access_reader
 from sokhoe.access.guard import PLATFORM_SCOPES, GuardedRepository
+from sokhoe.access.id_tokens import IdTokenKeys
 from sokhoe.access.index import ensure_care_index
 from sokhoe.access.kek import load_key_encryption_key
 from sokhoe.access.passwords import dummy_hash, password_hasher
@@ -48,6 +50,7 @@ from sokhoe.web import (
     prescribing_api,
     signing_api,
     smart_api,
+    smart_authorize,
     terminology_api,
     validate_api,
 )
@@ -96,6 +99,8 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
         kek=kek,
         reader=access_reader(store),
     )
+    app.state.id_keys = IdTokenKeys(engine, kek)
+    app.state.app_tokens = AppTokens(app.state.tokens, app.state.id_keys, settings.fhir_base)
     app.state.policy = Policy(store, check_in_opens_record=settings.check_in_opens_record)
     app.state.auditor = AuditLog(engine)
     ensure_care_index(store)
@@ -135,6 +140,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     signed_in = [Depends(deps.signed_in)]
     app.include_router(ops_api.router)  # /health, /metrics: no sign-in (see ops_api)
     app.include_router(auth_api.router)
+    app.include_router(smart_authorize.router)  # pages: the consent screen, and /auth/jwks
     app.include_router(smart_api.router)  # public, and before fhir_api's /fhir/{type}/{id}
     if settings.oidc_issuer:  # citizen sign-in through VNeID-like providers, when configured
         app.include_router(oidc_api.router_for(settings))

@@ -27,6 +27,7 @@ from sokhoe.config import Settings
 from sokhoe.errors import FhirError, InvalidRequest
 from sokhoe.web import deps
 from sokhoe.web.sessions import csrf_token, end_session, start_session
+from sokhoe.web.smart_authorize import app_token
 
 router = APIRouter(prefix="/auth", tags=["Sign-in"])
 
@@ -40,12 +41,30 @@ async def token(
     scope: str | None = Form(None),
     client_assertion_type: str | None = Form(None),
     client_assertion: str | None = Form(None),
+    code: str = Form(""),
+    redirect_uri: str = Form(""),
+    code_verifier: str = Form(""),
+    refresh_token: str = Form(""),
 ) -> JSONResponse:
     """A connected system authenticates with its secret (``client_secret_post``) or, as SMART
-    Backend Services ask, with a JWT signed by its own key (``private_key_jwt``)."""
+    Backend Services ask, with a JWT signed by its own key (``private_key_jwt``). An app a
+    person connected exchanges its authorization code or refresh token
+    (``web/smart_authorize.py``)."""
+    if grant_type in ("authorization_code", "refresh_token"):
+        form = {
+            "grant_type": grant_type,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": code_verifier,
+            "refresh_token": refresh_token,
+        }
+        return await app_token(request, form)
     if grant_type != "client_credentials":
         raise InvalidRequest(
-            f"grant_type '{grant_type}' is not supported here; use client_credentials",
+            f"grant_type '{grant_type}' is not supported here; use client_credentials, "
+            "authorization_code or refresh_token",
             "grant_type",
         )
     tokens: TokenService = request.app.state.tokens

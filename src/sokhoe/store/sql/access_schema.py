@@ -40,6 +40,63 @@ auth_client = Table(
     Column("created", DateTime(timezone=True), nullable=False),
 )
 
+auth_app = Table(
+    "auth_app",
+    metadata,
+    # An app a person connects to their record (SMART App Launch): it acts for that person,
+    # never for itself, so it has no scopes of its own and cannot use client credentials.
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", Text),  # None: a public app (PKCE only)
+    Column("redirect_uris", Text, nullable=False),  # one a line, matched exactly
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+auth_app_code = Table(
+    "auth_app_code",
+    metadata,
+    # An authorization code (its SHA-256), single use, bound to its app, redirect URI and
+    # PKCE challenge; ``grant_id`` says what it issued, so a replay can revoke it.
+    Column("code_hash", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("challenge", String(128), nullable=False),
+    Column("grant_id", String(64), nullable=False),
+    Column("expires", DateTime(timezone=True), nullable=False),
+    Column("used", Boolean, nullable=False, default=False),
+)
+
+auth_app_grant = Table(
+    "auth_app_grant",
+    metadata,
+    # What a person allowed an app: the principal its tokens carry (JSON), the scopes granted,
+    # the patient picked; the current refresh token's SHA-256 (rotated on each use); revoked
+    # when the person disconnects the app or a code is replayed (every token it issued dies).
+    Column("id", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("agent", String(200), nullable=False),
+    Column("principal", _Json, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("patient_id", String(64)),
+    Column("refresh_hash", String(64)),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("used", DateTime(timezone=True)),
+    Column("revoked", DateTime(timezone=True)),
+    Index("ix_auth_app_grant_agent", "agent"),
+    Index("ix_auth_app_grant_refresh", "refresh_hash"),
+)
+
+auth_id_key = Table(
+    "auth_id_key",
+    metadata,
+    # The RS256 key OpenID id_tokens are signed with (private key sealed with the
+    # key-encryption key); its public half is served at /auth/jwks.
+    Column("kid", String(64), primary_key=True),
+    Column("private_key", Text, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
 auth_signing_key = Table(
     "auth_signing_key",
     metadata,

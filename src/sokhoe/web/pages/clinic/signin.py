@@ -31,12 +31,15 @@ router = APIRouter()
 
 def _safe_next(target: str) -> str:
     """Only our own clinic or pharmacy pages: never an open redirect to another site."""
-    ours = target.startswith(("/clinic", "/pharmacy")) and not target.startswith("//")
+    ours = target.startswith(("/clinic", "/pharmacy", "/auth/authorize?"))
+    ours = ours and not target.startswith("//")
     return target if ours else "/clinic"
 
 
 def _home(role: str | None, target: str) -> str | None:
     """Where this role works (the pharmacy's pages for a pharmacist), or None if nowhere."""
+    if target.startswith("/auth/authorize?") and (role in CLINIC_ROLES or role == "pharmacist"):
+        return target  # connecting an app: its consent screen
     if role == "pharmacist":
         return target if target.startswith("/pharmacy") else "/pharmacy"
     return (

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 
 from sokhoe.web.pages.portal import (
     access_log,
+    apps,
     book,
     claim,
     declare,
@@ -17,7 +18,19 @@ from sokhoe.web.pages.portal import (
 )
 
 router = APIRouter(include_in_schema=False)
-modules = (signin, home, claim, declare, book, download, access_log, sharing, family, vaccinations)
+modules = (
+    signin,
+    apps,
+    home,
+    claim,
+    declare,
+    book,
+    download,
+    access_log,
+    sharing,
+    family,
+    vaccinations,
+)
 for module in modules:
     router.include_router(module.router, prefix="/portal")
 

@@ -25,6 +25,7 @@ from sokhoe.registry.places import ward_by_code
 from sokhoe.web import deps
 from sokhoe.web.pages import common
 from sokhoe.web.pages.clinic.base import form_text
+from sokhoe.web.pages.portal.apps import connected
 from sokhoe.web.pages.portal.base import Citizen, gettext, page, render
 from sokhoe.web.sessions import end_session, start_session
 
@@ -32,8 +33,9 @@ router = APIRouter()
 
 
 def _safe_next(target: str) -> str:
-    """Only the portal's own pages: never an open redirect."""
-    ours = target.startswith("/portal") and not target.startswith("//")
+    """Only the portal's own pages, or the consent screen of an app being connected
+    (``/auth/authorize``, which checks the app's redirect itself): never an open redirect."""
+    ours = target.startswith(("/portal", "/auth/authorize?")) and not target.startswith("//")
     return target if ours and "\\" not in target else "/portal"
 
 
@@ -199,12 +201,14 @@ async def sign_out(request: Request) -> Response:
 async def devices_page(request: Request) -> Response:
     async def show(citizen: Citizen) -> Response:
         found = await run_in_threadpool(devices.active, citizen.engine, citizen.who.subject)
+        apps = await run_in_threadpool(connected, citizen)
         return render(
             request,
             "portal/devices.html",
             title="Where you are signed in",
             devices=found,
             current=citizen.who.session,
+            apps=apps,
         )
 
     return await page(request, show)
