@@ -54,6 +54,7 @@ from sokhoe.store.sql.schema import (
     sp_reference,
 )
 from sokhoe.store.sql.search import Compiler
+from sokhoe.store.sql.search_cache import ID_STATEMENTS
 
 T = TypeVar("T")
 
@@ -288,6 +289,9 @@ class SqlSession:
     def search_ids(
         self, query: SearchQuery, limit: int, access: Confinement | None = None
     ) -> list[str]:
+        cached = ID_STATEMENTS.statement(query, limit) if access is None else None
+        if cached is not None:
+            return [row[-1] for row in self.conn.execute(*cached)]
         stmt = Compiler(access).ids(query).order_by(resource.c.id).limit(limit)
         return [row[-1] for row in self.conn.execute(stmt)]
 
