@@ -116,6 +116,8 @@ class SqlSession:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
+        self._last_pk: int | None = None
+        """SQLite: the largest key this transaction allocated (see ``_allocate_pks``)."""
 
     # -- reads -------------------------------------------------------------------------
     def read(self, resource_type: str, id: str) -> StoredResource | None:
@@ -498,16 +500,20 @@ class SqlSession:
 
         PostgreSQL draws them from a sequence in one round trip. SQLite has a single writer
         (``BEGIN IMMEDIATE`` holds the lock for the whole transaction), so counting on from
-        the largest key cannot collide.
+        the largest key cannot collide; the largest is read once per transaction, since no
+        one else can insert until it ends.
         """
         if self.dialect == "postgresql":
             rows = self.conn.execute(
                 select(func.nextval(resource_pk_seq.name)).select_from(func.generate_series(1, n))
             )
             return [int(r[0]) for r in rows]
-        start = int(
-            self.conn.execute(select(func.coalesce(func.max(resource.c.pk), 0))).scalar_one()
-        )
+        start = self._last_pk
+        if start is None:
+            start = int(
+                self.conn.execute(select(func.coalesce(func.max(resource.c.pk), 0))).scalar_one()
+            )
+        self._last_pk = start + n
         return list(range(start + 1, start + 1 + n))
 
     @staticmethod
