@@ -411,7 +411,7 @@ class AuditLog:
         if mine is not None and transaction is not None and mine[0] is transaction:
             # this transaction wrote the newest row and still holds the chain (the advisory
             # lock on PostgreSQL, the writer's lock on SQLite): no one can have written since
-            seq, prev = mine[1], mine[2]
+            seq, prev = int(mine[1]), str(mine[2])
         else:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
