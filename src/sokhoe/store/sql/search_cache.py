@@ -144,6 +144,11 @@ class IdStatements:
         self.hits = 0
         self.misses = 0
 
+    @staticmethod
+    def cacheable(query: SearchQuery) -> bool:
+        """Whether a query's id statement is kept per shape."""
+        return template(query) is not None
+
     def statement(
         self, query: SearchQuery, limit: int
     ) -> tuple[Select[Any], dict[str, Any]] | None:
