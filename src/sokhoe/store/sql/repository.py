@@ -311,8 +311,8 @@ class SqlSession:
             # the id statement of this shape is compiled already: ids, then the rows. Same
             # order (by id) and page; one SQLite transaction is one snapshot, so the two
             # statements see the same data
-            ids = self.search_ids(query, query.offset + query.count)[query.offset :]
-            return SearchPage(self.read_many([(query.resource_type, i) for i in ids]), [], None)
+            page = self.search_ids(query, query.offset + query.count)[query.offset :]
+            return SearchPage(self.read_many([(query.resource_type, i) for i in page]), [], None)
         compiler = Compiler(access)
         ids = compiler.ids(query).subquery()
         total: int | None = None
