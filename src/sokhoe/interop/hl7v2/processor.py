@@ -356,8 +356,10 @@ class Hl7Processor:
         for rtype in (*clinical_types, *(["Encounter"] if encounter else [])):
             guard.require_scope(rtype, "create")
             guard.require_scope(rtype, "update")
-        with self.repo.snapshot() as tx:
-            known = self.records.find(tx, data.keys(msg.facility))
+        known: StoredResource | None = None
+        if adt:  # results and orders find their patient in their transaction only
+            with self.repo.snapshot() as tx:
+                known = self.records.find(tx, data.keys(msg.facility))
         review: list[Candidate] = []
         matched: str | None = None
         if adt:
@@ -369,12 +371,6 @@ class Hl7Processor:
                 certain = [c.id for c in candidates if c.grade == CERTAIN]
                 matched = certain[0] if len(certain) == 1 else None
                 review = [c for c in candidates if c.grade == PROBABLE][:3]
-        elif known is None:
-            raise Hl7Fault(
-                "No patient with these identifiers is known; send ADT^A04 (register) first",
-                error_code=UNKNOWN_KEY,
-                location=Location("PID", 1, 3),
-            )
         authorised = known.id if known else matched
         what = f"hl7v2 {msg.kind}^{msg.event} {msg.header.control_id}"
         writes = Writes()
@@ -382,6 +378,14 @@ class Hl7Processor:
         try:
             with guard.operation(f"hl7v2-{msg.event}", owns=REVIEWS, reason=what) as tx:
                 current = self.records.find(tx, data.keys(msg.facility))
+                if current is None and not adt:
+                    raise Hl7Fault(
+                        "No patient with these identifiers is known; send ADT^A04 (register) first",
+                        error_code=UNKNOWN_KEY,
+                        location=Location("PID", 1, 3),
+                    )
+                if not adt:
+                    authorised = current.id if current is not None else None
                 person = current or (surviving_patient(tx, matched) if matched else None)
                 changed = (person.id if person else None) != authorised
                 if (changed and not (adt and data.mrn is not None)) or (person is None and not adt):
