@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, delete, text, update
+from sqlalchemy import event as sa_event
 from typer.testing import CliRunner
 
 from sokhoe.access.audit import GENESIS, AuditLog, chain_hash
@@ -379,3 +380,33 @@ def test_audit_anchor_and_verify_commands(tmp_path: Path) -> None:
         assert result.exit_code == 2
     finally:
         store.close()
+
+
+def test_one_transactions_rows_chain_on_without_rereading_the_head(log: AuditLog) -> None:
+    """The head is read once per transaction (it holds the chain until it ends); a rolled
+    back transaction or another writer in between is seen by the next transaction."""
+    heads: list[str] = []
+
+    def seen(_c: object, _cur: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "audit_event" in statement:
+            heads.append(statement)
+
+    sa_event.listen(log.engine, "before_cursor_execute", seen)
+    try:
+        with log.engine.begin() as conn:
+            seqs = [
+                log.record_in(conn, DOCTOR, "update", "success", patient_ids=[f"p{i}"])
+                for i in range(3)
+            ]
+        assert seqs == [1, 2, 3] and len(heads) == 1
+        with pytest.raises(RuntimeError), log.engine.begin() as conn:
+            assert log.record_in(conn, DOCTOR, "update", "success", patient_ids=["p1"]) == 4
+            raise RuntimeError("the write failed")
+        log.record(HIS, "read", "success", patient_ids=["p9"])  # another transaction: seq 4
+        with log.engine.begin() as conn:
+            assert log.record_in(conn, DOCTOR, "update", "success", patient_ids=["a", "b"]) == 6
+            assert log.record_in(conn, DOCTOR, "update", "success", patient_ids=["c"]) == 7
+    finally:
+        sa_event.remove(log.engine, "before_cursor_execute", seen)
+    report = log.verify()
+    assert report.ok and report.checked == 7

@@ -24,6 +24,7 @@ from sokhoe.store.sql import SqlStore
 from tests.interop.test_hl7v2_mapping import (
     BASE,
     SAMPLES,
+    edited,
     err,
     msa,
     patients_by,
@@ -98,6 +99,35 @@ def test_messages_over_mllp_are_applied_and_acknowledged(
     before = versions(sqlite_store)
     assert send([sample("oru_r01")], "127.0.0.1", listener.port) == [acks[3]]
     assert versions(sqlite_store) == before
+
+
+def test_pipelined_messages_are_applied_and_acknowledged_in_order(
+    sqlite_store: SqlStore, listener: Listener
+) -> None:
+    """A sender may write several frames before reading an ACK (MLLP allows it): they are
+    applied in order (the result after its registration finds the patient), each ACK names
+    its own message, and a refused one in the middle changes nothing and stops nothing."""
+    stranger = edited("oru_r01", "ORU-0001", "ORU-0002").replace(b"BN-100234", b"BN-999999")
+    batch = [sample("adt_a04"), stranger, sample("oru_r01"), sample("adt_a08")]
+    with socket.create_connection(("127.0.0.1", listener.port), timeout=30) as sock:
+        sock.sendall(b"".join(frame(m) for m in batch))
+        data = b""
+        while data.count(b"\x1c\x0d") < len(batch):
+            chunk = sock.recv(65536)
+            assert chunk, "the listener closed before answering every message"
+            data += chunk
+    acks = [a.removeprefix(b"\x0b").decode() for a in data.split(b"\x1c\x0d")[: len(batch)]]
+    assert [msa(a)[2] for a in acks] == ["A04-0001", "ORU-0002", "ORU-0001", "A08-0001"]
+    assert [msa(a)[1] for a in acks] == ["AA", "AE", "AA", "AA"]
+    assert "PID" in err(acks[1])
+    repo = platform_repository(sqlite_store, BASE)
+    person = patients_by(repo, CCCD, "079185001234")[0]
+    q = repo.parse_query("Observation", [("subject", f"Patient/{person['id']}")], strict=True)
+    assert len(repo.search(q).matches) == 4  # the ORU's results, once
+    after = versions(sqlite_store)
+    again = stranger.replace(b"ORU-0002", b"ORU-0003")
+    assert msa(send([again], "127.0.0.1", listener.port)[0])[1] == "AE"
+    assert versions(sqlite_store) == after  # a refused message writes nothing
 
 
 def test_a_facility_not_allowed_from_this_address_is_refused(sqlite_store: SqlStore) -> None:

@@ -49,6 +49,8 @@ GENESIS: Final = "0" * 64
 """The ``prev_hash`` of the first row."""
 
 _LOCK_KEY: Final = 0x736F6B686F65  # "sokhoe": the PostgreSQL advisory lock of the chain's head
+_HEAD_KEY: Final = "sokhoe.audit.head"
+"""``Connection.info`` key: (transaction, seq, hash) of the row this transaction wrote last."""
 
 _EVENT_TYPE: Final = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 _DCM: Final = "http://dicom.nema.org/resources/ontology/DCM"
@@ -423,11 +425,18 @@ class AuditLog:
         event = _Event(
             recorded, principal, action, outcome, entities, query, reason, source, by_patient
         )
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-        a = audit_event.c
-        head = conn.execute(select(a.seq, a.hash).order_by(a.seq.desc()).limit(1)).first()
-        seq, prev = (int(head.seq), str(head.hash)) if head else (0, GENESIS)
+        transaction = conn.get_transaction()
+        mine = conn.info.get(_HEAD_KEY)
+        if mine is not None and transaction is not None and mine[0] is transaction:
+            # this transaction wrote the newest row and still holds the chain (the advisory
+            # lock on PostgreSQL, the writer's lock on SQLite): no one can have written since
+            seq, prev = int(mine[1]), str(mine[2])
+        else:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            a = audit_event.c
+            head = conn.execute(select(a.seq, a.hash).order_by(a.seq.desc()).limit(1)).first()
+            seq, prev = (int(head.seq), str(head.hash)) if head else (0, GENESIS)
         agent = agent_key(principal)
         subjects: list[str | None] = [*dict.fromkeys(patient_ids)] or [None]
         rows = []
@@ -450,6 +459,8 @@ class AuditLog:
             )
             prev = digest
         conn.execute(insert(audit_event), rows)
+        if transaction is not None:
+            conn.info[_HEAD_KEY] = (transaction, seq, prev)
         AUDIT_WRITE.observe(perf_counter() - started)  # the lock wait included: it is the cost
         return seq
 

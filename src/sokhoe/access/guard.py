@@ -421,6 +421,20 @@ class GuardedRepository(FhirRepository):
         )
         return page
 
+    def search_union(self, queries: Sequence[SearchQuery], limit: int) -> list[StoredResource]:
+        for query in queries:
+            self.require_scope(query.resource_type or "*", "search")
+        found = super().search_union(queries, limit)
+        self._record(
+            self._read_action("search"),
+            "success",
+            _patients(found),
+            [],
+            query=" | ".join(_describe(q) for q in queries),
+            reason=self._glass_reason(),
+        )
+        return found
+
     def history(
         self,
         resource_type: str | None,

@@ -485,6 +485,22 @@ class FhirRepository:
         with self.snapshot() as tx:
             return tx.search(widen_to_linked_patients(tx, query), self.access)
 
+    def search_union(self, queries: Sequence[SearchQuery], limit: int) -> list[StoredResource]:
+        """The union of several searches' first ``limit`` matches each (in id order, as
+        ``search`` pages them), read in one snapshot: what the patient index's blocking
+        needs, without a transaction and a full read per blocking key. Each query must name
+        its resource type."""
+        keys: dict[tuple[str, str], None] = {}
+        with self.snapshot() as tx:
+            for query in queries:
+                if query.resource_type is None:
+                    raise ValueError("search_union needs a resource type per query")
+                check_type(query.resource_type)
+                widened = widen_to_linked_patients(tx, query)
+                for rid in tx.search_ids(widened, limit, self.access):
+                    keys[(query.resource_type, rid)] = None
+            return tx.read_many(list(keys), self.access) if keys else []
+
     def history(
         self,
         resource_type: str | None,

@@ -14,12 +14,14 @@ See: https://hl7.org/fhir/R4/patient.html#links and https://hl7.org/fhir/R4/prov
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sokhoe.access.care import ungroup
 from sokhoe.access.guard import GuardedRepository
+from sokhoe.access.session import GuardedSession
 from sokhoe.errors import Conflict, InvalidRequest, NotFound
 from sokhoe.fhir.patient_links import MERGE_LINKS
 from sokhoe.fhir.resources import format_instant, new_id
@@ -243,29 +245,53 @@ def queue_review(
 
     Called by the patient index itself (a check-in, an HL7 registration, the linker), never
     by a client: review Tasks are written by this operation only."""
-    pair = sorted([patient_id, candidate_id])
     with repo.operation("queue-review", owns=frozenset({"review-task"})) as tx:
-        existing = repo.parse_query(
-            "Task",
-            [("code", f"{TASK_CODE}|review-match"), ("focus", f"Patient/{pair[0]}")],
-            strict=True,
-        )
-        for queued in tx.search(existing).matches:
-            if (queued.content or {}).get("for", {}).get("reference") == f"Patient/{pair[1]}":
-                return None
-        task = review_task(
-            "review-match",
-            "Review a match",
-            "Are these two records the same person?",
-            f"Patient/{pair[0]}",
-            repo.clock(),
-            [
-                {"type": {"text": "probability"}, "valueDecimal": round(probability, 6)},
-                {"type": {"text": "match-grade"}, "valueCode": grade},
-            ],
-            subject=f"Patient/{pair[1]}",
-        )
-        return repo.update(task, "Task", task["id"], tx=tx).resource.content
+        return _queue_in(repo, tx, patient_id, candidate_id, probability, grade)
+
+
+def queue_reviews(
+    repo: GuardedRepository, patient_id: str, candidates: Sequence[tuple[str, float, str]]
+) -> list[dict[str, Any]]:
+    """:func:`queue_review` for several candidates ``(id, probability, grade)`` of one
+    patient in one transaction (a registration's probable matches): one commit, not one per
+    candidate. Returns the Tasks written (a pair already queued writes none)."""
+    if not candidates:
+        return []
+    with repo.operation("queue-review", owns=frozenset({"review-task"})) as tx:
+        written = [_queue_in(repo, tx, patient_id, cid, p, grade) for cid, p, grade in candidates]
+    return [task for task in written if task is not None]
+
+
+def _queue_in(
+    repo: GuardedRepository,
+    tx: GuardedSession,
+    patient_id: str,
+    candidate_id: str,
+    probability: float,
+    grade: str,
+) -> dict[str, Any] | None:
+    pair = sorted([patient_id, candidate_id])
+    existing = repo.parse_query(
+        "Task",
+        [("code", f"{TASK_CODE}|review-match"), ("focus", f"Patient/{pair[0]}")],
+        strict=True,
+    )
+    for queued in tx.search(existing).matches:
+        if (queued.content or {}).get("for", {}).get("reference") == f"Patient/{pair[1]}":
+            return None
+    task = review_task(
+        "review-match",
+        "Review a match",
+        "Are these two records the same person?",
+        f"Patient/{pair[0]}",
+        repo.clock(),
+        [
+            {"type": {"text": "probability"}, "valueDecimal": round(probability, 6)},
+            {"type": {"text": "match-grade"}, "valueCode": grade},
+        ],
+        subject=f"Patient/{pair[1]}",
+    )
+    return repo.update(task, "Task", task["id"], tx=tx).resource.content
 
 
 def review_task(

@@ -167,16 +167,20 @@ class Matcher:
                 ]
 
     def _retrieve(self, patient: dict[str, Any], row: Row) -> dict[str, StoredResource]:
-        found: dict[str, StoredResource] = {}
+        """The union of the blocking searches, in one snapshot (``search_union``: ids per
+        key, then one read of the distinct candidates)."""
         own = patient.get("id")
-        for params in self.blocking_queries(patient, row):
-            query = self.repo.parse_query(
+        queries = [
+            self.repo.parse_query(
                 "Patient", [*params, ("_count", str(BLOCK_LIMIT)), ("_total", "none")]
             )
-            for stored in self.repo.search(query).matches:
-                if stored.id != own and stored.content is not None:
-                    found.setdefault(stored.id, stored)
-        return found
+            for params in self.blocking_queries(patient, row)
+        ]
+        return {
+            stored.id: stored
+            for stored in self.repo.search_union(queries, BLOCK_LIMIT)
+            if stored.id != own and stored.content is not None
+        }
 
     # -- scoring ----------------------------------------------------------------------------
     def _probability(self, variants: list[Row], other: Row) -> tuple[float, bool]:

@@ -41,7 +41,9 @@ class ConceptTranslator:
         if system not in self._maps:
             table: dict[str, list[dict[str, Any]]] = {}
             query = self.repo.parse_query(
-                "ConceptMap", [("source-system", system), ("_count", "50")], strict=True
+                "ConceptMap",
+                [("source-system", system), ("_count", "50"), ("_total", "none")],
+                strict=True,
             )
             for found in self.tx.search(query).matches:
                 content = found.content or {}

@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sokhoe.access.audit import AuditLog
 from sokhoe.access.care import OWN, RECORD, WINDOW, grant
-from sokhoe.access.db import access_engine
+from sokhoe.access.db import access_engine, access_reader
 from sokhoe.access.guard import GuardedRepository, platform_repository
 from sokhoe.access.policy import Policy, is_platform
 from sokhoe.access.principal import Principal, system_principal
@@ -75,7 +75,7 @@ from sokhoe.interop.hl7v2.er7 import (
 from sokhoe.interop.hl7v2.patient import PatientData, apply, read_identifiers, read_pid
 from sokhoe.interop.hl7v2.records import RecordWriter, Writes
 from sokhoe.mpi.identifiers import CCCD, FACILITY, mrn_system, validate_facility_code
-from sokhoe.mpi.links import Agent, merge, queue_review, review_task
+from sokhoe.mpi.links import Agent, merge, queue_reviews, review_task
 from sokhoe.mpi.matching import CERTAIN, PROBABLE, Candidate, Matcher
 from sokhoe.operations.check_in import add_record_number
 from sokhoe.store.ports import FhirStore, StoredResource
@@ -126,6 +126,9 @@ class Hl7Processor:
         match: bool = True,
     ) -> None:
         self.engine = engine if engine is not None else access_engine(store)
+        self.reader = engine if engine is not None else access_reader(store)
+        """Receipts are read here: a plain read never waits behind (or takes) the writer's
+        lock; a race with another connection is settled by the receipt's unique key."""
         self.auditor = auditor if auditor is not None else AuditLog(self.engine)
         self.repo = platform_repository(
             store, base_url, name="sokhoe-hl7v2", auditor=self.auditor, policy=policy
@@ -267,7 +270,7 @@ class Hl7Processor:
 
     def _receipt(self, facility: str, control_id: str) -> str | None:
         t = hl7_message.c
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 select(t.ack).where(t.facility == facility, t.control_id == control_id)
             ).first()
@@ -353,8 +356,10 @@ class Hl7Processor:
         for rtype in (*clinical_types, *(["Encounter"] if encounter else [])):
             guard.require_scope(rtype, "create")
             guard.require_scope(rtype, "update")
-        with self.repo.snapshot() as tx:
-            known = self.records.find(tx, data.keys(msg.facility))
+        known: StoredResource | None = None
+        if adt:  # results and orders find their patient in their transaction only
+            with self.repo.snapshot() as tx:
+                known = self.records.find(tx, data.keys(msg.facility))
         review: list[Candidate] = []
         matched: str | None = None
         if adt:
@@ -366,12 +371,6 @@ class Hl7Processor:
                 certain = [c.id for c in candidates if c.grade == CERTAIN]
                 matched = certain[0] if len(certain) == 1 else None
                 review = [c for c in candidates if c.grade == PROBABLE][:3]
-        elif known is None:
-            raise Hl7Fault(
-                "No patient with these identifiers is known; send ADT^A04 (register) first",
-                error_code=UNKNOWN_KEY,
-                location=Location("PID", 1, 3),
-            )
         authorised = known.id if known else matched
         what = f"hl7v2 {msg.kind}^{msg.event} {msg.header.control_id}"
         writes = Writes()
@@ -379,6 +378,14 @@ class Hl7Processor:
         try:
             with guard.operation(f"hl7v2-{msg.event}", owns=REVIEWS, reason=what) as tx:
                 current = self.records.find(tx, data.keys(msg.facility))
+                if current is None and not adt:
+                    raise Hl7Fault(
+                        "No patient with these identifiers is known; send ADT^A04 (register) first",
+                        error_code=UNKNOWN_KEY,
+                        location=Location("PID", 1, 3),
+                    )
+                if not adt:
+                    authorised = current.id if current is not None else None
                 person = current or (surviving_patient(tx, matched) if matched else None)
                 changed = (person.id if person else None) != authorised
                 if (changed and not (adt and data.mrn is not None)) or (person is None and not adt):
@@ -438,8 +445,7 @@ class Hl7Processor:
                 raise
             return stored  # the same message was applied by another connection meanwhile
         if adt and not current and review:
-            for c in review:
-                queue_review(self.repo, patient_id, c.id, c.probability, c.grade)
+            queue_reviews(self.repo, patient_id, [(c.id, c.probability, c.grade) for c in review])
         return ack
 
     def _register_unrelated(

@@ -54,6 +54,7 @@ from sokhoe.store.sql.schema import (
     sp_reference,
 )
 from sokhoe.store.sql.search import Compiler
+from sokhoe.store.sql.search_cache import ID_STATEMENTS
 
 T = TypeVar("T")
 
@@ -115,6 +116,8 @@ class SqlSession:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
+        self._last_pk: int | None = None
+        """SQLite: the largest key this transaction allocated (see ``_allocate_pks``)."""
 
     # -- reads -------------------------------------------------------------------------
     def read(self, resource_type: str, id: str) -> StoredResource | None:
@@ -288,10 +291,28 @@ class SqlSession:
     def search_ids(
         self, query: SearchQuery, limit: int, access: Confinement | None = None
     ) -> list[str]:
+        cached = ID_STATEMENTS.statement(query, limit) if access is None else None
+        if cached is not None:
+            return [row[-1] for row in self.conn.execute(*cached)]
         stmt = Compiler(access).ids(query).order_by(resource.c.id).limit(limit)
         return [row[-1] for row in self.conn.execute(stmt)]
 
     def search(self, query: SearchQuery, access: Confinement | None = None) -> SearchPage:
+        if (
+            access is None
+            and self.dialect == "sqlite"
+            and query.resource_type is not None
+            and query.total == "none"
+            and query.summary is None
+            and query.count > 0
+            and not (query.sort or query.includes or query.revincludes)
+            and ID_STATEMENTS.cacheable(query)
+        ):
+            # the id statement of this shape is compiled already: ids, then the rows. Same
+            # order (by id) and page; one SQLite transaction is one snapshot, so the two
+            # statements see the same data
+            page = self.search_ids(query, query.offset + query.count)[query.offset :]
+            return SearchPage(self.read_many([(query.resource_type, i) for i in page]), [], None)
         compiler = Compiler(access)
         ids = compiler.ids(query).subquery()
         total: int | None = None
@@ -494,16 +515,20 @@ class SqlSession:
 
         PostgreSQL draws them from a sequence in one round trip. SQLite has a single writer
         (``BEGIN IMMEDIATE`` holds the lock for the whole transaction), so counting on from
-        the largest key cannot collide.
+        the largest key cannot collide; the largest is read once per transaction, since no
+        one else can insert until it ends.
         """
         if self.dialect == "postgresql":
             rows = self.conn.execute(
                 select(func.nextval(resource_pk_seq.name)).select_from(func.generate_series(1, n))
             )
             return [int(r[0]) for r in rows]
-        start = int(
-            self.conn.execute(select(func.coalesce(func.max(resource.c.pk), 0))).scalar_one()
-        )
+        start = self._last_pk
+        if start is None:
+            start = int(
+                self.conn.execute(select(func.coalesce(func.max(resource.c.pk), 0))).scalar_one()
+            )
+        self._last_pk = start + n
         return list(range(start + 1, start + 1 + n))
 
     @staticmethod

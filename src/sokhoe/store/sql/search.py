@@ -39,6 +39,7 @@ from sokhoe.search.ranges import range_condition
 from sokhoe.store.ports import Confinement
 from sokhoe.store.sql.confine import confine
 from sokhoe.store.sql.schema import PARAM_TYPE_TABLES, resource, sp_reference
+from sokhoe.store.sql.search_cache import prefix_upper
 
 MAX_CHAR = "\U0010ffff"
 
@@ -49,7 +50,7 @@ def _escape_like(text: str) -> str:
 
 def _prefix(col: Any, value: str) -> ColumnElement[bool]:
     """``col`` starts with ``value``: a range, so both SQLite and PostgreSQL use the index."""
-    return and_(col >= value, col < value + MAX_CHAR)
+    return and_(col >= value, col < prefix_upper(value))
 
 
 def _range_clause(
