@@ -119,6 +119,20 @@ def test_the_json_formatter_writes_one_object_with_the_request_id() -> None:
 
 
 def test_the_server_logging_config_is_valid_for_both_formats() -> None:
-    for fmt in ("json", "text"):
-        logging.config.dictConfig(log_config(fmt))
-    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+    """Both configurations apply (uvicorn applies them in each worker); the test process's
+    own logging is put back after, or a handler on a stream pytest closes would be left on
+    the root logger for whatever logs at exit."""
+    root = logging.getLogger()
+    touched = [logging.getLogger(n) for n in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    saved = [(lg, lg.handlers[:], lg.level, lg.propagate) for lg in [root, *touched]]
+    try:
+        for fmt in ("json", "text"):
+            logging.config.dictConfig(log_config(fmt))
+            handler = root.handlers[-1]
+            assert isinstance(handler.formatter, JsonFormatter) == (fmt == "json")
+            assert logging.getLogger("uvicorn.access").level == logging.WARNING
+    finally:
+        for lg, handlers, level, propagate in saved:
+            lg.handlers[:] = handlers
+            lg.setLevel(level)
+            lg.propagate = propagate
