@@ -548,3 +548,42 @@ def test_a_facility_s_pages_and_totals_hold_only_its_patients(
     assert zero["total"] == 3
     history, _ = _pages(api, "/fhir/Patient/_history?_count=2", hcm)
     assert history == mine
+
+
+def test_one_read_decides_audits_and_leaks_nothing(
+    api: TestClient, world: dict[str, Any], store: FhirStore
+) -> None:
+    """A read is one query that finds the resource and whether the caller may see it, with
+    the caller's condition kept for the second (``store/sql/confine.py``). Another facility
+    is refused (and audited) on every try, a deleted record of someone else's answers 403
+    not 410, a care relationship made within the same second opens the record at once, and
+    a revoked token is refused at once although its signing key is kept in memory."""
+    hanoi, hcm, an, oa = world["hanoi"], world["hcm"], world["an"], world["oa"]
+    auditor = AuditLog(_tokens(api).engine)
+    before = len(auditor.for_patient([an], count=500)[0])
+    for _ in range(3):  # the same caller, the same second: the kept condition
+        assert api.get(f"/fhir/Observation/{oa}", headers=hanoi).status_code == 403
+        assert api.get(f"/fhir/Patient/{an}", headers=hanoi).status_code == 403
+    events = auditor.for_patient([an], count=500)[0]
+    denied = [e for e in events[: len(events) - before] if e["outcome"] != "0"]
+    assert len(denied) == 6  # each refusal in An's log
+    assert api.get("/fhir/Observation/no-such", headers=hanoi).status_code == 404
+    assert api.delete(f"/fhir/Observation/{oa}", headers=hcm).status_code in (200, 204)
+    assert api.get(f"/fhir/Observation/{oa}", headers=hcm).status_code == 410
+    gone = api.get(f"/fhir/Observation/{oa}", headers=hanoi)
+    assert gone.status_code == 403  # not 410: a refusal says nothing of the record's state
+    assert _check_in(api, hanoi, QR_AN) == an  # An at the Hanoi desk, with their phone:
+    prove_presence(api, hanoi, an)  # a care relationship, made now
+    assert api.get(f"/fhir/Patient/{an}", headers=hanoi).status_code == 200
+    # a citizen's token for Bình reads An's record no more than before
+    link_citizen(_tokens(api).engine, "0987000111", world["binh"])
+    api.post("/auth/citizen/code", json={"phone": "0987000111"})
+    outbox = Path(api.app.state.settings.var_dir) / "sms-outbox.jsonl"  # type: ignore[attr-defined]
+    text = json.loads(outbox.read_text(encoding="utf-8").splitlines()[-1])["text"]
+    code = next(w for w in text.split() if w.isdigit() and len(w) == 6)
+    token = api.post("/auth/citizen/verify", json={"phone": "0987000111", "code": code})
+    binh = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    assert api.get(f"/fhir/Patient/{world['binh']}", headers=binh).status_code == 200
+    assert api.get(f"/fhir/Patient/{an}", headers=binh).status_code == 403
+    _tokens(api).revoke(token.json()["access_token"])
+    assert api.get(f"/fhir/Patient/{world['binh']}", headers=binh).status_code == 401
