@@ -70,15 +70,16 @@ def serve(
     if log_format not in ("json", "text"):
         raise typer.BadParameter("json or text", param_hint="--log-format")
     logging_config = log_config(log_format)
-    count = _worker_count(workers, _settings(db).database_url)
+    settings = _settings(db)
+    count = _worker_count(workers, settings.database_url)
+    settings = settings.model_copy(update={"workers": count})
     if count > 1:  # before sokhoe.metrics is imported: every process counts into files
-        from sokhoe.web.served import worker_environment
+        from sokhoe.web.served import metrics_environment
 
-        os.environ.update(worker_environment(_settings(db), count))
+        os.environ.update(metrics_environment(settings.var_dir))
 
     from sokhoe.web.app import create_app
 
-    settings = _settings(db).model_copy(update={"workers": count})
     if settings.base_url == Settings.model_fields["base_url"].default:
         settings = settings.model_copy(update={"base_url": f"http://{host}:{port}"})
     application = create_app(settings)
@@ -124,14 +125,12 @@ def serve(
         )
         print(made)
         print(demo_portal(repo, engine, settings.base_url, settings.var_dir))
-    served: dict[str, Any] = {
-        "host": host,
-        "port": port,
+    options: dict[str, Any] = {
         "log_config": logging_config,
         "access_log": False,  # our own line per request instead (sokhoe/logs.py)
     }
     if count == 1:
-        uvicorn.run(application, **served)
+        uvicorn.run(application, host=host, port=port, **options)
         return
     from sokhoe.web.served import serve_workers
 
@@ -142,7 +141,7 @@ def serve(
         port,
         count,
         timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
-        **{k: v for k, v in served.items() if k not in ("host", "port")},
+        **options,
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import socket
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sokhoe.config import Settings
@@ -25,15 +26,20 @@ FACTORY = "sokhoe.web.served:app_from_environment"
 """The import string uvicorn's workers call (``factory=True``)."""
 
 
-def worker_environment(settings: Settings, workers: int) -> dict[str, str]:
-    """The variables every worker needs: its settings (with the worker count, for
-    ``/metrics``) and prometheus-client's multiprocess folder, emptied of an earlier run's
-    counters (``var/metrics``)."""
-    metrics = settings.var_dir / "metrics"
+def metrics_environment(var_dir: Path) -> dict[str, str]:
+    """prometheus-client's multiprocess folder (``var/metrics``), emptied of an earlier run's
+    counters: to be in the environment before ``sokhoe.metrics`` is first imported."""
+    metrics = var_dir / "metrics"
     shutil.rmtree(metrics, ignore_errors=True)
     metrics.mkdir(parents=True)
+    return {"PROMETHEUS_MULTIPROC_DIR": str(metrics.resolve())}
+
+
+def worker_environment(settings: Settings, workers: int) -> dict[str, str]:
+    """The variables every worker needs: its settings (with the worker count, for
+    ``/metrics``) and the metrics folder (:func:`metrics_environment`)."""
     env = settings.model_copy(update={"workers": workers}).environment()
-    return {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics.resolve())}
+    return {**env, **metrics_environment(settings.var_dir)}
 
 
 def app_from_environment() -> FastAPI:
@@ -85,4 +91,11 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["FACTORY", "app_from_environment", "declared_tcp", "serve_workers", "worker_environment"]
+__all__ = [
+    "FACTORY",
+    "app_from_environment",
+    "declared_tcp",
+    "metrics_environment",
+    "serve_workers",
+    "worker_environment",
+]

@@ -42,13 +42,20 @@ SCOPES = [
 ]
 
 
-def configuration(base_url: str) -> dict[str, Any]:
+def _endpoints(base_url: str) -> dict[str, str]:
+    """Where the issuer, keys, authorisation and tokens are: both discovery documents."""
     base = base_url.rstrip("/")
     return {
         "issuer": f"{base}/fhir",
         "jwks_uri": f"{base}/auth/jwks",
         "authorization_endpoint": f"{base}/auth/authorize",
         "token_endpoint": f"{base}/auth/token",
+    }
+
+
+def configuration(base_url: str) -> dict[str, Any]:
+    return {
+        **_endpoints(base_url),
         "token_endpoint_auth_methods_supported": [
             "private_key_jwt",
             "client_secret_post",
@@ -79,12 +86,8 @@ def configuration(base_url: str) -> dict[str, Any]:
 def openid_configuration(base_url: str) -> dict[str, Any]:
     """What OpenID Connect clients read to check an id_token (``sso-openid-connect``).
     See: https://openid.net/specs/openid-connect-discovery-1_0.html"""
-    base = base_url.rstrip("/")
     return {
-        "issuer": f"{base}/fhir",
-        "jwks_uri": f"{base}/auth/jwks",
-        "authorization_endpoint": f"{base}/auth/authorize",
-        "token_endpoint": f"{base}/auth/token",
+        **_endpoints(base_url),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
