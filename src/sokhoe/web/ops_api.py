@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sokhoe import __version__
-from sokhoe.access.db import access_engine
+from sokhoe.access.db import access_reader
 from sokhoe.logs import REQUEST_ID
 from sokhoe.metrics import LATENCY, REQUESTS, exposition
 from sokhoe.web import deps
@@ -51,9 +51,10 @@ async def live() -> Response:
 
 @router.get("/health")
 def ready(request: Request) -> Response:
-    """Ready when the database answers; runs in the thread pool like any database call."""
+    """Ready when the database answers; runs in the thread pool like any database call, and
+    reads through the reader: a probe must not queue for (or take) SQLite's writer lock."""
     try:
-        with access_engine(request.app.state.store).connect() as conn:
+        with access_reader(request.app.state.store).connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # any failure of the database makes the worker not ready
         log.warning("not ready: database unreachable (%s)", type(exc).__name__)
@@ -69,7 +70,7 @@ def metrics(request: Request) -> Response:
     host = request.client.host if request.client else ""
     if not _allowed(host, settings.metrics_from):
         return JSONResponse({"detail": "metrics are served to the monitoring network only"}, 403)
-    body, content_type = exposition(access_engine(request.app.state.store), settings.workers)
+    body, content_type = exposition(access_reader(request.app.state.store), settings.workers)
     return Response(body, media_type=content_type)
 
 
