@@ -25,7 +25,7 @@ from sokhoe.access.tokens import TokenService
 from sokhoe.config import Settings
 from sokhoe.store import FhirStore, MemoryStore
 from sokhoe.store.sql import SqlStore
-from sokhoe.store.sql.schema import metadata
+from sokhoe.store.sql.schema import content_dictionary, metadata
 from sokhoe.web.app import create_app
 from tests import served
 from tests.pg_server import PostgresServer
@@ -116,7 +116,7 @@ def module_store(request: pytest.FixtureRequest, folder: Path, name: str) -> Sql
 
 def _truncate(store: SqlStore) -> None:
     with store.writer.begin() as conn:
-        names = ", ".join(t.name for t in metadata.sorted_tables)
+        names = ", ".join(t.name for t in metadata.sorted_tables if t is not content_dictionary)
         conn.execute(text(f"TRUNCATE {names}"))
 
 
@@ -124,7 +124,8 @@ def _clear(store: SqlStore) -> None:
     """Every row of a SQLite store gone (SQLite has no ``TRUNCATE``)."""
     with store.writer.begin() as conn:
         for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
+            if table is not content_dictionary:  # the database's, not a test's
+                conn.execute(table.delete())
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ import orjson
 from sqlalchemy import Column, MetaData, String, Table, Text, insert
 
 from sokhoe.access.guard import platform_repository
+from sokhoe.bench.disk import sqlite_footprint
 from sokhoe.bench.stats import table, timed
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.load import discover, load_paths, ndjson_lines
@@ -192,6 +193,11 @@ def run_bench(
         },
     }
     results["ingest_bundles"]["ratio_to_floor"] = round((n / secs) / (floor_n / floor_s), 3)
+    store.close()  # folds the WAL into the file, so the file's size is the database's
+    results["disk"] = sqlite_footprint(workdir / "bundles.db", n)
+    results["disk"]["floor_bytes_per_resource"] = round((workdir / "floor.db").stat().st_size / n)
+    store = SqlStore(f"sqlite:///{workdir / 'bundles.db'}")
+    repo = platform_repository(store, "http://bench/fhir", name="bench")
     if ndjson:
         write_demo(workdir / "ndjson", patients, seed, "ndjson", progress=True)
         ndjson_files = discover([workdir / "ndjson"])
@@ -226,6 +232,16 @@ def render(results: dict[str, Any]) -> str:
             f"({results['ingest_bundles']['ratio_to_floor']:.2f} × floor)",
         ),
     ]
+    if "disk" in results:
+        d = results["disk"]
+        parts = ", ".join(f"{k} {v:,}" for k, v in d["parts_per_resource"].items())
+        rows.append(
+            (
+                "disk per resource",
+                f"{d['bytes_per_resource']:,} bytes ({parts}; the raw JSON alone: "
+                f"{d['floor_bytes_per_resource']:,})",
+            )
+        )
     if "ingest_ndjson" in results:
         r = results["ingest_ndjson"]
         rows.append(

@@ -43,11 +43,13 @@ from sokhoe.store.ports import (
 )
 from sokhoe.store.sql import migrate
 from sokhoe.store.sql.confine import confine
+from sokhoe.store.sql.content import CURRENT, load_dictionaries, record_current
 from sokhoe.store.sql.engine import make_engine
 from sokhoe.store.sql.schema import (
     INDEX_TABLES,
     care_relationship,
     care_restriction,
+    content_dictionary,
     resource,
     resource_history,
     resource_pk_seq,
@@ -97,17 +99,36 @@ _HISTORY_COLUMNS = (
     resource_history.c.version_id,
     resource_history.c.last_updated,
     resource_history.c.deleted,
-    resource_history.c.content,
+    func.coalesce(resource_history.c.content, resource.c.content).label("content"),
     resource_history.c.patient_id,
     resource_history.c.method,
     resource_history.c.owner,
     resource_history.c.labels,
 )
+"""A version's columns; select them from :data:`_VERSIONS`."""
+
+_VERSIONS = resource_history.outerjoin(
+    resource,
+    and_(
+        resource.c.resource_type == resource_history.c.resource_type,
+        resource.c.id == resource_history.c.id,
+        resource.c.version_id == resource_history.c.version_id,
+    ),
+)
+"""Each version with, for the current one, its JSON, which only ``resource`` holds."""
 
 
 def _chunks(seq: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
+
+
+def _short_reference(row: Any) -> Any:
+    """A reference row without its text when the text is just ``Type/id`` (most are): the
+    text is searched only for references that are not to a resource here (``search.py``)."""
+    if row.target_id is not None and row.url == f"{row.target_type}/{row.target_id}":
+        return row._replace(url="")
+    return row
 
 
 class SqlSession:
@@ -161,9 +182,9 @@ class SqlSession:
     def vread(self, resource_type: str, id: str, version_id: int) -> StoredResource | None:
         h = resource_history.c
         row = self.conn.execute(
-            select(*_HISTORY_COLUMNS).where(
-                h.resource_type == resource_type, h.id == id, h.version_id == version_id
-            )
+            select(*_HISTORY_COLUMNS)
+            .select_from(_VERSIONS)
+            .where(h.resource_type == resource_type, h.id == id, h.version_id == version_id)
         ).first()
         return _row(row) if row else None
 
@@ -231,6 +252,7 @@ class SqlSession:
         total = self.conn.execute(select(func.count()).select_from(resource_history).where(where))
         rows = self.conn.execute(
             select(*_HISTORY_COLUMNS)
+            .select_from(_VERSIONS)
             .where(where)
             .order_by(h.last_updated.desc(), h.resource_type, h.id, h.version_id.desc())
             .limit(count)
@@ -496,13 +518,23 @@ class SqlSession:
                     [{**self._resource_params(i), "pk": pks[(i.resource_type, i.id)]} for i in new],
                 )
             if changed:
+                self._keep_replaced(changed)
                 self._update_current(changed)
                 old = self._pks(changed)
                 self._delete_index(list(old.values()))
                 pks.update(old)
+            latest = {(i.resource_type, i.id): i for i in items}
             self.conn.execute(
                 insert(resource_history),
-                [{**self._resource_params(i), "method": i.method} for i in items],
+                [
+                    {
+                        **self._resource_params(i),
+                        "method": i.method,
+                        # the current version's JSON is in resource alone
+                        "content": None if latest[(i.resource_type, i.id)] is i else i.content,
+                    }
+                    for i in items
+                ],
             )
         except IntegrityError as exc:
             raise Conflict(
@@ -560,6 +592,29 @@ class SqlSession:
                 out.update({(rtype, r.id): int(r.pk) for r in rows})
         return out
 
+    def _keep_replaced(self, items: Sequence[WriteItem]) -> None:
+        """Move the JSON of each version being replaced from ``resource`` to its history row
+        (where it was NULL while it was current), in the database, without reading it."""
+        r, h = resource.c, resource_history.c
+        current = (
+            select(r.content)
+            .where(r.resource_type == bindparam("k_type"), r.id == bindparam("k_id"))
+            .scalar_subquery()
+        )
+        self.conn.execute(
+            update(resource_history)
+            .where(
+                h.resource_type == bindparam("k_type"),
+                h.id == bindparam("k_id"),
+                h.version_id == bindparam("k_prev"),
+            )
+            .values(content=current),
+            [
+                {"k_type": i.resource_type, "k_id": i.id, "k_prev": i.previous_version}
+                for i in items
+            ],
+        )
+
     def _update_current(self, items: Sequence[WriteItem]) -> None:
         stmt = (
             update(resource)
@@ -612,12 +667,21 @@ class SqlSession:
         the largest cost of a bulk load, and these columns need no type conversion.
         """
         mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+        # PostgreSQL partitions (and Citus distributes) index rows by patient; one SQLite file
+        # has no use for 36 more bytes in every row and index entry
+        by_patient = self.dialect == "postgresql"
         for attr, table in INDEX_TABLES.items():
             params = [
-                (item.resource_type, pks[(item.resource_type, item.id)], item.patient_id, *row)
+                (
+                    item.resource_type,
+                    pks[(item.resource_type, item.id)],
+                    item.patient_id if by_patient else None,
+                    *(_short_reference(row) if attr == "references" else row),
+                )
                 for item in items
                 if item.index is not None
                 for row in getattr(item.index, attr)
+                if row[0] != "_id"  # searched in resource.id (``search.py``)
             ]
             if params:
                 names = ", ".join(c.name for c in table.columns)
@@ -647,6 +711,11 @@ class SqlStore:
         self.dialect = self.writer.dialect.name
         if migrate_schema:
             migrate.upgrade(self.writer)
+        with self.reader.connect() as conn:
+            held = load_dictionaries(conn, content_dictionary)
+        if CURRENT not in held:  # a database from before this package's dictionary
+            with self.writer.begin() as conn:
+                record_current(conn, content_dictionary)
 
     @contextmanager
     def begin(self, *, write: bool = False) -> Iterator[SqlSession]:

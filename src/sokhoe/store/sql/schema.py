@@ -9,7 +9,6 @@ index range.
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -17,20 +16,21 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Sequence,
     String,
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+
+from sokhoe.store.sql.content import CompressedJson
 
 metadata = MetaData()
 
 ID = 64
 """FHIR ids are at most 64 characters."""
 
-JsonDoc = JSON().with_variant(JSONB(), "postgresql")
 Pk = BigInteger().with_variant(Integer(), "sqlite")
 """A resource's surrogate key (SQLite's INTEGER is already 64-bit)."""
 
@@ -46,7 +46,7 @@ resource = Table(
     Column("last_updated", DateTime(timezone=True), nullable=False),
     Column("deleted", Boolean, nullable=False, default=False),
     Column("patient_id", String(ID)),
-    Column("content", JsonDoc),
+    Column("content", CompressedJson),
     Column("pk", Pk, nullable=False),
     Column("owner", String(16)),
     Column("labels", String(64)),
@@ -57,7 +57,8 @@ resource = Table(
 )
 """``owner``: the facility whose caller created the resource (what it may always read back);
 ``labels``: the sensitive categories of the current version (``HIV,PSY``), so a patient's
-restriction is part of the SQL of every read (``store/sql/confine.py``)."""
+restriction is part of the SQL of every read (``store/sql/confine.py``); ``content``: the
+current version's JSON, compressed (``store/sql/content.py``)."""
 
 resource_history = Table(
     "resource_history",
@@ -69,12 +70,24 @@ resource_history = Table(
     Column("deleted", Boolean, nullable=False, default=False),
     Column("method", String(8), nullable=False),
     Column("patient_id", String(ID)),
-    Column("content", JsonDoc),
+    Column("content", CompressedJson),
     Column("owner", String(16)),
     Column("labels", String(64)),
     Index("ix_history_updated", "last_updated"),
     Index("ix_history_type_updated", "resource_type", "last_updated"),
 )
+"""Every version. The JSON is stored once: ``content`` is NULL on the row of the current
+version, whose JSON is in ``resource`` (HAPI too keeps one copy); an update moves the replaced
+version's JSON here."""
+
+content_dictionary = Table(
+    "content_dictionary",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+)
+"""Every zstd dictionary this database's resources were compressed with, so that it stays
+readable whatever dictionary a later version of the package writes with."""
 
 
 def _index_table(

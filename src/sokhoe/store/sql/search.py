@@ -21,6 +21,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    true,
 )
 
 from sokhoe.errors import InvalidRequest
@@ -113,7 +114,8 @@ def _value_clause(
         return clause
     if isinstance(value, ReferenceValue):
         if value.target_id is None:
-            return c.url == value.url  # type: ignore[no-any-return]
+            # local references are stored without their text (``_short_reference``)
+            return c.url == value.url if value.url else false()
         parts = [c.target_id == value.target_id]
         if value.target_type:
             parts.append(c.target_type == value.target_type)
@@ -127,6 +129,24 @@ def _value_clause(
             return c.value.like(f"%{_escape_like(value.value)}%", escape="\\")  # type: ignore[no-any-return]
         return c.value == value.value  # type: ignore[no-any-return]
     raise InvalidRequest(f"Unsupported search value {value!r}")
+
+
+def _id_clause(crit: Criterion) -> ColumnElement[bool]:
+    """``_id`` with a modifier (a plain ``_id`` is ``SearchQuery.ids``), on ``resource.id``:
+    the store writes no index row for it. An id has no system: ``|x`` is ``x``, and a value
+    naming a system matches nothing."""
+    r = resource.c
+    if crit.missing is not None:
+        return false() if crit.missing else true()
+    if crit.modifier not in (None, "not"):
+        raise InvalidRequest(f"_id does not support :{crit.modifier}", f"_id:{crit.modifier}")
+    ids = [
+        v.code
+        for v in crit.values
+        if isinstance(v, TokenValue) and v.code is not None and not v.system
+    ]
+    found = r.id.in_(ids) if ids else false()
+    return not_(found) if crit.modifier == "not" else found
 
 
 def _selective(crit: Criterion) -> bool:
@@ -191,6 +211,8 @@ class Compiler:
             if rtype is not None:
                 inner = inner.where(sp_reference.c.target_type == rtype)
             return r.id.in_(inner)
+        if crit.code == "_id" and crit.chain is None:
+            return _id_clause(crit)
         table = PARAM_TYPE_TABLES.get(crit.type)
         if table is None:
             raise InvalidRequest(f"Search parameter type '{crit.type}' is not supported")
