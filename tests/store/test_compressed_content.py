@@ -20,6 +20,7 @@ import zstandard
 from alembic import command
 from sqlalchemy import create_engine, text
 
+from sokhoe.access.audit import GENESIS, AuditLog, chain_hash
 from sokhoe.store.ports import WriteItem
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql import content as stored
@@ -35,7 +36,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path}/content.db"
         return
     server: PostgresServer = request.getfixturevalue("pg_server")
-    name = f"content_{random.randrange(1 << 30)}"  # noqa: S311
+    name = f"content_{random.randrange(1 << 30)}"
     yield server.create_database(name)
     server.drop_database(name)
 
@@ -124,6 +125,16 @@ def test_a_database_from_before_converts_and_converts_back(url: str) -> None:
                 ),
                 {"v": version, "t": WHEN, "c": orjson.dumps(doc).decode()},
             )
+        event = {"resourceType": "AuditEvent", "entity": [{"what": {"reference": "Patient/p1"}}]}
+        digest = chain_hash(GENESIS, 1, WHEN, "p1", "client:x", "read", "success", event)
+        conn.execute(
+            text(
+                "INSERT INTO audit_event (seq, recorded, patient_id, agent, action, outcome,"
+                " content, prev_hash, hash) VALUES (1, :t, 'p1', 'client:x', 'read', 'success',"
+                " :c, :g, :h)"
+            ),
+            {"t": WHEN, "c": orjson.dumps(event).decode(), "g": GENESIS, "h": digest},
+        )
     engine.dispose()
 
     store = SqlStore(url)  # upgrades
@@ -133,8 +144,12 @@ def test_a_database_from_before_converts_and_converts_back(url: str) -> None:
         assert got is not None and got.content == two
         assert first is not None and first.content == one
     store.close()
-
     engine = create_engine(url)
+    blob = _raw(url, "SELECT content FROM audit_event")[0][0]
+    assert zstandard.get_frame_parameters(bytes(blob)).dict_id == stored.CURRENT  # type: ignore[arg-type]
+    report = AuditLog(engine).verify()
+    assert report.ok and report.checked == 1 and report.head == digest  # the hash still holds
+
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0015")
@@ -142,6 +157,8 @@ def test_a_database_from_before_converts_and_converts_back(url: str) -> None:
     back = _raw(url, "SELECT version_id, content FROM resource_history ORDER BY version_id")
     as_json = [(v, c if isinstance(c, dict) else orjson.loads(c)) for v, c in back]  # type: ignore[arg-type]
     assert as_json == [(1, one), (2, two)]
+    audit = _raw(url, "SELECT content FROM audit_event")[0][0]
+    assert (audit if isinstance(audit, dict) else orjson.loads(audit)) == event  # type: ignore[arg-type]
 
 
 def test_a_dictionary_the_package_does_not_ship_is_read_from_the_database(
@@ -149,7 +166,7 @@ def test_a_dictionary_the_package_does_not_ship_is_read_from_the_database(
 ) -> None:
     url = f"sqlite:///{tmp_path}/other.db"
     SqlStore(url).close()
-    rng = random.Random(3)  # noqa: S311
+    rng = random.Random(3)
     samples = [
         orjson.dumps({"resourceType": "Observation", "id": f"o{i}", "valueInteger": rng.random()})
         for i in range(400)

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from sokhoe.store.sql.content import CompressedJson
 from sokhoe.store.sql.schema import metadata
 
 _Json = JSON().with_variant(JSONB(), "postgresql")
@@ -213,7 +214,7 @@ audit_event = Table(
     Column("agent", String(200), nullable=False),
     Column("action", String(40), nullable=False),
     Column("outcome", String(16), nullable=False),
-    Column("content", _Json, nullable=False),
+    Column("content", CompressedJson, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_audit_patient", "patient_id", "seq"),
