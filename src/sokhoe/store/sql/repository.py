@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sokhoe.errors import Conflict
 from sokhoe.search.query import Include, SearchQuery
+from sokhoe.search.unions import restrictions, unions
 from sokhoe.store.ports import (
     CareRow,
     Confinement,
@@ -55,7 +56,7 @@ from sokhoe.store.sql.schema import (
     resource_pk_seq,
     sp_reference,
 )
-from sokhoe.store.sql.search import Compiler
+from sokhoe.store.sql.search import Compiler, param_is
 from sokhoe.store.sql.search_cache import ID_STATEMENTS
 
 T = TypeVar("T")
@@ -399,7 +400,7 @@ class SqlSession:
                 s.target_id.is_not(None),
             )
             if inc.param != "*":
-                stmt = stmt.where(s.param == inc.param)
+                stmt = stmt.where(param_is(sp_reference, inc.source_type, inc.param))
             if inc.target_type:
                 stmt = stmt.where(s.target_type == inc.target_type)
             keys += [(r.target_type, r.target_id) for r in self.conn.execute(stmt)]
@@ -423,7 +424,7 @@ class SqlSession:
                     s.target_id.in_(chunk),
                 )
                 if inc.param != "*":
-                    sources = sources.where(s.param == inc.param)
+                    sources = sources.where(param_is(sp_reference, inc.source_type, inc.param))
                 stmt = select(resource.c.resource_type, resource.c.id).where(
                     resource.c.pk.in_(sources)
                 )
@@ -670,6 +671,8 @@ class SqlSession:
         # PostgreSQL partitions (and Citus distributes) index rows by patient; one SQLite file
         # has no use for 36 more bytes in every row and index entry
         by_patient = self.dialect == "postgresql"
+        union = unions()  # their rows are their members' (``search/unions.py``)
+        restricted = restrictions()  # their rows to the type they restrict to are too
         for attr, table in INDEX_TABLES.items():
             params = [
                 (
@@ -682,6 +685,12 @@ class SqlSession:
                 if item.index is not None
                 for row in getattr(item.index, attr)
                 if row[0] != "_id"  # searched in resource.id (``search.py``)
+                and (item.resource_type, row[0]) not in union
+                and not (
+                    attr == "references"
+                    and (r := restricted.get((item.resource_type, row[0]))) is not None
+                    and row.target_type == r.target
+                )
             ]
             if params:
                 names = ", ".join(c.name for c in table.columns)

@@ -37,6 +37,7 @@ from sokhoe.search.query import (
     Value,
 )
 from sokhoe.search.ranges import range_condition
+from sokhoe.search.unions import restriction_of, searched_as
 from sokhoe.store.ports import Confinement
 from sokhoe.store.sql.confine import confine
 from sokhoe.store.sql.schema import PARAM_TYPE_TABLES, resource, sp_reference
@@ -149,6 +150,22 @@ def _id_clause(crit: Criterion) -> ColumnElement[bool]:
     return not_(found) if crit.modifier == "not" else found
 
 
+def param_is(table: Any, rtype: str | None, code: str) -> ColumnElement[bool]:
+    """The index rows of parameter ``code``: a union parameter's are its members' rows, a
+    restriction's those of the parameter it restricts that point at its type, besides its own
+    (``search/unions.py``; the store writes only the rows these do not give)."""
+    restricted = restriction_of(rtype, code)
+    if restricted is not None:
+        return or_(
+            and_(table.c.param == restricted.within, table.c.target_type == restricted.target),
+            table.c.param == code,
+        )
+    names = searched_as(rtype, code)
+    if len(names) == 1:
+        return table.c.param == names[0]  # type: ignore[no-any-return]
+    return table.c.param.in_(names)  # type: ignore[no-any-return]
+
+
 def _selective(crit: Criterion) -> bool:
     """A criterion whose index subquery lists the few matching resources of the type."""
     return (
@@ -205,7 +222,7 @@ class Compiler:
             has = crit.has
             inner = select(sp_reference.c.target_id).where(
                 sp_reference.c.resource_type == has.resource_type,
-                sp_reference.c.param == has.reference_param,
+                param_is(sp_reference, has.resource_type, has.reference_param),
                 sp_reference.c.resource_pk.in_(self.pks(has.query)),
             )
             if rtype is not None:
@@ -217,7 +234,7 @@ class Compiler:
         if table is None:
             raise InvalidRequest(f"Search parameter type '{crit.type}' is not supported")
         key: Any = r.pk
-        sub = select(table.c.resource_pk).where(table.c.param == crit.code)
+        sub = select(table.c.resource_pk).where(param_is(table, rtype, crit.code))
         if rtype is not None:
             sub = sub.where(table.c.resource_type == rtype)
         if crit.missing is not None:
@@ -271,7 +288,7 @@ class Compiler:
             select(agg(table.c[col]))
             .where(
                 table.c.resource_pk == r.pk,
-                table.c.param == key.code,
+                param_is(table, rtype, key.code),
             )
             .scalar_subquery()
         )
