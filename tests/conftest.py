@@ -54,8 +54,9 @@ def _shared_data() -> Path:
     )
 
 
-pytest_plugins = ["tests.browser"]
-"""The browser fixture (Chromium, one per module), for every test module that asks."""
+pytest_plugins = ["tests.browser", "tests.bulk_sample"]
+"""The browser fixture (Chromium, one per module) and the loaded bulk sample (once per test
+process), for every test module that asks."""
 
 SHARED_DATA = _shared_data()
 BASE = "http://testserver"
@@ -261,13 +262,31 @@ follow in collection order, short ones filling the end."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Keep the order below under ``--dist loadfile``: xdist otherwise hands the files out by
+    """Keep the order below under ``--dist loadgroup`` (or ``loadfile``): xdist otherwise hands the files out by
     their number of tests, most first, which leaves the long files of few tests (the sync's
     servers, the browsers, the Synthea loads) to the end, one worker finishing alone."""
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
 
 
+GROUPS: dict[str, str] = {
+    "tests/web/test_synthea_bulk.py": "bulk-10",
+    "tests/interop/test_bulk_export.py": "bulk-10",
+}
+"""Files that share what a test process builds once (``tests/bulk_sample.py``), run by one
+worker together. Every other file is a group of its own (unless it names one with
+``pytest.mark.xdist_group``): ``--dist loadgroup`` then hands out whole files, as
+``--dist loadfile`` does, so module-scoped fixtures are still built once."""
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The heaviest files first (:data:`HEAVY_FIRST`), and every test in an xdist group: its
+    file's, or the one :data:`GROUPS` gives it (xdist appends the group to the test's id
+    after this hook, under ``--dist loadgroup`` only)."""
     rank = {path: n for n, path in enumerate(HEAVY_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            path = item.nodeid.split("::")[0]
+            item.add_marker(pytest.mark.xdist_group(GROUPS.get(path, path)))
