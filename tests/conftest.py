@@ -262,9 +262,10 @@ follow in collection order, short ones filling the end."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Keep the order below under ``--dist loadgroup`` (or ``loadfile``): xdist otherwise hands the files out by
-    their number of tests, most first, which leaves the long files of few tests (the sync's
-    servers, the browsers, the Synthea loads) to the end, one worker finishing alone."""
+    """Keep the order below under ``--dist loadgroup`` (or ``loadfile``): xdist otherwise hands
+    the files out by their number of tests, most first, which leaves the long files of few tests
+    (the sync's servers, the browsers, the Synthea loads) to the end, one worker finishing
+    alone."""
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
 
