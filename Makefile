@@ -63,7 +63,7 @@ run: install
 
 # HAPI's tools only for the tests (tests/conformance), not for `make run`
 test: system-deps install $(HAPI) $(SMART_APP) $(OIDC_PROVIDER)
-	$(BIN)/pytest -n 2 --dist loadgroup -q
+	$(BIN)/pytest -n 2 --dist loadfile -q
 
 # the REST suite (every test of the `client` fixture) against the app served by two worker
 # processes over SQLite and PostgreSQL, as `sokhoe serve --workers 2` runs it (tests/served.py)
@@ -71,7 +71,7 @@ API_SUITE := tests/web/test_crud.py tests/web/test_search.py tests/web/test_sear
 	tests/web/test_bundles.py tests/web/test_merge.py tests/web/test_check_in.py \
 	tests/web/test_synthea.py tests/interop/test_hl7v2_http.py
 test-workers: system-deps install
-	SOKHOE_TEST_WORKERS=2 $(BIN)/pytest -n 2 --dist loadgroup -q $(API_SUITE)
+	SOKHOE_TEST_WORKERS=2 $(BIN)/pytest -n 2 --dist loadfile -q $(API_SUITE)
 
 # the screenshots of the guides (docs/huong-dan-*.md), from the browser tests: each test names its
 # guide's folder under docs/img (clinic/…, portal/…)

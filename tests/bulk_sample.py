@@ -6,7 +6,7 @@ copy-on-write fork in memory, a copied SQLite file, a PostgreSQL database made f
 costs milliseconds. ``tests/web/test_synthea_bulk.py`` holds that very load to its contract (its
 report, every file read back from a copy, loading again changes nothing) and
 ``tests/interop/test_bulk_export.py`` exports copies of it: the two files are one xdist group
-(``GROUPS`` in ``tests/conftest.py``), so under ``--dist loadgroup`` one worker loads each store
+(``GROUPS`` in ``tests/conftest.py``), so under ``--dist loadfile`` one worker loads each store
 once for both instead of four times.
 """
 

@@ -262,10 +262,9 @@ follow in collection order, short ones filling the end."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Keep the order below under ``--dist loadgroup`` (or ``loadfile``): xdist otherwise hands
-    the files out by their number of tests, most first, which leaves the long files of few tests
-    (the sync's servers, the browsers, the Synthea loads) to the end, one worker finishing
-    alone."""
+    """Keep the order below under ``--dist loadfile``: xdist otherwise hands the files out by
+    their number of tests, most first, which leaves the long files of few tests (the sync's
+    servers, the browsers, the Synthea loads) to the end, one worker finishing alone."""
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
 
@@ -274,20 +273,33 @@ GROUPS: dict[str, str] = {
     "tests/web/test_synthea_bulk.py": "bulk-10",
     "tests/interop/test_bulk_export.py": "bulk-10",
 }
-"""Files that share what a test process builds once (``tests/bulk_sample.py``), run by one
-worker together. Every other file is a group of its own (unless it names one with
-``pytest.mark.xdist_group``): ``--dist loadgroup`` then hands out whole files, as
-``--dist loadfile`` does, so module-scoped fixtures are still built once."""
+"""Files that share what a test process builds once (``tests/bulk_sample.py``): under
+``--dist loadfile`` each group goes to one worker as a whole, like a single file."""
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` with :data:`GROUPS`: whole files to each worker, the files of a
+    group together.
+
+    ``--dist loadgroup`` cannot do it here: xdist 3.8 marks a test's group by assigning
+    ``item._nodeid``, which pytest 9 no longer reads (``Node.nodeid`` comes from ``_id``), so
+    every ``xdist_group`` mark is ignored and the tests are spread one by one (each worker
+    then builds every module-scoped fixture). The scheduler sees node ids only, so the groups
+    are named by file here.
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileGroupScheduling(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return GROUPS.get(path, path)
+
+    return FileGroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The heaviest files first (:data:`HEAVY_FIRST`), and every test in an xdist group: its
-    file's, or the one :data:`GROUPS` gives it (xdist appends the group to the test's id
-    after this hook, under ``--dist loadgroup`` only)."""
     rank = {path: n for n, path in enumerate(HEAVY_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            path = item.nodeid.split("::")[0]
-            item.add_marker(pytest.mark.xdist_group(GROUPS.get(path, path)))
