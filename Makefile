@@ -48,6 +48,13 @@ $(SMART_APP): tests/access/smart_app/package.json tests/access/smart_app/package
 	cd tests/access/smart_app && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $(SMART_APP)
 
+OIDC_PROVIDER := tests/access/oidc_provider/node_modules/.installed-stamp
+# the OpenID provider (node-oidc-provider) that tests/access/test_oidc.py runs, installed here
+# rather than inside the test (pinned by its lock; the test still installs it when missing)
+$(OIDC_PROVIDER): tests/access/oidc_provider/package.json tests/access/oidc_provider/package-lock.json
+	cd tests/access/oidc_provider && npm ci --no-audit --no-fund --loglevel=error
+	touch $(OIDC_PROVIDER)
+
 system-deps:
 	bash scripts/system-deps.sh
 
@@ -55,7 +62,7 @@ run: install
 	$(BIN)/sokhoe serve --demo $(PATIENTS)
 
 # HAPI's tools only for the tests (tests/conformance), not for `make run`
-test: system-deps install $(HAPI) $(SMART_APP)
+test: system-deps install $(HAPI) $(SMART_APP) $(OIDC_PROVIDER)
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 # the REST suite (every test of the `client` fixture) against the app served by two worker

@@ -54,8 +54,9 @@ def _shared_data() -> Path:
     )
 
 
-pytest_plugins = ["tests.browser"]
-"""The browser fixture (Chromium, one per module), for every test module that asks."""
+pytest_plugins = ["tests.browser", "tests.bulk_sample"]
+"""The browser fixture (Chromium, one per module) and the loaded bulk sample (once per test
+process), for every test module that asks."""
 
 SHARED_DATA = _shared_data()
 BASE = "http://testserver"
@@ -223,7 +224,6 @@ HEAVY_FIRST: tuple[str, ...] = (
     "tests/conformance/test_hapi_validator.py",
     "tests/warehouse/test_spark_runner.py",
     "tests/interop/test_bulk_import.py",
-    "tests/warehouse/test_surveillance.py",
     "tests/store/test_backup.py",
     "tests/clinic/test_clinic_browser.py",
     "tests/warehouse/test_build.py",
@@ -231,6 +231,7 @@ HEAVY_FIRST: tuple[str, ...] = (
     "tests/interop/test_sync.py",
     "tests/conformance/test_hapi_client.py",
     "tests/interop/test_subscriptions.py",
+    "tests/warehouse/test_surveillance.py",
     "tests/prescribing/test_prescribing_browser.py",
     "tests/interop/test_pacs.py",
     "tests/portal/test_declare_browser.py",
@@ -267,6 +268,37 @@ def pytest_configure(config: pytest.Config) -> None:
     servers, the browsers, the Synthea loads) to the end, one worker finishing alone."""
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
+
+
+GROUPS: dict[str, str] = {
+    "tests/web/test_synthea_bulk.py": "bulk-10",
+    "tests/interop/test_bulk_export.py": "bulk-10",
+}
+"""Files that share what a test process builds once (``tests/bulk_sample.py``): under
+``--dist loadfile`` each group goes to one worker as a whole, like a single file."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` with :data:`GROUPS`: whole files to each worker, the files of a
+    group together.
+
+    ``--dist loadgroup`` cannot do it here: xdist 3.8 marks a test's group by assigning
+    ``item._nodeid``, which pytest 9 no longer reads (``Node.nodeid`` comes from ``_id``), so
+    every ``xdist_group`` mark is ignored and the tests are spread one by one (each worker
+    then builds every module-scoped fixture). The scheduler sees node ids only, so the groups
+    are named by file here.
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileGroupScheduling(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return GROUPS.get(path, path)
+
+    return FileGroupScheduling(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -32,18 +30,15 @@ from sokhoe.interop.bulk.export import (
 )
 from sokhoe.interop.bulk.jobs import STALE_AFTER, BulkJobs
 from sokhoe.interop.bulk.service import BulkExportService
-from sokhoe.interop.load import load_paths
 from sokhoe.operations.export import authorise_export
 from sokhoe.store import MemoryStore
 from sokhoe.store.ports import FhirStore, StoredResource
-from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.access_schema import audit_event
 from sokhoe.web.app import create_app
 from tests.api_helpers import check_in, client_auth, observation
-from tests.conftest import BACKENDS, BASE, SHARED_DATA, platform_token, sqlite_store
-from tests.pg_server import PostgresServer
+from tests.bulk_sample import Loaded
+from tests.conftest import BASE, platform_token
 
-BULK_10 = SHARED_DATA / "synthea-bulk-10"
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
 QR_AN = "079090001234|Nguyễn Văn An|15031990|Nam|12 Lê Lợi, TP Hồ Chí Minh|01022021"
 
@@ -110,68 +105,20 @@ def export(api: TestClient, url: str, auth: dict[str, str]) -> tuple[dict[str, A
     return manifest, download(api, manifest, auth)
 
 
-def load_bulk_10(store: FhirStore) -> None:
-    report = load_paths(platform_repository(store, f"{BASE}/fhir"), [BULK_10], workers=0)
-    assert report.errors == []
-    assert report.resources == 7160
-
-
 @pytest.fixture
 def api(store: FhirStore, tmp_path: Path) -> Iterator[TestClient]:
     with make_api(store, tmp_path) as c:
         yield c
 
 
-@pytest.fixture(scope="module")
-def bulk_10_sqlite(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """The bulk sample loaded once into a SQLite file, closed (each test copies it)."""
-    path = tmp_path_factory.mktemp("bulk-10") / "bulk.db"
-    store = sqlite_store(request, path)
-    try:
-        load_bulk_10(store)
-    finally:
-        store.close()
-    return path
-
-
-@pytest.fixture(scope="module")
-def bulk_10_postgres(pg_server: PostgresServer) -> Iterator[str]:
-    """The bulk sample loaded once into a PostgreSQL database of its own, closed: the template
-    each test's database is copied from."""
-    name = f"sokhoe_bulk_10_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    store = SqlStore(pg_server.create_database(name))
-    try:
-        load_bulk_10(store)
-    finally:
-        store.close()
-    yield name
-    pg_server.drop_database(name)
-
-
-@pytest.fixture(params=BACKENDS)
-def bulk_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FhirStore]:
-    """A store of each kind holding the bulk sample as :func:`load_bulk_10` leaves it, a copy
-    of one loaded once per module (a fork, a copied file, a database made from a template):
-    loading it (tested in ``test_synthea_bulk.py``) is what costs, not exporting it."""
-    store: FhirStore
-    if request.param == "memory":
-        store = request.getfixturevalue("bulk_10").fork()
-    elif request.param == "sqlite":
-        shutil.copyfile(request.getfixturevalue("bulk_10_sqlite"), tmp_path / "bulk.db")
-        store = SqlStore(f"sqlite:///{tmp_path / 'bulk.db'}", migrate_schema=False)
-    else:
-        server: PostgresServer = request.getfixturevalue("pg_server")
-        template = request.getfixturevalue("bulk_10_postgres")
-        name = f"{template}_{tmp_path.name}"[:63]
-        store = SqlStore(server.create_database(name, template=template), migrate_schema=False)
-    try:
-        yield store
-    finally:
-        store.close()
-        if request.param == "postgres":
-            server.drop_database(name)
+@pytest.fixture
+def bulk_store(bulk_loaded: Loaded) -> FhirStore:
+    """A store of each kind holding the bulk sample (``tests/bulk_sample.py``: a copy of the
+    one loaded once per test process; loading it, tested in ``test_synthea_bulk.py``, is what
+    costs, not exporting it)."""
+    assert bulk_loaded.report.errors == []
+    assert bulk_loaded.report.resources == 7160
+    return bulk_loaded.store
 
 
 @pytest.fixture
@@ -180,17 +127,10 @@ def bulk_api(bulk_store: FhirStore, tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
-@pytest.fixture(scope="module")
-def bulk_10() -> MemoryStore:
-    """The bulk sample loaded once; each test forks it (copy-on-write, nothing is shared)."""
-    store = MemoryStore()
-    load_bulk_10(store)
-    return store
-
-
 @pytest.fixture
-def memory_api(bulk_10: MemoryStore, tmp_path: Path) -> Iterator[TestClient]:
-    with make_api(bulk_10.fork(), tmp_path) as c:
+def memory_api(bulk_10: Loaded, tmp_path: Path) -> Iterator[TestClient]:
+    assert isinstance(bulk_10.store, MemoryStore)
+    with make_api(bulk_10.store.fork(), tmp_path) as c:
         yield c
 
 

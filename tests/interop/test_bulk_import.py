@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from sokhoe.interop.bulk.ndjson_import import split_lines
 from sokhoe.store import MemoryStore
 from sokhoe.store.ports import FhirStore
+from tests.bulk_sample import BULK_10
 from tests.interop.test_bulk_export import (
-    BULK_10,
     QR_AN,
     check_in,
     client_auth,

@@ -1,5 +1,9 @@
 """The Synthea bulk NDJSON export in shared/data loads via ``load`` on every store, and loading
-it again changes nothing."""
+it again changes nothing.
+
+The load is the one ``tests/bulk_sample.py`` makes once per test process for every test of the
+sample (``test_bulk_export.py`` exports copies of it): its report is checked here, and the
+reads and the second load run on a copy of the loaded store."""
 
 from __future__ import annotations
 
@@ -7,15 +11,14 @@ import json
 
 from sokhoe.access.guard import platform_repository
 from sokhoe.interop.load import load_paths
-from sokhoe.store import FhirStore
-from tests.conftest import BASE, SHARED_DATA
+from tests.bulk_sample import BULK_10 as BULK
+from tests.bulk_sample import Loaded
+from tests.conftest import BASE
 
-BULK = SHARED_DATA / "synthea-bulk-10"
 
-
-def test_bulk_ndjson_loads(store: FhirStore) -> None:
+def test_bulk_ndjson_loads(bulk_loaded: Loaded) -> None:
+    store, report = bulk_loaded.store, bulk_loaded.report
     repo = platform_repository(store, f"{BASE}/fhir")
-    report = load_paths(repo, [BULK])
     assert report.errors == []
     lines = sum(1 for f in BULK.glob("*.ndjson") for line in f.open() if line.strip())
     assert report.resources == lines

@@ -27,17 +27,16 @@ See: https://cran.r-project.org/package=surveillance (reference implementation, 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
-import statsmodels.api as sm  # type: ignore[import-untyped]
 from scipy import stats  # type: ignore[import-untyped]
 
 from sokhoe.errors import InvalidRequest
+from sokhoe.warehouse.glm import fit_poisson
 
 EarsMethod = Literal["C1", "C2", "C3"]
 Method = Literal["C1", "C2", "C3", "farrington"]
@@ -345,17 +344,17 @@ def _fit_quasi_poisson(
     """Quasi-Poisson log-linear GLM with prior weights; dispersion from Pearson's statistic.
 
     ``start`` (the unweighted fit's coefficients when re-weighting) saves IRLS iterations.
+    Fitted by :func:`sokhoe.warehouse.glm.fit_poisson` (statsmodels' IRLS without its
+    per-model overhead: a backtest makes thousands of these fits).
     """
-    with warnings.catch_warnings():
-        # Sparse levels give huge negative coefficients and statsmodels warns; R's glm is silenced
-        # the same way in the reference implementation. Convergence is checked below.
-        warnings.simplefilter("ignore")
-        model = sm.GLM(y, x, family=sm.families.Poisson(), var_weights=weights)
+    with np.errstate(all="ignore"):
+        # Sparse levels give huge negative coefficients (statsmodels and R's glm warn, and are
+        # silenced the same way in the reference implementation). Convergence is checked below.
         try:
-            result = model.fit(scale="X2", maxiter=50, start_params=start)
+            result = fit_poisson(y, x, weights, start=start, maxiter=50)
         except (ValueError, np.linalg.LinAlgError):
             return None
-    mu = np.asarray(result.fittedvalues, dtype=float)
+    mu = result.mu
     w = mu if weights is None else mu * weights
     try:
         cov_unscaled = np.linalg.pinv((x * w[:, None]).T @ x)
@@ -363,11 +362,11 @@ def _fit_quasi_poisson(
         return None
     trend_p = float(result.pvalues[1]) if x.shape[1] > 1 else 1.0
     return _Fit(
-        beta=np.asarray(result.params, dtype=float),
+        beta=result.params,
         cov_unscaled=cov_unscaled,
-        phi=max(float(result.scale), 1.0),
+        phi=max(result.scale, 1.0),
         mu=mu,
-        converged=bool(result.converged),
+        converged=result.converged,
         trend_p=trend_p,
         weights=np.ones(len(y)) if weights is None else weights,
     )
