@@ -85,11 +85,14 @@ class Postgres:
         self.port = free_port()
         self.as_user: list[str] = []
         if os.geteuid() == 0:
+            folder.chmod(0o755)  # a temporary folder is the owner's alone: postgres must enter
             shutil.chown(self.dir, "postgres", "postgres")
             self.as_user = ["runuser", "-u", "postgres", "--"]
 
     def _run(self, *args: str) -> None:
-        subprocess.run([*self.as_user, *args], check=True, capture_output=True, text=True)  # noqa: S603
+        done = subprocess.run([*self.as_user, *args], capture_output=True, text=True)  # noqa: S603
+        if done.returncode:
+            raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stderr.strip()}")
 
     def start(self) -> None:
         data = str(self.dir / "data")
