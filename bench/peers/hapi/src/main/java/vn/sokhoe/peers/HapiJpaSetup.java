@@ -39,10 +39,11 @@ import org.springframework.orm.jpa.LocalContainerEntityManagerFactoryBean;
  * define the DAOs, search, paging and resource providers; what an application must give them is
  * the storage settings, the partition settings, the entity manager factory and its transaction
  * manager, the in-process message channels its batch jobs use (HAPI's default, {@link
- * SubscriptionChannelConfig}), and the {@link RestfulServer} that puts the providers on HTTP. Every setting is
- * HAPI's default ({@code new JpaStorageSettings()}): no authorisation, no request validation,
- * server-assigned sequential ids, search results cached and reused for a minute. The schema is
- * created by Hibernate on the empty database, as HAPI's starter project does by default.
+ * SubscriptionChannelConfig}), and the {@link RestfulServer} that puts the providers on HTTP.
+ * Every setting is HAPI's default ({@code new JpaStorageSettings()}): no authorisation, no
+ * request validation, server-assigned sequential ids, search results cached and reused for a
+ * minute. As in HAPI's starter project, Hibernate creates the schema on the empty database and
+ * the optional full-text index (Hibernate Search) is off.
  */
 @Configuration
 @Import({
