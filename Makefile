@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PATIENTS ?= 2000
 
-.PHONY: install hapi system-deps run test test-workers lint bench bench-portal clean docs-screenshots
+.PHONY: install hapi system-deps run test test-workers lint bench bench-portal bench-peers clean docs-screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -99,6 +99,13 @@ bench: system-deps install
 # the portal on a throttled phone: Lighthouse (mobile preset) with Debian's Chromium
 bench-portal: install $(LIGHTHOUSE)
 	$(BIN)/python -m sokhoe.bench.portal_lighthouse $(foreach p,$(PORTAL_PAGES),--page '$(p)') > bench/results/$$(date +%F)-portal-lighthouse.json
+
+# sokhoe beside HAPI FHIR's JPA server on the same Synthea bundles, in one run (not part of
+# `make bench`: ~15 min): builds bench/peers/hapi with Maven (Maven Central, cached in ~/.m2),
+# starts a throw-away PostgreSQL, HAPI and `sokhoe serve --workers 2` (SQLite and PostgreSQL),
+# prints the table and writes bench/results/<date>-peers.json
+bench-peers: system-deps install
+	$(BIN)/python -m sokhoe.bench.peers
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

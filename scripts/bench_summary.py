@@ -21,6 +21,7 @@ KINDS = {
     "portal_lighthouse": re.compile(r"-portal-lighthouse\.json$"),
     "portal_book": re.compile(r"-portal-book\.json$"),
     "http_reads": re.compile(r"-http-reads\.json$"),
+    "peers": re.compile(r"-peers\.json$"),
 }
 
 
