@@ -11,6 +11,7 @@ from typing import Any
 from sokhoe.mpi.normalise import (
     NameParts,
     fold,
+    linkable_identifiers,
     parse_birth_date,
     patient_name,
     patient_phones,
@@ -34,6 +35,9 @@ COLUMNS = (
     "commune",
     "province",
     "cccd",
+    "ids",
+    "pids",
+    "psys",
 )
 """Columns of the Splink input table, in order."""
 
@@ -66,4 +70,8 @@ def patient_row(patient: dict[str, Any]) -> dict[str, Any]:
     row["province"] = fold(state) if isinstance(state, str) and state.strip() else None
     cccds = sorted(valid_cccds(patient))
     row["cccd"] = cccds[0] if cccds else None
+    every, person = linkable_identifiers(patient)
+    row["ids"] = every or None
+    row["pids"] = person or None
+    row["psys"] = sorted({key.rsplit("|", 1)[0] for key in person}) or None
     return row

@@ -27,6 +27,7 @@ from sokhoe.mpi.model import MatchModel, Row
 from sokhoe.mpi.normalise import (
     bhyt_social_numbers,
     identifier_values,
+    other_identifiers,
     parse_birth_date,
     patient_phones,
     swapped_date,
@@ -40,6 +41,8 @@ POSSIBLE = "possible"
 CERTAINLY_NOT = "certainly-not"
 GRADE_RANK = {CERTAIN: 3, PROBABLE: 2, POSSIBLE: 1, CERTAINLY_NOT: 0}
 BLOCK_LIMIT = 25
+MAX_IDENTIFIER_QUERIES = 4
+"""Other identifiers (record numbers, passports, foreign numbers) searched for at most."""
 """Most candidates one blocking query returns: keeps a query's cost flat as the store grows."""
 
 
@@ -131,6 +134,8 @@ class Matcher:
             yield [("identifier", f"{BHYT}|{value}")]
         for value in sorted(bhyt_social_numbers(patient)):
             yield [("identifier", f"{BHXH}|{value}")]
+        for system, value in other_identifiers(patient)[:MAX_IDENTIFIER_QUERIES]:
+            yield [("identifier", f"{system}|{value}")]
         raw_phones = [
             t["value"]
             for t in patient.get("telecom") or []
@@ -154,7 +159,7 @@ class Matcher:
                         if name:
                             yield [("name", name), ("birthdate", day)]
             full = " ".join(p for p in (family, row["middle_f"], given) if p)
-            if full != given:  # a name stored only as text matches ``name`` by its prefix
+            if full and full != given:  # a name stored only as text matches ``name`` by its prefix
                 yield [("name", full), ("birthdate", year)]
         if family and row["commune"]:
             if given:
