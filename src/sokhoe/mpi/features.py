@@ -35,6 +35,7 @@ COLUMNS = (
     "commune",
     "province",
     "cccd",
+    "postcode",
     "ids",
     "pids",
     "psys",
@@ -68,6 +69,9 @@ def patient_row(patient: dict[str, Any]) -> dict[str, Any]:
     city, state = address.get("city"), address.get("state")
     row["commune"] = fold(city) if isinstance(city, str) and city.strip() else None
     row["province"] = fold(state) if isinstance(state, str) and state.strip() else None
+    postcode = address.get("postalCode")
+    postcode = "".join(postcode.split()).upper() if isinstance(postcode, str) else ""
+    row["postcode"] = postcode or None
     cccds = sorted(valid_cccds(patient))
     row["cccd"] = cccds[0] if cccds else None
     every, person = linkable_identifiers(patient)

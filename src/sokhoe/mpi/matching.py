@@ -161,6 +161,15 @@ class Matcher:
             full = " ".join(p for p in (family, row["middle_f"], given) if p)
             if full and full != given:  # a name stored only as text matches ``name`` by its prefix
                 yield [("name", full), ("birthdate", year)]
+        postcode = row["postcode"]
+        if birth is not None and birth.iso():  # names mistyped beyond the other keys' reach
+            for place in (("address-postalcode", postcode), ("address-city", row["commune"])):
+                if place[1]:
+                    yield [("birthdate", str(birth.iso())), place]
+        if postcode:  # birth date missing or mistyped: a name and the postal code
+            for name in (family, given):
+                if name:
+                    yield [("name", name), ("address-postalcode", postcode)]
         if family and row["commune"]:
             if given:
                 yield [("name", family), ("given", given), ("address-city", row["commune"])]
