@@ -95,7 +95,10 @@ def _first(matcher: Matcher, query: dict[str, Any]) -> tuple[str | None, str | N
         # a year digit mistyped and the suburb left out: name + postcode, "year mistyped"
         (_person(None, "pemberton", "noah", "1943-05-19", None, "", "4077", "qld"), "noah"),
         # the name replaced outright, the social-security number kept
-        (_person(None, "mcdonald", "sienna", "1958-03-27", "7306514", "north ryde", "2113"), "liam"),
+        (
+            _person(None, "mcdonald", "sienna", "1958-03-27", "7306514", "north ryde", "2113"),
+            "liam",
+        ),
         # the social-security number mistyped (two digits exchanged), surname missing
         (_person(None, None, "rbuy", "1966-10-30", "1188824", "bega", "2550"), "ruby"),
     ],

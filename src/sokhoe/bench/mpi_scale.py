@@ -52,14 +52,14 @@ def prepare(workdir: Path, patients: int, seed: int) -> None:
             out.write(orjson.dumps(patient_row(p)) + b"\n")
     extras = data.extras
     del data
-    print(f"generated {patients} + {len(extras)} in {time.perf_counter() - started:.0f} s")  # noqa: T201
+    print(f"generated {patients} + {len(extras)} in {time.perf_counter() - started:.0f} s")
     store = SqlStore(f"sqlite:///{workdir / 'mpi.db'}")
     repo = platform_repository(store, "http://bench/fhir", name="bench")
     started = time.perf_counter()
     report = load_paths(repo, [ndjson])
     store.close()
     took = time.perf_counter() - started
-    print(f"loaded {report.resources} in {took:.0f} s, errors {report.errors[:3]}")  # noqa: T201
+    print(f"loaded {report.resources} in {took:.0f} s, errors {report.errors[:3]}")
     (workdir / "load.json").write_text(
         json.dumps({"resources": report.resources, "seconds": round(took, 1)})
     )
@@ -75,7 +75,7 @@ def train(workdir: Path, seed: int) -> dict[str, Any]:
     settings = train_model(rows, seed + 1, workdir / "model", id_recall=KEEP_CCCD)
     took = time.perf_counter() - started
     prior = settings["probability_two_random_records_match"]
-    print(f"trained on {len(rows)} rows in {took:.0f} s; prior {prior:.4g}")  # noqa: T201
+    print(f"trained on {len(rows)} rows in {took:.0f} s; prior {prior:.4g}")
     return settings
 
 
@@ -115,7 +115,10 @@ def evaluate(workdir: Path, sample: int, seed: int) -> dict[str, Any]:
         auto: set[Pair] = set()
         review: set[Pair] = set()
         for extra in extras:
-            params = {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": extra}]}
+            params = {
+                "resourceType": "Parameters",
+                "parameter": [{"name": "resource", "resource": extra}],
+            }
             started = time.perf_counter()
             run_match(repo, matcher, params)
             latencies.append((time.perf_counter() - started) * 1000)
@@ -131,7 +134,7 @@ def evaluate(workdir: Path, sample: int, seed: int) -> dict[str, Any]:
             "automatic+review": _metrics(review, truth),
             "match_latency_ms": percentiles(latencies),
         }
-        print(label, json.dumps(out[label]))  # noqa: T201
+        print(label, json.dumps(out[label]))
     store.close()
     (workdir / "evaluate.json").write_text(json.dumps(out, indent=2))
     return out

@@ -170,9 +170,7 @@ def splink_comparisons() -> list[Any]:
             ),
             cll.CustomLevel(f"{same_year} AND dob_month_l = dob_month_r", "same year-month"),
             cll.CustomLevel(same_year, "same year"),
-            cll.CustomLevel(
-                "dob_month_l = dob_month_r AND dob_day_l = dob_day_r", "year mistyped"
-            ),
+            cll.CustomLevel("dob_month_l = dob_month_r AND dob_day_l = dob_day_r", "year mistyped"),
             cll.ElseLevel().configure(m_probability=DOB_ELSE_M, fix_m_probability=True),
         ],
     )
@@ -298,7 +296,8 @@ def duckdb_table(rows: Sequence[Row], name: str = "patients") -> Any:
         f"CREATE TABLE {name} (unique_id VARCHAR, family VARCHAR, family_f VARCHAR, "
         "middle VARCHAR, middle_f VARCHAR, given VARCHAR, given_f VARCHAR, dob_year INTEGER, "
         "dob_month INTEGER, dob_day INTEGER, sex VARCHAR, phone VARCHAR, commune VARCHAR, "
-        "province VARCHAR, cccd VARCHAR, postcode VARCHAR, ids VARCHAR[], pids VARCHAR[], psys VARCHAR[])"
+        "province VARCHAR, cccd VARCHAR, postcode VARCHAR, ids VARCHAR[], pids VARCHAR[], "
+        "psys VARCHAR[])"
     )
     placeholders = ", ".join("?" for _ in COLUMNS)
     con.executemany(
