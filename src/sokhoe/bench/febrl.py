@@ -35,6 +35,7 @@ import orjson
 
 from sokhoe.access.guard import platform_repository
 from sokhoe.bench.stats import percentiles, table
+from sokhoe.errors import FhirError
 from sokhoe.interop.load import load_paths
 from sokhoe.mpi.matching import CERTAIN, Matcher
 from sokhoe.operations.match import run_match
@@ -154,6 +155,7 @@ def run_febrl_bench(
     latencies: list[float] = []
     top1 = found = certain = false_certain = empty = 0
     misses: list[dict[str, Any]] = []
+    errors: list[str] = []
     for dup in duplicates:
         truth = _original(str(dup["id"]))
         query = {k: v for k, v in dup.items() if k != "id"}
@@ -162,7 +164,11 @@ def run_febrl_bench(
             "parameter": [{"name": "resource", "resource": query}],
         }
         started = time.perf_counter()
-        answer = run_match(repo, matcher, params)
+        try:
+            answer = run_match(repo, matcher, params)
+        except FhirError as exc:  # counted as a miss: a facility got an error, not a match
+            errors.append(f"{dup['id']}: {exc}")
+            answer = {"entry": []}
         latencies.append((time.perf_counter() - started) * 1000)
         ids = [e["resource"]["id"] for e in answer["entry"]]
         grades = [e["search"]["extension"][0]["valueCode"] for e in answer["entry"]]
@@ -185,6 +191,7 @@ def run_febrl_bench(
         "top1_recall": round(top1 / n, 4),
         "recall_in_results": round(found / n, 4),
         "no_candidate": empty,
+        "errors": len(errors),
         "certain": certain,
         "false_certain": false_certain,
         "match_latency_ms": percentiles(latencies),
@@ -207,7 +214,10 @@ def render(summary: dict[str, Any]) -> str:
         ("queries (file B records)", str(summary["queries"])),
         ("top-1 recall", f"{summary['top1_recall']:.4f}"),
         ("recall within the results", f"{summary['recall_in_results']:.4f}"),
-        ("queries with no candidate", str(summary["no_candidate"])),
+        (
+            "queries with no candidate (of which errors)",
+            f"{summary['no_candidate']} ({summary.get('errors', 0)})",
+        ),
         ("graded certain / of which wrong", f"{summary['certain']} / {summary['false_certain']}"),
         ("$match latency p50 / p95 (ms, SQLite)", f"{lat['p50']} / {lat['p95']}"),
     ]
