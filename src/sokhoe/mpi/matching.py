@@ -147,29 +147,30 @@ class Matcher:
             yield [("phone", phone)]
         birth = parse_birth_date(patient.get("birthDate"))
         family, given = row["family_f"], row["given_f"]
+        # values joined by "," are alternatives (FHIR search OR); a comma inside one is a space
+        names = ",".join(n.replace(",", " ") for n in dict.fromkeys((family, given)) if n)
+        place = (
+            ("address-postalcode", row["postcode"])
+            if row["postcode"]
+            else ("address-city", row["commune"])
+            if row["commune"]
+            else None
+        )
         if birth is not None:
             year = f"{birth.year:04d}"
             for name in (given, family):
                 if name:
                     yield [("given", name), ("birthdate", year)]
-            iso = birth.iso()
-            for day in (iso, swapped_date(birth)) if iso else ():
-                if day:
-                    for name in (family, given):
-                        if name:
-                            yield [("name", name), ("birthdate", day)]
+            days = ",".join(d for d in (birth.iso(), swapped_date(birth)) if d)
+            if days and names:  # either name with the date or its day/month swap: one search
+                yield [("name", names), ("birthdate", days)]
             full = " ".join(p for p in (family, row["middle_f"], given) if p)
             if full and full != given:  # a name stored only as text matches ``name`` by its prefix
                 yield [("name", full), ("birthdate", year)]
-        postcode = row["postcode"]
-        if birth is not None and birth.iso():  # names mistyped beyond the other keys' reach
-            for place in (("address-postalcode", postcode), ("address-city", row["commune"])):
-                if place[1]:
-                    yield [("birthdate", str(birth.iso())), place]
-        if postcode:  # birth date missing or mistyped: a name and the postal code
-            for name in (family, given):
-                if name:
-                    yield [("name", name), ("address-postalcode", postcode)]
+            if days and place:  # names mistyped beyond the other keys' reach
+                yield [("birthdate", days), place]
+        if names and row["postcode"]:  # birth date missing or mistyped
+            yield [("name", names), ("address-postalcode", row["postcode"])]
         if family and row["commune"]:
             if given:
                 yield [("name", family), ("given", given), ("address-city", row["commune"])]
