@@ -227,6 +227,20 @@ _BLOCKS = (
 searches are left out: the comparison rows do not carry the card)."""
 
 
+def _prior(con: Any) -> float:
+    """Splink's estimate of the prior from the rule "same personal ID" with the share of
+    duplicates that carry it (``KEEP_CCCD``), as :func:`sokhoe.mpi.model.train_model` makes it:
+    pairs agreeing on the ID / recall / all pairs."""
+    from sokhoe.demo.duplicates import KEEP_CCCD
+
+    n = con.execute("SELECT count(*) FROM c").fetchone()[0]
+    same = con.execute(
+        "SELECT sum(k * (k - 1) / 2) FROM "
+        "(SELECT count(*) AS k FROM c WHERE cccd IS NOT NULL GROUP BY cccd)"
+    ).fetchone()[0]
+    return float(same) / KEEP_CCCD / (int(n) * (int(n) - 1) / 2)
+
+
 def score_million(workdir: Path, sample: int, seed: int) -> dict[str, Any]:
     """Our grading (identifier rules, model, the twins guard) of every candidate the blocking
     keys find for a seeded sample of the extras among *all* the rows (a million people), with
@@ -255,6 +269,7 @@ def score_million(workdir: Path, sample: int, seed: int) -> dict[str, Any]:
         for rule in _BLOCKS
     )
     pairs = con.execute(union).fetchall()
+    prior = _prior(con)
     con.close()
     wanted = {b for _, b in pairs} | chosen
     resources: dict[str, dict[str, Any]] = {}
@@ -267,7 +282,9 @@ def score_million(workdir: Path, sample: int, seed: int) -> dict[str, Any]:
     for a, b in pairs:
         by_query.setdefault(a, []).append(b)
     truth = {frozenset((k, v)) for k, v in truth_of.items() if k in chosen and v is not None}
-    models = {"shipped": MatchModel.default()}
+    shipped = MatchModel.default()
+    rescaled = dict(shipped.settings, probability_two_random_records_match=prior)
+    models = {"shipped": shipped, "shipped, prior at this size": MatchModel(rescaled, shipped.tf)}
     if (workdir / "model" / "model.json").exists():
         models["re-estimated"] = MatchModel.load(workdir / "model")
     kinds = [saved["kinds"][i] for i in chosen]
@@ -275,6 +292,7 @@ def score_million(workdir: Path, sample: int, seed: int) -> dict[str, Any]:
         "rows": sum(1 for _ in (workdir / "rows.ndjson").open("rb")),
         "sample": {k: kinds.count(k) for k in sorted(set(kinds))},
         "candidate_pairs": len(pairs),
+        "prior_at_this_size": prior,
     }
     for label, model in models.items():
         matcher = Matcher(None, model)  # type: ignore[arg-type]  # scoring only, no store
