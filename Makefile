@@ -10,7 +10,7 @@ PATIENTS ?= 2000
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,bench]'
 	touch $(STAMP)
 
 ASSETS := src/sokhoe/web/static/vendor/.installed-stamp

@@ -254,8 +254,22 @@ def bench_mpi(
     results: Annotated[Path, typer.Option(help="Where the JSON summary goes")] = Path(
         "bench/results"
     ),
+    febrl: Annotated[
+        bool, typer.Option("--febrl", help="$match on the public FEBRL 4 benchmark instead")
+    ] = False,
+    no_identifier: Annotated[
+        bool, typer.Option("--no-identifier", help="FEBRL without its soc_sec_id")
+    ] = False,
 ) -> None:
-    """Matching accuracy (ours and plain Splink) on noisy duplicates, and $match latency."""
+    """Matching accuracy (ours and plain Splink) on noisy duplicates, and $match latency;
+    with ``--febrl``, top-1 recall of $match on FEBRL 4 (needs the ``bench`` extra)."""
+    if febrl:
+        from sokhoe.bench import febrl as bench
+
+        default = Path("var/bench-mpi")
+        where = Path("var/bench-febrl") if workdir == default else workdir
+        print(bench.render(bench.run_febrl_bench(where, results, identifiers=not no_identifier)))
+        return
     from sokhoe.bench.mpi import render, run_mpi_bench
 
     print(render(run_mpi_bench(patients, seed, workdir, results)))

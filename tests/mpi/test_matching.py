@@ -140,7 +140,17 @@ def test_never_returns_itself_and_orders_best_first(repo: FhirRepository) -> Non
 def test_model_reads_splink_json() -> None:
     model = MatchModel.default()
     names = [c.name for c in model.comparisons]
-    assert names == ["given", "middle", "family", "dob", "sex", "phone", "address"]
+    assert names == [
+        "given",
+        "middle",
+        "family",
+        "dob",
+        "sex",
+        "phone",
+        "address",
+        "identifier",
+        "postcode",
+    ]
 
     # Term-frequency adjustment: agreeing on Nguyễn is weaker evidence than on a rare name.
     def family(accented: str, folded: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from sokhoe.mpi.normalise import (
     NameParts,
     fold,
+    linkable_identifiers,
     parse_birth_date,
     patient_name,
     patient_phones,
@@ -34,6 +35,10 @@ COLUMNS = (
     "commune",
     "province",
     "cccd",
+    "postcode",
+    "ids",
+    "pids",
+    "psys",
 )
 """Columns of the Splink input table, in order."""
 
@@ -64,6 +69,13 @@ def patient_row(patient: dict[str, Any]) -> dict[str, Any]:
     city, state = address.get("city"), address.get("state")
     row["commune"] = fold(city) if isinstance(city, str) and city.strip() else None
     row["province"] = fold(state) if isinstance(state, str) and state.strip() else None
+    postcode = address.get("postalCode")
+    postcode = "".join(postcode.split()).upper() if isinstance(postcode, str) else ""
+    row["postcode"] = postcode or None
     cccds = sorted(valid_cccds(patient))
     row["cccd"] = cccds[0] if cccds else None
+    every, person = linkable_identifiers(patient)
+    row["ids"] = every or None
+    row["pids"] = person or None
+    row["psys"] = sorted({key.rsplit("|", 1)[0] for key in person}) or None
     return row

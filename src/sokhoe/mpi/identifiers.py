@@ -29,9 +29,12 @@ BHXH = "https://fhir.sokhoe.vn/sid/bhxh"
 number the person is ever issued, so it finds a person whose card (group, level) changed."""
 
 
+MRN_PREFIX = "https://fhir.sokhoe.vn/sid/mrn/"
+
+
 def mrn_system(facility_code: str) -> str:
     """The identifier system of one facility's medical record numbers."""
-    return f"https://fhir.sokhoe.vn/sid/mrn/{facility_code}"
+    return f"{MRN_PREFIX}{facility_code}"
 
 
 OLD_PROVINCE_CODES: frozenset[str] = frozenset(

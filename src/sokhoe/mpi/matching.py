@@ -27,6 +27,7 @@ from sokhoe.mpi.model import MatchModel, Row
 from sokhoe.mpi.normalise import (
     bhyt_social_numbers,
     identifier_values,
+    other_identifiers,
     parse_birth_date,
     patient_phones,
     swapped_date,
@@ -40,6 +41,8 @@ POSSIBLE = "possible"
 CERTAINLY_NOT = "certainly-not"
 GRADE_RANK = {CERTAIN: 3, PROBABLE: 2, POSSIBLE: 1, CERTAINLY_NOT: 0}
 BLOCK_LIMIT = 25
+MAX_IDENTIFIER_QUERIES = 4
+"""Other identifiers (record numbers, passports, foreign numbers) searched for at most."""
 """Most candidates one blocking query returns: keeps a query's cost flat as the store grows."""
 
 
@@ -131,6 +134,8 @@ class Matcher:
             yield [("identifier", f"{BHYT}|{value}")]
         for value in sorted(bhyt_social_numbers(patient)):
             yield [("identifier", f"{BHXH}|{value}")]
+        for system, value in other_identifiers(patient)[:MAX_IDENTIFIER_QUERIES]:
+            yield [("identifier", f"{system}|{value}")]
         raw_phones = [
             t["value"]
             for t in patient.get("telecom") or []
@@ -142,20 +147,30 @@ class Matcher:
             yield [("phone", phone)]
         birth = parse_birth_date(patient.get("birthDate"))
         family, given = row["family_f"], row["given_f"]
+        # values joined by "," are alternatives (FHIR search OR); a comma inside one is a space
+        names = ",".join(n.replace(",", " ") for n in dict.fromkeys((family, given)) if n)
+        place = (
+            ("address-postalcode", row["postcode"])
+            if row["postcode"]
+            else ("address-city", row["commune"])
+            if row["commune"]
+            else None
+        )
         if birth is not None:
             year = f"{birth.year:04d}"
             for name in (given, family):
                 if name:
                     yield [("given", name), ("birthdate", year)]
-            iso = birth.iso()
-            for day in (iso, swapped_date(birth)) if iso else ():
-                if day:
-                    for name in (family, given):
-                        if name:
-                            yield [("name", name), ("birthdate", day)]
+            days = ",".join(d for d in (birth.iso(), swapped_date(birth)) if d)
+            if days and names:  # either name with the date or its day/month swap: one search
+                yield [("name", names), ("birthdate", days)]
             full = " ".join(p for p in (family, row["middle_f"], given) if p)
-            if full != given:  # a name stored only as text matches ``name`` by its prefix
+            if full and full != given:  # a name stored only as text matches ``name`` by its prefix
                 yield [("name", full), ("birthdate", year)]
+            if days and place:  # names mistyped beyond the other keys' reach
+                yield [("birthdate", days), place]
+        if names and row["postcode"]:  # birth date missing or mistyped
+            yield [("name", names), ("address-postalcode", row["postcode"])]
         if family and row["commune"]:
             if given:
                 yield [("name", family), ("given", given), ("address-city", row["commune"])]

@@ -14,7 +14,15 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from sokhoe.mpi.identifiers import BHXH, BHYT, CCCD, validate_bhxh, validate_bhyt, validate_cccd
+from sokhoe.mpi.identifiers import (
+    BHXH,
+    BHYT,
+    CCCD,
+    MRN_PREFIX,
+    validate_bhxh,
+    validate_bhyt,
+    validate_cccd,
+)
 from sokhoe.search.index import normalize_string
 
 _USE_RANK = {"official": 0, "usual": 1, None: 2, "nickname": 3, "maiden": 4, "old": 5}
@@ -223,3 +231,61 @@ def bhyt_social_numbers(patient: dict[str, Any]) -> frozenset[str]:
         except ValueError:
             continue
     return frozenset(out)
+
+
+RULE_SYSTEMS = frozenset({CCCD, BHYT, BHXH})
+"""Identifier systems the matcher decides on by rule (``same-cccd``, ``same-bhyt``…), not by
+the model's identifier comparison."""
+_MR = "MR"
+"""``Identifier.type`` code of a medical record number (HL7 v2 table 0203)."""
+
+
+def _record_number(ident: dict[str, Any], system: str) -> bool:
+    """A facility's record number: one person may hold several in one system (registered twice
+    at the same hospital), so a different value there says nothing against a match."""
+    if system.startswith(MRN_PREFIX):
+        return True
+    codings = ((ident.get("type") or {}).get("coding")) or []
+    return any(isinstance(c, dict) and c.get("code") == _MR for c in codings)
+
+
+def linkable_identifiers(patient: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Current identifiers other than the rule systems, as ``system|value`` keys (value without
+    spaces, upper-case): (all of them, the person-level ones).
+
+    Person-level identifiers (a passport, an old CMND, another country's social security or
+    health number) are held once per person in their system, so a different value in the same
+    system counts against a match, and a value one keystroke away (a typo) counts for it.
+    Record numbers (see :func:`_record_number`) count only when they agree.
+    """
+    every: list[str] = []
+    person: list[str] = []
+    for ident in patient.get("identifier") or []:
+        if not isinstance(ident, dict) or not _active(ident):
+            continue
+        system, value = ident.get("system"), ident.get("value")
+        if not isinstance(system, str) or not isinstance(value, str) or system in RULE_SYSTEMS:
+            continue
+        value = "".join(value.split()).upper()
+        if not system or not value:
+            continue
+        key = f"{system}|{value}"
+        if key not in every:
+            every.append(key)
+            if not _record_number(ident, system):
+                person.append(key)
+    return sorted(every), sorted(person)
+
+
+def other_identifiers(patient: dict[str, Any]) -> list[tuple[str, str]]:
+    """(system, value as written) of the current identifiers outside the rule systems: the
+    keys the matcher searches for (the index holds values as written)."""
+    out: list[tuple[str, str]] = []
+    for ident in patient.get("identifier") or []:
+        if not isinstance(ident, dict) or not _active(ident):
+            continue
+        system, value = ident.get("system"), ident.get("value")
+        if isinstance(system, str) and system and system not in RULE_SYSTEMS:
+            if isinstance(value, str) and value.strip() and (system, value) not in out:
+                out.append((system, value))
+    return out
