@@ -156,6 +156,6 @@ def tamper(store: FhirStore, rtype: str, rid: str, version: int, change: dict[st
             where = [table.c.resource_type == rtype, table.c.id == rid]
             where.append(table.c.version_id == version)
             row = conn.execute(select(table.c.content).where(*where)).first()
-            if row is not None:
+            if row is not None and row.content is not None:  # the current JSON: resource only
                 content = {**row.content, **change}
                 conn.execute(update(table).where(*where).values(content=content))

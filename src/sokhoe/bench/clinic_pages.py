@@ -43,13 +43,13 @@ from pathlib import Path
 from typing import Any, Final
 
 import httpx2 as httpx
-import orjson
 import uvicorn
 from fastapi import FastAPI
 
 from sokhoe.bench.clinic_world import DOCTOR, PASSWORD, BenchWorld, build_world
 from sokhoe.bench.page_weight import BROWSER_HEADERS, expect_ok, first_load
 from sokhoe.bench.stats import percentiles
+from sokhoe.store.sql.content import decode
 from sokhoe.web.pages.clinic.base import VIETNAM
 
 TARGETS_MS: Final = {"chart": 300.0, "icd10_typeahead": 150.0, "draft_autosave": 150.0}
@@ -171,7 +171,7 @@ def sql_floor(database: Path, patient_id: str, requests: int, warmup: int) -> di
                     "AND deleted = 0 LIMIT ?",
                     (patient_id, rtype, limit),
                 ).fetchall()
-            return len([orjson.loads(r[0]) for r in rows])
+            return len([decode(r[0]) for r in rows])
 
         for _ in range(warmup):
             once()

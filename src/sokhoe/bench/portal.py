@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import httpx2 as httpx
-import orjson
 
 from sokhoe.access.otp import citizen_principal, link_citizen
 from sokhoe.bench.clinic_pages import _summary, machine, serving, timed_requests
@@ -40,6 +39,7 @@ from sokhoe.bench.clinic_world import build_world
 from sokhoe.bench.page_weight import BROWSER_HEADERS, first_load
 from sokhoe.portal.book import read_book
 from sokhoe.portal.record import everything
+from sokhoe.store.sql.content import decode
 from sokhoe.web.pages.clinic.base import VIETNAM
 from sokhoe.web.sessions import SESSION_COOKIE
 
@@ -143,8 +143,8 @@ def _measure(base: str, token: str, visit: str, requests: int, warmup: int) -> d
 
 
 def sql_floor(database: Path, patient_id: str, requests: int, warmup: int) -> dict[str, float]:
-    """The plain select of the record's rows from the same SQLite file, parsed: the least any
-    book could do (no door, no audit, no facilities, no HTML)."""
+    """The plain select of the record's rows from the same SQLite file, expanded and parsed:
+    the least any book could do (no door, no audit, no facilities, no HTML)."""
     con = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
 
@@ -152,7 +152,7 @@ def sql_floor(database: Path, patient_id: str, requests: int, warmup: int) -> di
             rows = con.execute(
                 "SELECT content FROM resource WHERE patient_id = ? AND deleted = 0", (patient_id,)
             ).fetchall()
-            return len([orjson.loads(r[0]) for r in rows])
+            return len([decode(r[0]) for r in rows])
 
         result = _timed(once, requests, warmup)
         return result | {"rows": once()}
