@@ -539,3 +539,8 @@ def test_bench_exports_what_the_floor_writes(tmp_path: Path) -> None:
     assert result.export_per_second > 0
     assert result.floor_per_second > 0
     assert result.output_bytes > 0
+    # the floor writes the resources themselves (expanded from their compressed form)
+    floor = sorted((tmp_path / "floor").glob("*.ndjson"))
+    lines = [orjson.loads(line) for f in floor for line in f.read_bytes().splitlines()]
+    assert len(lines) == result.resources
+    assert all(r["resourceType"] == f.stem for f in floor[:1] for r in lines[:1])

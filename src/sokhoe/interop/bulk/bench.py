@@ -5,9 +5,9 @@
 through the export service (job row, worker thread, NDJSON files, the ``export`` AuditEvent
 listing every patient) and reports resources per second. The floor is plain Python writing
 the very same rows to NDJSON files straight from the database: one ``SELECT content`` over
-the current resources, the stored JSON text written as it is, one file per type. The ratio of
-the two is what to compare between machines; absolute numbers depend on the disk and on
-whatever else runs.
+the current resources, the stored JSON expanded and written as it is, one file per type. The
+ratio of the two is what to compare between machines; absolute numbers depend on the disk and
+on whatever else runs.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from sokhoe.interop.bulk.jobs import BulkJobs
 from sokhoe.interop.bulk.service import BulkExportService
 from sokhoe.interop.load import load_paths
 from sokhoe.store.sql import SqlStore
+from sokhoe.store.sql.content import expand
 
 PLATFORM = system_principal("bench", "bulk export bench", frozenset({"system/*.rs"}))
 
@@ -67,7 +68,7 @@ def python_floor(db_path: Path, out: Path) -> tuple[int, float]:
             fh = handles.get(rtype)
             if fh is None:
                 fh = handles[rtype] = (out / f"{rtype}.ndjson").open("wb", buffering=1 << 20)
-            fh.write(content if isinstance(content, bytes) else content.encode())
+            fh.write(expand(content))
             fh.write(b"\n")
             n += 1
     finally:

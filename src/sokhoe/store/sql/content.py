@@ -109,10 +109,16 @@ def encode(content: dict[str, Any]) -> bytes:
     return _compressor().compress(orjson.dumps(content))
 
 
+def expand(data: bytes) -> bytes:
+    """The resource's JSON from its stored bytes, not parsed (any registered dictionary)."""
+    dict_id = zstandard.get_frame_parameters(data).dict_id
+    out: bytes = _decompressor(dict_id).decompress(data)
+    return out
+
+
 def decode(data: bytes) -> dict[str, Any]:
     """The resource from its stored bytes (any dictionary the process has registered)."""
-    dict_id = zstandard.get_frame_parameters(data).dict_id
-    doc: dict[str, Any] = orjson.loads(_decompressor(dict_id).decompress(data))
+    doc: dict[str, Any] = orjson.loads(expand(data))
     return doc
 
 
