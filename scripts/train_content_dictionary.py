@@ -20,11 +20,10 @@ import orjson
 import zstandard
 
 from sokhoe.access.guard import platform_repository
+from sokhoe.bench.shared_data import shared_data
 from sokhoe.demo.writer import write_demo
 from sokhoe.interop.load import load_paths
 from sokhoe.store.sql import SqlStore
-
-SYNTHEA = Path(__file__).resolve().parents[2] / "shared" / "data" / "synthea"
 
 
 def main() -> None:
@@ -40,7 +39,8 @@ def main() -> None:
         write_demo(demo, args.patients, 7, "bundles", progress=False)
         store = SqlStore(f"sqlite:///{tmp}/train.db")
         repo = platform_repository(store, "http://localhost/fhir", name="dictionary-training")
-        synthea = sorted(SYNTHEA.glob("*.json"), key=lambda p: "Information" not in p.name)
+        folder = shared_data() / "synthea"
+        synthea = sorted(folder.glob("*.json"), key=lambda p: "Information" not in p.name)
         report = load_paths(repo, [demo, *synthea], workers=1)
         # a Synthea bundle whose conditional reference is ambiguous is left out; the
         # dictionary only needs what loaded

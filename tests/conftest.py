@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sokhoe.access.clients import authenticate_client, create_client
 from sokhoe.access.passwords import password_hasher
 from sokhoe.access.tokens import TokenService
+from sokhoe.bench.shared_data import shared_data
 from sokhoe.config import Settings
 from sokhoe.store import FhirStore, MemoryStore
 from sokhoe.store.sql import SqlStore
@@ -40,18 +41,7 @@ sys.dont_write_bytecode = False
 
 
 def _shared_data() -> Path:
-    """``shared/data`` beside the checkout (or any ancestor), or ``SOKHOE_SHARED_DATA``."""
-    override = os.environ.get("SOKHOE_SHARED_DATA")
-    candidates = [Path(override)] if override else []
-    candidates += [p / "shared" / "data" for p in Path(__file__).resolve().parents]
-    candidates.append(Path("/work/shared/data"))
-    for candidate in candidates:
-        if (candidate / "synthea").is_dir():
-            return candidate
-    raise RuntimeError(
-        "The shared sample data (synthea/, synthea-bulk-10/) was not found beside the "
-        "checkout; set SOKHOE_SHARED_DATA to its folder"
-    )
+    return shared_data()
 
 
 pytest_plugins = ["tests.browser", "tests.bulk_sample"]

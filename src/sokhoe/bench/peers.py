@@ -41,6 +41,7 @@ from urllib.parse import quote
 import orjson
 
 from sokhoe.bench.peer_client import RequestFailed, Server, drive, fetch_all
+from sokhoe.bench.shared_data import shared_data
 from sokhoe.bench.stats import percentiles
 
 SYNTHEA_SYSTEM = "https://github.com/synthetichealth/synthea"
@@ -283,16 +284,11 @@ def disagreements(results: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def synthea_folder() -> Path:
-    """``shared/data/synthea`` beside the checkout (or any ancestor), or under
-    ``SOKHOE_SHARED_DATA`` (as the tests find it)."""
-    override = os.environ.get("SOKHOE_SHARED_DATA")
-    candidates = [Path(override)] if override else []
-    candidates += [p / "shared" / "data" for p in Path(__file__).resolve().parents]
-    candidates.append(Path("/work/shared/data"))
-    for candidate in candidates:
-        if (candidate / "synthea").is_dir():
-            return candidate / "synthea"
-    raise SystemExit("shared/data/synthea was not found; set SOKHOE_SHARED_DATA")
+    """``shared/data/synthea`` (see :func:`~sokhoe.bench.shared_data.shared_data`)."""
+    try:
+        return shared_data() / "synthea"
+    except FileNotFoundError as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 class LoadWatch:
