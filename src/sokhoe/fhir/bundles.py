@@ -324,7 +324,7 @@ class TransactionProcessor:
             resource.pop("id", None)
         if rewritten:
             pre = None
-        validated(resource, rtype, f"{e.where}.resource", pre.issues if pre else None)
+        validated(resource, rtype, f"{e.where}.resource", pre)
         if (rtype, rid) in self.pending:
             raise InvalidRequest(f"{rtype}/{rid} appears twice in the transaction", e.where)
         current = self._current(rtype, rid) if method == "PUT" else None

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from sokhoe.errors import Issue
-from sokhoe.fhir.profiles import profile_issues
+from sokhoe.fhir.profiles import UNCHANGED, Normalised, platform_rules
 from sokhoe.fhir.references import walk_references
 from sokhoe.fhir.validation import find_issues
 from sokhoe.search.index import extract_client_index
@@ -33,6 +33,9 @@ class Checked:
     references: tuple[str, ...] = ()
     """Every literal reference in the resource, so the writer knows without walking it again
     whether any needs rewriting (``urn:uuid:``, conditional, another entry's fullUrl)."""
+    normalised: Normalised = UNCHANGED
+    """What the platform rules changed in place (canonical identifiers, sensitivity labels):
+    the writer makes the same changes to its copy instead of running the rules again."""
 
 
 def precheck(resource: Any) -> Checked | None:
@@ -44,9 +47,12 @@ def precheck(resource: Any) -> Checked | None:
         return None
     probe = dict(resource)
     probe.pop("id", None)
-    issues = tuple(find_issues(probe) + profile_issues(probe))
+    found = find_issues(probe)
+    rules, normalised = platform_rules(probe)
+    issues = tuple(found + rules)
     references = tuple(ref["reference"] for ref in walk_references(probe))
-    return Checked(issues, None if issues else extract_client_index(probe), references)
+    index = None if issues else extract_client_index(probe)
+    return Checked(issues, index, references, normalised)
 
 
 def precheck_bundle(data: bytes) -> dict[int, Checked]:

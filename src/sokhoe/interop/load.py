@@ -135,7 +135,7 @@ class NdjsonWriter:
                     conditional = pre is None or any("?" in v for v in pre.references)
                     if conditional and self._resolve(tx, r, where):
                         pre = None
-                    validated(r, rtype, where, pre.issues if pre else None)
+                    validated(r, rtype, where, pre)
                     prev = versions.get(r["id"])
                     old = current.get(r["id"])
                     if old is not None and old.content and same_content(old.content, r):
