@@ -55,7 +55,7 @@ from sokhoe.store.sql.schema import (
     resource_pk_seq,
     sp_reference,
 )
-from sokhoe.store.sql.search import Compiler, param_is
+from sokhoe.store.sql.search import ON_RESOURCE, Compiler, param_is
 from sokhoe.store.sql.search_cache import ID_STATEMENTS
 
 T = TypeVar("T")
@@ -142,7 +142,7 @@ def _version_values(item: WriteItem, content: dict[str, Any] | None) -> tuple[An
         item.resource_type,
         item.id,
         item.version_id,
-        item.last_updated,
+        _utc(item.last_updated),
         item.content is None,
         item.patient_id,
         content,
@@ -707,7 +707,7 @@ class SqlSession:
                 for item in items
                 if item.index is not None
                 for row in getattr(item.index, attr)
-                if row[0] != "_id"  # searched in resource.id (``search.py``)
+                if row[0] not in ON_RESOURCE  # searched in ``resource`` (``search.py``)
                 and (item.resource_type, row[0]) not in union
                 and not (
                     attr == "references"
