@@ -76,9 +76,19 @@ def _write_normalised(folder: Path, fmt: str) -> None:
             with (folder / f"{r['resourceType']}.ndjson").open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(r, ensure_ascii=False) + "\n")
         return
-    entries = [
-        {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+    # a bundle's references to its own entries are rewritten by the writer after the workers
+    # checked them
+    linked = [
+        {**r, "subject": {"reference": "urn:uuid:p-norm"}} if "subject" in r else r
         for r in NORMALISED
+    ]
+    entries = [
+        {
+            "fullUrl": f"urn:uuid:{r['id']}",
+            "resource": r,
+            "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
+        }
+        for r in linked
     ]
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
     (folder / "normalised.json").write_text(json.dumps(bundle, ensure_ascii=False), "utf-8")
@@ -125,6 +135,8 @@ def test_workers_give_the_same_store_as_inline(tmp_path: Path, fmt: str) -> None
         ("Patient", [("identifier", f"{CCCD}|001085012345")]),
         ("Condition", [("_security", f"{ACT_CODE}|PSY")]),
         ("Observation", [("_security", f"{ACT_CODE}|HIV")]),
+        ("Condition", [("patient", "Patient/p-norm")]),
+        ("Observation", [("subject", "Patient/p-norm")]),
     ]:
         assert _search_ids(repo_a, rtype, params) == _search_ids(repo_b, rtype, params)
         assert len(_search_ids(repo_b, rtype, params)) == 1
