@@ -348,6 +348,8 @@ class TypedPath:
     first_key: str
     """The top-level key the walk starts with: absent key, no values (a cheap pre-check)."""
     walk: Walker
+    many: bool = True
+    """Whether the walk passes a repeating element (so may yield several values)."""
 
 
 @dataclass(frozen=True)
@@ -395,7 +397,7 @@ def _compile_branch(resource_type: str, branch: str) -> list[TypedPath]:
         raise Unsupported(root)
     for step in rest:
         states = _apply(states, step)
-    return [TypedPath(s.type_code, s.ops[0][1], _walker(s.ops)) for s in states if s.ops]
+    return [TypedPath(s.type_code, s.ops[0][1], _walker(s.ops), s.many) for s in states if s.ops]
 
 
 def _deceased(r: dict[str, Any]) -> list[Any]:

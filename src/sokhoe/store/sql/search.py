@@ -10,6 +10,7 @@ See: https://hl7.org/fhir/R4/search.html
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Final, cast
 
 from sqlalchemy import (
@@ -26,6 +27,8 @@ from sqlalchemy import (
 )
 
 from sokhoe.errors import InvalidRequest
+from sokhoe.fhir.searchparams import registry
+from sokhoe.search.fhirpath import Unsupported, compile_expression
 from sokhoe.search.query import (
     Criterion,
     RangeValue,
@@ -234,6 +237,92 @@ def _last_updated_clause(crit: Criterion) -> ColumnElement[bool]:
     return or_(*clauses) if clauses else false()
 
 
+_WIDEST: Final = 367 * 86400.0
+"""The widest range one date, dateTime or instant stands for (a year, ``1990``), in seconds."""
+
+
+def _floor(v: RangeValue) -> float | None:
+    """A bound every stored ``low`` that meets ``v`` is at or above (None: ``v`` gives none);
+    ``high > q`` gives ``low > q - a year``, the widest a stored value can be."""
+    match v.prefix:
+        case "eq":
+            return v.low
+        case "sa":
+            return v.high
+        case "ge":
+            return v.low - _WIDEST
+        case "gt":
+            return v.high - _WIDEST
+    return None
+
+
+@cache
+def _single_date(resource_type: str, code: str) -> bool:
+    """Whether ``code`` gives a resource of ``resource_type`` at most one date (one
+    non-repeating ``date``/``dateTime``/``instant`` element, such as ``Patient.birthDate``)."""
+    sp = registry().get(resource_type, code)
+    if sp is None or sp.type != "date" or not sp.expression or code in ON_RESOURCE:
+        return False  # ``_lastUpdated``: a range on ``resource.last_updated`` already
+    try:
+        compiled = compile_expression(resource_type, sp.expression)
+    except Unsupported:
+        return False
+    paths = compiled.paths
+    return (
+        paths is not None
+        and len(paths) == 1
+        and not paths[0].many
+        and paths[0].type_code in ("date", "dateTime", "instant")
+    )
+
+
+def _one_date_each(rtype: str | None, criteria: list[Criterion]) -> dict[str, list[Criterion]]:
+    """Criteria on a single-valued date parameter, by parameter, where there are several (a
+    two-sided range, ``birthdate=ge1980-05-01&birthdate=le1980-05-31``)."""
+    if rtype is None:
+        return {}
+    plain: dict[str, list[Criterion]] = {}
+    for c in criteria:
+        if (
+            c.type == "date"
+            and c.modifier is None
+            and c.missing is None
+            and c.chain is None
+            and c.has is None
+            and all(isinstance(v, RangeValue) for v in c.values)
+            and _single_date(rtype, c.code)
+        ):
+            plain.setdefault(c.code, []).append(c)
+    return {code: found for code, found in plain.items() if len(found) > 1}
+
+
+def _date_bounds(rtype: str, code: str, criteria: list[Criterion]) -> ColumnElement[bool]:
+    """Several criteria on one single-valued date parameter as one scan of its index rows.
+
+    With one row per resource, "a row meets every criterion" is "the resource meets every
+    criterion", so all of them go in one subquery. Each criterion alone scans its index from
+    its bound to the end (every later birth date, then every earlier one); together, a bound
+    on ``low`` from each side keeps the scan to the range. A stored range is at most a year
+    wide, so ``high > q`` gives ``low > q - a year``.
+    """
+    table = PARAM_TYPE_TABLES["date"]
+    c = table.c
+    clauses: list[ColumnElement[bool]] = []
+    floors: list[float] = []
+    for crit in criteria:
+        values = [v for v in crit.values if isinstance(v, RangeValue)]
+        clauses.append(or_(*(_value_clause(table, "date", None, v) for v in values)))
+        ends = [_floor(v) for v in values]
+        if values and None not in ends:
+            floors.append(min(e for e in ends if e is not None))
+    if floors:
+        clauses.append(c.low >= max(floors))
+    sub = select(c.resource_pk).where(
+        c.resource_type == rtype, param_is(table, rtype, code), *clauses
+    )
+    return cast(ColumnElement[bool], resource.c.pk.in_(sub))
+
+
 class Compiler:
     """Builds the id-selecting SQL of one query (and its chains) for one resource type.
 
@@ -273,8 +362,12 @@ class Compiler:
             stmt = stmt.where(r.id.in_(query.ids))
         if query.patient_ids is not None:
             stmt = stmt.where(r.patient_id.in_(query.patient_ids))
+        together = _one_date_each(query.resource_type, query.criteria)
         for criterion in query.criteria:
-            stmt = stmt.where(self._criterion(query.resource_type, criterion))
+            if criterion.code not in together:
+                stmt = stmt.where(self._criterion(query.resource_type, criterion))
+        for code, criteria in together.items():
+            stmt = stmt.where(_date_bounds(str(query.resource_type), code, criteria))
         return stmt
 
     def _criterion(self, rtype: str | None, crit: Criterion) -> ColumnElement[bool]:

@@ -109,6 +109,10 @@ def template(query: SearchQuery) -> tuple[tuple[Any, ...], SearchQuery, dict[str
         or not query.criteria
     ):
         return None
+    dates = [c.code for c in query.criteria if c.type == "date"]
+    if "_lastUpdated" in dates or len(set(dates)) < len(dates):
+        # made into datetimes, or a two-sided range whose bounds the compiler works out
+        return None
     t = _Template()
     shape: list[Any] = [query.resource_type]
     criteria: list[Criterion] = []
