@@ -7,6 +7,7 @@ per test worker; each test gets empty tables.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -168,6 +169,19 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FhirStore]
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own on each SQL backend, for tests that migrate it themselves
+    (no schema yet)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/own.db"
+        return
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    name = f"own_{random.randrange(1 << 30)}"
+    yield server.create_database(name)
+    server.drop_database(name)
 
 
 @pytest.fixture

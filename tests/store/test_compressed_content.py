@@ -10,7 +10,6 @@ fails with a clear error rather than with garbage.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,20 +24,8 @@ from sokhoe.store.ports import WriteItem
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql import content as stored
 from sokhoe.store.sql.migrate import alembic_config
-from tests.pg_server import PostgresServer
 
 WHEN = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/content.db"
-        return
-    server: PostgresServer = request.getfixturevalue("pg_server")
-    name = f"content_{random.randrange(1 << 30)}"
-    yield server.create_database(name)
-    server.drop_database(name)
 
 
 def _patient(version: int, family: str) -> dict[str, object]:
@@ -76,7 +63,8 @@ def _raw(url: str, sql: str) -> list[tuple[object, ...]]:
         engine.dispose()
 
 
-def test_each_version_is_stored_once_compressed_and_read_back(url: str) -> None:
+def test_each_version_is_stored_once_compressed_and_read_back(sql_url: str) -> None:
+    url = sql_url
     store = SqlStore(url)
     versions = [_patient(1, "Nguyễn"), _patient(2, "Trần"), None, _patient(4, "Lê")]
     methods = ["POST", "PUT", "DELETE", "PUT"]
@@ -103,7 +91,8 @@ def test_each_version_is_stored_once_compressed_and_read_back(url: str) -> None:
     store.close()
 
 
-def test_a_database_from_before_converts_and_converts_back(url: str) -> None:
+def test_a_database_from_before_converts_and_converts_back(sql_url: str) -> None:
+    url = sql_url
     cfg = alembic_config()
     engine = create_engine(url)
     with engine.begin() as conn:

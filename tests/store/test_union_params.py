@@ -9,10 +9,7 @@ parameter as it is defined.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +25,6 @@ from sokhoe.store import FhirStore
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.migrate import alembic_config
 from tests.conftest import BASE
-from tests.pg_server import PostgresServer
 from tests.store.test_store_contract import StepClock, item, repo, search_ids, write
 
 __all__ = ["repo"]  # the fixture, for this module's tests
@@ -225,17 +221,6 @@ def test_last_updated_and_aliases_answer_alike_on_every_path(
                 )
             ).scalar_one()
         assert rows == 0
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/rows.db"
-        return
-    server: PostgresServer = request.getfixturevalue("pg_server")
-    name = f"rows_{random.randrange(1 << 30)}"
-    yield server.create_database(name)
-    server.drop_database(name)
 
 
 def test_the_rows_found_elsewhere_come_back_on_downgrade(sql_url: str) -> None:
