@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, DateTime, Table
 from sqlalchemy.engine import Dialect
 
 Processor = Callable[[Any], Any]
@@ -34,6 +34,24 @@ def _plan(
     return f"INSERT INTO {table.name} ({names}) VALUES ({marks})", processors  # noqa: S608
 
 
+def _repeats(table: Table, column: str) -> bool:
+    """Whether a batch's values of ``column`` are mostly one value: every version a
+    transaction writes has its instant (SQLite's processor formats a datetime as text)."""
+    return isinstance(table.c[column].type, DateTime)
+
+
+def _memo(process: Processor) -> Processor:
+    """``process`` remembering its answers for the length of one batch."""
+    seen: dict[Any, Any] = {}
+
+    def once(value: Any) -> Any:
+        if value not in seen:
+            seen[value] = process(value)
+        return seen[value]
+
+    return once
+
+
 def insert_rows(
     conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
 ) -> None:
@@ -41,7 +59,11 @@ def insert_rows(
     if not rows:
         return
     sql, processors = _plan(table, columns, conn.dialect)
-    converting = [(i, p) for i, p in enumerate(processors) if p is not None]
+    converting = [
+        (i, _memo(p) if _repeats(table, columns[i]) else p)
+        for i, p in enumerate(processors)
+        if p is not None
+    ]
     if converting:
         converted = []
         for row in rows:
