@@ -32,7 +32,8 @@ def _opened(db: str | None) -> Iterator[SqlStore]:
     """The store a command works on (migrated), closed however the command ends."""
     from sokhoe.store.sql import open_store
 
-    store = open_store(_settings(db).database_url)
+    settings = _settings(db)
+    store = open_store(settings.database_url, partitions=settings.pg_partitions)
     try:
         yield store
     finally:
@@ -211,7 +212,7 @@ def load(
     from sokhoe.store.sql import open_store
 
     settings = _settings(db)
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, partitions=settings.pg_partitions)
     repo = platform_repository(store, settings.fhir_base, name="sokhoe-load")
     with tqdm(unit=" resources", disable=None) as bar:
         report = load_paths(repo, paths, progress=bar.update, workers=workers)

@@ -178,10 +178,20 @@ class Compiler:
 
     With a :class:`~sokhoe.store.ports.Confinement` every ``SELECT`` it builds, chains and
     ``_has`` included, finds only what that caller may see.
+
+    ``index_by_patient``: the index rows carry their resource's ``patient_id`` (PostgreSQL),
+    so a compartment search (``Patient/x/Observation?code=…``) names the patient in the index
+    subqueries too, not only on ``resource``: the same answer (an index row's patient is its
+    resource's), and on tables partitioned by patient the planner reads one partition of each.
     """
 
-    def __init__(self, access: Confinement | None = None) -> None:
+    def __init__(
+        self, access: Confinement | None = None, *, index_by_patient: bool = False
+    ) -> None:
         self.access = access
+        self.index_by_patient = index_by_patient
+        self._patients: list[str] | None = None
+        """The compartment of the query being compiled, when the index rows can be pruned."""
 
     def ids(self, query: SearchQuery) -> Select[Any]:
         """``SELECT id`` (typed) or ``SELECT resource_type, id`` (system level) of matches."""
@@ -212,8 +222,14 @@ class Compiler:
             stmt = stmt.where(r.id.in_(query.ids))
         if query.patient_ids is not None:
             stmt = stmt.where(r.patient_id.in_(query.patient_ids))
-        for criterion in query.criteria:
-            stmt = stmt.where(self._criterion(query.resource_type, criterion))
+        outer = self._patients
+        if self.index_by_patient:
+            self._patients = query.patient_ids  # chains and _has are queries of their own
+        try:
+            for criterion in query.criteria:
+                stmt = stmt.where(self._criterion(query.resource_type, criterion))
+        finally:
+            self._patients = outer
         return stmt
 
     def _criterion(self, rtype: str | None, crit: Criterion) -> ColumnElement[bool]:
@@ -237,6 +253,8 @@ class Compiler:
         sub = select(table.c.resource_pk).where(param_is(table, rtype, crit.code))
         if rtype is not None:
             sub = sub.where(table.c.resource_type == rtype)
+        if self._patients is not None:
+            sub = sub.where(table.c.patient_id.in_(self._patients))
         if crit.missing is not None:
             return cast(ColumnElement[bool], not_(key.in_(sub)) if crit.missing else key.in_(sub))
         if crit.chain is not None:
