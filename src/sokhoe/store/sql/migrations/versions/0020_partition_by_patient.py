@@ -103,9 +103,8 @@ def _partition(conn: sa.Connection, table: str, key_index: str | None, n: int) -
                 f"FOR VALUES WITH (MODULUS {n}, REMAINDER {i})"
             )
         )
-    pk_name = pk[0] if pk else None
     for name, definition in indexes:
-        if name == pk_name:
+        if pk is not None and name == pk[0]:
             conn.execute(sa.text(f"CREATE INDEX {key_index} ON {table} ({pk[1]})"))
         else:
             conn.execute(sa.text(definition.replace("CREATE UNIQUE INDEX", "CREATE INDEX", 1)))
