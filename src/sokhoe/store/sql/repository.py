@@ -363,6 +363,8 @@ class SqlSession:
             join_on = and_(r.resource_type == query.resource_type, r.id == ids.c.id)
         else:
             join_on = and_(r.resource_type == ids.c.resource_type, r.id == ids.c.id)
+        if query.patient_ids is not None:  # already so; said here, one partition is read
+            join_on = and_(join_on, r.patient_id.in_(query.patient_ids))
         stmt = (
             select(*_COLUMNS)
             .select_from(resource.join(ids, join_on))
