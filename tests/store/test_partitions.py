@@ -90,7 +90,7 @@ def test_concurrent_creates_of_one_id_leave_exactly_one_row(
             with store.begin(write=True) as tx:
                 tx.write([second])
             outcome.append(None)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test's thread
+        except BaseException as exc:
             outcome.append(exc)
 
     with store.begin(write=True) as tx:
