@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -90,7 +91,7 @@ def test_concurrent_creates_of_one_id_leave_exactly_one_row(
             with store.begin(write=True) as tx:
                 tx.write([second])
             outcome.append(None)
-        except BaseException as exc:
+        except BaseException as exc:  # reported to the test thread
             outcome.append(exc)
 
     with store.begin(write=True) as tx:
@@ -112,8 +113,9 @@ def test_concurrent_creates_of_one_id_leave_exactly_one_row(
 def _until_waiting(store: SqlStore) -> None:
     """Return once another connection of this database waits for a lock (no sleeps: the
     server's own view of its backends, polled)."""
+    deadline = time.monotonic() + 20
     with store.reader.connect() as conn:
-        for _ in range(100_000):
+        while time.monotonic() < deadline:
             waiting = conn.execute(
                 text(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
