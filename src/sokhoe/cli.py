@@ -237,12 +237,25 @@ def bench(
         "bench/results"
     ),
     ndjson: Annotated[bool, typer.Option(help="Also time the bulk NDJSON load")] = True,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="An empty PostgreSQL database to load into instead of SQLite files "
+            "(partitioned by patient with SOKHOE_PG_PARTITIONS=N)",
+        ),
+    ] = None,
 ) -> None:
     """Ingest throughput (against a raw-insert floor) and query latencies."""
     from sokhoe.bench import run_bench
     from sokhoe.bench.runner import render
 
-    print(render(run_bench(patients, seed, workdir, results, ndjson=ndjson)))
+    partitions = Settings().pg_partitions
+    print(
+        render(
+            run_bench(patients, seed, workdir, results, ndjson=ndjson, db=db, partitions=partitions)
+        )
+    )
 
 
 @app.command("bench-mpi")
