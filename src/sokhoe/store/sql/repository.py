@@ -168,6 +168,8 @@ class SqlSession:
                     resource.c.id.in_(chunk),
                     resource.c.deleted == false(),
                 )
+                if self.partitioned and rtype == "Patient":  # as in :meth:`read`
+                    stmt = stmt.where(resource.c.patient_id.in_(chunk))
                 if access is not None:
                     stmt = stmt.where(confine(access, resource.c))
                 rows = self.conn.execute(stmt)
