@@ -128,20 +128,29 @@ def _until_waiting(store: SqlStore) -> None:
     raise AssertionError("the second writer never waited")
 
 
+def _apart(store: SqlStore, repo: FhirRepository) -> tuple[str, str]:
+    """Two new patients whose rows are in different partitions."""
+    where: dict[str, str] = {}
+    for n in range(12):
+        repo.update(patient(f"p{n}", "Lê"), "Patient", f"p{n}")
+        where.setdefault(_partition_of(store, "resource", "id = :i", i=f"p{n}").pop(), f"p{n}")
+    first, second = list(where.values())[:2]
+    return first, second
+
+
 def test_an_observation_moved_to_another_patient_moves_with_its_index_rows(
     store: SqlStore, repo: FhirRepository
 ) -> None:
-    for pid in ("an", "binh"):
-        repo.update(patient(pid, "Lê"), "Patient", pid)
-    created = repo.create(observation("o1", "an"), "Observation")
+    an, binh = _apart(store, repo)
+    created = repo.create(observation("o1", an), "Observation")
     oid = created.resource.id
-    repo.update({**observation("o1", "binh"), "id": oid}, "Observation", oid)
+    repo.update({**observation("o1", binh), "id": oid}, "Observation", oid)
     with store.begin() as tx:
         pk = tx.conn.execute(
             text("SELECT pk FROM resource WHERE resource_type = 'Observation' AND id = :i"),
             {"i": oid},
         ).scalar_one()
-    binh_part = _partition_of(store, "resource", "id = 'binh'")
+    binh_part = _partition_of(store, "resource", "id = :i", i=binh)
     assert _partition_of(store, "resource", "id = :i", i=oid) == binh_part
     for table in PARTITIONED_TABLES[2:]:
         with store.reader.connect() as conn:
@@ -149,7 +158,7 @@ def test_an_observation_moved_to_another_patient_moves_with_its_index_rows(
                 text(f"SELECT DISTINCT patient_id FROM {table} WHERE resource_pk = :pk"),  # noqa: S608
                 {"pk": pk},
             ).scalars()
-            assert set(patients) <= {"binh"}, table
+            assert set(patients) <= {binh}, table
     # the token index of the code is there, once, in binh's partition of sp_token
     suffix = binh_part.pop().removeprefix("resource")
     assert _partition_of(store, "sp_token", "resource_pk = :pk AND param = 'code'", pk=pk) == {
@@ -157,15 +166,44 @@ def test_an_observation_moved_to_another_patient_moves_with_its_index_rows(
     }
     everything = {
         p: _ids(repo.everything(p, since=None, types=None, count=100, offset=0)[0])
-        for p in ("an", "binh")
+        for p in (an, binh)
     }
-    assert everything == {"an": {"Patient/an"}, "binh": {"Patient/binh", f"Observation/{oid}"}}
-    found = repo.search(repo.parse_query("Observation", [("subject", "Patient/binh")]))
+    assert everything == {an: {f"Patient/{an}"}, binh: {f"Patient/{binh}", f"Observation/{oid}"}}
+    found = repo.search(repo.parse_query("Observation", [("subject", f"Patient/{binh}")]))
     assert _ids(found.matches) == {f"Observation/{oid}"}
-    assert not repo.search(repo.parse_query("Observation", [("subject", "Patient/an")])).matches
+    assert not repo.search(repo.parse_query("Observation", [("subject", f"Patient/{an}")])).matches
     old = repo.vread("Observation", oid, "1")
-    assert old.patient_id == "an" and old.content is not None
-    assert old.content["subject"]["reference"] == "Patient/an"
+    assert old.patient_id == an and old.content is not None
+    assert old.content["subject"]["reference"] == f"Patient/{an}"
+
+
+def test_a_writer_that_meets_a_row_moved_to_another_partition_gets_a_conflict(
+    store: SqlStore, repo: FhirRepository
+) -> None:
+    """A concurrent update moved the row to another patient's partition while this writer
+    waited to lock it: PostgreSQL's serialisation failure is the store's conflict (409), as
+    the failed version check is on a plain table."""
+    first, second = _apart(store, repo)
+    oid = repo.create(observation("o", first), "Observation").resource.id
+    moved = repo.prepare(observation("o", second), oid, 2, "PUT", 1, StepClock()())
+    outcome: list[BaseException | None] = []
+
+    def other() -> None:
+        try:
+            with store.begin(write=True) as tx:
+                tx.current_versions("Observation", [oid])
+            outcome.append(None)
+        except BaseException as exc:  # reported to the test thread
+            outcome.append(exc)
+
+    with store.begin(write=True) as tx:
+        tx.write([moved])
+        thread = threading.Thread(target=other)
+        thread.start()
+        _until_waiting(store)
+    thread.join(timeout=30)
+    assert len(outcome) == 1 and isinstance(outcome[0], Conflict), outcome
+    assert repo.read("Observation", oid).patient_id == second
 
 
 def _ids(rows: list[StoredResource]) -> set[str]:
