@@ -365,7 +365,7 @@ class SqlSession:
             join_on = and_(r.resource_type == query.resource_type, r.id == ids.c.id)
         else:
             join_on = and_(r.resource_type == ids.c.resource_type, r.id == ids.c.id)
-        if query.patient_ids is not None:  # already so; said here, one partition is read
+        if self.partitioned and query.patient_ids is not None:  # so already; said, it prunes
             join_on = and_(join_on, r.patient_id.in_(query.patient_ids))
         stmt = (
             select(*_COLUMNS)
@@ -379,9 +379,9 @@ class SqlSession:
         return SearchPage(matches, included, total)
 
     def _compiler(self, access: Confinement | None) -> Compiler:
-        # PostgreSQL's index rows carry the patient (``_insert_index``): a compartment
-        # search then names it in their subqueries too, which prunes their partitions
-        return Compiler(access, index_by_patient=self.dialect == "postgresql")
+        # PostgreSQL's index rows carry the patient (``_insert_index``): on partitioned tables a
+        # compartment search names it in their subqueries too, which prunes their partitions
+        return Compiler(access, index_by_patient=self.partitioned)
 
     def _included(
         self, query: SearchQuery, matches: list[StoredResource], access: Confinement | None
