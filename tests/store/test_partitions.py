@@ -345,7 +345,7 @@ def test_everything_and_a_compartment_search_read_one_partition(
 
 
 def test_a_populated_database_is_not_converted(pg_server: PostgresServer) -> None:
-    """Only a new database is created partitioned: one that holds records at migration 0020
+    """Only a new database is created partitioned: one that holds records at migration 0021
     is refused with a clear error and left as it was."""
     url = pg_server.create_database("sokhoe_part_populated")
     try:
@@ -353,7 +353,7 @@ def test_a_populated_database_is_not_converted(pg_server: PostgresServer) -> Non
         cfg = alembic_config()
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0019")
+            command.upgrade(cfg, "0020")
             conn.execute(
                 text(
                     "INSERT INTO resource (resource_type, id, version_id, last_updated, deleted, "

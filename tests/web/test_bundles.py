@@ -127,6 +127,35 @@ def test_transaction_is_all_or_nothing(client: TestClient) -> None:
     assert _counts(client) == before
 
 
+def test_a_rewritten_reference_is_checked_against_its_place(client: TestClient) -> None:
+    """The entries are validated before the transaction, while ``urn:uuid:`` references name no
+    type yet; once rewritten, each must still name a type its element allows."""
+    before = _counts(client)
+    medication = {"resourceType": "Medication", "code": {"text": "Paracetamol 500 mg"}}
+    bad = _txn(
+        [
+            {
+                "fullUrl": "urn:uuid:m1",
+                "resource": medication,
+                "request": {"method": "POST", "url": "Medication"},
+            },
+            {
+                "fullUrl": "urn:uuid:p1",
+                "resource": PATIENT,
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {"resource": _obs("urn:uuid:m1"), "request": {"method": "POST", "url": "Observation"}},
+        ]
+    )
+    r = client.post("/fhir", json=bad)
+    assert r.status_code == 422, r.text
+    issue = r.json()["issue"][0]
+    assert issue["expression"] == ["Bundle.entry[2].resource.subject.reference"]
+    assert "Medication" in issue["diagnostics"]
+    assert _counts(client) == before
+    assert client.get("/fhir/Medication").json()["total"] == 0
+
+
 def test_malformed_bundles_are_refused(client: TestClient) -> None:
     cases = [
         {"resourceType": "Bundle", "type": "collection"},

@@ -23,12 +23,17 @@ import orjson
 from sqlalchemy import Column, MetaData, String, Table, Text, insert, inspect, text
 from sqlalchemy.engine import make_url
 
-from sokhoe.access.guard import platform_repository
+from sokhoe.access.guard import GuardedRepository, platform_repository
+from sokhoe.access.principal import system_principal
 from sokhoe.bench.disk import postgres_footprint, sqlite_footprint
 from sokhoe.bench.stats import table, timed
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.load import discover, load_paths, ndjson_lines
 from sokhoe.mpi.identifiers import CCCD as CCCD_SYSTEM
+from sokhoe.mpi.identifiers import MRN_PREFIX
+from sokhoe.mpi.matching import Matcher
+from sokhoe.mpi.model import MatchModel
+from sokhoe.operations.match import run_match
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.engine import make_engine
 
@@ -130,7 +135,9 @@ def _ingest(
     return store, repo, report.resources, elapsed
 
 
-def _latencies(repo: FhirRepository, sample: Sample, rng: random.Random) -> dict[str, Any]:
+def _latencies(
+    repo: GuardedRepository, sample: Sample, rng: random.Random
+) -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
     pats = sample.patients
     ids = [p["id"] for p in pats]
 
@@ -150,6 +157,31 @@ def _latencies(repo: FhirRepository, sample: Sample, rng: random.Random) -> dict
         return " ".join([n.get("family", ""), *n.get("given", [])]).strip()
 
     biggest = sorted(sample.sizes, key=lambda k: -sample.sizes[k])[:50]
+    matcher = Matcher(repo, MatchModel.default())
+    doors: dict[str, GuardedRepository] = {}
+
+    def facility(p: dict[str, Any]) -> GuardedRepository:
+        """The door of the system of the facility that keeps ``p``'s record number."""
+        code = str(_facility_of(p))
+        if code not in doors:
+            who = system_principal(f"his-{code}", f"HIS {code}", HIS_SCOPES, code)
+            doors[code] = repo.for_caller(who)
+        return doors[code]
+
+    def match(p: dict[str, Any]) -> None:
+        answer = run_match(repo, matcher, _match_input(p))
+        found[("$match", p["id"])] = any(
+            e["resource"]["id"] == p["id"] for e in answer["entry"][:1]
+        )
+
+    def confined(p: dict[str, Any]) -> None:
+        door = facility(p)
+        page = door.search(door.parse_query("Patient", [("name", full_name(p)), ("_count", "20")]))
+        found[("confined", p["id"])] = p["id"] in {m.id for m in page.matches}
+
+    found: dict[tuple[str, str], bool] = {}
+    kept = [p for p in pats if _facility_of(p)]
+
     months = [f"{1950 + rng.randrange(70)}-{rng.randrange(1, 13):02d}" for _ in range(200)]
     observations = [
         m.id
@@ -158,7 +190,7 @@ def _latencies(repo: FhirRepository, sample: Sample, rng: random.Random) -> dict
             repo.parse_query("Observation", [("subject", f"Patient/{i}"), ("_count", "1")])
         ).matches
     ]
-    return {
+    latencies = {
         "read Patient": timed(lambda i: repo.read("Patient", i), ids),
         "read Observation": timed(lambda i: repo.read("Observation", i), observations),
         "search identifier (CCCD)": timed(
@@ -184,7 +216,37 @@ def _latencies(repo: FhirRepository, sample: Sample, rng: random.Random) -> dict
         "$everything (largest patients)": timed(
             lambda i: repo.everything(i, since=None, types=None, count=1000, offset=0), biggest
         ),
+        "$match (name, birth date, sex, address)": timed(match, pats),
+        "search name, confined to a facility": timed(confined, kept),
     }
+    # what the timed queries answered: a fast query that misses the person proves nothing
+    answers = {
+        kind: {
+            "asked": sum(1 for k, _ in found if k == kind),
+            "found the person": sum(1 for (k, _), hit in found.items() if k == kind and hit),
+        }
+        for kind in ("$match", "confined")
+    }
+    return latencies, answers
+
+
+HIS_SCOPES = frozenset({"system/*.rs"})
+"""A facility's hospital information system reading and searching (confined to its people)."""
+
+
+def _match_input(patient: dict[str, Any]) -> dict[str, Any]:
+    """What a facility types for someone without their card: no identifier, no id."""
+    typed = {k: v for k, v in patient.items() if k not in ("id", "identifier", "meta")}
+    return {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": typed}]}
+
+
+def _facility_of(patient: dict[str, Any]) -> str | None:
+    """The facility whose record number the person has (which gives it a care relationship)."""
+    for ident in patient.get("identifier", []):
+        system = str(ident.get("system", ""))
+        if system.startswith(MRN_PREFIX):
+            return system[len(MRN_PREFIX) :]
+    return None
 
 
 FLOOR_PEOPLE = 20_000
@@ -287,7 +349,7 @@ def run_bench(
             "seconds": round(secs2, 1),
             "ratio_to_floor": round((n2 / secs2) / (floor_n / floor_s), 3),
         }
-    results["latency_ms"] = _latencies(repo, sample, rng)
+    results["latency_ms"], results["answers"] = _latencies(repo, sample, rng)
     store.close()
     results_dir.mkdir(parents=True, exist_ok=True)
     kind = "" if db is None else f"-pg{results['database']['partitions'] or ''}"
@@ -343,6 +405,8 @@ def render(results: dict[str, Any]) -> str:
                 f"{r['resources_per_s']:,} resources/s ({r['ratio_to_floor']:.2f} × floor)",
             )
         )
+    for kind, seen in results.get("answers", {}).items():
+        rows.append((f"{kind}: found the person", f"{seen['found the person']} of {seen['asked']}"))
     for name, p in results["latency_ms"].items():
         rows.append((name, f"p50 {p['p50']:.2f} ms  p95 {p['p95']:.2f} ms  p99 {p['p99']:.2f} ms"))
     return table(rows)

@@ -256,23 +256,21 @@ class TransactionProcessor:
             or ("?" in value and not value.startswith("#"))
         )
 
-    def _resolve_references(self, e: Entry, resource: dict[str, Any]) -> bool:
-        """Rewrite fullUrl and conditional references in place; True if any changed."""
-        changed = False
+    def _resolve_references(self, e: Entry, resource: dict[str, Any]) -> dict[str, str]:
+        """Rewrite fullUrl and conditional references in place; returns old text -> new."""
+        changes: dict[str, str] = {}
         for ref in walk_references(resource):
             value = ref["reference"]
             if value in self.ids:
-                ref["reference"] = self.ids[value]
-                changed = True
+                ref["reference"] = changes[value] = self.ids[value]
             elif value.startswith("urn:uuid:") or value.startswith("urn:oid:"):
                 raise InvalidRequest(
                     f"Reference '{value}' does not match any fullUrl in the bundle",
                     f"{e.where}.resource",
                 )
             elif "?" in value and not value.startswith("#"):
-                ref["reference"] = self._conditional_reference(e, value)
-                changed = True
-        return changed
+                ref["reference"] = changes[value] = self._conditional_reference(e, value)
+        return changes
 
     def _conditional_reference(self, e: Entry, value: str) -> str:
         """Resolve ``Type?criteria`` to the single matching resource, or fail the transaction."""
@@ -315,16 +313,16 @@ class TransactionProcessor:
         resource = dict(e.resource or {})
         pre = self.checked.get(e.index)
         if pre is not None and not any(map(self._needs_rewrite, pre.references)):
-            rewritten = False
+            changes: dict[str, str] = {}
         else:
-            rewritten = self._resolve_references(e, resource)
+            changes = self._resolve_references(e, resource)
         if method == "PUT":
             resource["id"] = rid
         else:
             resource.pop("id", None)
-        if rewritten:
-            pre = None
-        validated(resource, rtype, f"{e.where}.resource", pre.issues if pre else None)
+        if changes and pre is not None:
+            pre = pre.rewritten(resource, changes)
+        validated(resource, rtype, f"{e.where}.resource", pre)
         if (rtype, rid) in self.pending:
             raise InvalidRequest(f"{rtype}/{rid} appears twice in the transaction", e.where)
         current = self._current(rtype, rid) if method == "PUT" else None

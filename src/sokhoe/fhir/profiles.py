@@ -12,12 +12,13 @@ restriction of those categories covers it without anyone remembering to tick a b
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 from sokhoe.errors import Issue
 from sokhoe.messages import message_of
 from sokhoe.mpi import identifiers as ids
-from sokhoe.registry.sensitivity import label_sensitive
+from sokhoe.registry.sensitivity import add_labels, label_sensitive
 from sokhoe.registry.terminology import diagnosis_issues
 
 _NORMALISERS: dict[str, Callable[[str], str]] = {
@@ -32,7 +33,13 @@ _NORMALISERS: dict[str, Callable[[str], str]] = {
 
 def identifier_issues(resource: dict[str, Any]) -> list[Issue]:
     """Normalise the resource's own identifiers of known systems; issues for invalid ones."""
+    return _normalise_identifiers(resource)[0]
+
+
+def _normalise_identifiers(resource: dict[str, Any]) -> tuple[list[Issue], list[tuple[int, str]]]:
+    """Issues, and ``(position, canonical value)`` of each identifier whose value changed."""
     issues: list[Issue] = []
+    changed: list[tuple[int, str]] = []
     rtype = resource.get("resourceType", "Resource")
     found = resource.get("identifier")
     for i, ident in enumerate(found if isinstance(found, list) else []):
@@ -43,10 +50,14 @@ def identifier_issues(resource: dict[str, Any]) -> list[Issue]:
         if check is None or not isinstance(value, str):
             continue
         try:
-            ident["value"] = check(value)
+            canonical = check(value)
         except ValueError as exc:
             issues.append(Issue.of("value", message_of(exc), f"{rtype}.identifier[{i}].value"))
-    return issues
+            continue
+        if canonical != value:
+            ident["value"] = canonical
+            changed.append((i, canonical))
+    return issues, changed
 
 
 def claimed_profiles(resource: dict[str, Any]) -> list[str]:
@@ -93,14 +104,43 @@ def conformance_issues(resource: dict[str, Any], asked: str | None = None) -> li
     return issues
 
 
-def profile_issues(resource: dict[str, Any], conformance: bool = True) -> list[Issue]:
+@dataclass(frozen=True, slots=True)
+class Normalised:
+    """The in-place changes the platform rules made to a resource, so that a bulk loader's
+    writer can make them on its own copy of what a worker process checked, without running
+    the rules again (``fhir.precheck``)."""
+
+    identifiers: tuple[tuple[int, str], ...] = ()
+    """``(position in identifier, canonical value)`` of each identifier value rewritten."""
+    labels: tuple[str, ...] = ()
+    """The sensitive categories added to ``meta.security``."""
+
+    def apply(self, resource: dict[str, Any]) -> None:
+        found = resource.get("identifier")
+        for i, value in self.identifiers:
+            if isinstance(found, list) and i < len(found) and isinstance(found[i], dict):
+                found[i] = {**found[i], "value": value}
+        add_labels(resource, self.labels)
+
+
+UNCHANGED: Final = Normalised()
+
+
+def platform_rules(
+    resource: dict[str, Any], conformance: bool = True
+) -> tuple[list[Issue], Normalised]:
     """Every platform rule, and the errors against the platform's profiles the resource claims;
-    normalises and labels in place what it can (call before indexing). ``conformance=False``
-    leaves the profiles out, for a writer whose bulk loader already checked them in a worker
-    process (``precheck``): the checker costs about a millisecond a resource."""
-    issues = identifier_issues(resource) + diagnosis_issues(resource)
+    normalises and labels in place what it can (call before indexing), and says what it
+    changed. ``conformance=False`` leaves the profiles out (the checker costs about a
+    millisecond a resource)."""
+    issues, changed = _normalise_identifiers(resource)
+    issues += diagnosis_issues(resource)
     if conformance:
         issues += [i for i in conformance_issues(resource) if i.severity == "error"]
-    if not issues:
-        label_sensitive(resource)
-    return issues
+    labels: set[str] = set() if issues else label_sensitive(resource)
+    return issues, Normalised(tuple(changed), tuple(sorted(labels)))
+
+
+def profile_issues(resource: dict[str, Any], conformance: bool = True) -> list[Issue]:
+    """:func:`platform_rules`' issues."""
+    return platform_rules(resource, conformance)[0]

@@ -26,12 +26,12 @@ from sokhoe.errors import (
     Gone,
     InvalidRequest,
     InvalidResource,
-    Issue,
     NotFound,
     PreconditionFailed,
 )
 from sokhoe.fhir.definitions import resource_types
 from sokhoe.fhir.patient_links import linked_patient_ids, widen_to_linked_patients
+from sokhoe.fhir.precheck import Checked
 from sokhoe.fhir.profiles import profile_issues
 from sokhoe.fhir.resources import ID_RE, new_id, same_content, with_meta
 from sokhoe.fhir.searchparams import registry
@@ -89,12 +89,13 @@ def validated(
     resource: Any,
     expected_type: str | None = None,
     where: str = "",
-    issues: Sequence[Issue] | None = None,
+    checked: Checked | None = None,
 ) -> dict[str, Any]:
     """Check the body is a resource of the expected type and valid R4, or raise with paths.
 
-    ``where`` prefixes the issue paths, e.g. ``Bundle.entry[3].resource``. ``issues`` are the
-    validator's findings when a bulk loader already computed them in a worker process.
+    ``where`` prefixes the issue paths, e.g. ``Bundle.entry[3].resource``. ``checked`` is what
+    a bulk loader's worker process found for this very content (``fhir.precheck``): its issues
+    stand for the validator's and the platform rules', and its in-place changes are made here.
     """
     if not isinstance(resource, dict):
         raise InvalidRequest("The body must be a JSON object (a FHIR resource)", where or None)
@@ -104,10 +105,13 @@ def validated(
             f"resourceType '{rtype}' does not match the URL type '{expected_type}'",
             f"{where}.resourceType" if where else "resourceType",
         )
-    found = list(find_issues(resource) if issues is None else issues)
-    # precomputed issues (``precheck``) include the claimed profiles' already
-    found += [i for i in profile_issues(resource, issues is None) if i not in found]
-    issues = found
+    if checked is None:
+        issues = find_issues(resource)
+        issues += [i for i in profile_issues(resource) if i not in issues]
+    else:
+        issues = list(checked.issues)
+        if not issues:
+            checked.normalised.apply(resource)
     if issues:
         if where:
             issues = [replace(i, expression=_reroot(i.expression, where)) for i in issues]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sokhoe.fhir.definitions import types
@@ -20,8 +21,11 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+@lru_cache(maxsize=256)
 def format_instant(value: datetime) -> str:
-    """FHIR ``instant`` in UTC with milliseconds, e.g. ``2026-11-23T03:00:00.123Z``."""
+    """FHIR ``instant`` in UTC with milliseconds, e.g. ``2026-11-23T03:00:00.123Z``.
+
+    Cached: every version a transaction writes carries the same instant."""
     return (
         value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
     )

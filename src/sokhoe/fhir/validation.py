@@ -129,8 +129,9 @@ def _fhirpath(where: str, key: str, child: Child) -> str:
 
 
 class _Validator:
-    def __init__(self) -> None:
+    def __init__(self, targets: dict[str, frozenset[str]] | None = None) -> None:
         self.issues: list[Issue] = []
+        self.targets = targets
 
     def add(self, code: str, message: str, where: str) -> None:
         if len(self.issues) < MAX_ISSUES:
@@ -317,6 +318,9 @@ class _Validator:
         text = ref.get("reference")
         if not isinstance(text, str) or "Resource" in targets:
             return
+        if self.targets is not None:
+            held = self.targets.get(text)
+            self.targets[text] = frozenset(targets) if held is None else held & set(targets)
         rtype = reference_type(text)
         if rtype is not None and rtype not in targets:
             self.add(
@@ -393,9 +397,14 @@ def primitive_problem(code: str, value: Any) -> str | None:
     return None
 
 
-def find_issues(resource: Any) -> list[Issue]:
-    """Every structural problem of ``resource`` (empty when it is valid R4)."""
-    validator = _Validator()
+def find_issues(resource: Any, targets: dict[str, frozenset[str]] | None = None) -> list[Issue]:
+    """Every structural problem of ``resource`` (empty when it is valid R4).
+
+    ``targets``, when given, receives each literal reference's text with the resource types
+    every place it appears in allows: a bundle's writer that rewrites ``urn:uuid:`` and
+    conditional references after this check re-checks only the new references' types.
+    """
+    validator = _Validator(targets)
     rtype = resource.get("resourceType") if isinstance(resource, dict) else None
     validator.resource(resource, rtype if isinstance(rtype, str) else "Resource")
     return validator.issues

@@ -87,9 +87,9 @@ class NdjsonWriter:
         self.repo = repo
         self.conditional: dict[str, str] = {}
 
-    def _resolve(self, tx: StoreSession, resource: dict[str, Any], where: str) -> bool:
-        """Resolve conditional references in place; True if any was rewritten."""
-        changed = False
+    def _resolve(self, tx: StoreSession, resource: dict[str, Any], where: str) -> dict[str, str]:
+        """Resolve conditional references in place; returns old text -> new."""
+        changes: dict[str, str] = {}
         for ref in walk_references(resource):
             value = ref["reference"]
             if "?" not in value or value.startswith("#"):
@@ -102,9 +102,8 @@ class NdjsonWriter:
                     err = PreconditionFailed if found else NotFound
                     raise err(f"{where}: conditional reference '{value}' matched {len(found)}")
                 self.conditional[value] = f"{rtype}/{found[0]}"
-            ref["reference"] = self.conditional[value]
-            changed = True
-        return changed
+            ref["reference"] = changes[value] = self.conditional[value]
+        return changes
 
     def write(
         self, batch: list[tuple[str, dict[str, Any]]], checked: list[Checked | None] | None = None
@@ -133,9 +132,10 @@ class NdjsonWriter:
                         raise InvalidRequest(f"{where}: {rtype}/{r['id']} appears twice in a batch")
                     seen.add((rtype, r["id"]))
                     conditional = pre is None or any("?" in v for v in pre.references)
-                    if conditional and self._resolve(tx, r, where):
-                        pre = None
-                    validated(r, rtype, where, pre.issues if pre else None)
+                    changes = self._resolve(tx, r, where) if conditional else {}
+                    if changes and pre is not None:
+                        pre = pre.rewritten(r, changes)
+                    validated(r, rtype, where, pre)
                     prev = versions.get(r["id"])
                     old = current.get(r["id"])
                     if old is not None and old.content and same_content(old.content, r):

@@ -18,7 +18,7 @@ See: https://hl7.org/fhir/R4/security-labels.html
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 from sokhoe.registry.terminology_icd10 import ICD10_SYSTEM
@@ -91,9 +91,16 @@ def categories(resource: dict[str, Any]) -> set[str]:
 def label_sensitive(resource: dict[str, Any]) -> set[str]:
     """Add the ``meta.security`` labels the resource's codes call for, in place; return the
     categories added. Called on every write before indexing (``_security`` is searchable)."""
-    wanted = categories(resource)
+    return add_labels(resource, categories(resource))
+
+
+def add_labels(resource: dict[str, Any], wanted: Iterable[str]) -> set[str]:
+    """Add the ``meta.security`` label of each of ``wanted``'s categories the resource lacks, in
+    place; return the categories added. A bulk loader's writer calls it with what its worker
+    found (``fhir.precheck``), instead of walking every coding again."""
     if not wanted:
         return set()
+    wanted = set(wanted)
     meta = resource.get("meta")
     if not isinstance(meta, dict):
         meta = {}
@@ -126,6 +133,7 @@ def codings(node: Any) -> Iterator[tuple[str, str]]:
 __all__ = [
     "ACT_CODE",
     "SENSITIVE",
+    "add_labels",
     "categories",
     "codings",
     "icd10_category",

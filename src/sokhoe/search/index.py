@@ -361,7 +361,7 @@ _Path = tuple[str, Callable[[dict[str, Any]], list[Any]], Converter]
 
 @cache
 def _plan(
-    resource_type: str,
+    resource_type: str, only: str | None = None
 ) -> tuple[
     tuple[tuple[str, str, Callable[[dict[str, Any]], list[Any]], Converter], ...],
     tuple[tuple[str, tuple[_Path, ...]], ...],
@@ -372,7 +372,7 @@ def _plan(
     unions: list[tuple[str, tuple[_Path, ...]]] = []
     slow: list[tuple[str, str, CompiledExpression]] = []
     for sp in registry().supported(resource_type):
-        if sp.expression is None:
+        if sp.expression is None or (only is not None and sp.type != only):
             continue
         compiled = compile_expression(resource_type, sp.expression)
         if compiled.paths is None:
@@ -390,10 +390,11 @@ def _plan(
     return tuple(simple), tuple(unions), tuple(slow)
 
 
-def extract_index(resource: dict[str, Any]) -> IndexRows:
-    """All index rows of ``resource`` for the R4 parameters of its ``resourceType``."""
+def extract_index(resource: dict[str, Any], only: str | None = None) -> IndexRows:
+    """All index rows of ``resource`` for the R4 parameters of its ``resourceType`` (those of
+    parameter type ``only``, when given)."""
     rows = IndexRows()
-    simple, unions, slow = _plan(resource["resourceType"])
+    simple, unions, slow = _plan(resource["resourceType"], only)
     for key, code, walk, conv in simple:
         if key in resource:
             for v in walk(resource):

@@ -16,6 +16,10 @@ Patient)``, whose rows are the ``subject`` rows that point at a Patient (a tenth
 Only the rows whose target type the reference itself names (``Patient/123``) are found that
 way; a reference whose type comes from a contained resource or ``Reference.type`` keeps its
 own row, so a store searches ``(subject rows to a Patient) or (patient rows)``.
+
+And an *alias*: a parameter with the very expression and type of another of its type, such as
+Patient's ``phonetic`` and ``name`` (this platform indexes both alike), has the other's rows; it
+is searched as a union of one.
 """
 
 from __future__ import annotations
@@ -47,15 +51,35 @@ def _members(sp: SearchParam, params: list[SearchParam]) -> tuple[str, ...] | No
 
 
 @cache
+def aliases() -> dict[tuple[str, str], str]:
+    """(resource type, parameter) -> the first parameter (by name) of its type with the same
+    expression and type, for every later one."""
+    out: dict[tuple[str, str], str] = {}
+    reg = registry()
+    for rtype in resource_types():
+        first: dict[tuple[frozenset[str], str], str] = {}
+        for sp in sorted(reg.supported(rtype), key=lambda p: p.code):
+            if not sp.expression:
+                continue
+            key = (_branches(sp), sp.type)
+            if key in first:
+                out[(rtype, sp.code)] = first[key]
+            else:
+                first[key] = sp.code
+    return out
+
+
+@cache
 def unions() -> dict[tuple[str, str], tuple[str, ...]]:
-    """(resource type, parameter) -> the parameters whose rows together are its rows."""
-    out: dict[tuple[str, str], tuple[str, ...]] = {}
+    """(resource type, parameter) -> the parameters whose rows together are its rows (an
+    alias's are its original's)."""
+    out: dict[tuple[str, str], tuple[str, ...]] = {k: (v,) for k, v in aliases().items()}
     reg = registry()
     for rtype in resource_types():
         params = reg.supported(rtype)
         for sp in params:
             members = _members(sp, params)
-            if members is not None:
+            if members is not None and (rtype, sp.code) not in out:
                 out[(rtype, sp.code)] = members
     # a member that is itself a union would leave its own rows unwritten: search its members
     for key, members in list(out.items()):
@@ -107,7 +131,8 @@ def restrictions() -> dict[tuple[str, str], Restriction]:
         for sp in refs:
             found = _restriction(sp, by_branches)
             if found is not None:
-                out[(rtype, sp.code)] = found
+                within = aliases().get((rtype, found.within), found.within)
+                out[(rtype, sp.code)] = Restriction(within, found.target)
     return out
 
 

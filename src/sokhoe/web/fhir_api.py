@@ -17,6 +17,7 @@ from starlette.responses import Response
 from sokhoe.errors import InvalidRequest, Issue, operation_outcome
 from sokhoe.fhir.bundles import process_bundle, undisclosed_issue
 from sokhoe.fhir.capability import capability_statement
+from sokhoe.fhir.precheck import precheck_entries
 from sokhoe.fhir.repository import FhirRepository, Outcome, check_type
 from sokhoe.fhir.resources import format_instant, http_date, parse_instant, subset
 from sokhoe.search.query import SearchQuery
@@ -251,7 +252,15 @@ async def metadata(request: Request) -> FhirResponse:
 async def bundle(request: Request) -> FhirResponse:
     repo = repository(request)
     body = await json_body(request)
-    return FhirResponse(await run_in_threadpool(process_bundle, repo, body))
+    return FhirResponse(await run_in_threadpool(_process_bundle, repo, body))
+
+
+def _process_bundle(repo: FhirRepository, body: Any) -> dict[str, Any]:
+    """Validate and index a transaction's entries first, outside the transaction: with several
+    server processes on SQLite, one then checks its bundle while another holds the write lock.
+    (A batch runs each entry on its own, checked as it goes.)"""
+    transaction = isinstance(body, dict) and body.get("type") == "transaction"
+    return process_bundle(repo, body, precheck_entries(body) if transaction else None)
 
 
 @router.get("", summary="Search across all types (_type)")

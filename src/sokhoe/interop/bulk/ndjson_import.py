@@ -150,7 +150,7 @@ class NdjsonImporter:
         if checked is None:  # pragma: no cover - a dict always gets a result
             raise InvalidRequest(f"{where}: a line must hold one FHIR resource")
         if checked.issues:  # precheck ran the validator and the profiles: raise with paths
-            validated(resource, rtype, where, checked.issues)
+            validated(resource, rtype, where, checked)
         patient = None
         if checked.index is not None:
             patient = compartment_patient_id(resource, checked.index)

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 PARTITIONS = "partitions"
 """``Config.attributes`` key: hash partitions by patient for a new PostgreSQL database
-(``Settings.pg_partitions``; migration 0020 reads it)."""
+(``Settings.pg_partitions``; migration 0021 reads it)."""
 
 
 def alembic_config() -> Config:
@@ -23,8 +23,8 @@ def upgrade(engine: Engine, *, partitions: int = 0) -> None:
     """Apply every pending migration in one transaction.
 
     ``partitions`` > 0 on PostgreSQL: the record tables of a database still empty when
-    migration 0020 runs are made partitioned by patient (see ``store/sql/partitions.py``);
-    a database that has passed 0020 keeps its layout whatever is asked now.
+    migration 0021 runs are made partitioned by patient (see ``store/sql/partitions.py``);
+    a database that has passed 0021 keeps its layout whatever is asked now.
     """
     cfg = alembic_config()
     cfg.attributes[PARTITIONS] = partitions

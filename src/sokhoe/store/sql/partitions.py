@@ -1,7 +1,7 @@
 """PostgreSQL tables hash-partitioned by patient (``SOKHOE_PG_PARTITIONS=N``): what the store
 does differently on them.
 
-Migration 0020 creates ``resource``, ``resource_history`` and the seven ``sp_*`` index tables
+Migration 0021 creates ``resource``, ``resource_history`` and the seven ``sp_*`` index tables
 of a new PostgreSQL database ``PARTITION BY HASH (patient_id)`` with N partitions. Every row
 already carries the patient whose compartment it belongs to (DESIGN.md, "Patient compartment
 everywhere"), so a patient's ``$everything`` and a compartment search read one partition;

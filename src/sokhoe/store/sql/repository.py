@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -24,7 +23,6 @@ from sqlalchemy import (
     delete,
     false,
     func,
-    insert,
     select,
     true,
     update,
@@ -45,6 +43,7 @@ from sokhoe.store.ports import (
 from sokhoe.store.sql import migrate, partitions
 from sokhoe.store.sql.confine import confine
 from sokhoe.store.sql.content import CURRENT, load_dictionaries, record_current
+from sokhoe.store.sql.driver import insert_rows
 from sokhoe.store.sql.engine import make_engine
 from sokhoe.store.sql.schema import (
     INDEX_TABLES,
@@ -56,7 +55,7 @@ from sokhoe.store.sql.schema import (
     resource_pk_seq,
     sp_reference,
 )
-from sokhoe.store.sql.search import Compiler, param_is
+from sokhoe.store.sql.search import ON_RESOURCE, Compiler, param_is
 from sokhoe.store.sql.search_cache import ID_STATEMENTS
 
 T = TypeVar("T")
@@ -122,6 +121,39 @@ _VERSIONS = resource_history.outerjoin(
 def _chunks(seq: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
+
+
+_VERSION_COLUMNS: Final = (
+    "resource_type",
+    "id",
+    "version_id",
+    "last_updated",
+    "deleted",
+    "patient_id",
+    "content",
+    "owner",
+    "labels",
+)
+"""The columns ``resource`` and ``resource_history`` share, in :func:`_version_values`' order."""
+
+
+def _version_values(item: WriteItem, content: dict[str, Any] | None) -> tuple[Any, ...]:
+    return (
+        item.resource_type,
+        item.id,
+        item.version_id,
+        _utc(item.last_updated),
+        item.content is None,
+        item.patient_id,
+        content,
+        item.owner,
+        item.labels,
+    )
+
+
+def _values(row: object, columns: tuple[str, ...]) -> tuple[Any, ...]:
+    """A dataclass row's values in ``columns``' order (``dataclasses.asdict`` deep-copies)."""
+    return tuple(getattr(row, c) for c in columns)
 
 
 def _short_reference(row: Any) -> Any:
@@ -495,7 +527,8 @@ class SqlSession:
             return
         latest = {r.key: r for r in rows}
         self._delete_rows(table, list(latest.values()))
-        self.conn.execute(insert(table), [asdict(r) for r in latest.values()])
+        columns = tuple(c.name for c in table.columns)
+        insert_rows(self.conn, table, columns, [_values(r, columns) for r in latest.values()])
 
     def _delete_rows(self, table: Table, rows: Sequence[CareRow | Restriction]) -> None:
         if not rows:
@@ -540,9 +573,11 @@ class SqlSession:
                     partitions.claim(self.conn, new)
                 for item, pk in zip(new, self._allocate_pks(len(new)), strict=True):
                     pks[(item.resource_type, item.id)] = pk
-                self.conn.execute(
-                    insert(resource),
-                    [{**self._resource_params(i), "pk": pks[(i.resource_type, i.id)]} for i in new],
+                insert_rows(
+                    self.conn,
+                    resource,
+                    (*_VERSION_COLUMNS, "pk"),
+                    [(*_version_values(i, i.content), pks[(i.resource_type, i.id)]) for i in new],
                 )
             if changed:
                 self._keep_replaced(changed)
@@ -551,15 +586,18 @@ class SqlSession:
                 self._delete_index(list(old.values()))
                 pks.update(old)
             latest = {(i.resource_type, i.id): i for i in items}
-            self.conn.execute(
-                insert(resource_history),
+            insert_rows(
+                self.conn,
+                resource_history,
+                (*_VERSION_COLUMNS, "method"),
                 [
-                    {
-                        **self._resource_params(i),
-                        "method": i.method,
-                        # the current version's JSON is in resource alone
-                        "content": None if latest[(i.resource_type, i.id)] is i else i.content,
-                    }
+                    # the current version's JSON is in resource alone
+                    (
+                        *_version_values(
+                            i, None if latest[(i.resource_type, i.id)] is i else i.content
+                        ),
+                        i.method,
+                    )
                     for i in items
                 ],
             )
@@ -591,20 +629,6 @@ class SqlSession:
             )
         self._last_pk = start + n
         return list(range(start + 1, start + 1 + n))
-
-    @staticmethod
-    def _resource_params(item: WriteItem) -> dict[str, Any]:
-        return {
-            "resource_type": item.resource_type,
-            "id": item.id,
-            "version_id": item.version_id,
-            "last_updated": item.last_updated,
-            "deleted": item.content is None,
-            "patient_id": item.patient_id,
-            "content": item.content,
-            "owner": item.owner,
-            "labels": item.labels,
-        }
 
     def _pks(self, items: Sequence[WriteItem]) -> dict[tuple[str, str], int]:
         by_type: dict[str, list[str]] = defaultdict(list)
@@ -695,7 +719,6 @@ class SqlSession:
         Ingest writes tens of rows per resource; SQLAlchemy's per-row parameter processing was
         the largest cost of a bulk load, and these columns need no type conversion.
         """
-        mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
         # PostgreSQL partitions (and Citus distributes) index rows by patient; one SQLite file
         # has no use for 36 more bytes in every row and index entry
         by_patient = self.dialect == "postgresql"
@@ -712,7 +735,7 @@ class SqlSession:
                 for item in items
                 if item.index is not None
                 for row in getattr(item.index, attr)
-                if row[0] != "_id"  # searched in resource.id (``search.py``)
+                if row[0] not in ON_RESOURCE  # searched in ``resource`` (``search.py``)
                 and (item.resource_type, row[0]) not in union
                 and not (
                     attr == "references"
@@ -720,13 +743,7 @@ class SqlSession:
                     and row.target_type == r.target
                 )
             ]
-            if params:
-                names = ", ".join(c.name for c in table.columns)
-                marks = ", ".join([mark] * len(table.columns))
-                self.conn.exec_driver_sql(
-                    f"INSERT INTO {table.name} ({names}) VALUES ({marks})",  # noqa: S608
-                    params,
-                )
+            insert_rows(self.conn, table, tuple(c.name for c in table.columns), params)
 
 
 class SqlStore:

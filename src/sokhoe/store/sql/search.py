@@ -9,7 +9,8 @@ See: https://hl7.org/fhir/R4/search.html
 
 from __future__ import annotations
 
-from typing import Any, cast
+from datetime import UTC, datetime
+from typing import Any, Final, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -173,6 +174,66 @@ def _selective(crit: Criterion) -> bool:
     )
 
 
+ON_RESOURCE: Final = frozenset({"_id", "_lastUpdated"})
+"""Parameters searched in the ``resource`` table's own columns, for which the store writes no
+index rows (one row in eight of a clinical population was a ``_lastUpdated`` date)."""
+
+_LATEST: Final = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
+_EARLIEST: Final = datetime(1, 1, 2, tzinfo=UTC).timestamp()
+
+
+class _Instant:
+    """``resource.last_updated`` as the ``low`` or ``high`` end of the stored range.
+
+    A stored ``_lastUpdated`` is one instant (to the microsecond), not a range at a precision.
+    Searched ranges are whole milliseconds or coarser, and an instant ``t`` lies in the
+    millisecond ``[L, L + 1 ms)`` that ``meta.lastUpdated`` shows, so for such bounds
+    ``L >= q`` is ``t >= q`` and ``L + 1 ms <= q`` is ``t < q``: the answers are those of the
+    index row the memory store keeps for the millisecond.
+    """
+
+    def __init__(self, high: bool) -> None:
+        self.col = resource.c.last_updated
+        self.high = high
+
+    @staticmethod
+    def _at(bound: float) -> datetime:
+        if bound >= _LATEST:
+            return datetime.max.replace(tzinfo=UTC)
+        if bound <= _EARLIEST:
+            return datetime.min.replace(tzinfo=UTC)
+        return datetime.fromtimestamp(bound, UTC)
+
+    def __ge__(self, bound: float) -> ColumnElement[bool]:
+        return self.col >= self._at(bound)
+
+    def __lt__(self, bound: float) -> ColumnElement[bool]:
+        return self.col < self._at(bound)
+
+    def __le__(self, bound: float) -> ColumnElement[bool]:
+        # the range's end (its millisecond's end, for ``high``) at or before the bound
+        return (self.col < self._at(bound)) if self.high else (self.col <= self._at(bound))
+
+    def __gt__(self, bound: float) -> ColumnElement[bool]:
+        return (self.col >= self._at(bound)) if self.high else (self.col > self._at(bound))
+
+
+def _last_updated_clause(crit: Criterion) -> ColumnElement[bool]:
+    """``_lastUpdated`` on ``resource.last_updated``: never missing, no modifiers."""
+    if crit.missing is not None:
+        return false() if crit.missing else true()
+    if crit.modifier is not None:
+        raise InvalidRequest(
+            f"_lastUpdated does not support :{crit.modifier}", f"_lastUpdated:{crit.modifier}"
+        )
+    clauses = [
+        range_condition(v.prefix, _Instant(False), _Instant(True), v, and_, not_, any_of=or_)
+        for v in crit.values
+        if isinstance(v, RangeValue)
+    ]
+    return or_(*clauses) if clauses else false()
+
+
 class Compiler:
     """Builds the id-selecting SQL of one query (and its chains) for one resource type.
 
@@ -246,6 +307,8 @@ class Compiler:
             return r.id.in_(inner)
         if crit.code == "_id" and crit.chain is None:
             return _id_clause(crit)
+        if crit.code == "_lastUpdated" and crit.chain is None:
+            return _last_updated_clause(crit)
         table = PARAM_TYPE_TABLES.get(crit.type)
         if table is None:
             raise InvalidRequest(f"Search parameter type '{crit.type}' is not supported")

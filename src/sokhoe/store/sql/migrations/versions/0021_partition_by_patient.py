@@ -1,7 +1,7 @@
 """Record tables hash-partitioned by patient, when asked for a new PostgreSQL database
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-07 06:00:00
 
 With ``Settings.pg_partitions`` = N > 0 (``sokhoe.store.sql.migrate.upgrade(partitions=N)``)
@@ -23,8 +23,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context, op
 
-revision = '0020'
-down_revision = '0019'
+revision = '0021'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
@@ -115,4 +115,4 @@ def downgrade() -> None:
     if conn.dialect.name == "postgresql" and conn.execute(
         sa.text("SELECT 1 FROM pg_partitioned_table WHERE partrelid = to_regclass('resource')")
     ).first():
-        raise RuntimeError("A database partitioned by patient does not go back below 0020")
+        raise RuntimeError("A database partitioned by patient does not go back below 0021")
