@@ -301,10 +301,10 @@ def run_bench(
     floor_files = bundle_files[: max(1, len(bundle_files) * FLOOR_PEOPLE // max(patients, 1))]
     if db is not None:
         floor_n, floor_s = raw_insert_floor(db, floor_files, drop=True)
-        store, repo, n, secs = _ingest(db, bundle_files, partitions)
+        store, _, n, secs = _ingest(db, bundle_files, partitions)
     else:
         floor_n, floor_s = raw_insert_floor(f"sqlite:///{workdir / 'floor.db'}", floor_files)
-        store, repo, n, secs = _ingest(f"sqlite:///{workdir / 'bundles.db'}", bundle_files)
+        store, _, n, secs = _ingest(f"sqlite:///{workdir / 'bundles.db'}", bundle_files)
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -338,7 +338,7 @@ def run_bench(
         floor_bytes = (workdir / "floor.db").stat().st_size
         results["disk"]["floor_bytes_per_resource"] = round(floor_bytes / floor_n)
         store = SqlStore(f"sqlite:///{workdir / 'bundles.db'}")
-        repo = platform_repository(store, "http://bench/fhir", name="bench")
+    door = platform_repository(store, "http://bench/fhir", name="bench")
     if ndjson and db is None:
         write_demo(workdir / "ndjson", patients, seed, "ndjson", progress=True)
         ndjson_files = discover([workdir / "ndjson"])
@@ -349,7 +349,7 @@ def run_bench(
             "seconds": round(secs2, 1),
             "ratio_to_floor": round((n2 / secs2) / (floor_n / floor_s), 3),
         }
-    results["latency_ms"], results["answers"] = _latencies(repo, sample, rng)
+    results["latency_ms"], results["answers"] = _latencies(door, sample, rng)
     store.close()
     results_dir.mkdir(parents=True, exist_ok=True)
     kind = "" if db is None else f"-pg{results['database']['partitions'] or ''}"
