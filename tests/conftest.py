@@ -27,6 +27,7 @@ from sokhoe.bench.shared_data import shared_data
 from sokhoe.config import Settings
 from sokhoe.store import FhirStore, MemoryStore
 from sokhoe.store.sql import SqlStore
+from sokhoe.store.sql.partitions import resource_key
 from sokhoe.store.sql.schema import content_dictionary, metadata
 from sokhoe.web.app import create_app
 from tests import served
@@ -52,6 +53,13 @@ process), for every test module that asks."""
 SHARED_DATA = _shared_data()
 BASE = "http://testserver"
 BACKENDS = ["memory", "sqlite", "postgres"]
+PARTITIONED_BACKENDS = [*BACKENDS, "postgres-partitioned"]
+"""The store's own tests (``tests/store/conftest.py``) also run on PostgreSQL with the record
+tables partitioned by patient (``store/sql/partitions.py``); the rest of the suite does not
+repeat itself there."""
+TEST_PARTITIONS = 4
+"""Partitions of the partitioned test database: enough that pruning shows, few enough that
+emptying it between tests stays cheap."""
 FAST_PASSWORDS: dict[str, Any] = {
     "password_time_cost": 1,
     "password_memory_kib": 8,
@@ -77,6 +85,15 @@ def pg_url(pg_server: PostgresServer) -> str:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     url = pg_server.create_database(f"sokhoe_test_{worker}")
     SqlStore(url).close()  # run migrations once
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_partitioned_url(pg_server: PostgresServer) -> str:
+    """A database whose record tables are hash-partitioned by patient, once per test worker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    url = pg_server.create_database(f"sokhoe_test_part_{worker}")
+    SqlStore(url, partitions=TEST_PARTITIONS).close()
     return url
 
 
@@ -108,7 +125,10 @@ def module_store(request: pytest.FixtureRequest, folder: Path, name: str) -> Sql
 
 def _truncate(store: SqlStore) -> None:
     with store.writer.begin() as conn:
-        names = ", ".join(t.name for t in metadata.sorted_tables if t is not content_dictionary)
+        tables = [t.name for t in metadata.sorted_tables if t is not content_dictionary]
+        if store.partitioned:
+            tables.append(resource_key.name)
+        names = ", ".join(tables)
         conn.execute(text(f"TRUNCATE {names}"))
 
 
@@ -153,6 +173,12 @@ def served_apps(
 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FhirStore]:
+    yield from open_test_store(request, tmp_path)
+
+
+def open_test_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FhirStore]:
+    """The ``store`` of ``request.param`` (a name in :data:`PARTITIONED_BACKENDS`), emptied,
+    closed after the test."""
     s: FhirStore
     if request.param == "memory":
         s = MemoryStore()
@@ -162,7 +188,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FhirStore]
     elif request.param == "sqlite":
         s = sqlite_store(request, tmp_path / "test.db")
     else:
-        pg = SqlStore(request.getfixturevalue("pg_url"), migrate_schema=False)
+        name = "pg_partitioned_url" if request.param == "postgres-partitioned" else "pg_url"
+        pg = SqlStore(request.getfixturevalue(name), migrate_schema=False)
         _truncate(pg)
         s = pg
     try:

@@ -32,7 +32,8 @@ def _opened(db: str | None) -> Iterator[SqlStore]:
     """The store a command works on (migrated), closed however the command ends."""
     from sokhoe.store.sql import open_store
 
-    store = open_store(_settings(db).database_url)
+    settings = _settings(db)
+    store = open_store(settings.database_url, partitions=settings.pg_partitions)
     try:
         yield store
     finally:
@@ -211,7 +212,7 @@ def load(
     from sokhoe.store.sql import open_store
 
     settings = _settings(db)
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, partitions=settings.pg_partitions)
     repo = platform_repository(store, settings.fhir_base, name="sokhoe-load")
     with tqdm(unit=" resources", disable=None) as bar:
         report = load_paths(repo, paths, progress=bar.update, workers=workers)
@@ -236,12 +237,25 @@ def bench(
         "bench/results"
     ),
     ndjson: Annotated[bool, typer.Option(help="Also time the bulk NDJSON load")] = True,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="An empty PostgreSQL database to load into instead of SQLite files "
+            "(partitioned by patient with SOKHOE_PG_PARTITIONS=N)",
+        ),
+    ] = None,
 ) -> None:
     """Ingest throughput (against a raw-insert floor) and query latencies."""
     from sokhoe.bench import run_bench
     from sokhoe.bench.runner import render
 
-    print(render(run_bench(patients, seed, workdir, results, ndjson=ndjson)))
+    partitions = Settings().pg_partitions
+    print(
+        render(
+            run_bench(patients, seed, workdir, results, ndjson=ndjson, db=db, partitions=partitions)
+        )
+    )
 
 
 @app.command("bench-mpi")

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SOKHOE_", env_file=None, extra="ignore")
 
     database_url: str = "sqlite:///var/sokhoe.db"
+    pg_partitions: int = 0
+    """PostgreSQL only, read when a database is created: split ``resource``, its history and
+    the search-index tables into this many hash partitions by ``patient_id`` (``16`` for a
+    province; 0: plain tables). A database keeps the layout it was created with; SQLite ignores
+    it (``store/sql/partitions.py``)."""
     base_url: str = "http://127.0.0.1:8000"
     """Public URL of the server; FHIR ``fullUrl`` and paging links are built on it."""
     default_page_size: int = 50

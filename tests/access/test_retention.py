@@ -19,6 +19,7 @@ from sokhoe.fhir.repository import FhirRepository
 from sokhoe.store import FhirStore
 from sokhoe.store.ports import StoredResource
 from sokhoe.store.sql import SqlStore
+from tests.store_layouts import store_on_every_layout  # noqa: F401 (store)
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 NOW = datetime(2026, 11, 23, tzinfo=UTC)

@@ -13,6 +13,7 @@ from sokhoe.errors import Forbidden
 from sokhoe.store import FhirStore
 from sokhoe.store.sql.access_schema import audit_event
 from tests.conftest import BASE
+from tests.store_layouts import store_on_every_layout  # noqa: F401 (store)
 
 NAMES = [("Nguyễn", "An", "1980-01-02"), ("Trần", "An", "1980-05-06"), ("Nguyễn", "Bình", "1975")]
 

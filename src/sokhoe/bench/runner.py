@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, MetaData, String, Table, Text, insert
+from sqlalchemy import Column, MetaData, String, Table, Text, insert, inspect, text
+from sqlalchemy.engine import make_url
 
 from sokhoe.access.guard import GuardedRepository, platform_repository
 from sokhoe.access.principal import system_principal
-from sokhoe.bench.disk import sqlite_footprint
+from sokhoe.bench.disk import postgres_footprint, sqlite_footprint
 from sokhoe.bench.stats import table, timed
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.interop.load import discover, load_paths, ndjson_lines
@@ -77,8 +78,10 @@ def _sample(paths: list[Path], rng: random.Random, k: int = 300) -> Sample:
     return s
 
 
-def raw_insert_floor(url: str, paths: list[Path]) -> tuple[int, float]:
-    """Insert the same JSON into one plain table, one transaction per file: the floor."""
+def raw_insert_floor(url: str, paths: list[Path], *, drop: bool = False) -> tuple[int, float]:
+    """Insert the same JSON into one plain table, one transaction per file: the floor.
+
+    ``drop``: the table goes afterwards (PostgreSQL: it is in the database under test)."""
     engine = make_engine(url, write=True)
     md = MetaData()
     raw = Table(
@@ -104,12 +107,25 @@ def raw_insert_floor(url: str, paths: list[Path]) -> tuple[int, float]:
             conn.execute(insert(raw), rows)
         n += len(rows)
     elapsed = time.perf_counter() - t0
+    if drop:
+        with engine.begin() as conn:
+            floor_bytes = conn.execute(
+                text("SELECT pg_total_relation_size('raw_resource')")
+            ).scalar_one()
+        raw.drop(engine)
+        _FLOOR_BYTES[url] = int(floor_bytes)
     engine.dispose()
     return n, elapsed
 
 
-def _ingest(url: str, paths: list[Path]) -> tuple[SqlStore, FhirRepository, int, float]:
-    store = SqlStore(url)
+_FLOOR_BYTES: dict[str, int] = {}
+"""PostgreSQL: the floor table's bytes, measured before it is dropped (per database URL)."""
+
+
+def _ingest(
+    url: str, paths: list[Path], partitions: int = 0
+) -> tuple[SqlStore, FhirRepository, int, float]:
+    store = SqlStore(url, partitions=partitions)
     repo = platform_repository(store, "http://bench/fhir", name="bench")
     t0 = time.perf_counter()
     report = load_paths(repo, paths)
@@ -167,8 +183,16 @@ def _latencies(
     kept = [p for p in pats if _facility_of(p)]
 
     months = [f"{1950 + rng.randrange(70)}-{rng.randrange(1, 13):02d}" for _ in range(200)]
+    observations = [
+        m.id
+        for i in ids
+        for m in repo.search(
+            repo.parse_query("Observation", [("subject", f"Patient/{i}"), ("_count", "1")])
+        ).matches
+    ]
     latencies = {
         "read Patient": timed(lambda i: repo.read("Patient", i), ids),
+        "read Observation": timed(lambda i: repo.read("Observation", i), observations),
         "search identifier (CCCD)": timed(
             lambda p: search("Patient", [("identifier", f"{CCCD_SYSTEM}|{cccd(p)}")]), pats
         ),
@@ -230,10 +254,40 @@ FLOOR_PEOPLE = 20_000
 default size)."""
 
 
+def _empty_postgres(url: str) -> None:
+    """The bench loads into a database of its own: refuse one that holds records."""
+    engine = make_engine(url, write=False)
+    try:
+        with engine.connect() as conn:
+            if (
+                inspect(conn).has_table("resource")
+                and conn.execute(text("SELECT EXISTS (SELECT 1 FROM resource)")).scalar_one()
+            ):
+                raise RuntimeError(f"{url}: the bench needs an empty database")
+    finally:
+        engine.dispose()
+
+
 def run_bench(
-    patients: int, seed: int, workdir: Path, results_dir: Path, ndjson: bool = True
+    patients: int,
+    seed: int,
+    workdir: Path,
+    results_dir: Path,
+    ndjson: bool = True,
+    db: str | None = None,
+    partitions: int = 0,
 ) -> dict[str, Any]:
+    """``db``: a PostgreSQL URL to load into (an empty database, created with ``partitions``
+    hash partitions by patient when > 0) instead of SQLite files in ``workdir``; the floor is
+    then a plain table in that database, dropped after it is timed, and the NDJSON load is not
+    run (it would need a second database)."""
     from sokhoe.demo import write_demo
+
+    postgres = db is not None and make_url(db).get_backend_name() == "postgresql"
+    if db is not None and not postgres:
+        raise ValueError("--db takes a PostgreSQL URL (SQLite runs in the work folder)")
+    if db is not None:
+        _empty_postgres(db)
 
     rng = random.Random(seed)
     shutil.rmtree(workdir, ignore_errors=True)
@@ -245,8 +299,12 @@ def run_bench(
     # the floor is a rate: at most FLOOR_PEOPLE people's files, so a national-size run does
     # not need the disk for a second copy of everything
     floor_files = bundle_files[: max(1, len(bundle_files) * FLOOR_PEOPLE // max(patients, 1))]
-    floor_n, floor_s = raw_insert_floor(f"sqlite:///{workdir / 'floor.db'}", floor_files)
-    store, repo, n, secs = _ingest(f"sqlite:///{workdir / 'bundles.db'}", bundle_files)
+    if db is not None:
+        floor_n, floor_s = raw_insert_floor(db, floor_files, drop=True)
+        store, _, n, secs = _ingest(db, bundle_files, partitions)
+    else:
+        floor_n, floor_s = raw_insert_floor(f"sqlite:///{workdir / 'floor.db'}", floor_files)
+        store, _, n, secs = _ingest(f"sqlite:///{workdir / 'bundles.db'}", bundle_files)
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -264,13 +322,24 @@ def run_bench(
         },
     }
     results["ingest_bundles"]["ratio_to_floor"] = round((n / secs) / (floor_n / floor_s), 3)
-    store.close()  # folds the WAL into the file, so the file's size is the database's
-    results["disk"] = sqlite_footprint(workdir / "bundles.db", n)
-    floor_bytes = (workdir / "floor.db").stat().st_size
-    results["disk"]["floor_bytes_per_resource"] = round(floor_bytes / floor_n)
-    store = SqlStore(f"sqlite:///{workdir / 'bundles.db'}")
-    repo = platform_repository(store, "http://bench/fhir", name="bench")
-    if ndjson:
+    if db is not None:
+        results["database"] = {
+            "kind": "postgresql",
+            "partitions": _partition_count(store),
+            "url": make_url(db).render_as_string(hide_password=True),
+        }
+        with store.writer.connect() as conn:  # sizes and the planner's statistics settled
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+        results["disk"] = postgres_footprint(db, n)
+        results["disk"]["floor_bytes_per_resource"] = round(_FLOOR_BYTES[db] / floor_n)
+    else:
+        store.close()  # folds the WAL into the file, so the file's size is the database's
+        results["disk"] = sqlite_footprint(workdir / "bundles.db", n)
+        floor_bytes = (workdir / "floor.db").stat().st_size
+        results["disk"]["floor_bytes_per_resource"] = round(floor_bytes / floor_n)
+        store = SqlStore(f"sqlite:///{workdir / 'bundles.db'}")
+    door = platform_repository(store, "http://bench/fhir", name="bench")
+    if ndjson and db is None:
         write_demo(workdir / "ndjson", patients, seed, "ndjson", progress=True)
         ndjson_files = discover([workdir / "ndjson"])
         s2, _, n2, secs2 = _ingest(f"sqlite:///{workdir / 'ndjson.db'}", ndjson_files)
@@ -280,12 +349,20 @@ def run_bench(
             "seconds": round(secs2, 1),
             "ratio_to_floor": round((n2 / secs2) / (floor_n / floor_s), 3),
         }
-    results["latency_ms"], results["answers"] = _latencies(repo, sample, rng)
+    results["latency_ms"], results["answers"] = _latencies(door, sample, rng)
     store.close()
     results_dir.mkdir(parents=True, exist_ok=True)
-    out = results_dir / f"{datetime.now(UTC):%Y-%m-%d}-{patients}.json"
+    kind = "" if db is None else f"-pg{results['database']['partitions'] or ''}"
+    out = results_dir / f"{datetime.now(UTC):%Y-%m-%d}-{patients}{kind}.json"
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return results
+
+
+def _partition_count(store: SqlStore) -> int:
+    from sokhoe.store.sql.partitions import partitions_of
+
+    with store.reader.connect() as conn:
+        return len(partitions_of(conn, "resource"))
 
 
 def _cpus() -> int:
@@ -297,6 +374,12 @@ def _cpus() -> int:
 def render(results: dict[str, Any]) -> str:
     rows = [
         ("patients / resources", f"{results['patients']:,} / {results['resources']:,}"),
+    ]
+    if "database" in results:
+        parts = results["database"]["partitions"]
+        layout = f"{parts} hash partitions by patient" if parts else "plain tables"
+        rows.append(("database", f"PostgreSQL, {layout}"))
+    rows += [
         ("floor: raw INSERT", f"{results['floor_raw_insert']['resources_per_s']:,} resources/s"),
         (
             "ingest transaction bundles",

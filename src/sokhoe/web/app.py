@@ -83,7 +83,8 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     )
     harden(app, settings.cors_origins)
     app.add_middleware(RequestObserver)  # outermost: ids, counts and logs every request
-    store = store if store is not None else open_store(settings.database_url)
+    if store is None:
+        store = open_store(settings.database_url, partitions=settings.pg_partitions)
     app.state.settings = settings
     app.state.store = store
     app.state.started = format_instant(datetime.now(UTC))

@@ -8,6 +8,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+PARTITIONS = "partitions"
+"""``Config.attributes`` key: hash partitions by patient for a new PostgreSQL database
+(``Settings.pg_partitions``; migration 0021 reads it)."""
+
 
 def alembic_config() -> Config:
     cfg = Config()
@@ -15,9 +19,15 @@ def alembic_config() -> Config:
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply every pending migration in one transaction."""
+def upgrade(engine: Engine, *, partitions: int = 0) -> None:
+    """Apply every pending migration in one transaction.
+
+    ``partitions`` > 0 on PostgreSQL: the record tables of a database still empty when
+    migration 0021 runs are made partitioned by patient (see ``store/sql/partitions.py``);
+    a database that has passed 0021 keeps its layout whatever is asked now.
+    """
     cfg = alembic_config()
+    cfg.attributes[PARTITIONS] = partitions
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -27,7 +27,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from sokhoe.errors import Conflict
 from sokhoe.search.query import Include, SearchQuery
@@ -40,7 +40,7 @@ from sokhoe.store.ports import (
     StoredResource,
     WriteItem,
 )
-from sokhoe.store.sql import migrate
+from sokhoe.store.sql import migrate, partitions
 from sokhoe.store.sql.confine import confine
 from sokhoe.store.sql.content import CURRENT, load_dictionaries, record_current
 from sokhoe.store.sql.driver import insert_rows
@@ -167,17 +167,23 @@ def _short_reference(row: Any) -> Any:
 class SqlSession:
     """One transaction on one connection (see :class:`~sokhoe.store.ports.StoreSession`)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, partitioned: bool = False) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
+        self.partitioned = partitioned
+        """PostgreSQL tables partitioned by patient (``store/sql/partitions.py``)."""
         self._last_pk: int | None = None
         """SQLite: the largest key this transaction allocated (see ``_allocate_pks``)."""
 
     # -- reads -------------------------------------------------------------------------
     def read(self, resource_type: str, id: str) -> StoredResource | None:
-        row = self.conn.execute(
-            select(*_COLUMNS).where(resource.c.resource_type == resource_type, resource.c.id == id)
-        ).first()
+        stmt = select(*_COLUMNS).where(
+            resource.c.resource_type == resource_type, resource.c.id == id
+        )
+        if self.partitioned and resource_type == "Patient":
+            # a Patient is its own compartment: one partition, not a probe of each
+            stmt = stmt.where(resource.c.patient_id == id)
+        row = self.conn.execute(stmt).first()
         return _row(row) if row else None
 
     def read_many(
@@ -194,6 +200,8 @@ class SqlSession:
                     resource.c.id.in_(chunk),
                     resource.c.deleted == false(),
                 )
+                if self.partitioned and rtype == "Patient":  # as in :meth:`read`
+                    stmt = stmt.where(resource.c.patient_id.in_(chunk))
                 if access is not None:
                     stmt = stmt.where(confine(access, resource.c))
                 rows = self.conn.execute(stmt)
@@ -209,7 +217,14 @@ class SqlSession:
             )
             if self.dialect == "postgresql":
                 stmt = stmt.with_for_update()
-            out.update({r.id: r.version_id for r in self.conn.execute(stmt)})
+            try:
+                out.update({r.id: r.version_id for r in self.conn.execute(stmt)})
+            except DBAPIError as exc:
+                if partitions.moved_concurrently(exc):
+                    raise Conflict(
+                        f"A {resource_type} changed patient concurrently; retry"
+                    ) from exc
+                raise
         return out
 
     def vread(self, resource_type: str, id: str, version_id: int) -> StoredResource | None:
@@ -338,6 +353,8 @@ class SqlSession:
         if pk is not None:
             self._delete_index([int(pk)])
             self.conn.execute(delete(resource).where(r.pk == pk))
+        if self.partitioned:
+            partitions.release(self.conn, resource_type, id)
         removed = self.conn.execute(
             delete(resource_history).where(h.resource_type == resource_type, h.id == id)
         ).rowcount
@@ -349,7 +366,7 @@ class SqlSession:
         cached = ID_STATEMENTS.statement(query, limit) if access is None else None
         if cached is not None:
             return [row[-1] for row in self.conn.execute(*cached)]
-        stmt = Compiler(access).ids(query).order_by(resource.c.id).limit(limit)
+        stmt = self._compiler(access).ids(query).order_by(resource.c.id).limit(limit)
         return [row[-1] for row in self.conn.execute(stmt)]
 
     def search(self, query: SearchQuery, access: Confinement | None = None) -> SearchPage:
@@ -368,7 +385,7 @@ class SqlSession:
             # statements see the same data
             page = self.search_ids(query, query.offset + query.count)[query.offset :]
             return SearchPage(self.read_many([(query.resource_type, i) for i in page]), [], None)
-        compiler = Compiler(access)
+        compiler = self._compiler(access)
         ids = compiler.ids(query).subquery()
         total: int | None = None
         if query.total != "none" or query.summary == "count":
@@ -380,6 +397,8 @@ class SqlSession:
             join_on = and_(r.resource_type == query.resource_type, r.id == ids.c.id)
         else:
             join_on = and_(r.resource_type == ids.c.resource_type, r.id == ids.c.id)
+        if self.partitioned and query.patient_ids is not None:  # so already; said, it prunes
+            join_on = and_(join_on, r.patient_id.in_(query.patient_ids))
         stmt = (
             select(*_COLUMNS)
             .select_from(resource.join(ids, join_on))
@@ -390,6 +409,11 @@ class SqlSession:
         matches = [_row(x) for x in self.conn.execute(stmt)]
         included = self._included(query, matches, access)
         return SearchPage(matches, included, total)
+
+    def _compiler(self, access: Confinement | None) -> Compiler:
+        # PostgreSQL's index rows carry the patient (``_insert_index``): on partitioned tables a
+        # compartment search names it in their subqueries too, which prunes their partitions
+        return Compiler(access, index_by_patient=self.partitioned)
 
     def _included(
         self, query: SearchQuery, matches: list[StoredResource], access: Confinement | None
@@ -545,6 +569,8 @@ class SqlSession:
         pks: dict[tuple[str, str], int] = {}
         try:
             if new:
+                if self.partitioned:  # the uniqueness resource's own key cannot hold
+                    partitions.claim(self.conn, new)
                 for item, pk in zip(new, self._allocate_pks(len(new)), strict=True):
                     pks[(item.resource_type, item.id)] = pk
                 insert_rows(
@@ -575,10 +601,12 @@ class SqlSession:
                     for i in items
                 ],
             )
-        except IntegrityError as exc:
-            raise Conflict(
-                "A resource was created or changed concurrently; retry with the new version"
-            ) from exc
+        except DBAPIError as exc:
+            if isinstance(exc, IntegrityError) or partitions.moved_concurrently(exc):
+                raise Conflict(
+                    "A resource was created or changed concurrently; retry with the new version"
+                ) from exc
+            raise
         self._insert_index(items, pks)
 
     def _allocate_pks(self, n: int) -> list[int]:
@@ -721,7 +749,7 @@ class SqlSession:
 class SqlStore:
     """A FHIR store in SQLite or PostgreSQL (one writer engine and one reader engine)."""
 
-    def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
+    def __init__(self, url: str, *, migrate_schema: bool = True, partitions: int = 0) -> None:
         self.url = url
         self.writer: Engine = make_engine(url, write=True)
         in_memory = self.writer.dialect.name == "sqlite" and self.writer.url.database in (
@@ -736,9 +764,10 @@ class SqlStore:
         )
         self.dialect = self.writer.dialect.name
         if migrate_schema:
-            migrate.upgrade(self.writer)
+            migrate.upgrade(self.writer, partitions=partitions)
         with self.reader.connect() as conn:
             held = load_dictionaries(conn, content_dictionary)
+            self.partitioned = _partitioned(conn)
         if CURRENT not in held:  # a database from before this package's dictionary
             with self.writer.begin() as conn:
                 record_current(conn, content_dictionary)
@@ -747,7 +776,7 @@ class SqlStore:
     def begin(self, *, write: bool = False) -> Iterator[SqlSession]:
         engine = self.writer if write else self.reader
         with engine.begin() as conn:
-            yield SqlSession(conn)
+            yield SqlSession(conn, partitioned=self.partitioned)
 
     def iter_all(
         self, resource_type: str | None = None, access: Confinement | None = None
@@ -770,5 +799,11 @@ class SqlStore:
             self.reader.dispose()
 
 
-def open_store(url: str) -> SqlStore:
-    return SqlStore(url)
+def _partitioned(conn: Connection) -> bool:
+    return partitions.is_partitioned(conn)
+
+
+def open_store(url: str, *, partitions: int = 0) -> SqlStore:
+    """The store at ``url``, migrated; ``partitions``: ``Settings.pg_partitions``, used only
+    when the migrations create a new PostgreSQL database."""
+    return SqlStore(url, partitions=partitions)

@@ -296,42 +296,25 @@ def _one_date_each(rtype: str | None, criteria: list[Criterion]) -> dict[str, li
     return {code: found for code, found in plain.items() if len(found) > 1}
 
 
-def _date_bounds(rtype: str, code: str, criteria: list[Criterion]) -> ColumnElement[bool]:
-    """Several criteria on one single-valued date parameter as one scan of its index rows.
-
-    With one row per resource, "a row meets every criterion" is "the resource meets every
-    criterion", so all of them go in one subquery. Each criterion alone scans its index from
-    its bound to the end (every later birth date, then every earlier one); together, a bound
-    on ``low`` from each side keeps the scan to the range. A stored range is at most a year
-    wide, so ``high > q`` gives ``low > q - a year``.
-    """
-    table = PARAM_TYPE_TABLES["date"]
-    c = table.c
-    clauses: list[ColumnElement[bool]] = []
-    floors: list[float] = []
-    for crit in criteria:
-        values = [v for v in crit.values if isinstance(v, RangeValue)]
-        clauses.append(or_(*(_value_clause(table, "date", None, v) for v in values)))
-        ends = [_floor(v) for v in values]
-        if values and None not in ends:
-            floors.append(min(e for e in ends if e is not None))
-    if floors:
-        clauses.append(c.low >= max(floors))
-    sub = select(c.resource_pk).where(
-        c.resource_type == rtype, param_is(table, rtype, code), *clauses
-    )
-    return cast(ColumnElement[bool], resource.c.pk.in_(sub))
-
-
 class Compiler:
     """Builds the id-selecting SQL of one query (and its chains) for one resource type.
 
     With a :class:`~sokhoe.store.ports.Confinement` every ``SELECT`` it builds, chains and
     ``_has`` included, finds only what that caller may see.
+
+    ``index_by_patient``: the index rows carry their resource's ``patient_id`` (PostgreSQL),
+    so a compartment search (``Patient/x/Observation?code=…``) names the patient in the index
+    subqueries too, not only on ``resource``: the same answer (an index row's patient is its
+    resource's), and on tables partitioned by patient the planner reads one partition of each.
     """
 
-    def __init__(self, access: Confinement | None = None) -> None:
+    def __init__(
+        self, access: Confinement | None = None, *, index_by_patient: bool = False
+    ) -> None:
         self.access = access
+        self.index_by_patient = index_by_patient
+        self._patients: list[str] | None = None
+        """The compartment of the query being compiled, when the index rows can be pruned."""
 
     def ids(self, query: SearchQuery) -> Select[Any]:
         """``SELECT id`` (typed) or ``SELECT resource_type, id`` (system level) of matches."""
@@ -363,11 +346,17 @@ class Compiler:
         if query.patient_ids is not None:
             stmt = stmt.where(r.patient_id.in_(query.patient_ids))
         together = _one_date_each(query.resource_type, query.criteria)
-        for criterion in query.criteria:
-            if criterion.code not in together:
-                stmt = stmt.where(self._criterion(query.resource_type, criterion))
-        for code, criteria in together.items():
-            stmt = stmt.where(_date_bounds(str(query.resource_type), code, criteria))
+        outer = self._patients
+        if self.index_by_patient:
+            self._patients = query.patient_ids  # chains and _has are queries of their own
+        try:
+            for criterion in query.criteria:
+                if criterion.code not in together:
+                    stmt = stmt.where(self._criterion(query.resource_type, criterion))
+            for code, criteria in together.items():
+                stmt = stmt.where(self._date_bounds(str(query.resource_type), code, criteria))
+        finally:
+            self._patients = outer
         return stmt
 
     def _criterion(self, rtype: str | None, crit: Criterion) -> ColumnElement[bool]:
@@ -393,6 +382,8 @@ class Compiler:
         sub = select(table.c.resource_pk).where(param_is(table, rtype, crit.code))
         if rtype is not None:
             sub = sub.where(table.c.resource_type == rtype)
+        if self._patients is not None:
+            sub = sub.where(table.c.patient_id.in_(self._patients))
         if crit.missing is not None:
             return cast(ColumnElement[bool], not_(key.in_(sub)) if crit.missing else key.in_(sub))
         if crit.chain is not None:
@@ -408,6 +399,34 @@ class Compiler:
             sub = sub.where(table.c.target_type == crit.modifier)
         sub = sub.where(or_(*clauses))
         return cast(ColumnElement[bool], not_(key.in_(sub)) if negate else key.in_(sub))
+
+    def _date_bounds(self, rtype: str, code: str, criteria: list[Criterion]) -> ColumnElement[bool]:
+        """Several criteria on one single-valued date parameter as one scan of its index rows.
+
+        With one row per resource, "a row meets every criterion" is "the resource meets every
+        criterion", so all of them go in one subquery. Each criterion alone scans its index from
+        its bound to the end (every later birth date, then every earlier one); together, a bound
+        on ``low`` from each side keeps the scan to the range. A stored range is at most a year
+        wide, so ``high > q`` gives ``low > q - a year``.
+        """
+        table = PARAM_TYPE_TABLES["date"]
+        c = table.c
+        clauses: list[ColumnElement[bool]] = []
+        floors: list[float] = []
+        for crit in criteria:
+            values = [v for v in crit.values if isinstance(v, RangeValue)]
+            clauses.append(or_(*(_value_clause(table, "date", None, v) for v in values)))
+            ends = [_floor(v) for v in values]
+            if values and None not in ends:
+                floors.append(min(e for e in ends if e is not None))
+        if floors:
+            clauses.append(c.low >= max(floors))
+        if self._patients is not None:
+            clauses.append(c.patient_id.in_(self._patients))
+        sub = select(c.resource_pk).where(
+            c.resource_type == rtype, param_is(table, rtype, code), *clauses
+        )
+        return cast(ColumnElement[bool], resource.c.pk.in_(sub))
 
     def sort_columns(self, query: SearchQuery) -> list[Any]:
         r = resource.c
