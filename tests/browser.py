@@ -1,4 +1,4 @@
-"""What the browser tests share: Debian's Chromium driven by Playwright (one per module), a
+"""What the browser tests share: Debian's Chromium driven by Playwright (one per test process), a
 free loopback port, axe-core's serious and critical violations, and screenshots kept when
 ``SOKHOE_SCREENSHOTS`` names a folder (the guides in ``docs/`` use them)."""
 
@@ -59,8 +59,12 @@ def serving(app: FastAPI, port: int) -> Iterator[None]:
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chromium() -> Iterator[Browser]:
+    """One Chromium (and one Playwright driver) per test process, started when a browser test
+    first asks: each test opens contexts of its own (``new_context``: cookies, storage and
+    viewport apart), so nothing passes from one test to the next, and the ten browser modules
+    do not each pay a driver's and a browser's start."""
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
