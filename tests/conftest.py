@@ -106,9 +106,16 @@ def module_store(request: pytest.FixtureRequest, folder: Path, name: str) -> Sql
 
 
 def _truncate(store: SqlStore) -> None:
+    """Every row of a PostgreSQL store gone, in one transaction and one round trip.
+
+    ``DELETE`` rather than ``TRUNCATE``: a test leaves a few rows, and ``TRUNCATE`` of the 40
+    tables gives each table and index a new file, some 35-110 ms a test against 2 ms here
+    (300 tests run on PostgreSQL). The tables are emptied dependants first (the foreign keys);
+    neither statement resets a sequence."""
+    tables = reversed([t for t in metadata.sorted_tables if t is not content_dictionary])
+    statements = "".join(f"DELETE FROM {t.name};" for t in tables)  # noqa: S608 (the schema's)
     with store.writer.begin() as conn:
-        names = ", ".join(t.name for t in metadata.sorted_tables if t is not content_dictionary)
-        conn.execute(text(f"TRUNCATE {names}"))
+        conn.execute(text(statements))
 
 
 def _clear(store: SqlStore) -> None:
