@@ -1,4 +1,4 @@
-"""What the browser tests share: Debian's Chromium driven by Playwright (one per test process), a
+"""What the browser tests share: Debian's Chromium driven by Playwright (one per module), a
 free loopback port, axe-core's serious and critical violations, and screenshots kept when
 ``SOKHOE_SCREENSHOTS`` names a folder (the guides in ``docs/`` use them)."""
 
@@ -59,12 +59,12 @@ def serving(app: FastAPI, port: int) -> Iterator[None]:
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """One Chromium (and one Playwright driver) per test process, started when a browser test
-    first asks: each test opens contexts of its own (``new_context``: cookies, storage and
-    viewport apart), so nothing passes from one test to the next, and the ten browser modules
-    do not each pay a driver's and a browser's start."""
+    """One Chromium per test module, not per test process: while Playwright's synchronous API
+    is open it leaves its event loop set as the thread's running loop, so a later test's
+    ``asyncio.run`` fails ("cannot be called from a running event loop"; it did, in
+    ``tests/web/test_workers.py``, when the browser outlived its module)."""
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS

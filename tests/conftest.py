@@ -45,7 +45,7 @@ def _shared_data() -> Path:
 
 
 pytest_plugins = ["tests.browser", "tests.bulk_sample"]
-"""The browser fixture (Chromium, once per test process) and the loaded bulk sample (once per test
+"""The browser fixture (Chromium, one per module) and the loaded bulk sample (once per test
 process), for every test module that asks."""
 
 SHARED_DATA = _shared_data()
