@@ -61,6 +61,10 @@ def serving(app: FastAPI, port: int) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
+    """One Chromium per test module, not per test process: while Playwright's synchronous API
+    is open it leaves its event loop set as the thread's running loop, so a later test's
+    ``asyncio.run`` fails ("cannot be called from a running event loop"; it did, in
+    ``tests/web/test_workers.py``, when the browser outlived its module)."""
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS

@@ -124,12 +124,18 @@ def module_store(request: pytest.FixtureRequest, folder: Path, name: str) -> Sql
 
 
 def _truncate(store: SqlStore) -> None:
+    """Every row of a PostgreSQL store gone, in one transaction and one round trip.
+
+    ``DELETE`` rather than ``TRUNCATE``: a test leaves a few rows, and ``TRUNCATE`` of the 40
+    tables gives each table and index a new file, some 35-110 ms a test against 2 ms here
+    (300 tests run on PostgreSQL). The tables are emptied dependants first (the foreign keys);
+    neither statement resets a sequence."""
+    tables = [t.name for t in reversed(metadata.sorted_tables) if t is not content_dictionary]
+    if store.partitioned:
+        tables.append(resource_key.name)
+    statements = "".join(f"DELETE FROM {t};" for t in tables)  # noqa: S608 (the schema's)
     with store.writer.begin() as conn:
-        tables = [t.name for t in metadata.sorted_tables if t is not content_dictionary]
-        if store.partitioned:
-            tables.append(resource_key.name)
-        names = ", ".join(tables)
-        conn.execute(text(f"TRUNCATE {names}"))
+        conn.execute(text(statements))
 
 
 def _clear(store: SqlStore) -> None:

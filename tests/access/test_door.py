@@ -9,6 +9,7 @@ FHIR interactions that can open a transaction is the door's.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import pkgutil
 from collections.abc import Iterator
@@ -26,11 +27,20 @@ SESSION_MODULES = ("sokhoe.store.sql.repository", "sokhoe.store.memory")
 """Where the stores' own sessions live: whoever holds one writes without the door."""
 
 
-def _modules() -> Iterator[tuple[str, ast.Module]]:
+@functools.cache
+def _parsed() -> tuple[tuple[str, ast.Module], ...]:
+    """Every module of the package by name, parsed once per test process: four tests walk the
+    trees (none changes one), and parsing the whole package costs seconds each time."""
+    found = []
     for path in sorted(SRC.rglob("*.py")):
         parts = path.relative_to(SRC.parent).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        yield name, ast.parse(path.read_text(encoding="utf-8"), str(path))
+        found.append((name, ast.parse(path.read_text(encoding="utf-8"), str(path))))
+    return tuple(found)
+
+
+def _modules() -> Iterator[tuple[str, ast.Module]]:
+    return iter(_parsed())
 
 
 def _outside(name: str) -> bool:

@@ -192,6 +192,7 @@ def test_loads_into_store(tmp_path: Path, fmt: str) -> None:
 
     summary = write_demo(tmp_path / "out", 20, 5, fmt)
     repo = platform_repository(SqlStore(f"sqlite:///{tmp_path / 'demo.db'}"), "http://test/fhir")
-    report = load_paths(repo, [tmp_path / "out"])
+    # in this process: the worker processes are held to the same store in tests/interop/test_load.py
+    report = load_paths(repo, [tmp_path / "out"], workers=0)
     assert report.errors == []
     assert report.resources == summary.resources
