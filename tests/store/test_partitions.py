@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -84,22 +84,7 @@ def test_concurrent_creates_of_one_id_leave_exactly_one_row(
     fails as a conflict; one row, one version."""
     first = repo.prepare(patient("twin", "Nguyễn"), "twin", 1, "PUT", None, StepClock()())
     second = repo.prepare(patient("twin", "Trần"), "twin", 1, "PUT", None, StepClock()())
-    outcome: list[BaseException | None] = []
-
-    def other() -> None:
-        try:
-            with store.begin(write=True) as tx:
-                tx.write([second])
-            outcome.append(None)
-        except BaseException as exc:  # reported to the test thread
-            outcome.append(exc)
-
-    with store.begin(write=True) as tx:
-        tx.write([first])
-        thread = threading.Thread(target=other)
-        thread.start()
-        _until_waiting(store)  # the other transaction is blocked on our uncommitted key
-    thread.join(timeout=30)
+    outcome = _behind(store, lambda tx: tx.write([first]), lambda tx: tx.write([second]))
     assert len(outcome) == 1 and isinstance(outcome[0], Conflict)
     rows = _rows(store)
     assert len(rows["resource"]) == 1 and len(rows["resource_history"]) == 1
@@ -108,6 +93,30 @@ def test_concurrent_creates_of_one_id_leave_exactly_one_row(
         stored = tx.read("Patient", "twin")
     assert stored is not None and stored.content is not None
     assert stored.content["name"][0]["family"] == "Nguyễn"
+
+
+def _behind(
+    store: SqlStore, first: Callable[[Any], object], then: Callable[[Any], object]
+) -> list[BaseException | None]:
+    """Run ``then`` in another thread's transaction while this thread's, having run ``first``,
+    holds its locks; commit once the other waits. What ``then`` raised (None: nothing)."""
+    outcome: list[BaseException | None] = []
+
+    def other() -> None:
+        try:
+            with store.begin(write=True) as tx:
+                then(tx)
+            outcome.append(None)
+        except BaseException as exc:  # reported to the test thread
+            outcome.append(exc)
+
+    with store.begin(write=True) as tx:
+        first(tx)
+        thread = threading.Thread(target=other)
+        thread.start()
+        _until_waiting(store)  # the other transaction is blocked on our uncommitted rows
+    thread.join(timeout=30)
+    return outcome
 
 
 def _until_waiting(store: SqlStore) -> None:
@@ -186,22 +195,9 @@ def test_a_writer_that_meets_a_row_moved_to_another_partition_gets_a_conflict(
     first, second = _apart(store, repo)
     oid = repo.create(observation("o", first), "Observation").resource.id
     moved = repo.prepare(observation("o", second), oid, 2, "PUT", 1, StepClock()())
-    outcome: list[BaseException | None] = []
-
-    def other() -> None:
-        try:
-            with store.begin(write=True) as tx:
-                tx.current_versions("Observation", [oid])
-            outcome.append(None)
-        except BaseException as exc:  # reported to the test thread
-            outcome.append(exc)
-
-    with store.begin(write=True) as tx:
-        tx.write([moved])
-        thread = threading.Thread(target=other)
-        thread.start()
-        _until_waiting(store)
-    thread.join(timeout=30)
+    outcome = _behind(
+        store, lambda tx: tx.write([moved]), lambda tx: tx.current_versions("Observation", [oid])
+    )
     assert len(outcome) == 1 and isinstance(outcome[0], Conflict), outcome
     assert repo.read("Observation", oid).patient_id == second
 
