@@ -366,6 +366,62 @@ def test_counts_and_totals_say_nothing_about_records_one_may_not_see(world: Worl
             ], (name, params)
 
 
+def test_searches_answered_off_the_index_rows_are_confined_too(world: World) -> None:
+    """``_lastUpdated`` is searched in the resource row, ``phonetic`` through ``name``'s rows
+    and a two-sided birth-date range as one scan (``store/sql/search.py``): each is a new piece
+    of SQL, and each must still find, and count, only what the caller may see."""
+    x = world.ids["x"]
+    NAME = ("phonetic", "binh")
+    asks = [
+        ("/fhir/Patient", [("phonetic", "binh"), ("_summary", "count")]),
+        ("/fhir/Patient", [("birthdate", "ge2001-11-01"), ("birthdate", "le2001-11-30")]),
+        ("/fhir/Patient", [("_lastUpdated", "ge2000"), ("_lastUpdated", "le2100"), NAME]),
+        ("/fhir/Patient", [("_has:Observation:patient:_lastUpdated", "ge2000"), NAME]),
+        ("/fhir/Observation", [("subject:Patient._lastUpdated", "ge2000"), ("_total", "accurate")]),
+        ("/fhir/Condition", [("patient", x), ("_lastUpdated", "gt2000-01-01T00:00:00.000Z")]),
+    ]
+    for path, params in asks[:3]:
+        found = world.api.get(path, params=params, headers=world.platform).json()
+        assert found["total"] >= 1, params  # the facts exist: the platform finds them
+    for name, h in world.callers.items():
+        for path, params in asks:
+            r = world.api.get(path, params=params, headers=h)
+            if r.status_code == 403:  # the scopes do not allow the search at all
+                continue
+            assert r.status_code == 200, (name, path, params, r.text)
+            page = r.json()
+            ids = {e["resource"].get("id") for e in page.get("entry", []) if "resource" in e}
+            assert x not in ids and world.ids["obs_x"] not in ids, (name, params)
+            assert world.ids["hiv_x"] not in ids, (name, params)
+            assert ids <= {world.ids["y"], world.ids["obs_y"]}, (name, params, ids)
+            if path == "/fhir/Patient":  # each names Bình alone: nothing to count either
+                assert page.get("total", 0) == 0, (name, params)
+
+
+def test_a_conditional_reference_resolves_only_among_what_the_caller_may_see(
+    world: World,
+) -> None:
+    """A transaction's entries are checked before it opens and their references rewritten
+    after (``fhir/precheck.py``): an Observation pointed at Bình by her CCCD must not find her,
+    and nothing may be written."""
+    obs = _obs("placeholder")
+    obs["subject"] = {"reference": f"Patient?identifier={CCCD}|{CCCD_X}"}
+    bundle = _bundle({"resource": obs, "request": {"method": "POST", "url": "Observation"}})
+    world.each(lambda h: world.api.post("/fhir", json=bundle, headers=h), refused=(403, 404))
+    linked = _bundle(
+        {
+            "fullUrl": "urn:uuid:b1",
+            "resource": {"resourceType": "Patient", "id": world.ids["x"], "gender": "male"},
+            "request": {"method": "PUT", "url": f"Patient/{world.ids['x']}"},
+        },
+        {
+            "resource": {**_obs("placeholder"), "subject": {"reference": "urn:uuid:b1"}},
+            "request": {"method": "POST", "url": "Observation"},
+        },
+    )
+    world.each(lambda h: world.api.post("/fhir", json=linked, headers=h))
+
+
 def test_a_restriction_leaves_nothing_to_count(world: World) -> None:
     """Even the patient's treating facility B, once Bình keeps HIV for nobody but herself,
     counts no HIV diagnosis; she still sees hers."""
