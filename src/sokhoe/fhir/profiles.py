@@ -31,13 +31,9 @@ _NORMALISERS: dict[str, Callable[[str], str]] = {
 """Identifier system -> function returning the canonical value or raising ValueError."""
 
 
-def identifier_issues(resource: dict[str, Any]) -> list[Issue]:
-    """Normalise the resource's own identifiers of known systems; issues for invalid ones."""
-    return _normalise_identifiers(resource)[0]
-
-
 def _normalise_identifiers(resource: dict[str, Any]) -> tuple[list[Issue], list[tuple[int, str]]]:
-    """Issues, and ``(position, canonical value)`` of each identifier whose value changed."""
+    """Normalise the resource's own identifiers of known systems in place: the issues of invalid
+    ones, and ``(position, canonical value)`` of each whose value changed."""
     issues: list[Issue] = []
     changed: list[tuple[int, str]] = []
     rtype = resource.get("resourceType", "Resource")
@@ -126,21 +122,17 @@ class Normalised:
 UNCHANGED: Final = Normalised()
 
 
-def platform_rules(
-    resource: dict[str, Any], conformance: bool = True
-) -> tuple[list[Issue], Normalised]:
+def platform_rules(resource: dict[str, Any]) -> tuple[list[Issue], Normalised]:
     """Every platform rule, and the errors against the platform's profiles the resource claims;
     normalises and labels in place what it can (call before indexing), and says what it
-    changed. ``conformance=False`` leaves the profiles out (the checker costs about a
-    millisecond a resource)."""
+    changed."""
     issues, changed = _normalise_identifiers(resource)
     issues += diagnosis_issues(resource)
-    if conformance:
-        issues += [i for i in conformance_issues(resource) if i.severity == "error"]
+    issues += [i for i in conformance_issues(resource) if i.severity == "error"]
     labels: set[str] = set() if issues else label_sensitive(resource)
     return issues, Normalised(tuple(changed), tuple(sorted(labels)))
 
 
-def profile_issues(resource: dict[str, Any], conformance: bool = True) -> list[Issue]:
+def profile_issues(resource: dict[str, Any]) -> list[Issue]:
     """:func:`platform_rules`' issues."""
-    return platform_rules(resource, conformance)[0]
+    return platform_rules(resource)[0]
