@@ -367,20 +367,24 @@ def test_counts_and_totals_say_nothing_about_records_one_may_not_see(world: Worl
 
 
 def test_searches_answered_off_the_index_rows_are_confined_too(world: World) -> None:
-    """``_lastUpdated`` is searched in the resource row, ``phonetic`` through ``name``'s rows
-    and a two-sided birth-date range as one scan (``store/sql/search.py``): each is a new piece
-    of SQL, and each must still find, and count, only what the caller may see."""
+    """``_lastUpdated`` is searched in the resource row, ``phonetic`` through ``name``'s rows,
+    a two-sided birth-date range as one scan, and of two criteria one drives while the other is
+    probed per candidate (``store/sql/search.py``): each is a new piece of SQL, and each must
+    still find, and count, only what the caller may see."""
     x = world.ids["x"]
     NAME = ("phonetic", "binh")
     asks = [
         ("/fhir/Patient", [("phonetic", "binh"), ("_summary", "count")]),
         ("/fhir/Patient", [("birthdate", "ge2001-11-01"), ("birthdate", "le2001-11-30")]),
         ("/fhir/Patient", [("_lastUpdated", "ge2000"), ("_lastUpdated", "le2100"), NAME]),
+        # two criteria on index rows: one drives, the other is probed per candidate
+        ("/fhir/Patient", [("name", "binh"), ("birthdate", "2001-11"), ("_total", "accurate")]),
+        ("/fhir/Patient", [NAME, ("birthdate", "ge2001-11-01"), ("birthdate", "le2001-11-30")]),
         ("/fhir/Patient", [("_has:Observation:patient:_lastUpdated", "ge2000"), NAME]),
         ("/fhir/Observation", [("subject:Patient._lastUpdated", "ge2000"), ("_total", "accurate")]),
         ("/fhir/Condition", [("patient", x), ("_lastUpdated", "gt2000-01-01T00:00:00.000Z")]),
     ]
-    for path, params in asks[:3]:
+    for path, params in asks[:5]:
         found = world.api.get(path, params=params, headers=world.platform).json()
         assert found["total"] >= 1, params  # the facts exist: the platform finds them
     for name, h in world.callers.items():

@@ -1,7 +1,7 @@
 """Finding the stored Patients that are the same person as a given one.
 
 Two stages, as record linkage always has: *blocking* retrieves a few dozen candidates with
-indexed searches (personal ID, insurance card, phone, folded given name + birth year, family
+indexed searches (personal ID, insurance card, phone, folded given name + birth month, family
 name + birth date, full name + commune), so a query costs the same at 1,000 or 1,000,000
 patients; *scoring* then grades each candidate.
 
@@ -158,9 +158,12 @@ class Matcher:
         )
         if birth is not None:
             year = f"{birth.year:04d}"
+            # a given name with the birth month, not the year: "lan" born in 1990 is hundreds
+            # of people at a million, twelve times fewer within the month
+            month = year if birth.month is None else f"{year}-{birth.month:02d}"
             for name in (given, family):
                 if name:
-                    yield [("given", name), ("birthdate", year)]
+                    yield [("given", name), ("birthdate", month)]
             days = ",".join(d for d in (birth.iso(), swapped_date(birth)) if d)
             if days and names:  # either name with the date or its day/month swap: one search
                 yield [("name", names), ("birthdate", days)]

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Final
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import make_url
 
 
@@ -162,6 +163,15 @@ def _begin_immediate(dbapi_conn: Any) -> None:
         dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
 
 
+class _HintingCompiler(SQLiteCompiler):
+    """SQLite's statement compiler, rendering the table hints it otherwise drops: a search
+    names the index of a per-candidate probe (``INDEXED BY``, ``store/sql/search.py``), which
+    the planner, without statistics, passes over for the index on the searched values."""
+
+    def get_from_hint_text(self, table: Any, text: str | None) -> str | None:
+        return text
+
+
 def make_engine(url: str, *, write: bool) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
@@ -185,6 +195,7 @@ def make_engine(url: str, *, write: bool) -> Engine:
         json_deserializer=orjson.loads,
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S},
     )
+    engine.dialect.statement_compiler = _HintingCompiler
     begin = "BEGIN IMMEDIATE" if write else "BEGIN"
     file_backed = bool(parsed.database) and parsed.database != ":memory:"
     gate = _WriterGate.of(str(parsed.database)) if write and file_backed else None

@@ -55,7 +55,13 @@ from sokhoe.store.sql.schema import (
     resource_pk_seq,
     sp_reference,
 )
-from sokhoe.store.sql.search import ON_RESOURCE, Compiler, param_is
+from sokhoe.store.sql.search import (
+    ON_RESOURCE,
+    Compiler,
+    count_probes,
+    param_is,
+    selective_criteria,
+)
 from sokhoe.store.sql.search_cache import ID_STATEMENTS
 
 T = TypeVar("T")
@@ -363,10 +369,11 @@ class SqlSession:
     def search_ids(
         self, query: SearchQuery, limit: int, access: Confinement | None = None
     ) -> list[str]:
-        cached = ID_STATEMENTS.statement(query, limit) if access is None else None
+        driver = self._driver(query, access)
+        cached = ID_STATEMENTS.statement(query, limit, driver) if access is None else None
         if cached is not None:
             return [row[-1] for row in self.conn.execute(*cached)]
-        stmt = self._compiler(access).ids(query).order_by(resource.c.id).limit(limit)
+        stmt = self._compiler(access).ids(query, driver).order_by(resource.c.id).limit(limit)
         return [row[-1] for row in self.conn.execute(stmt)]
 
     def search(self, query: SearchQuery, access: Confinement | None = None) -> SearchPage:
@@ -386,7 +393,7 @@ class SqlSession:
             page = self.search_ids(query, query.offset + query.count)[query.offset :]
             return SearchPage(self.read_many([(query.resource_type, i) for i in page]), [], None)
         compiler = self._compiler(access)
-        ids = compiler.ids(query).subquery()
+        ids = compiler.ids(query, self._driver(query, access)).subquery()
         total: int | None = None
         if query.total != "none" or query.summary == "count":
             total = int(self.conn.execute(select(func.count()).select_from(ids)).scalar_one())
@@ -409,6 +416,21 @@ class SqlSession:
         matches = [_row(x) for x in self.conn.execute(stmt)]
         included = self._included(query, matches, access)
         return SearchPage(matches, included, total)
+
+    def _driver(self, query: SearchQuery, access: Confinement | None) -> int | None:
+        """Which criterion a search starts from (``Compiler.ids``): the one with the fewest
+        index rows, each counted up to PROBE_ROWS. SQLite only: PostgreSQL's planner keeps
+        statistics per value and chooses by itself."""
+        if self.dialect != "sqlite" or query.resource_type is None or selective_criteria(query) < 2:
+            return None
+        cached = ID_STATEMENTS.probes(query) if access is None else None
+        if cached is None:
+            cached = count_probes(self._compiler(access), query), {}
+        probes, params = cached
+        if len(probes) < 2:
+            return None
+        counts = [int(self.conn.execute(p, params).scalar_one()) for p in probes]
+        return counts.index(min(counts))
 
     def _compiler(self, access: Confinement | None) -> Compiler:
         # PostgreSQL's index rows carry the patient (``_insert_index``): on partitioned tables a

@@ -170,6 +170,13 @@ def param_is(table: Any, rtype: str | None, code: str) -> ColumnElement[bool]:
     return table.c.param.in_(names)  # type: ignore[no-any-return]
 
 
+def _table(crit: Criterion) -> Any:
+    table = PARAM_TYPE_TABLES.get(crit.type)
+    if table is None:
+        raise InvalidRequest(f"Search parameter type '{crit.type}' is not supported")
+    return table
+
+
 def _selective(crit: Criterion) -> bool:
     """A criterion whose index subquery lists the few matching resources of the type."""
     return (
@@ -296,6 +303,23 @@ def _one_date_each(rtype: str | None, criteria: list[Criterion]) -> dict[str, li
     return {code: found for code, found in plain.items() if len(found) > 1}
 
 
+PROBE_ROWS: Final = 1000
+"""Index rows a driver probe counts at most: enough to tell a rare value from a common one."""
+
+
+def selective_criteria(query: SearchQuery) -> int:
+    """How many of the query's criteria select on index rows (a driver is chosen among 2+)."""
+    return sum(1 for c in query.criteria if _selective(c) and c.code not in ON_RESOURCE)
+
+
+def count_probes(compiler: Compiler, query: SearchQuery) -> list[Select[Any]]:
+    """``SELECT count(*)`` of at most PROBE_ROWS index rows of each of ``compiler.units``."""
+    return [
+        select(func.count()).select_from(unit.limit(PROBE_ROWS).subquery())
+        for unit in compiler.units(query)
+    ]
+
+
 class Compiler:
     """Builds the id-selecting SQL of one query (and its chains) for one resource type.
 
@@ -316,18 +340,23 @@ class Compiler:
         self._patients: list[str] | None = None
         """The compartment of the query being compiled, when the index rows can be pruned."""
 
-    def ids(self, query: SearchQuery) -> Select[Any]:
-        """``SELECT id`` (typed) or ``SELECT resource_type, id`` (system level) of matches."""
+    def ids(self, query: SearchQuery, driver: int | None = None) -> Select[Any]:
+        """``SELECT id`` (typed) or ``SELECT resource_type, id`` (system level) of matches.
+
+        ``driver``: which of :meth:`units` the search starts from; without one each is a
+        ``pk IN (…)`` list, which SQLite builds whole before it intersects them."""
         r = resource.c
         if query.resource_type is not None:
-            return self._where(select(r.id), query)
-        return self._where(select(r.resource_type, r.id), query)
+            return self._where(select(r.id), query, driver)
+        return self._where(select(r.resource_type, r.id), query, driver)
 
     def pks(self, query: SearchQuery) -> Select[Any]:
         """``SELECT pk`` of matches (what index rows point at)."""
         return self._where(select(resource.c.pk), query)
 
-    def _where(self, stmt: Select[Any], query: SearchQuery) -> Select[Any]:
+    def _where(
+        self, stmt: Select[Any], query: SearchQuery, driver: int | None = None
+    ) -> Select[Any]:
         r = resource.c
         if query.resource_type is not None:
             if query.ids is not None or not any(map(_selective, query.criteria)):
@@ -345,19 +374,57 @@ class Compiler:
             stmt = stmt.where(r.id.in_(query.ids))
         if query.patient_ids is not None:
             stmt = stmt.where(r.patient_id.in_(query.patient_ids))
-        together = _one_date_each(query.resource_type, query.criteria)
         outer = self._patients
         if self.index_by_patient:
             self._patients = query.patient_ids  # chains and _has are queries of their own
         try:
-            for criterion in query.criteria:
-                if criterion.code not in together:
-                    stmt = stmt.where(self._criterion(query.resource_type, criterion))
-            for code, criteria in together.items():
-                stmt = stmt.where(self._date_bounds(str(query.resource_type), code, criteria))
+            clauses, units = self._split(query)
         finally:
             self._patients = outer
+        stmt = stmt.where(*clauses)
+        if driver is None or len(units) < 2:
+            return stmt.where(*(resource.c.pk.in_(sub) for sub in units))
+        # one criterion drives (its few keys looked up), the others are probed per candidate
+        # through their table's per-resource index, never listed whole: ``name=nguyen`` names
+        # a third of the country, ``address-city=…`` a hundred people
+        stmt = stmt.where(resource.c.pk.in_(units[driver]))
+        for i, sub in enumerate(units):
+            if i != driver:
+                table = sub.selected_columns[0].table
+                probe = sub.where(table.c.resource_pk == resource.c.pk).with_hint(
+                    table, f"INDEXED BY ix_{table.name}_resource", "sqlite"
+                )
+                stmt = stmt.where(probe.exists())
         return stmt
+
+    def units(self, query: SearchQuery) -> list[Select[Any]]:
+        """The ``SELECT resource_pk`` of each positive criterion on index rows, uncorrelated, in
+        the order ``ids(query, driver=i)`` counts them: the store counts a few rows of each to
+        choose the driver (SQLite's planner cannot tell ``nguyen`` from a rare name)."""
+        outer = self._patients
+        if self.index_by_patient:
+            self._patients = query.patient_ids
+        try:
+            return self._split(query)[1]
+        finally:
+            self._patients = outer
+
+    def _split(self, query: SearchQuery) -> tuple[list[ColumnElement[bool]], list[Select[Any]]]:
+        """(clauses, index-row subqueries) of the query's criteria."""
+        rtype = query.resource_type
+        together = _one_date_each(rtype, query.criteria)
+        clauses: list[ColumnElement[bool]] = []
+        units: list[Select[Any]] = []
+        for criterion in query.criteria:
+            if criterion.code in together:
+                continue
+            if _selective(criterion) and criterion.code not in ON_RESOURCE:
+                units.append(self._value_rows(rtype, criterion))
+            else:
+                clauses.append(self._criterion(rtype, criterion))
+        for code, criteria in together.items():
+            units.append(self._date_bounds(str(rtype), code, criteria))
+        return clauses, units
 
     def _criterion(self, rtype: str | None, crit: Criterion) -> ColumnElement[bool]:
         r = resource.c
@@ -375,32 +442,39 @@ class Compiler:
             return _id_clause(crit)
         if crit.code == "_lastUpdated" and crit.chain is None:
             return _last_updated_clause(crit)
-        table = PARAM_TYPE_TABLES.get(crit.type)
-        if table is None:
-            raise InvalidRequest(f"Search parameter type '{crit.type}' is not supported")
-        key: Any = r.pk
-        sub = select(table.c.resource_pk).where(param_is(table, rtype, crit.code))
+        table = _table(crit)
+        if crit.missing is not None:
+            present = r.pk.in_(self._index_rows(table, rtype, crit.code))
+            return cast(ColumnElement[bool], not_(present) if crit.missing else present)
+        if crit.chain is not None:
+            chain = crit.chain
+            sub = self._index_rows(table, rtype, crit.code).where(
+                table.c.target_type == chain.resource_type,
+                table.c.target_id.in_(self.ids(chain)),
+            )
+            return r.pk.in_(sub)
+        found = r.pk.in_(self._value_rows(rtype, crit))
+        return cast(ColumnElement[bool], not_(found) if crit.modifier == "not" else found)
+
+    def _index_rows(self, table: Any, rtype: str | None, code: str) -> Select[Any]:
+        """``SELECT resource_pk`` of the index rows of parameter ``code``."""
+        sub = select(table.c.resource_pk).where(param_is(table, rtype, code))
         if rtype is not None:
             sub = sub.where(table.c.resource_type == rtype)
         if self._patients is not None:
             sub = sub.where(table.c.patient_id.in_(self._patients))
-        if crit.missing is not None:
-            return cast(ColumnElement[bool], not_(key.in_(sub)) if crit.missing else key.in_(sub))
-        if crit.chain is not None:
-            chain = crit.chain
-            sub = sub.where(
-                table.c.target_type == chain.resource_type,
-                table.c.target_id.in_(self.ids(chain)),
-            )
-            return cast(ColumnElement[bool], key.in_(sub))
-        negate = crit.modifier == "not"
+        return sub
+
+    def _value_rows(self, rtype: str | None, crit: Criterion) -> Select[Any]:
+        """The index rows holding one of ``crit``'s values (its modifier ``:not`` aside)."""
+        table = _table(crit)
+        sub = self._index_rows(table, rtype, crit.code)
         clauses = [_value_clause(table, crit.type, crit.modifier, v) for v in crit.values]
         if crit.type == "reference" and crit.modifier and crit.modifier[:1].isupper():
             sub = sub.where(table.c.target_type == crit.modifier)
-        sub = sub.where(or_(*clauses))
-        return cast(ColumnElement[bool], not_(key.in_(sub)) if negate else key.in_(sub))
+        return sub.where(or_(*clauses))
 
-    def _date_bounds(self, rtype: str, code: str, criteria: list[Criterion]) -> ColumnElement[bool]:
+    def _date_bounds(self, rtype: str, code: str, criteria: list[Criterion]) -> Select[Any]:
         """Several criteria on one single-valued date parameter as one scan of its index rows.
 
         With one row per resource, "a row meets every criterion" is "the resource meets every
@@ -423,10 +497,9 @@ class Compiler:
             clauses.append(c.low >= max(floors))
         if self._patients is not None:
             clauses.append(c.patient_id.in_(self._patients))
-        sub = select(c.resource_pk).where(
+        return select(c.resource_pk).where(
             c.resource_type == rtype, param_is(table, rtype, code), *clauses
         )
-        return cast(ColumnElement[bool], resource.c.pk.in_(sub))
 
     def sort_columns(self, query: SearchQuery) -> list[Any]:
         r = resource.c

@@ -17,6 +17,7 @@ Confined searches (a caller's :class:`~sokhoe.store.ports.Confinement`) are neve
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from threading import Lock
 from typing import Any, cast
 
@@ -139,11 +140,12 @@ def template(query: SearchQuery) -> tuple[tuple[Any, ...], SearchQuery, dict[str
 
 
 class IdStatements:
-    """``SELECT id … ORDER BY id LIMIT n`` per shape and limit (thread-safe LRU)."""
+    """``SELECT id … ORDER BY id LIMIT n`` per shape, limit and driver, and the driver probes
+    per shape (thread-safe LRU)."""
 
     def __init__(self, capacity: int = CAPACITY) -> None:
         self.capacity = capacity
-        self._cache: OrderedDict[tuple[Any, ...], Select[Any]] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = Lock()
         self.hits = 0
         self.misses = 0
@@ -154,29 +156,44 @@ class IdStatements:
         return template(query) is not None
 
     def statement(
-        self, query: SearchQuery, limit: int
+        self, query: SearchQuery, limit: int, driver: int | None = None
     ) -> tuple[Select[Any], dict[str, Any]] | None:
         """The cached statement and this query's parameters, or None (compile it as usual)."""
+        from sokhoe.store.sql.search import Compiler  # the one compiler (imports this module)
+
+        return self._cached(
+            query,
+            ("ids", limit, driver),
+            lambda tmpl: Compiler(None).ids(tmpl, driver).order_by(resource.c.id).limit(limit),
+        )
+
+    def probes(self, query: SearchQuery) -> tuple[list[Select[Any]], dict[str, Any]] | None:
+        """The cached driver probes (``count_probes``) and this query's parameters, or None."""
+        from sokhoe.store.sql.search import Compiler, count_probes
+
+        return self._cached(query, ("probes",), lambda tmpl: count_probes(Compiler(None), tmpl))
+
+    def _cached(
+        self, query: SearchQuery, kind: tuple[Any, ...], build: Callable[[SearchQuery], Any]
+    ) -> tuple[Any, dict[str, Any]] | None:
         made = template(query)
         if made is None:
             return None
         shape, tmpl, params = made
-        key = (shape, limit)
+        key = (shape, *kind)
         with self._lock:
-            stmt = self._cache.get(key)
-            if stmt is not None:
+            found = self._cache.get(key)
+            if found is not None:
                 self._cache.move_to_end(key)
                 self.hits += 1
-                return stmt, params
-        from sokhoe.store.sql.search import Compiler  # the one compiler (imports this module)
-
-        stmt = Compiler(None).ids(tmpl).order_by(resource.c.id).limit(limit)
+                return found, params
+        built = build(tmpl)
         with self._lock:
             self.misses += 1
-            self._cache[key] = stmt
+            self._cache[key] = built
             while len(self._cache) > self.capacity:
                 self._cache.popitem(last=False)
-        return stmt, params
+        return built, params
 
 
 def prefix_upper(value: Any) -> Any:
