@@ -245,11 +245,22 @@ def bench(
             "(partitioned by patient with SOKHOE_PG_PARTITIONS=N)",
         ),
     ] = None,
+    queries_only: Annotated[
+        bool,
+        typer.Option(
+            "--queries-only",
+            help="Time the queries again on the SQLite database an earlier run of the same "
+            "size and seed left in --workdir (no generation, no load)",
+        ),
+    ] = False,
 ) -> None:
     """Ingest throughput (against a raw-insert floor) and query latencies."""
     from sokhoe.bench import run_bench
-    from sokhoe.bench.runner import render
+    from sokhoe.bench.runner import render, rerun_queries
 
+    if queries_only:
+        print(render(rerun_queries(patients, seed, workdir, results)))
+        return
     partitions = Settings().pg_partitions
     print(
         render(

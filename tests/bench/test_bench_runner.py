@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sokhoe.bench.runner import render, run_bench
+import pytest
+
+from sokhoe.bench.runner import render, rerun_queries, run_bench
 
 
 def test_the_bench_times_every_query_and_they_find_the_person(tmp_path: Path) -> None:
@@ -31,3 +33,15 @@ def test_the_bench_times_every_query_and_they_find_the_person(tmp_path: Path) ->
     assert answers["$match"]["found the person"] >= 36  # twins and namesakes may outrank
     assert "found the person" in render(results)
     assert list((tmp_path / "results").glob("*-40.json"))
+
+    # the queries again on what the run left, by the code of now: the same people asked
+    again = rerun_queries(40, 3, tmp_path / "work", tmp_path / "results")
+    assert again["resources"] == results["resources"]
+    assert again["latency_ms"].keys() == latencies.keys()
+    assert again["answers"] == answers
+    assert "ingest" not in render(again) and "found the person" in render(again)
+    assert list((tmp_path / "results").glob("*-40-queries.json"))
+    with pytest.raises(ValueError, match="does not hold a run of 400 people"):
+        rerun_queries(400, 3, tmp_path / "work", tmp_path / "results")
+    with pytest.raises(FileNotFoundError):
+        rerun_queries(40, 3, tmp_path / "elsewhere", tmp_path / "results")
