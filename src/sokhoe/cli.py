@@ -30,10 +30,9 @@ DbOption = Annotated[
 @contextmanager
 def _opened(db: str | None) -> Iterator[SqlStore]:
     """The store a command works on (migrated), closed however the command ends."""
-    from sokhoe.store.sql import open_store
 
     settings = _settings(db)
-    store = open_store(settings.database_url, partitions=settings.pg_partitions)
+    store = settings.open_store()
     try:
         yield store
     finally:
@@ -209,10 +208,9 @@ def load(
 
     from sokhoe.access.guard import platform_repository
     from sokhoe.interop.load import load_paths
-    from sokhoe.store.sql import open_store
 
     settings = _settings(db)
-    store = open_store(settings.database_url, partitions=settings.pg_partitions)
+    store = settings.open_store()
     repo = platform_repository(store, settings.fhir_base, name="sokhoe-load")
     with tqdm(unit=" resources", disable=None) as bar:
         report = load_paths(repo, paths, progress=bar.update, workers=workers)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from argon2 import DEFAULT_MEMORY_COST, DEFAULT_PARALLELISM, DEFAULT_TIME_COST
 from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from sokhoe.store.sql import SqlStore
 
 
 class NationalLogin(BaseModel):
@@ -183,6 +186,14 @@ class Settings(BaseSettings):
     @property
     def fhir_base(self) -> str:
         return self.base_url.rstrip("/") + "/fhir"
+
+    def open_store(self, url: str | None = None) -> SqlStore:
+        """The store at ``url`` (default: ``database_url``), migrated, with this deployment's
+        ``pg_partitions``: whichever command first meets an empty PostgreSQL database (the
+        server, the HL7 listener, an import) creates the layout the operator asked for."""
+        from sokhoe.store.sql import open_store
+
+        return open_store(url or self.database_url, partitions=self.pg_partitions)
 
     def environment(self) -> dict[str, str]:
         """The ``SOKHOE_*`` variables that make :class:`Settings` read back as these settings.

@@ -368,3 +368,21 @@ def test_a_populated_database_is_not_converted(pg_server: PostgresServer) -> Non
         engine.dispose()
     finally:
         pg_server.drop_database("sokhoe_part_populated")
+
+
+def test_every_command_creates_the_layout_the_settings_ask_for(pg_server: PostgresServer) -> None:
+    """The server, the HL7 listener, an import: whichever first opens the empty database
+    (``Settings.open_store``) makes it partitioned when ``SOKHOE_PG_PARTITIONS`` says so."""
+    from sokhoe.config import Settings
+
+    url = pg_server.create_database("sokhoe_part_settings")
+    try:
+        store = Settings(database_url=url, pg_partitions=3).open_store()
+        try:
+            assert store.partitioned
+            with store.reader.connect() as conn:
+                assert len(partitions_of(conn, "resource")) == 3
+        finally:
+            store.close()
+    finally:
+        pg_server.drop_database("sokhoe_part_settings")

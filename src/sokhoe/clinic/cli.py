@@ -34,12 +34,11 @@ def verify_command(
     from sokhoe.clinic.verify import verify_signature
     from sokhoe.config import Settings
     from sokhoe.errors import FhirError
-    from sokhoe.store.sql import open_store
 
     settings = Settings()
     if db:
         settings = settings.model_copy(update={"database_url": db})
-    store = open_store(settings.database_url)
+    store = settings.open_store()
     try:
         repo = platform_repository(store, settings.fhir_base, name="sokhoe-signature")
         result = verify_signature(repo, provenance_id)
@@ -85,12 +84,11 @@ def _registry(db: str | None) -> tuple[Any, Any]:
     resources: only the platform or a registry administrator writes them)."""
     from sokhoe.access.guard import platform_repository
     from sokhoe.config import Settings
-    from sokhoe.store.sql import open_store
 
     settings = Settings()
     if db:
         settings = settings.model_copy(update={"database_url": db})
-    store = open_store(settings.database_url)
+    store = settings.open_store()
     return store, platform_repository(store, settings.fhir_base, name="sokhoe-clinic-setup")
 
 

@@ -80,7 +80,6 @@ def remind_command(
     from sokhoe.access.sms import make_gateway
     from sokhoe.config import Settings
     from sokhoe.portal.reminders import remind
-    from sokhoe.store.sql import open_store
 
     settings = Settings()
     if db:
@@ -97,7 +96,7 @@ def remind_command(
         settings.sms_token,
         settings.sms_timeout,
     )
-    store = open_store(settings.database_url)
+    store = settings.open_store()
     try:
         repo = platform_repository(store, settings.fhir_base, name="sokhoe-reminders")
         report = remind(

@@ -27,12 +27,11 @@ SourceOption = Annotated[
 def _repository(db: str | None) -> tuple[SqlStore, GuardedRepository]:
     from sokhoe.access.guard import platform_repository
     from sokhoe.config import Settings
-    from sokhoe.store.sql import open_store
 
     settings = Settings()
     if db:
         settings = settings.model_copy(update={"database_url": db})
-    store = open_store(settings.database_url)
+    store = settings.open_store()
     return store, platform_repository(store, settings.fhir_base, name="sokhoe-catalogue")
 
 

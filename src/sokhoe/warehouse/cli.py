@@ -160,12 +160,11 @@ def warehouse_build(
     from tqdm import tqdm
 
     from sokhoe.config import Settings
-    from sokhoe.store.sql import open_store
     from sokhoe.warehouse.build import Warehouse, warehouse_key
 
     settings = Settings(database_url=db) if db else Settings()
     folder = out or settings.warehouse_dir
-    store = open_store(settings.database_url)
+    store = settings.open_store()
     try:
         warehouse = Warehouse(folder, warehouse_key(settings.var_dir, settings.warehouse_key))
         with tqdm(unit=" resources", disable=None) as bar:

@@ -33,7 +33,6 @@ from sokhoe.interop.subscriptions import api as subscriptions_api
 from sokhoe.interop.subscriptions.runtime import build_dispatcher, run_with_app
 from sokhoe.store import MemoryStore
 from sokhoe.store.ports import FhirStore
-from sokhoe.store.sql import open_store
 from sokhoe.web import (
     auth_api,
     bulk_api,
@@ -84,7 +83,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     harden(app, settings.cors_origins)
     app.add_middleware(RequestObserver)  # outermost: ids, counts and logs every request
     if store is None:
-        store = open_store(settings.database_url, partitions=settings.pg_partitions)
+        store = settings.open_store()
     app.state.settings = settings
     app.state.store = store
     app.state.started = format_instant(datetime.now(UTC))

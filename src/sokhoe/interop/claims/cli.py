@@ -35,7 +35,6 @@ def export_command(
     from sokhoe.interop.claims.export import ExportOptions, export_day, export_repository
     from sokhoe.interop.claims.signing import facility_key, load_key
     from sokhoe.mpi.identifiers import validate_facility_code
-    from sokhoe.store.sql import open_store
 
     try:
         code = validate_facility_code(facility)
@@ -48,7 +47,7 @@ def export_command(
     settings = Settings()
     if db:
         settings = settings.model_copy(update={"database_url": db})
-    store = open_store(settings.database_url)
+    store = settings.open_store()
     try:
         repo = export_repository(store, settings.fhir_base)
         if cert is not None and key is not None:

@@ -40,13 +40,12 @@ def watch(
     from sokhoe.config import Settings
     from sokhoe.interop.dicom.orthanc import OrthancClient, OrthancError
     from sokhoe.interop.dicom.watch import PacsWatcher
-    from sokhoe.store.sql import open_store
 
     settings = Settings()
     if db:
         settings = settings.model_copy(update={"database_url": db})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    store = open_store(settings.database_url)
+    store = settings.open_store()
     client = OrthancClient(orthanc, user, password)
     try:
         try:

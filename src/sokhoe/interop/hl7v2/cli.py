@@ -33,7 +33,6 @@ def listen_command(
     from sokhoe.config import Settings
     from sokhoe.interop.hl7v2.mllp import AllowList, ListenerLimits, MllpServer
     from sokhoe.interop.hl7v2.processor import Hl7Processor
-    from sokhoe.store.sql import open_store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = Settings()
@@ -52,7 +51,7 @@ def listen_command(
     limits = ListenerLimits(
         settings.hl7_max_message_bytes, settings.hl7_idle_timeout, settings.hl7_read_timeout
     )
-    store = open_store(settings.database_url)
+    store = settings.open_store()
     server = MllpServer(Hl7Processor(store, settings.fhir_base), allow, limits)
 
     async def run() -> None:
@@ -100,7 +99,6 @@ def load_conceptmap_command(
     """
     from sokhoe.access.guard import platform_repository
     from sokhoe.config import Settings
-    from sokhoe.store.sql import open_store
 
     settings = Settings()
     if db:
@@ -108,7 +106,7 @@ def load_conceptmap_command(
     resource = json.loads(file.read_text(encoding="utf-8"))
     if resource.get("resourceType") != "ConceptMap" or not resource.get("id"):
         raise typer.BadParameter("the file must hold a ConceptMap with an id")
-    store = open_store(settings.database_url)
+    store = settings.open_store()
     try:
         repo = platform_repository(store, settings.fhir_base, name="sokhoe-hl7")
         outcome = repo.update(resource, "ConceptMap", resource["id"])

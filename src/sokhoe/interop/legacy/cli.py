@@ -107,7 +107,6 @@ def _run(
     from sokhoe.errors import FhirError
     from sokhoe.interop.legacy.importer import Job, LegacyImporter
     from sokhoe.interop.legacy.mapping import load_mapping
-    from sokhoe.store.sql import open_store
 
     settings = Settings()
     try:
@@ -123,7 +122,7 @@ def _run(
     except FhirError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
-    store = open_store(db or settings.database_url)
+    store = settings.open_store(db)
     try:
         door = platform_repository(store, settings.fhir_base, name="sokhoe-import")
         try:

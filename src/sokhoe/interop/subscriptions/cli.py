@@ -32,13 +32,12 @@ def run_command(
     from sokhoe.access.db import access_engine
     from sokhoe.config import Settings
     from sokhoe.interop.subscriptions.runtime import build_dispatcher
-    from sokhoe.store.sql import open_store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = Settings()
     if db:
         settings = settings.model_copy(update={"database_url": db})
-    store = open_store(settings.database_url)
+    store = settings.open_store()
     dispatcher = build_dispatcher(settings, store, access_engine(store))
     try:
         if once:
@@ -69,10 +68,9 @@ def list_command(db: DbOption = None) -> None:
     from sokhoe.access.db import access_engine
     from sokhoe.config import Settings
     from sokhoe.interop.subscriptions import registry
-    from sokhoe.store.sql import open_store
 
     settings = Settings()
-    store = open_store(db or settings.database_url)
+    store = settings.open_store(db)
     try:
         for reg in registry.listed(access_engine(store)):
             line = {

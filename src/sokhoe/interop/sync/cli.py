@@ -39,7 +39,6 @@ def sync(
     from sokhoe.interop.sync.report import SyncInterrupted
     from sokhoe.interop.sync.run import SyncTarget, synchronise
     from sokhoe.mpi.identifiers import validate_facility_code
-    from sokhoe.store.sql import open_store
 
     settings = Settings()
     if db:
@@ -50,7 +49,7 @@ def sync(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     target = SyncTarget(upstream, client_id, client_secret, code, timeout)
-    store = open_store(settings.database_url)
+    store = settings.open_store()
     try:
         report = synchronise(store, settings.fhir_base, target, progress=True)
     except SyncInterrupted as exc:

@@ -31,13 +31,12 @@ def deliver_command(
     """
     from sokhoe.config import Settings
     from sokhoe.prescribing.national.runtime import build_deliverer
-    from sokhoe.store.sql import open_store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = Settings()
     if db:
         settings = settings.model_copy(update={"database_url": db})
-    store = open_store(settings.database_url)
+    store = settings.open_store()
     deliverer = build_deliverer(settings, store)
     try:
         while True:
@@ -60,10 +59,9 @@ def outbox_command(db: DbOption = None) -> None:
     from sokhoe.access.db import access_engine
     from sokhoe.config import Settings
     from sokhoe.prescribing.national.outbox import pending
-    from sokhoe.store.sql import open_store
 
     settings = Settings()
-    store = open_store(db or settings.database_url)
+    store = settings.open_store(db)
     try:
         for row in pending(access_engine(store)):
             typer.echo(
