@@ -43,7 +43,7 @@ def test_bytes_per_resource_by_part(tmp_path: Path) -> None:
     # one plain copy of it (twice uncompressed, as before, was over twice as much)
     assert plain > 1500
     assert parts["resources and history"] < plain
-    assert part("ix_sp_token_0") == part("sp_token") == "search index"
+    assert part("ix_sp_token_0") == part("sp_token") == part("token_system") == "search index"
     assert part("sqlite_autoindex_resource_history_1") == "resources and history"
 
 

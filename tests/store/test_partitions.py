@@ -21,6 +21,7 @@ from sokhoe.fhir.repository import FhirRepository
 from sokhoe.store import StoredResource
 from sokhoe.store.sql import SqlStore
 from sokhoe.store.sql.engine import make_engine
+from sokhoe.store.sql.identity import param_id
 from sokhoe.store.sql.migrate import PARTITIONS, alembic_config
 from sokhoe.store.sql.partitions import PARTITIONED_TABLES, partitions_of
 from tests.conftest import BASE, TEST_PARTITIONS, _truncate
@@ -170,9 +171,8 @@ def test_an_observation_moved_to_another_patient_moves_with_its_index_rows(
             assert set(patients) <= {binh}, table
     # the token index of the code is there, once, in binh's partition of sp_token
     suffix = binh_part.pop().removeprefix("resource")
-    assert _partition_of(store, "sp_token", "resource_pk = :pk AND param = 'code'", pk=pk) == {
-        f"sp_token{suffix}"
-    }
+    code = f"resource_pk = :pk AND pid = {param_id('Observation', 'code')}"
+    assert _partition_of(store, "sp_token", code, pk=pk) == {f"sp_token{suffix}"}
     everything = {
         p: _ids(repo.everything(p, since=None, types=None, count=100, offset=0)[0])
         for p in (an, binh)

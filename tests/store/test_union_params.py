@@ -23,6 +23,7 @@ from sokhoe.search.index import date_range
 from sokhoe.search.unions import Restriction, aliases, restrictions, unions
 from sokhoe.store import FhirStore
 from sokhoe.store.sql import SqlStore
+from sokhoe.store.sql.identity import param_id, types_with
 from sokhoe.store.sql.migrate import alembic_config
 from tests.conftest import BASE
 from tests.store.test_store_contract import StepClock, item, repo, search_ids, write
@@ -30,6 +31,11 @@ from tests.store.test_store_contract import StepClock, item, repo, search_ids, w
 __all__ = ["repo"]  # the fixture, for this module's tests
 
 LOINC = "http://loinc.org"
+
+
+def _every(code: str) -> str:
+    """The numbers of ``code`` on every type that has it, for ``pid IN (…)``."""
+    return ", ".join(str(param_id(t, code)) for t in types_with(code))
 
 
 def _observation(rid: str, code: str, component: str | None, value: float) -> dict[str, Any]:
@@ -100,7 +106,10 @@ def test_combo_parameters_and_id_modifiers_answer_alike(
     if isinstance(store, SqlStore):
         with store.reader.connect() as conn:
             rows = conn.execute(
-                text("SELECT count(*) FROM sp_token WHERE param IN ('combo-code', '_id')")
+                text(
+                    "SELECT count(*) FROM sp_token WHERE pid IN "  # noqa: S608
+                    f"({param_id('Observation', 'combo-code')}, {param_id('Observation', '_id')})"
+                )
             ).scalar_one()
         assert rows == 0
 
@@ -146,7 +155,10 @@ def test_patient_is_subject_to_a_patient_on_every_path(
     if isinstance(store, SqlStore):
         with store.reader.connect() as conn:
             rows = conn.execute(
-                text("SELECT target_type, url FROM sp_reference WHERE param = 'patient'")
+                text(
+                    "SELECT target_type, url FROM sp_reference "  # noqa: S608
+                    f"WHERE pid = {param_id('Observation', 'patient')}"
+                )
             ).all()
         assert [tuple(r) for r in rows] == [(None, "#c1")]
 
@@ -216,8 +228,8 @@ def test_last_updated_and_aliases_answer_alike_on_every_path(
         with store.reader.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT (SELECT count(*) FROM sp_date WHERE param = '_lastUpdated')"
-                    " + (SELECT count(*) FROM sp_string WHERE param = 'phonetic')"
+                    f"SELECT (SELECT count(*) FROM sp_date WHERE pid IN ({_every('_lastUpdated')}))"  # noqa: S608
+                    f" + (SELECT count(*) FROM sp_string WHERE pid IN ({_every('phonetic')}))"
                 )
             ).scalar_one()
         assert rows == 0
@@ -257,9 +269,17 @@ def test_the_rows_found_elsewhere_come_back_on_downgrade(sql_url: str) -> None:
             assert got[1:] == pytest.approx(want[1:], abs=1e-6)
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, "0021")  # the last revision with the names as text
         with engine.connect() as conn:
             assert conn.execute(text(query)).all() == []
             assert conn.execute(text(phonetic)).scalar_one() == 0
+            names = conn.execute(text(name)).scalar_one()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            pid = param_id("Patient", "name")
+            by_number = f"SELECT count(*) FROM sp_string WHERE pid = {pid}"  # noqa: S608
+            assert conn.execute(text(by_number)).scalar_one() == names > 0
     finally:
         engine.dispose()

@@ -19,7 +19,7 @@ def part(table: str) -> str:
         table.startswith("sqlite_autoindex_resource")
     ):
         return "resources and history"
-    if table.startswith(("sp_", "ix_sp_")):
+    if table.startswith(("sp_", "ix_sp_", "token_system", "sqlite_autoindex_token_system")):
         return "search index"
     if "audit" in table:
         return "audit"

@@ -27,6 +27,8 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from sokhoe.errors import Conflict
@@ -45,6 +47,7 @@ from sokhoe.store.sql.confine import confine
 from sokhoe.store.sql.content import CURRENT, load_dictionaries, record_current
 from sokhoe.store.sql.driver import insert_rows
 from sokhoe.store.sql.engine import make_engine
+from sokhoe.store.sql.identity import param_id, system_id
 from sokhoe.store.sql.schema import (
     INDEX_TABLES,
     care_relationship,
@@ -54,6 +57,7 @@ from sokhoe.store.sql.schema import (
     resource_history,
     resource_pk_seq,
     sp_reference,
+    token_system,
 )
 from sokhoe.store.sql.search import (
     ON_RESOURCE,
@@ -162,12 +166,33 @@ def _values(row: object, columns: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(getattr(row, c) for c in columns)
 
 
-def _short_reference(row: Any) -> Any:
-    """A reference row without its text when the text is just ``Type/id`` (most are): the
-    text is searched only for references that are not to a resource here (``search.py``)."""
+def _reference_values(row: Any, _: set[str]) -> tuple[Any, ...]:
+    """A reference row's values, without its text when the text is just ``Type/id`` (most
+    are): the text is searched only for references not to a resource here (``search.py``)."""
     if row.target_id is not None and row.url == f"{row.target_type}/{row.target_id}":
-        return row._replace(url="")
-    return row
+        return (row.target_type, row.target_id, "")
+    return (row.target_type, row.target_id, row.url)
+
+
+def _token_values(row: Any, systems: set[str]) -> tuple[Any, ...]:
+    """A token row's values, its system as a number (``identity.system_id``), noted in
+    ``systems`` for ``token_system``."""
+    if row.system is None:
+        return (None, row.code, row.text)
+    systems.add(row.system)
+    return (system_id(row.system), row.code, row.text)
+
+
+def _plain_values(row: Any, _: set[str]) -> tuple[Any, ...]:
+    return tuple(row[1:])
+
+
+_SHAPES: dict[str, Callable[[Any, set[str]], tuple[Any, ...]]] = {
+    attr: {"references": _reference_values, "tokens": _token_values}.get(attr, _plain_values)
+    for attr in INDEX_TABLES
+}
+"""IndexRows attribute -> the stored values of one of its rows (after ``resource_pk``,
+``patient_id`` and ``pid``)."""
 
 
 class SqlSession:
@@ -497,14 +522,12 @@ class SqlSession:
                 continue
             for chunk in _chunks(ids):
                 sources = select(s.resource_pk).where(
-                    s.resource_type == inc.source_type,
-                    s.target_type == target_type,
-                    s.target_id.in_(chunk),
+                    s.target_type == target_type, s.target_id.in_(chunk)
                 )
                 if inc.param != "*":
                     sources = sources.where(param_is(sp_reference, inc.source_type, inc.param))
                 stmt = select(resource.c.resource_type, resource.c.id).where(
-                    resource.c.pk.in_(sources)
+                    resource.c.pk.in_(sources), resource.c.resource_type == inc.source_type
                 )
                 keys += [(r.resource_type, r.id) for r in self.conn.execute(stmt)]
         return keys
@@ -746,13 +769,15 @@ class SqlSession:
         by_patient = self.dialect == "postgresql"
         union = unions()  # their rows are their members' (``search/unions.py``)
         restricted = restrictions()  # their rows to the type they restrict to are too
+        systems: set[str] = set()
         for attr, table in INDEX_TABLES.items():
+            shaped = _SHAPES[attr]
             params = [
                 (
-                    item.resource_type,
                     pks[(item.resource_type, item.id)],
                     item.patient_id if by_patient else None,
-                    *(_short_reference(row) if attr == "references" else row),
+                    param_id(item.resource_type, row[0]),
+                    *shaped(row, systems),
                 )
                 for item in items
                 if item.index is not None
@@ -766,6 +791,12 @@ class SqlSession:
                 )
             ]
             insert_rows(self.conn, table, tuple(c.name for c in table.columns), params)
+        if systems:  # each system's text beside its number, once (``identity.py``)
+            add = sqlite_insert if self.dialect == "sqlite" else pg_insert
+            self.conn.execute(
+                add(token_system).on_conflict_do_nothing(index_elements=["id"]),
+                [{"id": system_id(x), "system": x} for x in sorted(systems)],
+            )
 
 
 class SqlStore:

@@ -98,14 +98,14 @@ def _index_table(
     Rows point at their resource by its integer surrogate key, as HAPI's index tables do: new
     keys only grow, so the per-resource index is appended to rather than split at random
     places the way an index on UUID strings is, which halved the cost of writing index rows.
+    The resource type and parameter are one number, ``pid`` (``identity.param_id``).
     """
     table = Table(
         name,
         metadata,
-        Column("resource_type", String(64), nullable=False),
         Column("resource_pk", Pk, nullable=False),
         Column("patient_id", String(ID)),
-        Column("param", String(100), nullable=False),
+        Column("pid", Integer, nullable=False),
         *value_columns,
         Index(f"ix_{name}_resource", "resource_pk"),
     )
@@ -118,29 +118,28 @@ sp_string = _index_table(
     "sp_string",
     Column("norm", Text, nullable=False),
     Column("exact", Text, nullable=False),
-    indexes=[("resource_type", "param", "norm")],
+    indexes=[("pid", "norm")],
 )
 sp_token = _index_table(
     "sp_token",
-    Column("system", Text),
+    Column("system", BigInteger),
     Column("code", Text),
     Column("text", Text),
-    indexes=[("resource_type", "param", "code", "system")],
+    indexes=[("pid", "code", "system")],
 )
+"""``system``: ``identity.system_id`` of the URL, which ``token_system`` keeps."""
 sp_date = _index_table(
     "sp_date",
     Column("low", Float, nullable=False),
     Column("high", Float, nullable=False),
-    indexes=[("resource_type", "param", "low"), ("resource_type", "param", "high")],
+    indexes=[("pid", "low"), ("pid", "high")],
 )
 sp_reference = _index_table(
     "sp_reference",
     Column("target_type", String(64)),
     Column("target_id", String(ID)),
     Column("url", Text, nullable=False),
-    indexes=[
-        ("target_id", "target_type", "param", "resource_type"),
-    ],
+    indexes=[("target_id", "target_type", "pid")],
 )
 sp_quantity = _index_table(
     "sp_quantity",
@@ -148,18 +147,25 @@ sp_quantity = _index_table(
     Column("system", Text),
     Column("code", Text),
     Column("unit", Text),
-    indexes=[("resource_type", "param", "value")],
+    indexes=[("pid", "value")],
 )
 sp_number = _index_table(
     "sp_number",
     Column("value", Float, nullable=False),
-    indexes=[("resource_type", "param", "value")],
+    indexes=[("pid", "value")],
 )
 sp_uri = _index_table(
     "sp_uri",
     Column("value", Text, nullable=False),
-    indexes=[("resource_type", "param", "value")],
+    indexes=[("pid", "value")],
 )
+token_system = Table(
+    "token_system",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("system", Text, nullable=False),
+)
+"""Every token system URL written, beside its number in ``sp_token.system``."""
 
 INDEX_TABLES = {
     "strings": sp_string,

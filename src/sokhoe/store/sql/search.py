@@ -44,8 +44,9 @@ from sokhoe.search.ranges import range_condition
 from sokhoe.search.unions import restriction_of, searched_as
 from sokhoe.store.ports import Confinement
 from sokhoe.store.sql.confine import confine
+from sokhoe.store.sql.identity import param_id, types_with
 from sokhoe.store.sql.schema import PARAM_TYPE_TABLES, resource, sp_reference
-from sokhoe.store.sql.search_cache import prefix_upper
+from sokhoe.store.sql.search_cache import prefix_upper, system_key
 
 MAX_CHAR = "\U0010ffff"
 
@@ -103,7 +104,7 @@ def _value_clause(
         if value.system == "":
             parts.append(c.system.is_(None))
         elif value.system is not None:
-            parts.append(c.system == value.system)
+            parts.append(c.system == system_key(value.system))
         return and_(*parts)
     if isinstance(value, RangeValue):
         if ptype == "date":
@@ -119,7 +120,7 @@ def _value_clause(
         return clause
     if isinstance(value, ReferenceValue):
         if value.target_id is None:
-            # local references are stored without their text (``_short_reference``)
+            # local references are stored without their text (``_reference_values``)
             return c.url == value.url if value.url else false()
         parts = [c.target_id == value.target_id]
         if value.target_type:
@@ -155,19 +156,22 @@ def _id_clause(crit: Criterion) -> ColumnElement[bool]:
 
 
 def param_is(table: Any, rtype: str | None, code: str) -> ColumnElement[bool]:
-    """The index rows of parameter ``code``: a union parameter's are its members' rows, a
-    restriction's those of the parameter it restricts that point at its type, besides its own
-    (``search/unions.py``; the store writes only the rows these do not give)."""
-    restricted = restriction_of(rtype, code)
-    if restricted is not None:
-        return or_(
-            and_(table.c.param == restricted.within, table.c.target_type == restricted.target),
-            table.c.param == code,
-        )
-    names = searched_as(rtype, code)
-    if len(names) == 1:
-        return table.c.param == names[0]  # type: ignore[no-any-return]
-    return table.c.param.in_(names)  # type: ignore[no-any-return]
+    """The index rows of parameter ``code`` of ``rtype`` (of every type that has one, when
+    None): a union parameter's are its members' rows, a restriction's those of the parameter
+    it restricts that point at its type, besides its own (``search/unions.py``; the store
+    writes only the rows these do not give)."""
+    own: list[int] = []
+    restricted: list[ColumnElement[bool]] = []
+    for t in (rtype,) if rtype is not None else types_with(code):
+        r = restriction_of(t, code)
+        if r is not None:
+            pointing = table.c.target_type == r.target
+            restricted.append(and_(table.c.pid == param_id(t, r.within), pointing))
+            own.append(param_id(t, code))
+        else:
+            own.extend(param_id(t, name) for name in searched_as(t, code))
+    rows = table.c.pid == own[0] if len(own) == 1 else table.c.pid.in_(own)
+    return or_(*restricted, rows) if restricted else rows
 
 
 def _table(crit: Criterion) -> Any:
@@ -431,7 +435,6 @@ class Compiler:
         if crit.has is not None:
             has = crit.has
             inner = select(sp_reference.c.target_id).where(
-                sp_reference.c.resource_type == has.resource_type,
                 param_is(sp_reference, has.resource_type, has.reference_param),
                 sp_reference.c.resource_pk.in_(self.pks(has.query)),
             )
@@ -459,8 +462,6 @@ class Compiler:
     def _index_rows(self, table: Any, rtype: str | None, code: str) -> Select[Any]:
         """``SELECT resource_pk`` of the index rows of parameter ``code``."""
         sub = select(table.c.resource_pk).where(param_is(table, rtype, code))
-        if rtype is not None:
-            sub = sub.where(table.c.resource_type == rtype)
         if self._patients is not None:
             sub = sub.where(table.c.patient_id.in_(self._patients))
         return sub
@@ -497,9 +498,7 @@ class Compiler:
             clauses.append(c.low >= max(floors))
         if self._patients is not None:
             clauses.append(c.patient_id.in_(self._patients))
-        return select(c.resource_pk).where(
-            c.resource_type == rtype, param_is(table, rtype, code), *clauses
-        )
+        return select(c.resource_pk).where(param_is(table, rtype, code), *clauses)
 
     def sort_columns(self, query: SearchQuery) -> list[Any]:
         r = resource.c

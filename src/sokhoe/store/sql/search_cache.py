@@ -33,6 +33,7 @@ from sokhoe.search.query import (
     UriValue,
     Value,
 )
+from sokhoe.store.sql.identity import system_id
 from sokhoe.store.sql.schema import resource
 
 MAX_CHAR = "\U0010ffff"
@@ -85,8 +86,8 @@ class _Template:
             return ("s^", StringValue(norm=self.slot(v.norm, prefix=True), exact=""))
         if isinstance(v, TokenValue) and ptype == "token":
             code = None if v.code is None else self.slot(v.code)
-            if v.system:  # a system: its value is a parameter too
-                return ("t", v.code is None, "|"), TokenValue(self.slot(v.system), code)
+            if v.system:  # a system: its number is a parameter too
+                return ("t", v.code is None, "|"), TokenValue(self.slot(system_id(v.system)), code)
             return ("t", v.code is None, v.system), TokenValue(v.system, code)
         if isinstance(v, RangeValue) and ptype == "date" and v.prefix != "ap":
             low, high = self.slot(v.low), self.slot(v.high)
@@ -194,6 +195,14 @@ class IdStatements:
             while len(self._cache) > self.capacity:
                 self._cache.popitem(last=False)
         return built, params
+
+
+def system_key(system: Any) -> Any:
+    """What ``sp_token.system`` holds for ``system``: its number (``identity.system_id``), or
+    the template's parameter that carries it."""
+    if isinstance(system, _Slot):
+        return system
+    return system_id(cast(str, system))
 
 
 def prefix_upper(value: Any) -> Any:
