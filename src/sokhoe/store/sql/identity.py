@@ -12,7 +12,7 @@ database and a row needs no lookup to be written.
   that no two of them share a number, so no collision can go unnoticed.
 - ``system`` (``sp_token``): the first 8 bytes of BLAKE2b of the system URL. Systems are
   whatever clients send, an open set; at 64 bits two systems meet with probability about
-  n² / 2⁶⁵ (10⁻¹¹ for a million systems). Each one written is kept in ``token_system`` beside
+  n² / 2⁶⁵ (3 × 10⁻⁸ for a million systems). Each one written is kept in ``token_system`` beside
   its number, so the text can always be had back (a downgrade, a person reading the tables).
 
 The functions are the contract of the stored data: changing either would orphan every row.
