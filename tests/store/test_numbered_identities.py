@@ -6,11 +6,13 @@ name stops the downgrade before anything changes."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, text
 
 from sokhoe.access.guard import platform_repository
 from sokhoe.fhir.definitions import resource_types
@@ -94,35 +96,43 @@ def _as_numbers(named: dict[str, Counter[tuple[Any, ...]]]) -> dict[str, Counter
     return out
 
 
-def test_the_migration_numbers_every_row_and_names_it_again(sql_url: str) -> None:
+@pytest.fixture
+def populated(sql_url: str) -> Iterator[tuple[Engine, Config]]:
+    """A database at the newest revision holding a Patient and an Observation."""
     store = SqlStore(sql_url)
     _people(store)
     store.close()
     engine = create_engine(sql_url)
-    cfg = alembic_config()
     try:
-        with engine.connect() as conn:
-            numbered = _snapshot(conn, named=False)
-            systems = dict(conn.execute(text("SELECT id, system FROM token_system")).all())
-        assert sum(map(len, numbered.values())) > 12
-        assert systems[system_id("http://loinc.org")] == "http://loinc.org"
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0021")
-        with engine.connect() as conn:
-            named = _snapshot(conn, named=True)
-        # at 0021 the rows hold the text, and it is what the numbers stood for
-        assert (next(iter(named["sp_token"]))[1]) in {"Patient", "Observation"}
-        assert any(r[2] == "identifier" and r[3] is None for r in named["sp_token"])
-        assert any(r[3] == "https://sokhoe.vn/sid/cccd" for r in named["sp_token"])
-        assert _as_numbers(named) == numbered
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
-        with engine.connect() as conn:
-            assert _snapshot(conn, named=False) == numbered
+        yield engine, alembic_config()
     finally:
         engine.dispose()
+
+
+def test_the_migration_numbers_every_row_and_names_it_again(
+    populated: tuple[Engine, Config], sql_url: str
+) -> None:
+    engine, cfg = populated
+    with engine.connect() as conn:
+        numbered = _snapshot(conn, named=False)
+        systems = dict(conn.execute(text("SELECT id, system FROM token_system")).all())
+    assert sum(map(len, numbered.values())) > 12
+    assert systems[system_id("http://loinc.org")] == "http://loinc.org"
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0021")
+    with engine.connect() as conn:
+        named = _snapshot(conn, named=True)
+    # at 0021 the rows hold the text, and it is what the numbers stood for
+    assert (next(iter(named["sp_token"]))[1]) in {"Patient", "Observation"}
+    assert any(r[2] == "identifier" and r[3] is None for r in named["sp_token"])
+    assert any(r[3] == "https://sokhoe.vn/sid/cccd" for r in named["sp_token"])
+    assert _as_numbers(named) == numbered
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        assert _snapshot(conn, named=False) == numbered
     # and the store searches what the migration numbered
     store = SqlStore(sql_url)
     repo = platform_repository(store, f"{BASE}/fhir", clock=StepClock())
@@ -142,24 +152,17 @@ def test_the_migration_numbers_every_row_and_names_it_again(sql_url: str) -> Non
 
 
 def test_a_number_no_one_can_name_stops_the_downgrade_before_it_changes_anything(
-    sql_url: str,
+    populated: tuple[Engine, Config],
 ) -> None:
-    store = SqlStore(sql_url)
-    _people(store)
-    store.close()
-    engine = create_engine(sql_url)
-    cfg = alembic_config()
-    try:
+    engine, cfg = populated
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO sp_number (resource_pk, pid, value) VALUES (1, 7, 1.0)"))
+    with engine.connect() as conn:
+        before = _snapshot(conn, named=False)
+    with pytest.raises(RuntimeError, match="cannot be named again"):
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO sp_number (resource_pk, pid, value) VALUES (1, 7, 1.0)"))
-        with engine.connect() as conn:
-            before = _snapshot(conn, named=False)
-        with pytest.raises(RuntimeError, match="cannot be named again"):
-            with engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.downgrade(cfg, "0021")
-        with engine.connect() as conn:
-            assert _snapshot(conn, named=False) == before
-            assert conn.execute(text("SELECT count(*) FROM token_system")).scalar_one() >= 2
-    finally:
-        engine.dispose()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0021")
+    with engine.connect() as conn:
+        assert _snapshot(conn, named=False) == before
+        assert conn.execute(text("SELECT count(*) FROM token_system")).scalar_one() >= 2

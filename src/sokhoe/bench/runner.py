@@ -306,14 +306,7 @@ def run_bench(
         floor_n, floor_s = raw_insert_floor(f"sqlite:///{workdir / 'floor.db'}", floor_files)
         store, _, n, secs = _ingest(f"sqlite:///{workdir / 'bundles.db'}", bundle_files)
     results: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": _cpus(),
-            "python": platform.python_version(),
-        },
-        "patients": patients,
-        "resources": n,
+        **_header(patients, n),
         "ingest_bundles": {"resources_per_s": round(n / secs), "seconds": round(secs, 1)},
         "floor_raw_insert": {
             "resources_per_s": round(floor_n / floor_s),
@@ -374,17 +367,7 @@ def rerun_queries(patients: int, seed: int, workdir: Path, results_dir: Path) ->
         if people < patients:
             raise ValueError(f"{workdir} does not hold a run of {patients} people")
         door = platform_repository(store, "http://bench/fhir", name="bench")
-        results: dict[str, Any] = {
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {
-                "platform": platform.platform(),
-                "cpus": _cpus(),
-                "python": platform.python_version(),
-            },
-            "patients": patients,
-            "resources": resources,
-            "queries_only": True,
-        }
+        results: dict[str, Any] = {**_header(patients, resources), "queries_only": True}
         results["latency_ms"], results["answers"] = _latencies(door, sample, rng)
     finally:
         store.close()
@@ -402,6 +385,20 @@ def _counts(store: SqlStore) -> tuple[int, int]:
             text("SELECT count(*) FROM resource WHERE resource_type = 'Patient'")
         ).scalar_one()
     return int(every), int(people)
+
+
+def _header(patients: int, resources: int) -> dict[str, Any]:
+    """When, on what machine, and at which size a run was made."""
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": _cpus(),
+            "python": platform.python_version(),
+        },
+        "patients": patients,
+        "resources": resources,
+    }
 
 
 def _partition_count(store: SqlStore) -> int:

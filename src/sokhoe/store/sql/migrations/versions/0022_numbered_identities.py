@@ -61,6 +61,20 @@ def _drop_indexes(table: str) -> None:
         op.execute(sa.text(f"DROP INDEX ix_{table}_{i}"))
 
 
+def _replace_system(kind: str, value: str, key: str) -> None:
+    """``sp_token.system`` as ``kind``: ``value`` of the ``token_system`` row whose ``key`` is
+    the old one (the number for the text, or the text for the number)."""
+    op.execute(sa.text(f"ALTER TABLE sp_token ADD COLUMN system_new {kind}"))
+    op.execute(
+        sa.text(
+            f"UPDATE sp_token SET system_new = (SELECT {value} FROM token_system s "  # noqa: S608
+            f"WHERE {key} = sp_token.system) WHERE system IS NOT NULL"
+        )
+    )
+    op.execute(sa.text("ALTER TABLE sp_token DROP COLUMN system"))
+    op.execute(sa.text("ALTER TABLE sp_token RENAME COLUMN system_new TO system"))
+
+
 def upgrade() -> None:
     conn = op.get_bind()
     postgres = conn.dialect.name == "postgresql"
@@ -112,15 +126,7 @@ def upgrade() -> None:
         if postgres:
             op.execute(sa.text(f"ALTER TABLE {table} ALTER COLUMN pid SET NOT NULL"))
         if table == "sp_token":
-            op.execute(sa.text("ALTER TABLE sp_token ADD COLUMN system_n BIGINT"))
-            op.execute(
-                sa.text(
-                    "UPDATE sp_token SET system_n = (SELECT s.id FROM token_system s "
-                    "WHERE s.system = sp_token.system) WHERE system IS NOT NULL"
-                )
-            )
-            op.execute(sa.text("ALTER TABLE sp_token DROP COLUMN system"))
-            op.execute(sa.text("ALTER TABLE sp_token RENAME COLUMN system_n TO system"))
+            _replace_system("BIGINT", "s.id", "s.system")
         _indexes(table, 1)
     if systems:
         op.execute(sa.text("DROP INDEX _token_system_text"))
@@ -170,15 +176,7 @@ def downgrade() -> None:
             for column in ("resource_type", "param"):
                 op.execute(sa.text(f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL"))
         if table == "sp_token":
-            op.execute(sa.text("ALTER TABLE sp_token ADD COLUMN system_t TEXT"))
-            op.execute(
-                sa.text(
-                    "UPDATE sp_token SET system_t = (SELECT s.system FROM token_system s "
-                    "WHERE s.id = sp_token.system) WHERE system IS NOT NULL"
-                )
-            )
-            op.execute(sa.text("ALTER TABLE sp_token DROP COLUMN system"))
-            op.execute(sa.text("ALTER TABLE sp_token RENAME COLUMN system_t TO system"))
+            _replace_system("TEXT", "s.system", "s.id")
         _indexes(table, 0)
     op.drop_table('_param_map')
     op.drop_table('token_system')
