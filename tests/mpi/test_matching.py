@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 import pytest
@@ -174,3 +175,42 @@ def test_duplicates_are_reproducible_with_truth() -> None:
     originals = {p["id"] for p in a.originals}
     for extra_id, original in a.truth.items():
         assert (original in originals) == (a.kinds[extra_id] == "duplicate")
+
+
+def test_the_prior_falls_as_the_population_grows() -> None:
+    """At 1,150,000 records the prior re-estimated was 1.52e-7; scaled as 1/N from the 4,600
+    the shipped model saw it is 1.49e-7 (README, "Matching accuracy")."""
+    model = MatchModel.default()
+    assert model.records == 4600
+    assert model.at_population(4600) is model and model.at_population(12) is model
+    nation = model.at_population(1_150_000)
+    prior = 1 / (1 + 2**-nation.prior_weight)
+    assert prior == pytest.approx(1.49e-7, rel=0.01)
+    assert model.prior_weight - nation.prior_weight == pytest.approx(7.97, abs=0.01)
+    assert model.at_population(1_150_000) is nation  # kept for the store's size
+
+
+def test_a_look_alike_certain_in_a_district_goes_to_review_in_the_nation(
+    repo: FhirRepository,
+) -> None:
+    """Same name, birth date, sex and ward, no identifier and no phone: a district's store of a
+    few thousand may link them; among a million people such pairs are look-alikes too often
+    to link without a person looking (8 wrong automatic merges in 2,826 at 1,000,000 people
+    with the small store's prior, README)."""
+    stored = _patient("look-alike", telecom=[])
+    query = _patient("q", telecom=[])
+    district = Matcher(repo, population=4000)
+    nation = Matcher(repo, population=1_150_000)
+    assert district.score(query, stored) is not None
+    assert district.score(query, stored).candidate.grade == CERTAIN  # type: ignore[union-attr]
+    graded = nation.score(query, stored)
+    assert graded is not None and graded.candidate.grade == PROBABLE
+    # the store's own size is counted when none is given: this one is a district's
+    counted = Matcher(repo)
+    assert counted.current_model() is counted.model
+    people = repo.search(repo.parse_query("Patient", [("_summary", "count")])).total
+    assert people is not None and people > 100
+    trained_on_100 = MatchModel(counted.model.settings, counted.model.tf, records=100)
+    fewer = Matcher(repo, trained_on_100).current_model()
+    lower = math.log2((people - 1) / 99)  # bits, as the prior is nearly its odds
+    assert trained_on_100.prior_weight - fewer.prior_weight == pytest.approx(lower, abs=1e-3)

@@ -284,12 +284,18 @@ def score_million(workdir: Path, sample: int, seed: int) -> dict[str, Any]:
     truth = {frozenset((k, v)) for k, v in truth_of.items() if k in chosen and v is not None}
     shipped = MatchModel.default()
     rescaled = dict(shipped.settings, probability_two_random_records_match=prior)
-    models = {"shipped": shipped, "shipped, prior at this size": MatchModel(rescaled, shipped.tf)}
+    rows = sum(1 for _ in (workdir / "rows.ndjson").open("rb"))
+    models = {
+        "shipped": shipped,
+        "shipped, prior at this size": MatchModel(rescaled, shipped.tf),
+        # what ``Matcher`` does with the store's size (``MatchModel.at_population``)
+        "shipped, prior scaled as 1/N": shipped.at_population(rows),
+    }
     if (workdir / "model" / "model.json").exists():
         models["re-estimated"] = MatchModel.load(workdir / "model")
     kinds = [saved["kinds"][i] for i in chosen]
     out: dict[str, Any] = {
-        "rows": sum(1 for _ in (workdir / "rows.ndjson").open("rb")),
+        "rows": rows,
         "sample": {k: kinds.count(k) for k in sorted(set(kinds))},
         "candidate_pairs": len(pairs),
         "prior_at_this_size": prior,
@@ -305,7 +311,7 @@ def score_million(workdir: Path, sample: int, seed: int) -> dict[str, Any]:
             found = [
                 m
                 for cid in by_query.get(qid, [])
-                if (m := matcher._score(query, variants, resources[cid])) is not None
+                if (m := matcher._score(query, variants, resources[cid], model)) is not None
             ]
             found.sort(key=lambda m: (-GRADE_RANK[m.candidate.grade], -m.candidate.probability))
             for m in found[:10]:

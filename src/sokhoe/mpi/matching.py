@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from time import monotonic
 from typing import Any
 
 from sokhoe.fhir.repository import FhirRepository
@@ -41,6 +42,8 @@ POSSIBLE = "possible"
 CERTAINLY_NOT = "certainly-not"
 GRADE_RANK = {CERTAIN: 3, PROBABLE: 2, POSSIBLE: 1, CERTAINLY_NOT: 0}
 BLOCK_LIMIT = 25
+POPULATION_TTL_S = 600.0
+"""How long the Patients counted for the prior hold (a store grows slowly against it)."""
 MAX_IDENTIFIER_QUERIES = 4
 """Other identifiers (record numbers, passports, foreign numbers) searched for at most."""
 """Most candidates one blocking query returns: keeps a query's cost flat as the store grows."""
@@ -116,12 +119,29 @@ class Matcher:
         repo: FhirRepository,
         model: MatchModel | None = None,
         thresholds: Thresholds | None = None,
+        *,
+        population: int | None = None,
     ) -> None:
         self.repo = repo
         self.model = model if model is not None else MatchModel.default()
         self.thresholds = thresholds if thresholds is not None else Thresholds()
         names = [c.name for c in self.model.comparisons]
         self._given_index = names.index("given")
+        self.population = population
+        """Patients to score among (the prior falls as it grows, ``MatchModel.at_population``);
+        None: the store's, counted again every POPULATION_TTL_S seconds."""
+        self._counted: tuple[float, int] | None = None
+
+    def current_model(self) -> MatchModel:
+        """The model with the prior of the store's present size."""
+        if self.population is not None:
+            return self.model.at_population(self.population)
+        now = monotonic()
+        if self._counted is None or now - self._counted[0] > POPULATION_TTL_S:
+            with self.repo.snapshot() as tx:  # a number for the prior, shown to no one
+                page = tx.search(self.repo.parse_query("Patient", [("_summary", "count")]))
+            self._counted = (now, page.total or 0)
+        return self.model.at_population(self._counted[1])
 
     # -- blocking ---------------------------------------------------------------------------
     def blocking_queries(
@@ -201,22 +221,28 @@ class Matcher:
         }
 
     # -- scoring ----------------------------------------------------------------------------
-    def _probability(self, variants: list[Row], other: Row) -> tuple[float, bool]:
+    def _probability(
+        self, variants: list[Row], other: Row, model: MatchModel
+    ) -> tuple[float, bool]:
         """The best probability over the name-order variants, and whether the given names
         are equal (accented or folded) in that variant."""
-        best = max((self.model.score(v, other) for v in variants), key=lambda s: s.match_weight)
+        best = max((model.score(v, other) for v in variants), key=lambda s: s.match_weight)
         given_agrees = best.levels[self._given_index] in (1, 2)
         return best.probability, given_agrees
 
     def score(self, patient: dict[str, Any], other: dict[str, Any]) -> Match | None:
         """Grade ``other`` against ``patient``; None when below the ``possible`` threshold."""
         row = patient_row(patient)
-        return self._score(patient, [row, _swapped_names(row)], other)
+        return self._score(patient, [row, _swapped_names(row)], other, self.current_model())
 
     def _score(
-        self, patient: dict[str, Any], variants: list[Row], other: dict[str, Any]
+        self,
+        patient: dict[str, Any],
+        variants: list[Row],
+        other: dict[str, Any],
+        model: MatchModel,
     ) -> Match | None:
-        p, given_agrees = self._probability(variants, patient_row(other))
+        p, given_agrees = self._probability(variants, patient_row(other), model)
         mine, theirs = valid_cccds(patient), valid_cccds(other)
         oid = str(other.get("id"))
         if mine & theirs:
@@ -238,10 +264,11 @@ class Matcher:
         """Graded candidates with their resources, best first (certainly-not last)."""
         row = patient_row(patient)
         variants = [row, _swapped_names(row)]
+        model = self.current_model()
         out = []
         for stored in self._retrieve(patient, row).values():
             assert stored.content is not None  # noqa: S101 - filtered in _retrieve
-            m = self._score(patient, variants, stored.content)
+            m = self._score(patient, variants, stored.content, model)
             if m is not None:
                 out.append(m)
         out.sort(
