@@ -14,6 +14,9 @@ database and a row needs no lookup to be written.
   whatever clients send, an open set; at 64 bits two systems meet with probability about
   n² / 2⁶⁵ (3 × 10⁻⁸ for a million systems). Each one written is kept in ``token_system`` beside
   its number, so the text can always be had back (a downgrade, a person reading the tables).
+  A client cannot aim a made-up system at a real one (the CCCD's, to slip a record into its
+  searches): that is a second preimage of BLAKE2b, about 2⁶⁴ tries; HAPI's hash is MurmurHash3,
+  which is not built to resist even that.
 
 The functions are the contract of the stored data: changing either would orphan every row.
 """
