@@ -128,3 +128,23 @@ def test_one_criterion_has_no_driver_to_choose(town: tuple[SqlStore, FhirReposit
         assert isinstance(tx, SqlSession)
         for params in ([("name", "nguyen")], [("birthdate", "ge1990"), ("birthdate", "le1991")]):
             assert tx._driver(repo.parse_query("Patient", params), None) is None
+
+
+def test_when_every_criterion_passes_the_cap_they_are_counted_further(
+    town: tuple[SqlStore, FhirRepository], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a million people a birth month and a given name both pass the first count: the
+    first criterion then drove, a given name's 8,577 rows instead of a month's 1,349."""
+    store, repo = town
+    query = repo.parse_query(
+        "Patient", [("family", "nguyen"), ("birthdate", "1990"), ("given", "an,binh")]
+    )  # 40, 40 and 10 resources
+    monkeypatch.setattr("sokhoe.store.sql.search.PROBE_ROWS", 5)
+    monkeypatch.setattr("sokhoe.store.sql.search.WIDE_PROBE_ROWS", 100)
+    with store.begin() as tx:
+        assert isinstance(tx, SqlSession)
+        assert tx._driver(query, None) == 2
+        monkeypatch.setattr("sokhoe.store.sql.search.WIDE_PROBE_ROWS", 5)
+        assert tx._driver(query, None) == 0  # all tied again: the first drives
+    found = sorted(m.id for m in repo.search(query).matches)
+    assert found == ["n0", "n1", "n10", "n11", "n20", "n21", "n30", "n31"]

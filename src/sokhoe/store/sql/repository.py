@@ -43,6 +43,7 @@ from sokhoe.store.ports import (
     WriteItem,
 )
 from sokhoe.store.sql import migrate, partitions
+from sokhoe.store.sql import search as sql_search
 from sokhoe.store.sql.confine import confine
 from sokhoe.store.sql.content import CURRENT, load_dictionaries, record_current
 from sokhoe.store.sql.driver import insert_rows
@@ -448,14 +449,20 @@ class SqlSession:
         statistics per value and chooses by itself."""
         if self.dialect != "sqlite" or query.resource_type is None or selective_criteria(query) < 2:
             return None
-        cached = ID_STATEMENTS.probes(query) if access is None else None
-        if cached is None:
-            cached = count_probes(self._compiler(access), query), {}
-        probes, params = cached
-        if len(probes) < 2:
+        counts = self._count(query, access, sql_search.PROBE_ROWS)
+        if len(counts) < 2:
             return None
-        counts = [int(self.conn.execute(p, params).scalar_one()) for p in probes]
+        if min(counts) >= sql_search.PROBE_ROWS:  # every one passed the cap: count them further
+            counts = self._count(query, access, sql_search.WIDE_PROBE_ROWS)
         return counts.index(min(counts))
+
+    def _count(self, query: SearchQuery, access: Confinement | None, rows: int) -> list[int]:
+        """Index rows of each unit of ``query`` (``Compiler.units``), counted up to ``rows``."""
+        cached = ID_STATEMENTS.probes(query, rows) if access is None else None
+        if cached is None:
+            cached = count_probes(self._compiler(access), query, rows), {}
+        probes, params = cached
+        return [int(self.conn.execute(p, params).scalar_one()) for p in probes]
 
     def _compiler(self, access: Confinement | None) -> Compiler:
         # PostgreSQL's index rows carry the patient (``_insert_index``): on partitioned tables a

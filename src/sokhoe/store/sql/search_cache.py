@@ -168,11 +168,15 @@ class IdStatements:
             lambda tmpl: Compiler(None).ids(tmpl, driver).order_by(resource.c.id).limit(limit),
         )
 
-    def probes(self, query: SearchQuery) -> tuple[list[Select[Any]], dict[str, Any]] | None:
+    def probes(
+        self, query: SearchQuery, rows: int
+    ) -> tuple[list[Select[Any]], dict[str, Any]] | None:
         """The cached driver probes (``count_probes``) and this query's parameters, or None."""
         from sokhoe.store.sql.search import Compiler, count_probes
 
-        return self._cached(query, ("probes",), lambda tmpl: count_probes(Compiler(None), tmpl))
+        return self._cached(
+            query, ("probes", rows), lambda tmpl: count_probes(Compiler(None), tmpl, rows)
+        )
 
     def _cached(
         self, query: SearchQuery, kind: tuple[Any, ...], build: Callable[[SearchQuery], Any]
