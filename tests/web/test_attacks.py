@@ -336,6 +336,17 @@ def test_match_never_answers_with_someone_the_caller_may_not_see(world: World) -
 
 
 # -- counts ------------------------------------------------------------------------------------
+def _answers(world: World, asks: list[tuple[str, Any]]) -> Iterator[tuple[str, str, Any, Any]]:
+    """(caller, path, params, page) of every search each caller may make (403: not allowed)."""
+    for name, h in world.callers.items():
+        for path, params in asks:
+            r = world.api.get(path, params=params, headers=h)
+            if r.status_code == 403:  # the scopes do not allow the search at all
+                continue
+            assert r.status_code == 200, (name, path, params, r.text)
+            yield name, path, params, r.json()
+
+
 def test_counts_and_totals_say_nothing_about_records_one_may_not_see(world: World) -> None:
     """``_summary=count`` once told an unrelated facility that Bình has an HIV diagnosis."""
     x = world.ids["x"]
@@ -351,19 +362,13 @@ def test_counts_and_totals_say_nothing_about_records_one_may_not_see(world: Worl
     ]
     platform = world.api.get(asks[0][0], params=asks[0][1], headers=world.platform).json()
     assert platform["total"] == 1  # the fact exists: the platform counts it
-    for name, h in world.callers.items():
-        for path, params in asks:
-            r = world.api.get(path, params=params, headers=h)
-            if r.status_code == 403:  # the scopes do not allow the search at all
-                continue
-            assert r.status_code == 200, (name, path, params, r.text)
-            page = r.json()
-            assert page.get("total", 0) == 0, (name, path, params)
-            assert not [
-                e
-                for e in page.get("entry", [])
-                if "resource" in e and e["resource"].get("resourceType") != "OperationOutcome"
-            ], (name, params)
+    for name, path, params, page in _answers(world, asks):
+        assert page.get("total", 0) == 0, (name, path, params)
+        assert not [
+            e
+            for e in page.get("entry", [])
+            if "resource" in e and e["resource"].get("resourceType") != "OperationOutcome"
+        ], (name, params)
 
 
 def test_searches_answered_off_the_index_rows_are_confined_too(world: World) -> None:
@@ -387,19 +392,13 @@ def test_searches_answered_off_the_index_rows_are_confined_too(world: World) -> 
     for path, params in asks[:5]:
         found = world.api.get(path, params=params, headers=world.platform).json()
         assert found["total"] >= 1, params  # the facts exist: the platform finds them
-    for name, h in world.callers.items():
-        for path, params in asks:
-            r = world.api.get(path, params=params, headers=h)
-            if r.status_code == 403:  # the scopes do not allow the search at all
-                continue
-            assert r.status_code == 200, (name, path, params, r.text)
-            page = r.json()
-            ids = {e["resource"].get("id") for e in page.get("entry", []) if "resource" in e}
-            assert x not in ids and world.ids["obs_x"] not in ids, (name, params)
-            assert world.ids["hiv_x"] not in ids, (name, params)
-            assert ids <= {world.ids["y"], world.ids["obs_y"]}, (name, params, ids)
-            if path == "/fhir/Patient":  # each names Bình alone: nothing to count either
-                assert page.get("total", 0) == 0, (name, params)
+    for name, path, params, page in _answers(world, asks):
+        ids = {e["resource"].get("id") for e in page.get("entry", []) if "resource" in e}
+        assert x not in ids and world.ids["obs_x"] not in ids, (name, params)
+        assert world.ids["hiv_x"] not in ids, (name, params)
+        assert ids <= {world.ids["y"], world.ids["obs_y"]}, (name, params, ids)
+        if path == "/fhir/Patient":  # each names Bình alone: nothing to count either
+            assert page.get("total", 0) == 0, (name, params)
 
 
 def test_a_conditional_reference_resolves_only_among_what_the_caller_may_see(
