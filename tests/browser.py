@@ -87,6 +87,19 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
     ]
 
 
+def leave_autofocus(page: Page, field: str) -> None:
+    """Wait for the page's ``autofocus`` to land on ``field`` (an id), then press Escape to
+    leave it, so that the next key is a page shortcut.
+
+    Chromium gives an ``autofocus`` field its focus at a rendering opportunity, which on a
+    busy machine comes after the load event ``goto`` waits for; a shortcut pressed before it
+    lands is typed into the field instead (the clinic tests' rare "#visit-form" timeouts)."""
+    page.wait_for_function(
+        "id => document.activeElement && document.activeElement.id === id", arg=field
+    )
+    page.keyboard.press("Escape")
+
+
 TALLEST = 2400
 """A screenshot taller than this (CSS pixels) is cut: the guide shows the top of the page."""
 

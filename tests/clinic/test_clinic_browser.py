@@ -25,7 +25,7 @@ from sokhoe.clinic.verify import verify_signature
 from sokhoe.clinic.vietqr import read_payload
 from sokhoe.fhir.resources import format_instant
 from sokhoe.interop.claims.sources import find_facility
-from tests.browser import axe_violations, free_port, serving, shoot
+from tests.browser import axe_violations, free_port, leave_autofocus, serving, shoot
 from tests.clinic.clinic_world import PASSWORD, QR, World, make_world
 
 
@@ -96,7 +96,7 @@ def test_a_whole_visit_from_the_keyboard_signed_printed_and_paid(
     page.wait_for_selector("text=Bệnh viện Đa khoa Đống Đa")
     _check(page, "04-ho-so")
     page.goto(f"{base}/clinic")
-    page.keyboard.press("Escape")  # leave the check-in box, then: next patient
+    leave_autofocus(page, "q")  # leave the check-in box, then: next patient
     page.keyboard.press("n")
     page.wait_for_selector("#visit-form")
     page.keyboard.press("v")

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from sokhoe.operations.prescribe import run_prescribe
-from tests.browser import axe_violations, free_port, serving, shoot
+from tests.browser import axe_violations, free_port, leave_autofocus, serving, shoot
 from tests.clinic.clinic_world import PASSWORD, QR
 from tests.prescribing.rx_world import B, RxWorld, line, make_rx_world, parameters
 
@@ -79,7 +79,7 @@ def test_a_doctor_prescribes_answers_the_warning_signs_and_prints(
     page.keyboard.press("Enter")
     page.wait_for_selector("text=Bệnh viện Đa khoa Đống Đa")
     page.goto(f"{base}/clinic")
-    page.keyboard.press("Escape")
+    leave_autofocus(page, "q")  # leave the check-in box, then: next patient
     page.keyboard.press("n")
     page.wait_for_selector("#visit-form")
     page.keyboard.press("Escape")

@@ -373,8 +373,9 @@ def test_counts_and_totals_say_nothing_about_records_one_may_not_see(world: Worl
 
 def test_searches_answered_off_the_index_rows_are_confined_too(world: World) -> None:
     """``_lastUpdated`` is searched in the resource row, ``phonetic`` through ``name``'s rows,
-    a two-sided birth-date range as one scan, and of two criteria one drives while the other is
-    probed per candidate (``store/sql/search.py``): each is a new piece of SQL, and each must
+    a two-sided birth-date range as one scan, of two criteria one drives while the other is
+    probed per candidate (``store/sql/search.py``), and ``match-key`` is computed by the patient
+    index (``mpi/keys.py``): each is a new piece of SQL, and each must
     still find, and count, only what the caller may see."""
     x = world.ids["x"]
     NAME = ("phonetic", "binh")
@@ -388,8 +389,14 @@ def test_searches_answered_off_the_index_rows_are_confined_too(world: World) -> 
         ("/fhir/Patient", [("_has:Observation:patient:_lastUpdated", "ge2000"), NAME]),
         ("/fhir/Observation", [("subject:Patient._lastUpdated", "ge2000"), ("_total", "accurate")]),
         ("/fhir/Condition", [("patient", x), ("_lastUpdated", "gt2000-01-01T00:00:00.000Z")]),
+        # the patient index's blocking keys, computed in Python rather than by FHIRPath
+        (
+            "/fhir/Patient",
+            [("match-key", "nm/2001-11/binh,nd/2001-11-05/tr"), ("_total", "accurate")],
+        ),
+        ("/fhir/Patient", [("match-key:missing", "false"), NAME, ("_summary", "count")]),
     ]
-    for path, params in asks[:5]:
+    for path, params in [*asks[:5], asks[-2]]:
         found = world.api.get(path, params=params, headers=world.platform).json()
         assert found["total"] >= 1, params  # the facts exist: the platform finds them
     for name, path, params, page in _answers(world, asks):

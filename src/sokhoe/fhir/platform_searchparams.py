@@ -4,7 +4,10 @@ They are defined like the R4 ones (the compact form ``definitions.search_paramet
 returns), so the index extracts them at every write and the CapabilityStatement lists them.
 A parameter indexes what is written after it is added: each one here arrived with the first
 resources that carry its element (prescriptions are issued only by ``$prescribe``, their
-dispensing state written only by ``$dispense``).
+dispensing state written only by ``$dispense``), except ``match-key``, which migration 0023
+computed for the Patients already stored.
+
+One, ``match-key``, has no FHIRPath: its ``extractor`` names the function that computes it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,21 @@ PLATFORM_SEARCH_PARAMETERS: Final[tuple[dict[str, Any], ...]] = (
         "description": (
             "How much of the prescription a pharmacy handed over (written by $dispense): "
             "partially-dispensed or completed; a line never dispensed has none"
+        ),
+    },
+    {
+        "url": "https://fhir.sokhoe.vn/SearchParameter/Patient-match-key",
+        "code": "match-key",
+        "base": ["Patient"],
+        "type": "string",
+        "expression": None,
+        "extractor": "sokhoe.mpi.keys:match_keys",
+        "target": [],
+        "description": (
+            "The patient index's blocking keys (sokhoe.mpi.keys): a folded name with the birth "
+            "month or date, the whole name with the birth year, the birth date with a place, "
+            "a name with a ward, each name last (a string search matches by prefix); $match "
+            "finds its candidates by them"
         ),
     },
 )

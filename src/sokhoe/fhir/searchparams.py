@@ -36,6 +36,10 @@ class SearchParam:
     targets: tuple[str, ...]
     url: str
     description: str
+    extractor: str | None = None
+    """``module:function`` computing the values of a platform parameter that FHIRPath cannot
+    express (the patient index's blocking keys); the function takes the resource and returns
+    values of the parameter's type. None for every R4 parameter."""
 
 
 def split_union(expression: str) -> list[str]:
@@ -93,6 +97,7 @@ def _make(raw: dict[str, Any], base: str) -> SearchParam:
         description=_description_for_base(raw["description"] or "", base)
         if multi
         else (raw["description"] or "").strip(),
+        extractor=raw.get("extractor"),
     )
 
 
@@ -119,7 +124,8 @@ class SearchParamRegistry:
             rtype: [
                 sp
                 for sp in sorted(params.values(), key=lambda p: p.code)
-                if sp.type in INDEXED_TYPES and sp.expression is not None
+                if sp.type in INDEXED_TYPES
+                and (sp.expression is not None or sp.extractor is not None)
             ]
             for rtype, params in self._by_type.items()
         }

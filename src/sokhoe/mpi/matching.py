@@ -1,9 +1,10 @@
 """Finding the stored Patients that are the same person as a given one.
 
 Two stages, as record linkage always has: *blocking* retrieves a few dozen candidates with
-indexed searches (personal ID, insurance card, phone, folded given name + birth month, family
-name + birth date, full name + commune), so a query costs the same at 1,000 or 1,000,000
-patients; *scoring* then grades each candidate.
+indexed searches (personal ID, insurance card, phone, and the blocking keys of
+``mpi/keys.py``: folded name + birth month, name + birth date, full name + commune…), each one
+index look-up, so a query costs the same at 1,000 or 1,000,000 patients; *scoring* then
+grades each candidate.
 
 Scoring is deterministic where identifiers decide: the same valid personal ID (CCCD) or the
 same 10-digit social-insurance number inside a BHYT card is the same person (*certain*); two
@@ -24,6 +25,20 @@ from typing import Any
 from sokhoe.fhir.repository import FhirRepository
 from sokhoe.mpi.features import patient_row
 from sokhoe.mpi.identifiers import BHXH, BHYT, CCCD
+from sokhoe.mpi.keys import (
+    PARAM,
+    birth_days,
+    commune_place,
+    day_place,
+    family_commune_year,
+    family_given_commune,
+    full_name,
+    full_year,
+    name_day,
+    name_month,
+    name_postcode,
+    postcode_place,
+)
 from sokhoe.mpi.model import MatchModel, Row
 from sokhoe.mpi.normalise import (
     bhyt_social_numbers,
@@ -31,9 +46,9 @@ from sokhoe.mpi.normalise import (
     other_identifiers,
     parse_birth_date,
     patient_phones,
-    swapped_date,
     valid_cccds,
 )
+from sokhoe.search.parse import escape_value
 from sokhoe.store.ports import StoredResource
 
 CERTAIN = "certain"
@@ -47,6 +62,11 @@ POPULATION_TTL_S = 600.0
 MAX_IDENTIFIER_QUERIES = 4
 """Other identifiers (record numbers, passports, foreign numbers) searched for at most."""
 """Most candidates one blocking query returns: keeps a query's cost flat as the store grows."""
+
+
+def match_key(*keys: str) -> tuple[str, str]:
+    """A blocking search on the stored keys (``mpi/keys.py``): any of ``keys``."""
+    return PARAM, ",".join(escape_value(k) for k in keys)
 
 
 @dataclass(frozen=True)
@@ -167,42 +187,31 @@ class Matcher:
             yield [("phone", phone)]
         birth = parse_birth_date(patient.get("birthDate"))
         family, given = row["family_f"], row["given_f"]
-        # values joined by "," are alternatives (FHIR search OR); a comma inside one is a space
-        names = ",".join(n.replace(",", " ") for n in dict.fromkeys((family, given)) if n)
+        parts = [n for n in dict.fromkeys((given, family)) if n]
+        postcode, commune = row["postcode"], row["commune"]
         place = (
-            ("address-postalcode", row["postcode"])
-            if row["postcode"]
-            else ("address-city", row["commune"])
-            if row["commune"]
-            else None
+            postcode_place(postcode) if postcode else commune_place(commune) if commune else None
         )
         if birth is not None:
             year = f"{birth.year:04d}"
-            # a given name with the birth month, not the year: "lan" born in 1990 is hundreds
-            # of people at a million, twelve times fewer within the month
-            month = year if birth.month is None else f"{year}-{birth.month:02d}"
-            for name in (given, family):
-                if name:
-                    yield [("given", name), ("birthdate", month)]
-            days = ",".join(d for d in (birth.iso(), swapped_date(birth)) if d)
-            if days and names:  # either name with the date or its day/month swap: one search
-                yield [("name", names), ("birthdate", days)]
-            full = " ".join(p for p in (family, row["middle_f"], given) if p)
-            if full and full != given:  # a name stored only as text matches ``name`` by its prefix
-                yield [("name", full), ("birthdate", year)]
+            for name in parts:  # a given name with the birth month (a year of "lan" is hundreds)
+                key = name_month(name, birth)
+                yield [match_key(key)] if key else [("given", name), ("birthdate", year)]
+            days = birth_days(birth)
+            if days and parts:  # either name with the date or its day/month swap: one search
+                yield [match_key(*(name_day(n, d) for n in parts for d in days))]
+            full = full_name(family, row["middle_f"], given)
+            if full and full != given:
+                yield [match_key(full_year(full, birth))]
             if days and place:  # names mistyped beyond the other keys' reach
-                yield [("birthdate", days), place]
-        if names and row["postcode"]:  # birth date missing or mistyped
-            yield [("name", names), ("address-postalcode", row["postcode"])]
-        if family and row["commune"]:
+                yield [match_key(*(day_place(d, place) for d in days))]
+        if parts and postcode:  # birth date missing or mistyped
+            yield [match_key(*(name_postcode(n, postcode) for n in parts))]
+        if family and commune:
             if given:
-                yield [("name", family), ("given", given), ("address-city", row["commune"])]
+                yield [match_key(family_given_commune(family, given, commune))]
             if birth is not None:
-                yield [
-                    ("name", family),
-                    ("address-city", row["commune"]),
-                    ("birthdate", f"{birth.year:04d}"),
-                ]
+                yield [match_key(family_commune_year(family, commune, birth))]
 
     def _retrieve(self, patient: dict[str, Any], row: Row) -> dict[str, StoredResource]:
         """The union of the blocking searches, in one snapshot (``search_union``: ids per

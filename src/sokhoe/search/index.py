@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import cache, lru_cache
+from importlib import import_module
 from typing import Any
 
 from sokhoe.fhir.definitions import patient_compartment
@@ -356,6 +357,9 @@ def _guess_type(v: Any, param_type: str) -> str | None:
 
 # -- per-type extraction plans ---------------------------------------------------------------------
 
+COMPUTED_VALUES = {"string": "string", "token": "Coding"}
+"""Parameter type -> the FHIR type of the values a computed parameter's function returns."""
+
 _Path = tuple[str, Callable[[dict[str, Any]], list[Any]], Converter]
 
 
@@ -367,12 +371,23 @@ def _plan(
     tuple[tuple[str, tuple[_Path, ...]], ...],
     tuple[tuple[str, str, CompiledExpression], ...],
 ]:
-    """(single walks, union params, fhirpathpy params) for one resource type, compiled once."""
+    """(single walks, union params, fhirpathpy params) for one resource type, compiled once.
+
+    A platform parameter computed in Python (``SearchParam.extractor``) is a single walk over
+    the whole resource: its function returns values of a FHIR type its converter takes."""
     simple: list[tuple[str, str, Callable[[dict[str, Any]], list[Any]], Converter]] = []
     unions: list[tuple[str, tuple[_Path, ...]]] = []
     slow: list[tuple[str, str, CompiledExpression]] = []
     for sp in registry().supported(resource_type):
-        if sp.expression is None or (only is not None and sp.type != only):
+        if only is not None and sp.type != only:
+            continue
+        if sp.extractor is not None:
+            module, function = sp.extractor.split(":")
+            compute = getattr(import_module(module), function)
+            convert = CONVERTERS[(sp.type, COMPUTED_VALUES[sp.type])]
+            simple.append(("resourceType", sp.code, compute, convert))
+            continue
+        if sp.expression is None:
             continue
         compiled = compile_expression(resource_type, sp.expression)
         if compiled.paths is None:
