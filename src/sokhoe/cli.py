@@ -247,8 +247,9 @@ def bench(
         bool,
         typer.Option(
             "--queries-only",
-            help="Time the queries again on the SQLite database an earlier run of the same "
-            "size and seed left in --workdir (no generation, no load)",
+            help="Time the queries again on the database an earlier run of the same size "
+            "and seed left (--workdir's SQLite file, or the PostgreSQL --db it loaded; its "
+            "files stay in --workdir); no generation, no load",
         ),
     ] = False,
 ) -> None:
@@ -257,7 +258,7 @@ def bench(
     from sokhoe.bench.runner import render, rerun_queries
 
     if queries_only:
-        print(render(rerun_queries(patients, seed, workdir, results)))
+        print(render(rerun_queries(patients, seed, workdir, results, db=db)))
         return
     partitions = Settings().pg_partitions
     print(

@@ -351,28 +351,36 @@ def run_bench(
     return results
 
 
-def rerun_queries(patients: int, seed: int, workdir: Path, results_dir: Path) -> dict[str, Any]:
-    """The latencies again, on the SQLite database and files a run of ``run_bench`` with the
-    same size and seed left in ``workdir``: the same people, months and queries, timed by the
-    code of now (a national-size ingest takes hours; a change to searching need not)."""
-    db = workdir / "bundles.db"
-    if not db.is_file() or not (workdir / "bundles").is_dir():
+def rerun_queries(
+    patients: int, seed: int, workdir: Path, results_dir: Path, db: str | None = None
+) -> dict[str, Any]:
+    """The latencies again, on the database and files a run of ``run_bench`` with the same
+    size and seed left (``workdir``'s SQLite file, or the PostgreSQL database ``db`` it loaded):
+    the same people, months and queries, timed by the code of now (a national-size ingest
+    takes hours; a change to searching need not)."""
+    file = workdir / "bundles.db"
+    if not (workdir / "bundles").is_dir() or (db is None and not file.is_file()):
         raise FileNotFoundError(f"{workdir}: no database and files of an earlier run")
     rng = random.Random(seed)
     bundle_files = discover([workdir / "bundles"])
     sample = _sample(bundle_files, rng)
-    store = SqlStore(f"sqlite:///{db}")
+    store = SqlStore(db or f"sqlite:///{file}")
     try:
         resources, people = _counts(store)
         if people < patients:
-            raise ValueError(f"{workdir} does not hold a run of {patients} people")
+            raise ValueError(f"{db or workdir} does not hold a run of {patients} people")
         door = platform_repository(store, "http://bench/fhir", name="bench")
         results: dict[str, Any] = {**_header(patients, resources), "queries_only": True}
+        kind = ""
+        if db is not None:
+            count = _partition_count(store)
+            results["database"] = {"kind": "postgresql", "partitions": count}
+            kind = f"-pg{count or ''}"
         results["latency_ms"], results["answers"] = _latencies(door, sample, rng)
     finally:
         store.close()
     results_dir.mkdir(parents=True, exist_ok=True)
-    out = results_dir / f"{datetime.now(UTC):%Y-%m-%d}-{patients}-queries.json"
+    out = results_dir / f"{datetime.now(UTC):%Y-%m-%d}-{patients}{kind}-queries.json"
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return results
 
