@@ -98,7 +98,7 @@ def test_every_required_type_has_its_r4_parameters_indexed() -> None:
             code
             for code, p in registry().for_type(rtype).items()
             if p.type in ("string", "token", "date", "reference", "quantity", "number", "uri")
-            and p.expression
+            and (p.expression or p.extractor)
         }
         assert supported == defined, rtype
         assert {"_id", "_lastUpdated", "_tag", "_profile"} <= supported, rtype

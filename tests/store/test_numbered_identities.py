@@ -127,7 +127,12 @@ def test_the_migration_numbers_every_row_and_names_it_again(
     assert (next(iter(named["sp_token"]))[1]) in {"Patient", "Observation"}
     assert any(r[2] == "identifier" and r[3] is None for r in named["sp_token"])
     assert any(r[3] == "https://sokhoe.vn/sid/cccd" for r in named["sp_token"])
-    assert _as_numbers(named) == numbered
+    # less the blocking keys, which 0023 computes from the Patients on the way back up
+    keys = param_id("Patient", "match-key")
+    assert _as_numbers(named) == {
+        table: Counter({row: n for row, n in rows.items() if row[1] != keys})
+        for table, rows in numbered.items()
+    }
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -463,9 +463,28 @@ class Compiler:
         found = r.pk.in_(self._value_rows(rtype, crit))
         return cast(ColumnElement[bool], not_(found) if crit.modifier == "not" else found)
 
-    def _index_rows(self, table: Any, rtype: str | None, code: str) -> Select[Any]:
-        """``SELECT resource_pk`` of the index rows of parameter ``code``."""
-        sub = select(table.c.resource_pk).where(param_is(table, rtype, code))
+    def _index_rows(
+        self,
+        table: Any,
+        rtype: str | None,
+        code: str,
+        values: list[ColumnElement[bool]] | None = None,
+    ) -> Select[Any]:
+        """``SELECT resource_pk`` of the index rows of parameter ``code`` (holding one of
+        ``values``, when given).
+
+        Several values are ``(param AND value) OR (param AND value) …`` rather than ``param
+        AND (value OR value …)``: SQLite looks each branch up in the index on (parameter,
+        value) only when the branch names both; the other form scanned every row of the
+        parameter (the four dates of a blocking key and their day/month swaps: 115 ms at
+        100,000 people, 0.3 ms so)."""
+        param = param_is(table, rtype, code)
+        if not values:
+            sub = select(table.c.resource_pk).where(param)
+        elif len(values) == 1:
+            sub = select(table.c.resource_pk).where(param, values[0])
+        else:
+            sub = select(table.c.resource_pk).where(or_(*(and_(param, v) for v in values)))
         if self._patients is not None:
             sub = sub.where(table.c.patient_id.in_(self._patients))
         return sub
@@ -473,11 +492,11 @@ class Compiler:
     def _value_rows(self, rtype: str | None, crit: Criterion) -> Select[Any]:
         """The index rows holding one of ``crit``'s values (its modifier ``:not`` aside)."""
         table = _table(crit)
-        sub = self._index_rows(table, rtype, crit.code)
         clauses = [_value_clause(table, crit.type, crit.modifier, v) for v in crit.values]
+        sub = self._index_rows(table, rtype, crit.code, clauses)
         if crit.type == "reference" and crit.modifier and crit.modifier[:1].isupper():
             sub = sub.where(table.c.target_type == crit.modifier)
-        return sub.where(or_(*clauses))
+        return sub
 
     def _date_bounds(self, rtype: str, code: str, criteria: list[Criterion]) -> Select[Any]:
         """Several criteria on one single-valued date parameter as one scan of its index rows.
