@@ -99,6 +99,7 @@ def test_a_whole_visit_from_the_keyboard_signed_printed_and_paid(
     leave_autofocus(page, "q")  # leave the check-in box, then: next patient
     page.keyboard.press("n")
     page.wait_for_selector("#visit-form")
+    page.wait_for_load_state()  # the shortcuts' script runs at the end of the page
     page.keyboard.press("v")
     page.keyboard.type("150")
     page.keyboard.press("Tab")
@@ -124,6 +125,7 @@ def test_a_whole_visit_from_the_keyboard_signed_printed_and_paid(
     page.keyboard.type("Theo dõi đường huyết sau điều chỉnh thuốc")
     page.keyboard.press("Enter")
     page.wait_for_selector("ul.placed")
+    page.wait_for_load_state()  # the shortcuts' script runs at the end of the page
     page.keyboard.press("s")  # to the close button (not pressed by the shortcut alone)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/clinic/visits/*/sign")

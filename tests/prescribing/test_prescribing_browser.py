@@ -82,6 +82,7 @@ def test_a_doctor_prescribes_answers_the_warning_signs_and_prints(
     leave_autofocus(page, "q")  # leave the check-in box, then: next patient
     page.keyboard.press("n")
     page.wait_for_selector("#visit-form")
+    page.wait_for_load_state()  # the shortcuts' script runs at the end of the page
     page.keyboard.press("Escape")
     page.keyboard.press("p")  # the prescription's first medicine
     page.keyboard.type("amlo")  # the catalogue, by name, without accents
