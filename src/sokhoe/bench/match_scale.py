@@ -24,13 +24,10 @@ from typing import Any
 
 import orjson
 
-from sokhoe.access.guard import platform_repository
-from sokhoe.bench.runner import _header, _match_input
+from sokhoe.bench.runner import _header, _ingest, _match_input
 from sokhoe.bench.stats import timed
-from sokhoe.interop.load import load_paths
 from sokhoe.mpi.matching import Matcher
 from sokhoe.operations.match import run_match
-from sokhoe.store.sql import SqlStore
 
 PER_FILE = 5000
 SAMPLE = 300
@@ -76,14 +73,8 @@ def run(patients: int, seed: int, workdir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     files, sample = write_patients(workdir / "bundles", patients, seed)
     generated = time.perf_counter() - started
-    store = SqlStore(f"sqlite:///{workdir / 'patients.db'}")
+    store, repo, resources, loaded = _ingest(f"sqlite:///{workdir / 'patients.db'}", files)
     try:
-        repo = platform_repository(store, "http://bench/fhir", name="bench")
-        started = time.perf_counter()
-        report = load_paths(repo, files)
-        loaded = time.perf_counter() - started
-        if report.errors:
-            raise RuntimeError(f"load failed: {report.errors[:3]}")
         matcher = Matcher(repo)
         first: dict[str, bool] = {}
 
@@ -95,9 +86,9 @@ def run(patients: int, seed: int, workdir: Path) -> dict[str, Any]:
     finally:
         store.close()
     return {
-        **_header(patients, report.resources),
+        **_header(patients, resources),
         "generate_s": round(generated, 1),
-        "load": {"seconds": round(loaded, 1), "resources_per_s": round(report.resources / loaded)},
+        "load": {"seconds": round(loaded, 1), "resources_per_s": round(resources / loaded)},
         "file_bytes": (workdir / "patients.db").stat().st_size,
         "$match": latency,
         "found first": sum(first.values()),
