@@ -22,23 +22,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from sokhoe.bench.runner import _header, _ingest, _match_input
 from sokhoe.bench.stats import timed
+from sokhoe.demo.writer import transaction_bundle
 from sokhoe.mpi.matching import Matcher
 from sokhoe.operations.match import run_match
 
 PER_FILE = 5000
 SAMPLE = 300
-
-
-def _bundle(resources: list[dict[str, Any]]) -> bytes:
-    entries = [
-        {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-        for r in resources
-    ]
-    return orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries})
 
 
 def write_patients(out: Path, patients: int, seed: int) -> tuple[list[Path], list[dict[str, Any]]]:
@@ -50,7 +41,7 @@ def write_patients(out: Path, patients: int, seed: int) -> tuple[list[Path], lis
     facilities = build_facilities(seed, with_locations=True)
     pop = population(seed, facilities)
     files = [out / "facilities.json"]
-    files[0].write_bytes(_bundle(facilities.resources))
+    files[0].write_bytes(transaction_bundle(facilities.resources))
     rng = random.Random(seed)
     sample: list[dict[str, Any]] = []
     chunk: list[dict[str, Any]] = []
@@ -63,7 +54,7 @@ def write_patients(out: Path, patients: int, seed: int) -> tuple[list[Path], lis
             sample[rng.randrange(SAMPLE)] = patient
         if len(chunk) == PER_FILE or index + 1 == patients:
             files.append(out / f"patients-{len(files):04d}.json")
-            files[-1].write_bytes(_bundle(chunk))
+            files[-1].write_bytes(transaction_bundle(chunk))
             chunk = []
     return files, sample
 

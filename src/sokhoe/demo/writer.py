@@ -32,7 +32,8 @@ def _entry(resource: dict[str, Any]) -> dict[str, Any]:
     return {"resource": resource, "request": {"method": "PUT", "url": url}}
 
 
-def _bundle(resources: list[dict[str, Any]]) -> bytes:
+def transaction_bundle(resources: list[dict[str, Any]]) -> bytes:
+    """``resources`` as a transaction Bundle that PUTs each at its id."""
     bundle = {
         "resourceType": "Bundle",
         "type": "transaction",
@@ -78,7 +79,7 @@ def write_demo(
         ndjson.write(facilities.resources)
     else:
         path = out / "facilities.json"
-        path.write_bytes(_bundle(facilities.resources))
+        path.write_bytes(transaction_bundle(facilities.resources))
         files.append(path)
     chunk: list[dict[str, Any]] = []
     try:
@@ -93,7 +94,7 @@ def write_demo(
             chunk.extend(resources)
             if (index + 1) % PEOPLE_PER_BUNDLE == 0 or index + 1 == patients:
                 path = out / f"patients-{index // PEOPLE_PER_BUNDLE + 1:04d}.json"
-                path.write_bytes(_bundle(chunk))
+                path.write_bytes(transaction_bundle(chunk))
                 files.append(path)
                 chunk = []
     finally:

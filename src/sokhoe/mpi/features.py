@@ -43,6 +43,15 @@ COLUMNS = (
 """Columns of the Splink input table, in order."""
 
 
+def place_columns(address: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(commune, postal code) of an address: the city folded, the code without spaces and in
+    capitals; None where absent."""
+    city, postcode = address.get("city"), address.get("postalCode")
+    commune = fold(city) if isinstance(city, str) and city.strip() else None
+    code = "".join(postcode.split()).upper() if isinstance(postcode, str) else ""
+    return commune, code or None
+
+
 def name_columns(parts: NameParts) -> dict[str, str | None]:
     """Accented and folded columns of each name part."""
     out: dict[str, str | None] = {}
@@ -66,12 +75,9 @@ def patient_row(patient: dict[str, Any]) -> dict[str, Any]:
     phones = patient_phones(patient)
     row["phone"] = phones[0] if phones else None
     address = next((a for a in patient.get("address") or [] if isinstance(a, dict)), {})
-    city, state = address.get("city"), address.get("state")
-    row["commune"] = fold(city) if isinstance(city, str) and city.strip() else None
+    row["commune"], row["postcode"] = place_columns(address)
+    state = address.get("state")
     row["province"] = fold(state) if isinstance(state, str) and state.strip() else None
-    postcode = address.get("postalCode")
-    postcode = "".join(postcode.split()).upper() if isinstance(postcode, str) else ""
-    row["postcode"] = postcode or None
     cccds = sorted(valid_cccds(patient))
     row["cccd"] = cccds[0] if cccds else None
     every, person = linkable_identifiers(patient)

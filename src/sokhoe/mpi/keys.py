@@ -24,10 +24,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sokhoe.mpi.features import name_columns
+from sokhoe.mpi.features import name_columns, place_columns
 from sokhoe.mpi.normalise import (
     BirthDate,
-    fold,
     parse_birth_date,
     split_human_name,
     swapped_date,
@@ -93,14 +92,10 @@ def birth_days(birth: BirthDate) -> list[str]:
 
 
 def _places(patient: dict[str, Any]) -> Iterator[tuple[str | None, str | None]]:
-    """(commune, postcode) of each address, folded as ``features.patient_row`` folds them."""
+    """(commune, postcode) of each address, as ``features.patient_row`` has the first's."""
     for address in patient.get("address") or []:
-        if not isinstance(address, dict):
-            continue
-        city, postcode = address.get("city"), address.get("postalCode")
-        commune = fold(city) if isinstance(city, str) and city.strip() else None
-        code = "".join(postcode.split()).upper() if isinstance(postcode, str) else ""
-        yield commune, code or None
+        if isinstance(address, dict):
+            yield place_columns(address)
 
 
 def match_keys(patient: dict[str, Any]) -> list[str]:

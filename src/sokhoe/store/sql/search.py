@@ -477,14 +477,10 @@ class Compiler:
         AND (value OR value …)``: SQLite looks each branch up in the index on (parameter,
         value) only when the branch names both; the other form scanned every row of the
         parameter (the four dates of a blocking key and their day/month swaps: 115 ms at
-        100,000 people, 0.3 ms so)."""
+        100,000 people, 0.9 ms so)."""
         param = param_is(table, rtype, code)
-        if not values:
-            sub = select(table.c.resource_pk).where(param)
-        elif len(values) == 1:
-            sub = select(table.c.resource_pk).where(param, values[0])
-        else:
-            sub = select(table.c.resource_pk).where(or_(*(and_(param, v) for v in values)))
+        rows = or_(*(and_(param, v) for v in values)) if values else param
+        sub = select(table.c.resource_pk).where(rows)
         if self._patients is not None:
             sub = sub.where(table.c.patient_id.in_(self._patients))
         return sub

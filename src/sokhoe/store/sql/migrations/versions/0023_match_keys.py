@@ -37,12 +37,12 @@ def _pid() -> int:
 
 def upgrade() -> None:
     from sokhoe.mpi.keys import match_keys
-    from sokhoe.store.sql.content import decode, register
+    from sokhoe.store.sql.content import decode, load_dictionaries
+    from sokhoe.store.sql.schema import content_dictionary
 
     conn = op.get_bind()
     by_patient = conn.dialect.name == "postgresql"  # as the writer fills ``patient_id``
-    for (data,) in conn.execute(sa.text("SELECT data FROM content_dictionary")):
-        register(bytes(data))
+    load_dictionaries(conn, content_dictionary)
     pid = _pid()
     page = sa.text(
         "SELECT pk, patient_id, content FROM resource WHERE resource_type = 'Patient' "
